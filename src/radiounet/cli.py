@@ -1,0 +1,189 @@
+"""The ``radio-unet`` command: thin subcommands over the Python API.
+
+Errors caused by the user's input print one line, ``radio-unet: error: ...``,
+and exit with status 2.
+"""
+
+import argparse
+import sys
+
+import astropy.units as u
+
+from radiounet import __version__
+from radiounet.errors import InvalidParameterError, RadioUNetError
+
+__all__ = ["main", "build_parser"]
+
+
+def _quantity(text, default_unit, name):
+    """Parse ``"83"`` (in ``default_unit``) or ``"83 uJy/beam"`` into a Quantity of ``default_unit``'s kind."""
+    try:
+        return float(text) * default_unit
+    except ValueError:
+        pass
+    try:
+        return u.Quantity(text).to(default_unit)
+    except (TypeError, ValueError, u.UnitsError):
+        raise InvalidParameterError(name, text, f"must be a number in {default_unit} or a quantity like "
+                                                f"'{1} {default_unit}'") from None
+
+
+def _size(text):
+    try:
+        parts = [int(p) for p in text.lower().split("x")]
+    except ValueError:
+        raise InvalidParameterError("size", text, "must be N or NYxNX pixels, e.g. 2000 or 1024x2048") from None
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2:
+        raise InvalidParameterError("size", text, "must be N or NYxNX pixels")
+    return tuple(parts)
+
+
+def _survey_from_args(args):
+    from radiounet.sky.survey import PRESETS, custom_survey, get_survey
+
+    overrides = {
+        "bmaj": (args.bmaj, u.arcsec), "bmin": (args.bmin, u.arcsec), "bpa": (args.bpa, u.deg),
+        "pixel_scale": (args.pixel_scale, u.arcsec), "rms": (args.rms, u.uJy / u.beam),
+        "frequency": (args.frequency, u.MHz),
+    }
+    given = {key: _quantity(value, unit, key)
+             for key, (value, unit) in overrides.items() if value is not None}
+    if not given:
+        return get_survey(args.preset)
+    get_survey(args.preset)  # validates the preset name
+    spec = dict(PRESETS[args.preset])
+    if "bmaj" in given and "bmin" not in given:
+        spec.pop("bmin", None)
+    spec.update(given)
+    return custom_survey(f"{args.preset}-custom", **spec)
+
+
+def _add_survey_options(parser):
+    group = parser.add_argument_group("survey", "a preset, optionally with some of its values replaced")
+    group.add_argument("--preset", default="lotss-dr2-6",
+                       help="survey preset (default: %(default)s; see 'radio-unet presets')")
+    group.add_argument("--bmaj", help="beam major axis FWHM, arcsec (or a quantity, e.g. '0.1 arcmin')")
+    group.add_argument("--bmin", help="beam minor axis FWHM, arcsec (default: --bmaj)")
+    group.add_argument("--bpa", help="beam position angle east of north, deg")
+    group.add_argument("--pixel-scale", help="pixel size, arcsec")
+    group.add_argument("--rms", help="image noise, uJy/beam (or e.g. '0.1 mJy/beam')")
+    group.add_argument("--frequency", help="observing frequency, MHz")
+
+
+def _add_field_options(parser):
+    _add_survey_options(parser)
+    group = parser.add_argument_group("fields")
+    group.add_argument("--size", default="2000", type=str, help="field size in pixels, N or NYxNX (default: 2000)")
+    group.add_argument("--seed", type=int, default=0, help="seed of the run (default: 0)")
+    group.add_argument("--mask-threshold", type=float, default=0.5,
+                       help="mask threshold on the beam-convolved diffuse sky, in units of the rms (default: 0.5)")
+    group.add_argument("--fraction-diffuse", type=float, default=0.6,
+                       help="fraction of fields with a halo and/or relics (default: 0.6)")
+    group.add_argument("--fraction-radio-galaxies", type=float, default=0.2,
+                       help="fraction of fields with radio galaxies and no diffuse emission (default: 0.2); "
+                            "the rest hold compact sources only")
+    group.add_argument("--redshift-range", nargs=2, type=float, metavar=("ZMIN", "ZMAX"), default=(0.05, 0.6),
+                       help="cluster redshifts, drawn uniformly (default: 0.05 0.6)")
+    group.add_argument("--interferometric", action="store_true",
+                       help="observe through a uv-coverage with a dirty beam and CLEAN (slower)")
+    group.add_argument("--workers", type=int, default=1, help="processes (default: 1)")
+    group.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _field_config_from_args(args):
+    from radiounet.sky import FieldConfig, SkyConfig
+
+    sky = SkyConfig(fraction_diffuse=args.fraction_diffuse, fraction_radio_galaxies=args.fraction_radio_galaxies,
+                    redshift=tuple(args.redshift_range))
+    return FieldConfig(survey=_survey_from_args(args), shape=_size(args.size), sky=sky,
+                       mask_threshold=args.mask_threshold, interferometric=args.interferometric)
+
+
+def _cmd_simulate(args):
+    from radiounet.sky.batch import simulate_to_directory
+
+    config = _field_config_from_args(args)
+    truth = simulate_to_directory(args.out, config, args.n_fields, args.seed, workers=args.workers,
+                                  prefix=args.prefix, quicklook=not args.no_png, progress=not args.no_progress)
+    counts = {t: int((truth["field_type"] == t).sum()) for t in ("diffuse", "radio_galaxies", "empty")}
+    print(f"{len(truth)} fields ({config.survey.describe()}) in {args.out}: "
+          f"{counts['diffuse']} with diffuse emission, {counts['radio_galaxies']} with radio galaxies only, "
+          f"{counts['empty']} empty; truth in {args.out}/truth.ecsv and components.ecsv")
+
+
+def _cmd_dataset(args):
+    from radiounet.data.shards import write_tile_shards
+
+    config = _field_config_from_args(args)
+    paths = write_tile_shards(args.out, config, args.n_fields, args.seed, tile_size=args.tile_size,
+                              stride=args.stride, fields_per_shard=args.fields_per_shard, workers=args.workers,
+                              progress=not args.no_progress)
+    print(f"{args.n_fields} fields as {args.tile_size}x{args.tile_size} tiles in {len(paths)} shards in {args.out}")
+
+
+def _cmd_presets(args):
+    from radiounet.sky.survey import get_survey, PRESETS
+
+    for name in PRESETS:
+        print(get_survey(name).describe())
+
+
+def build_parser():
+    """The argument parser of ``radio-unet``."""
+    parser = argparse.ArgumentParser(
+        prog="radio-unet",
+        description="Find diffuse radio emission in galaxy clusters with a U-Net.",
+    )
+    parser.add_argument("--version", action="version", version=f"radiounet {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    simulate = commands.add_parser(
+        "simulate", help="simulate labelled cluster fields as FITS images, masks, labels and truth tables",
+        description="Simulate cluster fields (observed image, diffuse-emission mask, class labels, quick-look "
+                    "PNG) and their truth tables. Rerunning into the same directory completes a partial run.",
+    )
+    simulate.add_argument("--out", required=True, help="output directory")
+    simulate.add_argument("--n-fields", type=int, default=1, help="number of fields (default: 1)")
+    simulate.add_argument("--prefix", default="field", help="file name prefix (default: field)")
+    simulate.add_argument("--no-png", action="store_true", help="skip the quick-look PNGs")
+    _add_field_options(simulate)
+    simulate.set_defaults(func=_cmd_simulate)
+
+    dataset = commands.add_parser(
+        "dataset", help="simulate fields straight into HDF5 shards of training tiles",
+        description="Simulate fields and cut them into tiles stored in HDF5 shards (image, mask, labels, "
+                    "field index). Each shard holds whole fields, so a train/validation split by shard is a "
+                    "split by field. Existing shards are kept (resumable).",
+    )
+    dataset.add_argument("--out", required=True, help="output directory")
+    dataset.add_argument("--n-fields", type=int, required=True, help="number of fields")
+    dataset.add_argument("--tile-size", type=int, default=192, help="tile size in pixels (default: 192)")
+    dataset.add_argument("--stride", type=int, default=None, help="tile stride in pixels (default: tile size)")
+    dataset.add_argument("--fields-per-shard", type=int, default=16, help="fields per shard file (default: 16)")
+    _add_field_options(dataset)
+    dataset.set_defaults(func=_cmd_dataset)
+
+    presets = commands.add_parser("presets", help="list the survey presets")
+    presets.set_defaults(func=_cmd_presets)
+    return parser
+
+
+def main(argv=None):
+    """Entry point of ``radio-unet``; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except RadioUNetError as exc:
+        print(f"radio-unet: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("radio-unet: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

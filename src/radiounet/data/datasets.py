@@ -1,0 +1,137 @@
+"""PyTorch datasets of training tiles: generated on the fly from a seed, or read from HDF5 shards.
+
+Both return the same item: a dict with ``image`` (float32 tensor ``(1, t, t)``,
+Jy/beam), ``mask`` (float32 ``(1, t, t)``, 0/1), ``labels`` (int64 ``(t, t)``),
+``rms`` (float, Jy/beam) and ``field_index`` (int). Normalisation and
+augmentation belong to the training pipeline, not to the data.
+"""
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from radiounet.data.shards import read_shard_attributes
+from radiounet.errors import InvalidParameterError, RadioUNetError
+from radiounet.sky.field import field_rng, simulate_field
+
+__all__ = ["SyntheticFieldDataset", "TileShardDataset"]
+
+
+def _item(image, mask, labels, rms, field_index):
+    return dict(
+        image=torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None],
+        mask=torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None],
+        labels=torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64)),
+        rms=float(rms),
+        field_index=int(field_index),
+    )
+
+
+class SyntheticFieldDataset(Dataset):
+    """Fields simulated on demand: item ``i`` is a tile of field ``i`` of the run ``seed``.
+
+    Nothing is stored; the same ``(seed, i)`` always gives the same tile, in
+    any worker process. The tile is cut at a random position (drawn from the
+    field's own random stream) from a field of ``config.shape``; simulate
+    fields not much larger than the tile to keep it fast.
+
+    Parameters
+    ----------
+    config : radiounet.sky.FieldConfig
+    length : int
+        Number of items (fields).
+    seed : int
+        Seed of the run; use different seeds for training and validation.
+    tile_size : int
+        Side of the returned tiles, at most the field size.
+
+    Examples
+    --------
+    >>> from radiounet.sky import FieldConfig, get_survey
+    >>> ds = SyntheticFieldDataset(FieldConfig(get_survey("lotss-dr2-6"), shape=(96, 96)), 10, seed=1, tile_size=64)
+    >>> ds[3]["image"].shape
+    torch.Size([1, 64, 64])
+    """
+
+    def __init__(self, config, length, seed=0, tile_size=192):
+        if not isinstance(length, (int, np.integer)) or length < 1:
+            raise InvalidParameterError("length", length, "must be a positive integer")
+        if tile_size > min(config.shape):
+            raise InvalidParameterError("tile_size", tile_size, f"must not exceed the field size {config.shape}")
+        self.config = config
+        self.length = int(length)
+        self.seed = int(seed)
+        self.tile_size = int(tile_size)
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, index):
+        if not 0 <= index < self.length:
+            raise IndexError(f"index {index} out of range for {self.length} fields")
+        rng = field_rng(self.seed, index)
+        field = simulate_field(self.config, rng)
+        ny, nx = self.config.shape
+        t = self.tile_size
+        row, col = int(rng.integers(0, ny - t + 1)), int(rng.integers(0, nx - t + 1))
+        window = (slice(row, row + t), slice(col, col + t))
+        return _item(field.image[window], field.mask[window], field.labels[window],
+                     self.config.survey.rms_jy, index)
+
+
+class TileShardDataset(Dataset):
+    """Tiles read from HDF5 shards written by :func:`radiounet.data.shards.write_tile_shards`.
+
+    Files are opened lazily in each worker process, so the dataset works with
+    a multi-process ``DataLoader``.
+
+    Parameters
+    ----------
+    paths : sequence of str or Path
+        Shard files.
+    fields : collection of int, optional
+        Keep only tiles of these field indices (a split by field).
+    """
+
+    def __init__(self, paths, fields=None):
+        self.paths = [Path(p) for p in paths]
+        if not self.paths:
+            raise InvalidParameterError("paths", paths, "no shard files given")
+        self._index = []
+        self._rms = []
+        for shard, path in enumerate(self.paths):
+            if not path.is_file():
+                raise RadioUNetError(f"{path}: shard file not found")
+            self._rms.append(read_shard_attributes(path)["rms_jy_per_beam"])
+            try:
+                with h5py.File(path, "r") as h5:
+                    field_index = h5["field_index"][:]
+                    for name in ("image", "mask", "labels"):
+                        if h5[name].shape[0] != len(field_index):
+                            raise RadioUNetError(f"{path}: dataset '{name}' is truncated")
+            except (OSError, KeyError) as exc:
+                raise RadioUNetError(f"{path}: corrupt shard ({exc})") from None
+            keep = np.ones(len(field_index), bool) if fields is None else np.isin(field_index, list(fields))
+            self._index.extend((shard, int(i), int(f)) for i, f in zip(np.flatnonzero(keep), field_index[keep]))
+        self._files = {}
+
+    def __len__(self):
+        return len(self._index)
+
+    def _file(self, shard):
+        if shard not in self._files:
+            self._files[shard] = h5py.File(self.paths[shard], "r")
+        return self._files[shard]
+
+    def __getitem__(self, index):
+        shard, row, field_index = self._index[index]
+        h5 = self._file(shard)
+        return _item(h5["image"][row], h5["mask"][row], h5["labels"][row], self._rms[shard], field_index)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_files"] = {}
+        return state

@@ -1,0 +1,36 @@
+"""Exceptions that carry a message meant for the user.
+
+The command line prints these as one line and exits with status 2; any other
+exception is a bug and keeps its traceback.
+"""
+
+__all__ = ["RadioUNetError", "InvalidParameterError", "OutputError"]
+
+
+class RadioUNetError(Exception):
+    """Base class of all errors caused by the user's input or environment."""
+
+
+class InvalidParameterError(RadioUNetError, ValueError):
+    """A parameter has a value outside of what it can be.
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name as the user gave it (option or field name).
+    value : object
+        The offending value.
+    reason : str
+        What the value must be, e.g. ``"must be positive"``.
+    """
+
+    def __init__(self, name, value, reason):
+        self.name = name
+        self.value = value
+        self.reason = reason
+        shown = repr(value) if isinstance(value, str) else str(value)
+        super().__init__(f"invalid {name}={shown}: {reason}")
+
+
+class OutputError(RadioUNetError, OSError):
+    """An output location cannot be created or written."""

@@ -1,0 +1,37 @@
+"""Reference mask and per-pixel class labels.
+
+Both are computed from the sky components convolved with the survey beam
+(noise-free), with one threshold in units of the image rms:
+
+* the **mask** marks pixels where the diffuse sky (halos + relics) is above
+  the threshold; radio galaxies and compact sources never enter it;
+* the **labels** agree with the mask: a masked pixel is labelled halo or
+  relic, whichever is brighter there; elsewhere a pixel takes the brighter of
+  radio galaxy and compact source if that is above the threshold, else
+  background. So ``labels in (halo, relic)`` is exactly the mask.
+"""
+
+import numpy as np
+
+__all__ = ["CLASS_NAMES", "CLASS_LAYERS", "diffuse_mask", "class_labels"]
+
+#: Label values: the index in this tuple.
+CLASS_NAMES = ("background", "halo", "relic", "radio_galaxy", "compact")
+#: Order of the component layers of a field's sky model (classes 1..4).
+CLASS_LAYERS = CLASS_NAMES[1:]
+
+
+def diffuse_mask(convolved_layers, threshold_jy):
+    """Boolean mask where halo + relic brightness (layers 0 and 1) exceeds ``threshold_jy``."""
+    return (convolved_layers[0] + convolved_layers[1]) > threshold_jy
+
+
+def class_labels(convolved_layers, threshold_jy):
+    """uint8 class map (values index :data:`CLASS_NAMES`) from the convolved layers."""
+    halo, relic, galaxy, compact = convolved_layers
+    labels = np.zeros(halo.shape, dtype=np.uint8)
+    other = np.maximum(galaxy, compact)
+    labels[other > threshold_jy] = np.where(galaxy >= compact, 3, 4)[other > threshold_jy]
+    diffuse = diffuse_mask(convolved_layers, threshold_jy)
+    labels[diffuse] = np.where(halo >= relic, 1, 2)[diffuse]
+    return labels

@@ -1,0 +1,187 @@
+"""Survey descriptions: beam, pixel scale, noise and frequency.
+
+A :class:`Survey` holds what an observation needs to turn a sky model into
+an image as that survey would see it. Presets describe real surveys; a
+custom survey is built with :func:`custom_survey`.
+"""
+
+from dataclasses import dataclass
+
+import astropy.units as u
+import numpy as np
+from radio_beam import Beam
+
+from radiounet.errors import InvalidParameterError
+
+__all__ = ["Survey", "PRESETS", "get_survey", "custom_survey"]
+
+
+@dataclass(frozen=True)
+class Survey:
+    """An imaging survey as seen by the simulator.
+
+    Parameters
+    ----------
+    name : str
+        Short identifier, written into FITS headers (``TELESCOP``-like use).
+    beam : radio_beam.Beam
+        Restoring beam (elliptical Gaussian, FWHM major/minor axes and
+        position angle east of north).
+    pixel_scale : `~astropy.units.Quantity`
+        Angular size of one pixel.
+    rms : `~astropy.units.Quantity`
+        Image noise in Jy/beam.
+    frequency : `~astropy.units.Quantity`
+        Observing frequency.
+    """
+
+    name: str
+    beam: Beam
+    pixel_scale: u.Quantity
+    rms: u.Quantity
+    frequency: u.Quantity
+
+    def __post_init__(self):
+        pixel = _positive(self.pixel_scale, "pixel_scale", u.arcsec)
+        _positive(self.rms, "rms", u.Jy / u.beam)
+        _positive(self.frequency, "frequency", u.Hz)
+        bmaj = self.beam.major.to_value(u.arcsec)
+        bmin = self.beam.minor.to_value(u.arcsec)
+        if not (np.isfinite(bmaj) and np.isfinite(bmin)) or bmin <= 0:
+            raise InvalidParameterError("beam", self.beam, "axes must be positive")
+        if bmin < pixel:
+            raise InvalidParameterError(
+                "beam",
+                f"{bmaj:g}x{bmin:g} arcsec",
+                f"the beam is smaller than a pixel ({pixel:g} arcsec); "
+                "the image would be undersampled",
+            )
+
+    @property
+    def pixel_arcsec(self):
+        """Pixel size in arcsec, as a float."""
+        return self.pixel_scale.to_value(u.arcsec)
+
+    @property
+    def rms_jy(self):
+        """Noise in Jy/beam, as a float."""
+        return self.rms.to_value(u.Jy / u.beam)
+
+    @property
+    def beam_area_pixels(self):
+        """Beam solid angle in pixels (the 1.1331 FWHM^2 of a Gaussian)."""
+        return (self.beam.sr / self.pixel_scale**2).to_value(u.dimensionless_unscaled)
+
+    def beam_sigmas_pixels(self):
+        """Gaussian standard deviations of the beam along major and minor axes, in pixels."""
+        fwhm_to_sigma = 1.0 / np.sqrt(8.0 * np.log(2.0))
+        return (
+            self.beam.major.to_value(u.arcsec) * fwhm_to_sigma / self.pixel_arcsec,
+            self.beam.minor.to_value(u.arcsec) * fwhm_to_sigma / self.pixel_arcsec,
+        )
+
+    def describe(self):
+        """One-line human-readable summary."""
+        return (
+            f"{self.name}: beam {self.beam.major.to_value(u.arcsec):g}\"x"
+            f"{self.beam.minor.to_value(u.arcsec):g}\" PA {self.beam.pa.to_value(u.deg):g} deg, "
+            f"{self.pixel_arcsec:g}\"/px, rms {self.rms.to_value(u.uJy / u.beam):g} uJy/beam, "
+            f"{self.frequency.to_value(u.MHz):g} MHz"
+        )
+
+
+def _positive(quantity, name, unit):
+    try:
+        value = float(u.Quantity(quantity).to_value(unit))
+    except (u.UnitsError, TypeError, ValueError):
+        raise InvalidParameterError(name, quantity, f"must be a quantity in {unit}") from None
+    if not np.isfinite(value) or value <= 0:
+        raise InvalidParameterError(name, quantity, "must be positive and finite")
+    return value
+
+
+def custom_survey(name, bmaj, pixel_scale, rms, frequency, bmin=None, bpa=0 * u.deg):
+    """Build a survey from its beam, pixel scale, noise and frequency.
+
+    Parameters
+    ----------
+    name : str
+        Identifier of the survey.
+    bmaj, bmin : `~astropy.units.Quantity`
+        Beam FWHM along major and minor axes (angle). ``bmin`` defaults to
+        ``bmaj`` (a circular beam).
+    pixel_scale : `~astropy.units.Quantity`
+        Pixel size (angle).
+    rms : `~astropy.units.Quantity`
+        Noise in Jy/beam (or mJy/beam, uJy/beam).
+    frequency : `~astropy.units.Quantity`
+        Observing frequency.
+    bpa : `~astropy.units.Quantity`
+        Beam position angle, east of north.
+
+    Returns
+    -------
+    Survey
+
+    Examples
+    --------
+    >>> import astropy.units as u
+    >>> s = custom_survey("vla-c", 15 * u.arcsec, 3 * u.arcsec, 20 * u.uJy / u.beam, 1.4 * u.GHz)
+    >>> round(s.beam_area_pixels, 1)
+    28.3
+    """
+    bmin = bmaj if bmin is None else bmin
+    bmaj_arcsec = _positive(bmaj, "bmaj", u.arcsec)
+    bmin_arcsec = _positive(bmin, "bmin", u.arcsec)
+    if bmin_arcsec > bmaj_arcsec:
+        raise InvalidParameterError("bmin", bmin, f"must not exceed bmaj ({bmaj_arcsec:g} arcsec)")
+    try:
+        pa = u.Quantity(bpa).to(u.deg)
+    except (u.UnitsError, TypeError, ValueError):
+        raise InvalidParameterError("bpa", bpa, "must be an angle") from None
+    beam = Beam(major=bmaj_arcsec * u.arcsec, minor=bmin_arcsec * u.arcsec, pa=pa)
+    return Survey(
+        name=name,
+        beam=beam,
+        pixel_scale=_converted(pixel_scale, "pixel_scale", u.arcsec),
+        rms=_converted(rms, "rms", u.Jy / u.beam),
+        frequency=_converted(frequency, "frequency", u.MHz),
+    )
+
+
+def _converted(quantity, name, unit):
+    return _positive(quantity, name, unit) * unit
+
+
+PRESETS = {
+    # Shimwell et al. 2022 (A&A 659, A1): 6" Stokes I mosaics, 1.5" pixels, median rms 83 uJy/beam.
+    "lotss-dr2-6": dict(bmaj=6 * u.arcsec, pixel_scale=1.5 * u.arcsec, rms=83 * u.uJy / u.beam,
+                        frequency=144 * u.MHz),
+    # The 20" low-resolution LoTSS-DR2 mosaics used for diffuse cluster emission
+    # (Botteon et al. 2022): 4.5" pixels; Stokes I noise is confusion-limited,
+    # higher than the 95 uJy/beam of the 20" Stokes V maps.
+    "lotss-dr2-20": dict(bmaj=20 * u.arcsec, pixel_scale=4.5 * u.arcsec, rms=150 * u.uJy / u.beam,
+                         frequency=144 * u.MHz),
+}
+
+
+def get_survey(name):
+    """Return a preset survey by name.
+
+    Parameters
+    ----------
+    name : str
+        One of the keys of :data:`PRESETS` (``"lotss-dr2-6"``, ``"lotss-dr2-20"``).
+
+    Raises
+    ------
+    InvalidParameterError
+        If the name is not a known preset.
+    """
+    try:
+        spec = PRESETS[name]
+    except KeyError:
+        raise InvalidParameterError(
+            "preset", name, f"unknown survey preset; choose one of {', '.join(sorted(PRESETS))}"
+        ) from None
+    return custom_survey(name, **spec)

@@ -1,0 +1,85 @@
+"""The radio-unet command line: simulate, dataset, presets, and its errors."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from astropy.io import fits
+from astropy.table import QTable
+
+from radiounet.cli import main
+
+
+def test_simulate_writes_fields_and_truth(tmp_path, capsys):
+    out = tmp_path / "sim"
+    status = main(["simulate", "--out", str(out), "--n-fields", "3", "--size", "128x160", "--seed", "4",
+                   "--preset", "lotss-dr2-20", "--no-progress"])
+    assert status == 0
+    truth = QTable.read(out / "truth.ecsv")
+    assert len(truth) == 3
+    header = fits.getheader(out / "field_00000.fits")
+    assert header["NAXIS1"] == 160 and header["NAXIS2"] == 128
+    assert header["BMAJ"] * 3600 == pytest.approx(20.0) and header["CDELT2"] * 3600 == pytest.approx(4.5)
+    assert "3 fields" in capsys.readouterr().out
+
+
+def test_custom_survey_from_options(tmp_path):
+    out = tmp_path / "sim"
+    assert main(["simulate", "--out", str(out), "--size", "96", "--bmaj", "15", "--bmin", "10", "--bpa", "30",
+                 "--pixel-scale", "3", "--rms", "0.1 mJy/beam", "--frequency", "1400", "--no-png",
+                 "--no-progress"]) == 0
+    header = fits.getheader(out / "field_00000.fits")
+    assert header["BMAJ"] * 3600 == pytest.approx(15) and header["BMIN"] * 3600 == pytest.approx(10)
+    assert header["BPA"] == pytest.approx(30) and header["FREQ"] == pytest.approx(1.4e9)
+    assert not (out / "field_00000.png").exists()
+
+
+@pytest.mark.parametrize(
+    "options, named",
+    [
+        (["--rms", "-5"], "rms"),
+        (["--bmaj", "1"], "beam"),
+        (["--size", "10"], "size"),
+        (["--size", "big"], "size"),
+        (["--preset", "vlass"], "preset"),
+        (["--frequency", "5 arcsec"], "frequency"),
+        (["--fraction-diffuse", "0.9", "--fraction-radio-galaxies", "0.5"], "fraction"),
+        (["--n-fields", "0"], "n_fields"),
+        (["--workers", "0"], "workers"),
+    ],
+)
+def test_bad_input_gives_one_line_exit_2_and_writes_nothing(tmp_path, capsys, options, named):
+    out = tmp_path / "never"
+    # A later --size replaces the valid default one.
+    status = main(["simulate", "--out", str(out), "--size", "64", "--no-progress"] + options)
+    assert status == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("radio-unet: error:") and named in err and "\n" not in err
+    assert not out.exists()
+
+
+def test_unwritable_output_directory(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["simulate", "--out", str(blocker / "sub"), "--size", "64", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write to output directory" in err and str(blocker) in err
+
+
+def test_dataset_command_writes_shards(tmp_path):
+    out = tmp_path / "tiles"
+    assert main(["dataset", "--out", str(out), "--n-fields", "3", "--size", "128", "--tile-size", "64",
+                 "--fields-per-shard", "2", "--no-progress"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["shard_00000.h5", "shard_00001.h5"]
+
+
+def test_installed_console_script_runs(tmp_path):
+    env = dict(os.environ, PYTHONWARNINGS="error")
+    script = os.path.join(os.path.dirname(sys.executable), "radio-unet")
+    result = subprocess.run([script, "presets"], capture_output=True, text=True, env=env)
+    assert result.returncode == 0
+    assert "lotss-dr2-6" in result.stdout and "lotss-dr2-20" in result.stdout
+    result = subprocess.run([script, "simulate", "--out", str(tmp_path), "--preset", "nope"], capture_output=True,
+                            text=True)
+    assert result.returncode == 2 and "unknown survey preset" in result.stderr

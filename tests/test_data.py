@@ -1,0 +1,108 @@
+"""Training tiles: tiling geometry, HDF5 shards and the PyTorch datasets."""
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from radiounet.data.datasets import SyntheticFieldDataset, TileShardDataset
+from radiounet.data.shards import write_tile_shards
+from radiounet.data.tiles import cut_tiles, tile_starts
+from radiounet.errors import InvalidParameterError, RadioUNetError
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 64).flatmap(lambda tile: st.tuples(
+    st.just(tile), st.integers(tile, 400), st.integers(1, tile))))
+def test_tile_starts_cover_every_pixel_and_end_on_the_edge(args):
+    tile, length, stride = args
+    starts = tile_starts(length, tile, stride)
+    assert starts[0] == 0 and starts[-1] + tile == length
+    assert np.all(np.diff(starts) <= stride) and np.all(np.diff(starts) > 0)
+    covered = np.zeros(length, bool)
+    for s in starts:
+        covered[s:s + tile] = True
+    assert covered.all()
+
+
+def test_cut_tiles_returns_the_array_pieces():
+    array = np.arange(50 * 70).reshape(50, 70)
+    tiles, origins = cut_tiles(array, 32, 32)
+    assert tiles.shape == (6, 32, 32)  # rows start at 0, 18; columns at 0, 19, 38
+    for tile, (r, c) in zip(tiles, origins):
+        assert np.array_equal(tile, array[r:r + 32, c:c + 32])
+    with pytest.raises(InvalidParameterError, match="tile_size"):
+        cut_tiles(array, 64, 32)
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory, small_config):
+    directory = tmp_path_factory.mktemp("shards")
+    paths = write_tile_shards(directory, small_config, 5, seed=3, tile_size=128, fields_per_shard=2,
+                              workers=2, progress=False)
+    return directory, paths
+
+
+def test_shards_hold_whole_fields_and_their_tiles(shards, small_config):
+    directory, paths = shards
+    assert [p.name for p in paths] == ["shard_00000.h5", "shard_00001.h5", "shard_00002.h5"]
+    with h5py.File(paths[1], "r") as h5:
+        assert h5["image"].shape == (8, 128, 128)
+        assert sorted(set(h5["field_index"][:].tolist())) == [2, 3]
+        assert list(h5["labels"].attrs["class_names"]) == ["background", "halo", "relic", "radio_galaxy",
+                                                            "compact"]
+        assert h5.attrs["rms_jy_per_beam"] == pytest.approx(small_config.survey.rms_jy)
+
+
+def test_shards_are_deterministic_and_resumable(shards, small_config, tmp_path):
+    _, paths = shards
+    again = write_tile_shards(tmp_path, small_config, 5, seed=3, tile_size=128, fields_per_shard=2, progress=False)
+    assert [p.read_bytes() for p in again] == [p.read_bytes() for p in paths]
+    again[1].unlink()
+    mtime = again[0].stat().st_mtime_ns
+    write_tile_shards(tmp_path, small_config, 5, seed=3, tile_size=128, fields_per_shard=2, progress=False)
+    assert again[1].read_bytes() == paths[1].read_bytes()
+    assert again[0].stat().st_mtime_ns == mtime
+    with pytest.raises(RadioUNetError, match="another run"):
+        write_tile_shards(tmp_path, small_config, 5, seed=4, tile_size=128, fields_per_shard=2, progress=False)
+
+
+def test_shard_dataset_items_and_split_by_field(shards):
+    _, paths = shards
+    dataset = TileShardDataset(paths)
+    assert len(dataset) == 20
+    item = dataset[5]
+    assert item["image"].shape == (1, 128, 128) and item["image"].dtype == torch.float32
+    assert item["mask"].shape == (1, 128, 128) and item["labels"].dtype == torch.int64
+    assert torch.equal(item["mask"][0].bool(), (item["labels"] == 1) | (item["labels"] == 2))
+    train = TileShardDataset(paths, fields={0, 1, 2})
+    validation = TileShardDataset(paths, fields={3, 4})
+    assert len(train) + len(validation) == len(dataset)
+    assert {train[i]["field_index"] for i in range(len(train))} == {0, 1, 2}
+    loader = torch.utils.data.DataLoader(validation, batch_size=4, num_workers=2)
+    batches = list(loader)
+    assert sum(len(b["image"]) for b in batches) == len(validation)
+
+
+def test_corrupt_or_missing_shards_are_reported(shards, tmp_path):
+    _, paths = shards
+    truncated = tmp_path / "truncated.h5"
+    truncated.write_bytes(paths[0].read_bytes()[:2000])
+    with pytest.raises(RadioUNetError, match="truncated.h5"):
+        TileShardDataset([truncated])
+    with pytest.raises(RadioUNetError, match="not found"):
+        TileShardDataset([tmp_path / "missing.h5"])
+
+
+def test_synthetic_dataset_is_deterministic_per_index(small_config):
+    dataset = SyntheticFieldDataset(small_config, length=6, seed=5, tile_size=96)
+    first, again, other = dataset[4], dataset[4], dataset[3]
+    assert torch.equal(first["image"], again["image"]) and torch.equal(first["mask"], again["mask"])
+    assert not torch.equal(first["image"], other["image"])
+    assert first["image"].shape == (1, 96, 96) and first["rms"] == pytest.approx(small_config.survey.rms_jy)
+    with pytest.raises(IndexError):
+        dataset[6]
+    with pytest.raises(InvalidParameterError, match="tile_size"):
+        SyntheticFieldDataset(small_config, length=6, tile_size=512)

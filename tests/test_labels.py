@@ -1,0 +1,78 @@
+"""The mask rule: diffuse emission (halos, relics) above a threshold in rms units, never anything else."""
+
+import numpy as np
+import pytest
+
+from radiounet.sky import CLASS_NAMES, FieldConfig, SkyConfig, field_rng, simulate_field
+from radiounet.sky.labels import class_labels, diffuse_mask
+from radiounet.sky.observe import convolve_with_beam
+
+
+def test_mask_and_labels_on_hand_made_layers():
+    layers = np.zeros((4, 3, 4), np.float32)  # halo, relic, radio galaxy, compact
+    layers[0, 0, :] = [0.4, 0.6, 2.0, 0.0]
+    layers[1, 0, :] = [0.2, 0.0, 0.0, 0.0]
+    layers[2, 1, :] = [1.0, 0.0, 3.0, 0.0]
+    layers[3, 2, :] = [0.0, 0.7, 0.0, 0.0]
+    layers[0, 1, 2] = 2.5  # halo under a brighter radio galaxy: diffuse first
+    mask = diffuse_mask(layers, 0.5)
+    assert mask.tolist() == [[True, True, True, False], [False, False, True, False], [False, False, False, False]]
+    labels = class_labels(layers, 0.5)
+    names = [[CLASS_NAMES[v] for v in row] for row in labels]
+    assert names == [
+        ["halo", "halo", "halo", "background"],
+        ["radio_galaxy", "background", "halo", "background"],
+        ["background", "compact", "background", "background"],
+    ]
+
+
+def _layers(field):
+    """Re-render the field's components into noise-free convolved class layers."""
+    from radiounet.sky.field import _RENDERERS
+
+    layers = np.zeros((4,) + field.image.shape, np.float32)
+    for component in field.components:
+        kind = component.kind
+        index = {"halo": 0, "relic": 1, "radio_galaxy": 2}[kind]
+        _RENDERERS[kind](component, layers[index], field.config.survey)
+    return convolve_with_beam(layers, field.config.survey)
+
+
+def test_simulated_mask_follows_the_rule_and_holds_no_radio_galaxy(nearby_diffuse_config):
+    sky = SkyConfig(fraction_diffuse=1.0, fraction_radio_galaxies=0.0, redshift=(0.15, 0.3),
+                    halo_snr=(5.0, 10.0), relic_snr=(5.0, 10.0), radio_galaxies_mean=3.0)
+    config = FieldConfig(nearby_diffuse_config.survey, shape=(384, 384), sky=sky)
+    for index in range(4):
+        field = simulate_field(config, field_rng(11, index))
+        layers = _layers(field)
+        threshold = config.mask_threshold * config.survey.rms_jy
+        expected = (layers[0] + layers[1]) > threshold
+        assert np.array_equal(field.mask, expected)
+        assert np.array_equal(np.isin(field.labels, [1, 2]), field.mask)
+        assert field.mask.any()
+        only_galaxy = (layers[2] > threshold) & (layers[0] + layers[1] < 1e-3 * threshold)
+        assert not (field.mask & only_galaxy).any()
+
+
+@pytest.mark.parametrize("fraction_radio_galaxies", [1.0, 0.0])
+def test_fields_without_diffuse_emission_have_an_empty_mask(lotss, fraction_radio_galaxies):
+    config = FieldConfig(lotss, shape=(256, 256), sky=SkyConfig(
+        fraction_diffuse=0.0, fraction_radio_galaxies=fraction_radio_galaxies, radio_galaxy_snr=(20.0, 50.0)))
+    for index in range(3):
+        field = simulate_field(config, field_rng(12, index))
+        assert field.field_type == ("radio_galaxies" if fraction_radio_galaxies else "empty")
+        assert not field.mask.any()
+        present = set(np.unique(field.labels).tolist())
+        assert CLASS_NAMES.index("compact") in present
+        assert present.isdisjoint({CLASS_NAMES.index("halo"), CLASS_NAMES.index("relic")})
+        if fraction_radio_galaxies:
+            assert CLASS_NAMES.index("radio_galaxy") in present
+
+
+def test_mask_threshold_is_in_units_of_the_noise(nearby_diffuse_config):
+    from dataclasses import replace
+
+    low = simulate_field(replace(nearby_diffuse_config, mask_threshold=0.5), field_rng(13, 0))
+    high = simulate_field(replace(nearby_diffuse_config, mask_threshold=3.0), field_rng(13, 0))
+    assert high.mask.sum() < low.mask.sum()
+    assert not (high.mask & ~low.mask).any()
