@@ -85,3 +85,19 @@ def test_invalid_field_configuration_is_named(lotss, kwargs, name):
     with pytest.raises(InvalidParameterError) as info:
         FieldConfig(lotss, **kwargs)
     assert info.value.name == name
+
+
+def test_interferometric_mode_gives_a_restored_image_with_the_same_truth(lotss):
+    from dataclasses import replace
+
+    sky = SkyConfig(fraction_diffuse=1.0, fraction_radio_galaxies=0.0, redshift=(0.2, 0.3), halo_snr=(10, 20))
+    plain = FieldConfig(lotss, shape=(192, 192), sky=sky)
+    interferometric = replace(plain, interferometric=True)
+    a = simulate_field(plain, field_rng(6, 0))
+    b = simulate_field(interferometric, field_rng(6, 0))
+    assert np.array_equal(a.mask, b.mask) and np.array_equal(a.labels, b.labels)
+    assert not np.array_equal(a.image, b.image)
+    # Same sky: the two images agree where the emission is bright.
+    bright = a.image > 10 * lotss.rms_jy
+    assert bright.any()
+    assert np.corrcoef(a.image[bright], b.image[bright])[0, 1] > 0.8

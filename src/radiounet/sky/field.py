@@ -17,6 +17,7 @@ from radiounet.errors import InvalidParameterError
 from radiounet.sky.cluster import Cluster
 from radiounet.sky.compact import draw_compact_sources, render_compact_sources
 from radiounet.sky.halo import draw_halo, render_halo
+from radiounet.sky.interferometer import observe_interferometric
 from radiounet.sky.labels import CLASS_LAYERS, class_labels, diffuse_mask
 from radiounet.sky.observe import convolve_with_beam, correlated_noise
 from radiounet.sky.radio_galaxy import RADIO_GALAXY_SUBTYPES, draw_radio_galaxy, render_radio_galaxy
@@ -304,8 +305,6 @@ def simulate_field(config, rng):
 
     convolved = convolve_with_beam(layers, survey)
     if config.interferometric:
-        from radiounet.sky.interferometer import observe_interferometric
-
         image = observe_interferometric(layers.sum(axis=0), survey, rng).restored
     else:
         image = convolved.sum(axis=0) + correlated_noise(config.shape, survey, rng)

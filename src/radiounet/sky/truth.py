@@ -18,7 +18,7 @@ def field_truth_row(field, name):
     return dict(
         field=name,
         field_type=field.field_type,
-        classes=",".join(field.classes_present()),
+        classes=",".join(field.classes_present()) or "none",
         has_halo=kinds.count("halo") > 0,
         has_relic=kinds.count("relic") > 0,
         has_radio_galaxy=kinds.count("radio_galaxy") > 0,
