@@ -98,3 +98,18 @@ def test_unwritable_output_directory_is_reported(tmp_path, small_config):
     blocker.write_text("")
     with pytest.raises(OutputError, match="a_file"):
         simulate_to_directory(blocker / "out", small_config, 1, progress=False)
+
+
+def test_single_field_writer_creates_its_directory_and_readable_files(tmp_path, small_config):
+    import os
+    import stat
+
+    from radiounet.sky import field_rng, simulate_field
+    from radiounet.sky.batch import write_field
+
+    field = simulate_field(small_config, field_rng(0, 0))
+    write_field(field, tmp_path / "new" / "dir", "one", quicklook=False)
+    path = tmp_path / "new" / "dir" / "one.fits"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask

@@ -17,7 +17,6 @@ Attributes: ``config`` (JSON of the FieldConfig), ``seed``, ``rms_jy_per_beam``,
 """
 
 import json
-from pathlib import Path
 
 import h5py
 import numpy as np

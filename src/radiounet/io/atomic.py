@@ -13,6 +13,13 @@ from radiounet.errors import OutputError
 __all__ = ["atomic_path", "ensure_writable_directory"]
 
 
+def _file_mode():
+    # mkstemp creates files readable by the owner only; outputs get the usual umask-based mode.
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Context manager yielding a temporary path that is renamed to ``path`` on success.
@@ -32,6 +39,7 @@ def atomic_path(path):
     tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -36,12 +36,11 @@ def plot_field(field, figure=None):
     image = _block_reduce(field.image, factor, np.mean)
     mask = _block_reduce(field.mask.astype(np.uint8), factor, np.max)
     wcs = field.wcs[::factor, ::factor] if factor > 1 else field.wcs
-    rms = survey.rms_jy
     figure = figure or plt.figure(figsize=(7.5, 7))
     ax = figure.add_subplot(projection=wcs)
-    norm = ImageNormalize(vmin=-2 * rms, vmax=50 * rms, stretch=AsinhStretch(0.02))
-    shown = ax.imshow(image * 1e3, origin="lower", cmap="inferno", norm=ImageNormalize(
-        vmin=norm.vmin * 1e3, vmax=norm.vmax * 1e3, stretch=AsinhStretch(0.02)))
+    rms_mjy = survey.rms_jy * 1e3
+    norm = ImageNormalize(vmin=-2 * rms_mjy, vmax=50 * rms_mjy, stretch=AsinhStretch(0.02))
+    shown = ax.imshow(image * 1e3, origin="lower", cmap="inferno", norm=norm)
     if mask.any():
         ax.contour(mask, levels=[0.5], colors="deepskyblue", linewidths=1.0)
     cluster = field.cluster
@@ -52,6 +51,8 @@ def plot_field(field, figure=None):
         label, colour = _MARKERS[component.kind]
         ax.text(component.x / factor, component.y / factor, label, color=colour, fontsize=9,
                 ha="center", va="center", fontweight="bold")
+    ax.set_xlim(-0.5, image.shape[1] - 0.5)
+    ax.set_ylim(-0.5, image.shape[0] - 0.5)
     beam = survey.beam
     add_beam(ax, major=beam.major, minor=beam.minor, angle=beam.pa, frame=True, color="white")
     scale = (500 / cluster.kpc_per_pixel * survey.pixel_arcsec) * u.arcsec

@@ -17,7 +17,6 @@ only the missing fields and produces the same bytes as an uninterrupted one.
 """
 
 import json
-from pathlib import Path
 
 import astropy.units as u
 import numpy as np
@@ -35,8 +34,8 @@ __all__ = ["simulate_to_directory", "write_field"]
 
 
 def write_field(field, directory, name, quicklook=True):
-    """Write one simulated field's FITS files, quick-look and truth into ``directory``."""
-    directory = Path(directory)
+    """Write one simulated field's FITS files, quick-look and truth into ``directory`` (created if needed)."""
+    directory = ensure_writable_directory(directory)
     survey = field.config.survey
     header = image_header(field.wcs, survey, bunit="Jy/beam")
     write_image(directory / f"{name}.fits", field.image, header)
