@@ -6,6 +6,7 @@ and exit with status 2.
 
 import argparse
 import sys
+from pathlib import Path
 
 import astropy.units as u
 
@@ -123,8 +124,88 @@ def _cmd_dataset(args):
     print(f"{args.n_fields} fields as {args.tile_size}x{args.tile_size} tiles in {len(paths)} shards in {args.out}")
 
 
+def _cmd_train(args):
+    from radiounet.train.config import load_config
+    from radiounet.train.data import build_datasets
+    from radiounet.train.loop import train
+
+    config = load_config(args.config, args.set)
+    train_set, val_set, survey = build_datasets(config)
+    out = args.out or f"runs/{Path(args.config).stem}"
+    result = train(config, out, datasets=(train_set, val_set), survey=survey, progress=not args.no_progress,
+                   command=" ".join(["radio-unet"] + sys.argv[1:]))
+    _report(result)
+
+
+def _report(result):
+    if result.best_epoch < 1:
+        print("no epoch finished")
+        return
+    m = result.best_metrics
+    print(f"best model (epoch {result.best_epoch}): validation Dice {m['dice']:.3f}, IoU {m['iou']:.3f}, "
+          f"precision {m['precision']:.3f}, recall {m['recall']:.3f} -> {result.model_path}"
+          + (" (stopped early)" if result.stopped_early else ""))
+
+
+def _cmd_finetune(args):
+    from radiounet.data.fits_pairs import FitsPairTiles
+    from radiounet.models.store import read_model_card
+    from radiounet.sky.survey import custom_survey
+    from radiounet.train.config import apply_overrides, validate_config
+    from radiounet.train.loop import train
+
+    card = read_model_card(args.model)
+    config = card["training"]["config"]
+    config["model"] = dict(card["architecture"])
+    config["training"].update(epochs=args.epochs, learning_rate=args.learning_rate, warmup_epochs=0,
+                              batch_size=args.batch_size)
+    config["data"]["fresh_fields_each_epoch"] = True
+    apply_overrides(config, args.set)
+    validate_config(config, "finetune")
+    tile = config["data"]["tile_size"]
+    train_set = FitsPairTiles(args.images, args.masks, args.tiles_per_epoch, tile, seed=config["training"]["seed"])
+    if args.val_images:
+        val_set = FitsPairTiles(args.val_images, args.val_masks, args.tiles_per_epoch // 4 or 1, tile, seed=1)
+    else:
+        val_set = FitsPairTiles(args.images, args.masks, args.tiles_per_epoch // 4 or 1, tile, seed=10**6)
+    native = card["native_sampling"]
+    survey = custom_survey(native["survey"], native["bmaj_arcsec"] * u.arcsec, native["pixel_arcsec"] * u.arcsec,
+                           1 * u.mJy / u.beam, 144 * u.MHz)
+    extra = dict(fine_tuned_from=str(args.model), fine_tuning_images=[str(p) for p in args.images],
+                 validation_images=[str(p) for p in (args.val_images or args.images)])
+    result = train(config, args.out, datasets=(train_set, val_set), survey=survey, init_model=args.model,
+                   freeze_levels=-1 if args.freeze_encoder else args.freeze_levels, progress=not args.no_progress,
+                   command=" ".join(["radio-unet"] + sys.argv[1:]), card_extra=extra)
+    _report(result)
+
+
+def _cmd_model_info(args):
+    from radiounet.models.store import DEFAULT_MODEL, available_models, load_model
+    from radiounet.models.summary import count_parameters, flops_per_tile
+    from radiounet.models.unet import UNet, UNetConfig
+    from radiounet.train.config import load_config
+
+    if args.config:
+        config = load_config(args.config, args.set)
+        model, card, tile = UNet(UNetConfig(**config["model"])), None, config["data"]["tile_size"]
+    else:
+        model, card = load_model(args.model or DEFAULT_MODEL)
+        tile = card["tile_size"]
+    tile = args.tile_size or tile
+    print(f"architecture: {model.config.to_dict()}")
+    print(f"parameters: {count_parameters(model):,}")
+    print(f"FLOPs per {tile}x{tile} tile: {flops_per_tile(model, tile) / 1e9:.2f} G")
+    if card is not None:
+        native = card["native_sampling"]
+        print(f"native sampling: {native['beam_fwhm_pixels']:.2f} px per beam FWHM ({native['survey']}: "
+              f"{native['bmaj_arcsec']:g}\" beam, {native['pixel_arcsec']:g}\" pixels)")
+        print(f"detection threshold: {card['threshold']}")
+        print("validation: " + ", ".join(f"{k} {v:.3f}" for k, v in card["validation"].items()))
+    print("shipped models: " + (", ".join(available_models()) or "none"))
+
+
 def _cmd_presets(args):
-    from radiounet.sky.survey import get_survey, PRESETS
+    from radiounet.sky.survey import PRESETS, get_survey
 
     for name in PRESETS:
         print(get_survey(name).describe())
@@ -164,6 +245,48 @@ def build_parser():
     dataset.add_argument("--fields-per-shard", type=int, default=16, help="fields per shard file (default: 16)")
     _add_field_options(dataset)
     dataset.set_defaults(func=_cmd_dataset)
+
+    train = commands.add_parser(
+        "train", help="train a U-Net from a TOML config",
+        description="Train a U-Net as configured (see configs/ and the README). Rerunning the same command "
+                    "resumes from the last finished epoch. Under torchrun, trains on all ranks (DDP).",
+    )
+    train.add_argument("config", help="TOML configuration file")
+    train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                       help="override a config value (repeatable), e.g. --set training.epochs=3")
+    train.add_argument("--out", help="output folder (default: runs/CONFIG_STEM)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bars")
+    train.set_defaults(func=_cmd_train)
+
+    finetune = commands.add_parser(
+        "finetune", help="fine-tune a model on labelled FITS images (image + mask pairs)",
+        description="Start from a model and train on a few real labelled images with augmentation "
+                    "(flips, rotations, noise and flux jitter), optionally freezing the encoder.",
+    )
+    finetune.add_argument("--model", required=True, help="shipped model name or model file")
+    finetune.add_argument("--images", nargs="+", required=True, help="FITS images (Jy/beam)")
+    finetune.add_argument("--masks", nargs="+", required=True, help="FITS masks, one per image (non-zero = diffuse)")
+    finetune.add_argument("--val-images", nargs="+", help="validation images (default: the training images)")
+    finetune.add_argument("--val-masks", nargs="+", help="validation masks")
+    finetune.add_argument("--out", required=True, help="output folder")
+    finetune.add_argument("--freeze-levels", type=int, default=0, help="freeze the first N encoder levels")
+    finetune.add_argument("--freeze-encoder", action="store_true", help="freeze the encoder and the bottleneck")
+    finetune.add_argument("--epochs", type=int, default=10, help="epochs (default: 10)")
+    finetune.add_argument("--tiles-per-epoch", type=int, default=128, help="random tiles per epoch (default: 128)")
+    finetune.add_argument("--batch-size", type=int, default=8, help="batch size (default: 8)")
+    finetune.add_argument("--learning-rate", type=float, default=2e-4, help="learning rate (default: 2e-4)")
+    finetune.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                          help="override a value of the model's training config")
+    finetune.add_argument("--no-progress", action="store_true", help="no progress bars")
+    finetune.set_defaults(func=_cmd_finetune)
+
+    info = commands.add_parser("model-info", help="parameters and FLOPs per tile of a model or config")
+    source = info.add_mutually_exclusive_group()
+    source.add_argument("--model", help="shipped model name or model file (default: the default model)")
+    source.add_argument("--config", help="TOML training configuration")
+    info.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    info.add_argument("--tile-size", type=int, help="tile size for the FLOP count (default: the model's)")
+    info.set_defaults(func=_cmd_model_info)
 
     presets = commands.add_parser("presets", help="list the survey presets")
     presets.set_defaults(func=_cmd_presets)

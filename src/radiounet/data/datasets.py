@@ -6,6 +6,7 @@ Jy/beam), ``mask`` (float32 ``(1, t, t)``, 0/1), ``labels`` (int64 ``(t, t)``),
 augmentation belong to the training pipeline, not to the data.
 """
 
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
@@ -16,6 +17,7 @@ from torch.utils.data import Dataset
 from radiounet.data.shards import read_shard_attributes
 from radiounet.errors import InvalidParameterError, RadioUNetError
 from radiounet.sky.field import field_rng, simulate_field
+from radiounet.sky.survey import custom_survey
 
 __all__ = ["SyntheticFieldDataset", "TileShardDataset"]
 
@@ -47,6 +49,10 @@ class SyntheticFieldDataset(Dataset):
         Seed of the run; use different seeds for training and validation.
     tile_size : int
         Side of the returned tiles, at most the field size.
+    beam_jitter, pixel_scale_jitter : tuple of float, optional
+        Ranges of factors (drawn log-uniformly per field) applied to the
+        survey's beam and pixel size: the network then sees other samplings
+        of the beam than the preset's exactly.
 
     Examples
     --------
@@ -56,7 +62,7 @@ class SyntheticFieldDataset(Dataset):
     torch.Size([1, 64, 64])
     """
 
-    def __init__(self, config, length, seed=0, tile_size=192):
+    def __init__(self, config, length, seed=0, tile_size=192, beam_jitter=(1.0, 1.0), pixel_scale_jitter=(1.0, 1.0)):
         if not isinstance(length, (int, np.integer)) or length < 1:
             raise InvalidParameterError("length", length, "must be a positive integer")
         if tile_size > min(config.shape):
@@ -65,6 +71,24 @@ class SyntheticFieldDataset(Dataset):
         self.length = int(length)
         self.seed = int(seed)
         self.tile_size = int(tile_size)
+        self.beam_jitter = tuple(beam_jitter)
+        self.pixel_scale_jitter = tuple(pixel_scale_jitter)
+        self.offset = 0
+
+    def set_epoch(self, epoch):
+        """Serve fields ``epoch * length`` onwards: fresh fields every epoch."""
+        self.offset = int(epoch) * self.length
+
+    def _config_for(self, rng):
+        if self.beam_jitter == (1.0, 1.0) and self.pixel_scale_jitter == (1.0, 1.0):
+            return self.config
+        survey = self.config.survey
+        beam_factor = np.exp(rng.uniform(*np.log(self.beam_jitter)))
+        pixel_factor = np.exp(rng.uniform(*np.log(self.pixel_scale_jitter)))
+        jittered = custom_survey(survey.name, survey.beam.major * beam_factor, survey.pixel_scale * pixel_factor,
+                                 survey.rms, survey.frequency, bmin=survey.beam.minor * beam_factor,
+                                 bpa=survey.beam.pa)
+        return replace(self.config, survey=jittered)
 
     def __len__(self):
         return self.length
@@ -72,14 +96,14 @@ class SyntheticFieldDataset(Dataset):
     def __getitem__(self, index):
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} fields")
-        rng = field_rng(self.seed, index)
-        field = simulate_field(self.config, rng)
+        rng = field_rng(self.seed, self.offset + index)
+        field = simulate_field(self._config_for(rng), rng)
         ny, nx = self.config.shape
         t = self.tile_size
         row, col = int(rng.integers(0, ny - t + 1)), int(rng.integers(0, nx - t + 1))
         window = (slice(row, row + t), slice(col, col + t))
         return _item(field.image[window], field.mask[window], field.labels[window],
-                     self.config.survey.rms_jy, index)
+                     self.config.survey.rms_jy, self.offset + index)
 
 
 class TileShardDataset(Dataset):

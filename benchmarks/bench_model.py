@@ -1,0 +1,73 @@
+"""Benchmark of the default network: training and inference tiles per second.
+
+Measures, side by side in one run, on CPU (and on CUDA when available):
+a training step (forward, backward, AdamW) and inference (forward only, no
+gradients) on batches of 192x192 tiles, for the architecture of a training
+config (default: configs/lotss-default.toml).
+
+    python benchmarks/bench_model.py [--config configs/lotss-default.toml] [--batch 16] [--steps 5]
+"""
+
+import argparse
+import time
+
+import torch
+
+from radiounet.models import UNet, UNetConfig, count_parameters, flops_per_tile
+from radiounet.train.config import load_config
+
+
+def _rate(step, batch, steps, device):
+    step()  # warm-up
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return batch * steps / (time.perf_counter() - start)
+
+
+def _measure(model_config, device, tile, batch, steps):
+    model = UNet(model_config).to(device)
+    optimizer = torch.optim.AdamW(model.parameters())
+    x = torch.randn(batch, 1, tile, tile, device=device)
+    target = (torch.rand_like(x) > 0.9).float()
+
+    def train_step():
+        model.train()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x), target)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    def infer_step():
+        model.eval()
+        with torch.no_grad():
+            model(x)
+
+    return _rate(train_step, batch, steps, device), _rate(infer_step, batch, steps, device)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="configs/lotss-default.toml")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=5)
+    args = parser.parse_args()
+    config = load_config(args.config)
+    tile = config["data"]["tile_size"]
+    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    model_config = UNetConfig(**config["model"])
+    probe = UNet(model_config)
+    print(f"architecture {model_config.to_dict()}: {count_parameters(probe):,} parameters, "
+          f"{flops_per_tile(probe, tile) / 1e9:.2f} GFLOP per {tile}x{tile} tile; "
+          f"batch {args.batch}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    print(f"{'device':<8}{'train tiles/s':>15}{'infer tiles/s':>15}{'infer/train':>13}")
+    for device in devices:
+        train_rate, infer_rate = _measure(model_config, device, tile, args.batch, args.steps)
+        print(f"{device.type:<8}{train_rate:>15.1f}{infer_rate:>15.1f}{infer_rate / train_rate:>12.1f}x")
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Ship a trained model with the package: held-out metrics, model card, checksum, registry.
+
+    python scripts/ship_model.py runs/lotss-default/model.safetensors --name lotss-diffuse-v1 \
+        --description "..." [--fields 200]
+
+1. evaluates the model on held-out synthetic fields (radiounet.evaluate.evaluate_synthetic):
+   Dice on fields with diffuse emission, fraction of pixels called diffuse on fields with
+   radio galaxies only and on empty fields;
+2. writes the model with those metrics added to its card into
+   src/radiounet/models/pretrained/NAME.safetensors;
+3. records its sha256 in pretrained/registry.json and writes pretrained/NAME.md, the
+   human-readable model card.
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import astropy.units as u
+
+from radiounet.evaluate import evaluate_synthetic
+from radiounet.models import count_parameters, flops_per_tile, load_model, save_model
+from radiounet.models.store import sha256_of
+from radiounet.sky import custom_survey
+
+PRETRAINED = Path(__file__).resolve().parents[1] / "src" / "radiounet" / "models" / "pretrained"
+
+
+def _markdown(name, card, sha256, path):
+    training = card["training"]
+    config = training["config"]
+    held = card["held_out"]
+    d, rg, empty = held["diffuse"], held["radio_galaxies"], held["empty"]
+    native = card["native_sampling"]
+    lines = [
+        f"# Model card: {name}",
+        "",
+        card.get("description", ""),
+        "",
+        f"- file: `{path.name}` ({path.stat().st_size / 1e6:.1f} MB), sha256 `{sha256}`",
+        f"- task: {card['task']}; output: {card['output']}",
+        f"- architecture: U-Net {card['architecture']}; {card['parameters']:,} parameters; "
+        f"{card['flops_per_tile'] / 1e9:.2f} GFLOP per {card['tile_size']}x{card['tile_size']} tile",
+        f"- input normalisation: {card['normalization']}",
+        f"- native sampling: {native['beam_fwhm_pixels']:.2f} pixels per beam FWHM "
+        f"({native['survey']}: {native['bmaj_arcsec']:g}\" beam, {native['pixel_arcsec']:g}\" pixels)",
+        f"- detection threshold (probability): {card['threshold']}",
+        "",
+        "## Training",
+        f"- command: `{training['command']}`",
+        f"- configuration: `configs/{Path(training.get('config_file', 'lotss-default.toml')).name}` "
+        f"(seed {config['data']['seed']} for the fields, {config['training']['seed']} for the network)",
+        f"- data: synthetic {config['data']['preset']} fields of {config['data']['field_size']} px, "
+        f"{config['data']['train_fields']} fresh fields per epoch, random {config['data']['tile_size']} px tiles; "
+        f"{int(config['data']['fraction_diffuse'] * 100)}% with diffuse emission, "
+        f"{int(config['data']['fraction_radio_galaxies'] * 100)}% with radio galaxies only; "
+        f"redshift {config['data']['redshift'][0]}-{config['data']['redshift'][1]}",
+        f"- best epoch {training['best_epoch']} of at most {config['training']['epochs']}; "
+        f"{training['seconds'] / 60:.0f} minutes on {training['hardware']} (torch {training['torch_version']})",
+        f"- validation during training (pixels of all validation tiles): Dice {card['validation']['dice']:.3f}, "
+        f"IoU {card['validation']['iou']:.3f}, precision {card['validation']['precision']:.3f}, "
+        f"recall {card['validation']['recall']:.3f}",
+        "",
+        f"## Held-out synthetic fields ({d['n_fields']} of each kind, {card['tile_size']} px, noise estimated "
+        "from each image)",
+        "",
+        "| fields | metric | value | target |",
+        "| --- | --- | --- | --- |",
+        f"| with diffuse emission | pixel Dice | {d['dice']:.3f} | >= 0.80 |",
+        f"| with diffuse emission | IoU / precision / recall | {d['iou']:.3f} / {d['precision']:.3f} / "
+        f"{d['recall']:.3f} | |",
+        f"| with diffuse emission | median Dice per field | {d['median_field_dice']:.3f} | |",
+        f"| radio galaxies only | pixels called diffuse (mean / max) | {rg['mean_fraction_called_diffuse']:.2%} / "
+        f"{rg['max_fraction_called_diffuse']:.2%} | <= 1% |",
+        f"| compact sources only | pixels called diffuse (mean / max) | "
+        f"{empty['mean_fraction_called_diffuse']:.2%} / {empty['max_fraction_called_diffuse']:.2%} | |",
+        "",
+        "Reproduce: `radio-unet train configs/lotss-default.toml --out runs/lotss-default`, then "
+        f"`python scripts/ship_model.py runs/lotss-default/model.safetensors --name {name}`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model")
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--description", default="")
+    parser.add_argument("--fields", type=int, default=200)
+    args = parser.parse_args()
+    model, card = load_model(args.model)
+    native = card["native_sampling"]
+    survey = custom_survey(native["survey"], native["bmaj_arcsec"] * u.arcsec, native["pixel_arcsec"] * u.arcsec,
+                           83 * u.uJy / u.beam, 144 * u.MHz)
+    data = card["training"]["config"]["data"]
+    started = time.perf_counter()
+    card["held_out"] = evaluate_synthetic(model, survey, tile_size=card["tile_size"], n_fields=args.fields,
+                                          threshold=card["threshold"], redshift=tuple(data["redshift"]),
+                                          mask_threshold=data["mask_threshold"])
+    print(json.dumps(card["held_out"], indent=1), f"({time.perf_counter() - started:.0f} s)")
+    card.update(name=args.name, description=args.description, parameters=count_parameters(model),
+                flops_per_tile=flops_per_tile(model, card["tile_size"]))
+    target = PRETRAINED / f"{args.name}.safetensors"
+    save_model(target, model, card)
+    sha256 = sha256_of(target)
+    registry_path = PRETRAINED / "registry.json"
+    registry = json.loads(registry_path.read_text())
+    registry[args.name] = dict(file=target.name, sha256=sha256, description=args.description)
+    registry_path.write_text(json.dumps(registry, indent=2, sort_keys=True) + "\n")
+    (PRETRAINED / f"{args.name}.md").write_text(_markdown(args.name, card, sha256, target))
+    print(f"shipped {target} (sha256 {sha256})")
+
+
+if __name__ == "__main__":
+    main()

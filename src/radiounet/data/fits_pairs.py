@@ -1,0 +1,71 @@
+"""Tiles from real labelled images: FITS image + FITS mask pairs, for fine-tuning."""
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from radiounet.data.datasets import _item
+from radiounet.data.normalize import estimate_rms
+from radiounet.errors import RadioUNetError
+from radiounet.io.fits import read_image
+
+__all__ = ["FitsPairTiles"]
+
+
+class FitsPairTiles(Dataset):
+    """Random tiles of labelled FITS images.
+
+    Item ``i`` is a tile at a random position of one of the images (drawn
+    from ``seed`` and ``i``, so deterministic), half of them centred on a
+    masked pixel so that the rare diffuse emission is seen often.
+    Augmentation (flips, rotations, jitter) is applied by the training loop.
+
+    Parameters
+    ----------
+    images, masks : sequence of path
+        Pairs of FITS files on the same pixel grid; a mask is non-zero on
+        diffuse emission.
+    tiles_per_epoch : int
+    tile_size : int
+    seed : int
+    """
+
+    def __init__(self, images, masks, tiles_per_epoch=256, tile_size=192, seed=0):
+        if len(images) != len(masks) or not images:
+            raise RadioUNetError(f"give one mask per image: {len(images)} images and {len(masks)} masks")
+        self.pairs = []
+        for image_path, mask_path in zip(images, masks):
+            image, _ = read_image(image_path)
+            mask, _ = read_image(mask_path)
+            if image.shape != mask.shape:
+                raise RadioUNetError(f"{mask_path}: mask shape {mask.shape} differs from image {image_path} "
+                                     f"{image.shape}")
+            if min(image.shape) < tile_size:
+                raise RadioUNetError(f"{image_path}: image {image.shape} is smaller than a tile ({tile_size})")
+            binary = np.nan_to_num(mask) > 0
+            self.pairs.append((image, binary, estimate_rms(image), np.argwhere(binary)))
+        self.length = int(tiles_per_epoch)
+        self.tile_size = int(tile_size)
+        self.seed = int(seed)
+        self.offset = 0
+
+    def set_epoch(self, epoch):
+        self.offset = int(epoch) * self.length
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, index):
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, self.offset + index]))
+        which = int(rng.integers(len(self.pairs)))
+        image, mask, rms, positives = self.pairs[which]
+        t = self.tile_size
+        ny, nx = image.shape
+        if len(positives) and rng.uniform() < 0.5:
+            cy, cx = positives[rng.integers(len(positives))]
+            row = int(np.clip(cy - t // 2 + rng.integers(-t // 4, t // 4 + 1), 0, ny - t))
+            col = int(np.clip(cx - t // 2 + rng.integers(-t // 4, t // 4 + 1), 0, nx - t))
+        else:
+            row, col = int(rng.integers(0, ny - t + 1)), int(rng.integers(0, nx - t + 1))
+        window = (slice(row, row + t), slice(col, col + t))
+        labels = mask[window].astype(np.int64)
+        return _item(image[window], mask[window], labels, rms, which)

@@ -1,0 +1,5 @@
+"""Evaluation: metrics of a model on held-out synthetic fields (and, later, on catalogues)."""
+
+from radiounet.evaluate.synthetic import evaluate_synthetic
+
+__all__ = ["evaluate_synthetic"]

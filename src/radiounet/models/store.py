@@ -1,0 +1,137 @@
+"""Saving and loading models: safetensors weights with the model card in their metadata.
+
+A model file is self-describing: its safetensors metadata holds the model
+card as JSON (architecture, normalisation, native sampling, detection
+threshold, training provenance and metrics). Models shipped with the package
+are found by name in ``pretrained/registry.json``, which also holds their
+sha256; a file that does not match is refused.
+"""
+
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+
+from radiounet.errors import RadioUNetError
+from radiounet.io.atomic import atomic_path
+from radiounet.models.unet import UNet, UNetConfig
+
+__all__ = ["DEFAULT_MODEL", "save_model", "load_model", "load_weights", "read_model_card", "available_models", "sha256_of",
+           "resolve_model_path"]
+
+_CARD_KEY = "radiounet_model_card"
+#: The model used when none is named.
+DEFAULT_MODEL = "lotss-diffuse-v1"
+
+
+def sha256_of(path):
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_model(path, model, card):
+    """Write ``model``'s weights and ``card`` (a JSON-serialisable dict) to ``path`` atomically.
+
+    The card gets the architecture (``card["architecture"]``) from the model.
+    """
+    card = dict(card, architecture=model.config.to_dict())
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={_CARD_KEY: json.dumps(card, sort_keys=True)})
+    return path
+
+
+def _registry():
+    text = resources.files("radiounet.models").joinpath("pretrained/registry.json").read_text()
+    return json.loads(text)
+
+
+def available_models():
+    """Names of the models shipped with the package, with their descriptions."""
+    return {name: entry["description"] for name, entry in _registry().items()}
+
+
+def resolve_model_path(name_or_path):
+    """Path of a shipped model (checksum verified) or of a model file.
+
+    Raises
+    ------
+    RadioUNetError
+        Unknown name, missing file, or checksum mismatch.
+    """
+    registry = _registry()
+    if name_or_path in registry:
+        entry = registry[name_or_path]
+        path = Path(str(resources.files("radiounet.models").joinpath("pretrained", entry["file"])))
+        if not path.is_file():
+            raise RadioUNetError(f"{path}: the weights of shipped model {name_or_path!r} are missing; "
+                                 "reinstall the package")
+        actual = sha256_of(path)
+        if actual != entry["sha256"]:
+            raise RadioUNetError(f"{path}: sha256 {actual[:12]}... does not match the registry "
+                                 f"({entry['sha256'][:12]}...); the file is corrupt or was replaced")
+        return path
+    path = Path(name_or_path)
+    if not path.is_file():
+        known = ", ".join(registry) or "none"
+        raise RadioUNetError(f"{name_or_path}: no such model file, and not a shipped model name (known: {known})")
+    return path
+
+
+def read_model_card(name_or_path):
+    """The model card (dict) of a model file or shipped model."""
+    path = resolve_model_path(name_or_path)
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except (SafetensorError, OSError) as exc:
+        raise RadioUNetError(f"{path}: not a readable safetensors model ({exc})") from None
+    if _CARD_KEY not in metadata:
+        raise RadioUNetError(f"{path}: safetensors file without a radiounet model card")
+    return json.loads(metadata[_CARD_KEY])
+
+
+def load_model(name_or_path, device="cpu"):
+    """Load a model by shipped name or file path.
+
+    Returns
+    -------
+    model : UNet
+        In evaluation mode, on ``device``.
+    card : dict
+        Its model card.
+    """
+    path = resolve_model_path(name_or_path)
+    card = read_model_card(path)
+    try:
+        model = UNet(UNetConfig(**card["architecture"]))
+    except (TypeError, KeyError) as exc:
+        raise RadioUNetError(f"{path}: model card has an unknown architecture ({exc})") from None
+    load_weights(model, path)
+    return model.to(device).eval(), card
+
+
+def load_weights(model, path):
+    """Load safetensors weights into ``model``; an architecture mismatch is a one-line error."""
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise RadioUNetError(f"{path}: not a readable safetensors file ({exc})") from None
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
+    if missing or unexpected or wrong:
+        detail = (f"{len(missing)} missing, {len(unexpected)} unexpected and {len(wrong)} mis-shaped tensors"
+                  f" (e.g. {(missing + unexpected + wrong)[0]})")
+        raise RadioUNetError(f"{path}: weights of another architecture: {detail}")
+    with torch.no_grad():
+        model.load_state_dict(state)

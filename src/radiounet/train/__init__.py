@@ -1,0 +1,1 @@
+"""Training: configuration, losses, metrics, augmentation, checkpoints and the loop."""

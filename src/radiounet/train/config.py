@@ -1,0 +1,175 @@
+"""Training configuration: a TOML file, validated, with command-line overrides.
+
+Every key has a default (see :data:`DEFAULTS` and ``configs/`` in the
+repository); a file only needs what it changes. Unknown keys are errors, so
+a typo never goes unnoticed.
+"""
+
+import copy
+import sys
+from pathlib import Path
+
+from radiounet.errors import InvalidParameterError, RadioUNetError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["DEFAULTS", "load_config", "apply_overrides", "validate_config"]
+
+DEFAULTS = {
+    "model": {"depth": 4, "width": 16, "norm": "batch", "dropout": 0.1},
+    "data": {
+        "source": "synthetic",
+        "preset": "lotss-dr2-6",
+        "field_size": 384,
+        "tile_size": 192,
+        "train_fields": 1024,
+        "val_fields": 128,
+        "fresh_fields_each_epoch": True,
+        "seed": 1,
+        "fraction_diffuse": 0.6,
+        "fraction_radio_galaxies": 0.3,
+        "redshift": [0.05, 0.6],
+        "mask_threshold": 0.5,
+        "shards": [],
+        "val_fraction": 0.1,
+    },
+    "augment": {
+        "dihedral": True,
+        "noise_jitter": [0.9, 1.1],
+        "flux_jitter": [0.3, 3.0],
+        "beam_jitter": [0.85, 1.2],
+        "pixel_scale_jitter": [0.9, 1.1],
+    },
+    "training": {
+        "epochs": 20,
+        "batch_size": 8,
+        "learning_rate": 2e-3,
+        "weight_decay": 1e-4,
+        "schedule": "cosine",
+        "warmup_epochs": 1,
+        "bce_weight": 1.0,
+        "dice_weight": 1.0,
+        "pos_weight": 2.0,
+        "amp": True,
+        "workers": 2,
+        "early_stopping_patience": 6,
+        "threshold": 0.5,
+        "device": "auto",
+        "seed": 0,
+        "tensorboard": True,
+    },
+}
+
+_CHOICES = {
+    ("data", "source"): ("synthetic", "shards"),
+    ("training", "schedule"): ("cosine", "constant"),
+    ("training", "device"): ("auto", "cpu", "cuda"),
+}
+
+
+def load_config(path=None, overrides=()):
+    """Read a TOML config over the defaults, apply ``key.sub=value`` overrides, validate.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        TOML file; the defaults alone when None.
+    overrides : sequence of str
+        ``section.key=value`` with a TOML value (``training.epochs=3``,
+        ``data.redshift=[0.1, 0.3]``, ``model.norm="group"`` or ``model.norm=group``).
+
+    Returns
+    -------
+    dict
+        The full configuration.
+
+    Raises
+    ------
+    RadioUNetError
+        Unreadable file, bad TOML, unknown or mistyped keys (naming the file and key).
+    """
+    config = copy.deepcopy(DEFAULTS)
+    source = "defaults"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        try:
+            user = tomllib.loads(path.read_text())
+        except OSError as exc:
+            raise RadioUNetError(f"{path}: cannot read the config file ({exc.strerror or exc})") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise RadioUNetError(f"{path}: not valid TOML ({exc})") from None
+        _merge(config, user, source)
+    apply_overrides(config, overrides)
+    validate_config(config, source)
+    return config
+
+
+def _merge(config, user, source):
+    for section, values in user.items():
+        if section not in DEFAULTS:
+            raise RadioUNetError(f"{source}: unknown section [{section}]; known: {', '.join(DEFAULTS)}")
+        if not isinstance(values, dict):
+            raise RadioUNetError(f"{source}: [{section}] must be a table")
+        for key, value in values.items():
+            _set(config, section, key, value, source)
+
+
+def _set(config, section, key, value, source):
+    if key not in DEFAULTS[section]:
+        raise RadioUNetError(f"{source}: unknown key {section}.{key}; known: {', '.join(DEFAULTS[section])}")
+    default = DEFAULTS[section][key]
+    if isinstance(default, bool) and not isinstance(value, bool):
+        raise RadioUNetError(f"{source}: {section}.{key} must be true or false, not {value!r}")
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if type(default) is not type(value) and not (isinstance(default, list) and isinstance(value, list)):
+        raise RadioUNetError(f"{source}: {section}.{key} must be a {type(default).__name__}, not {value!r}")
+    config[section][key] = value
+
+
+def apply_overrides(config, overrides):
+    """Apply ``section.key=value`` strings to ``config`` in place."""
+    for item in overrides:
+        name, sep, text = item.partition("=")
+        section, dot, key = name.strip().partition(".")
+        if not sep or not dot:
+            raise RadioUNetError(f"override {item!r} must look like section.key=value")
+        if section not in DEFAULTS:
+            raise RadioUNetError(f"override {item!r}: unknown section {section!r}")
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text  # a bare word is a string
+        _set(config, section, key, value, "override")
+
+
+def validate_config(config, source="config"):
+    """Check values that have a type but also a range."""
+    for (section, key), choices in _CHOICES.items():
+        if config[section][key] not in choices:
+            raise RadioUNetError(f"{source}: {section}.{key} must be one of {', '.join(choices)}, "
+                                 f"not {config[section][key]!r}")
+    for section, key in (("training", "epochs"), ("training", "batch_size"), ("data", "tile_size"),
+                         ("data", "field_size"), ("data", "train_fields"), ("data", "val_fields")):
+        if config[section][key] < 1:
+            raise RadioUNetError(f"{source}: {section}.{key} must be positive")
+    data = config["data"]
+    if data["tile_size"] > data["field_size"]:
+        raise RadioUNetError(f"{source}: data.tile_size must not exceed data.field_size")
+    if data["tile_size"] % 2 ** config["model"]["depth"]:
+        raise RadioUNetError(f"{source}: data.tile_size must be a multiple of 2**model.depth "
+                             f"({2 ** config['model']['depth']})")
+    if data["source"] == "shards" and not data["shards"]:
+        raise RadioUNetError(f"{source}: data.source = 'shards' needs data.shards (files or glob patterns)")
+    for key in ("noise_jitter", "flux_jitter", "beam_jitter", "pixel_scale_jitter"):
+        low, high = config["augment"][key]
+        if not 0 < low <= high:
+            raise RadioUNetError(f"{source}: augment.{key} must be a range 0 < low <= high")
+    if not 0 < config["training"]["threshold"] < 1:
+        raise RadioUNetError(f"{source}: training.threshold must be between 0 and 1")
+    if config["training"]["learning_rate"] <= 0:
+        raise InvalidParameterError("training.learning_rate", config["training"]["learning_rate"], "must be positive")

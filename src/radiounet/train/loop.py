@@ -1,0 +1,308 @@
+"""The training loop: plain functions over a model, data loaders and an optimizer.
+
+:func:`train` runs a whole training (or fine-tuning) into an output folder::
+
+    OUT/config.json              the full configuration
+    OUT/log.csv                  one row per epoch: losses, Dice, IoU, precision, recall, lr, tiles/s
+    OUT/tensorboard/             the same as TensorBoard scalars
+    OUT/checkpoints/last.*       model, optimizer and state after the last finished epoch
+    OUT/model.safetensors        the best model so far (highest validation Dice), with its model card
+
+Rerunning the same command resumes from the last checkpoint.
+"""
+
+import csv
+import io
+import json
+import math
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from torch.utils.data.distributed import DistributedSampler
+from tqdm import tqdm
+
+from radiounet import __version__
+from radiounet.data.normalize import normalize
+from radiounet.errors import RadioUNetError
+from radiounet.io.atomic import atomic_path, ensure_writable_directory
+from radiounet.models.store import load_weights, resolve_model_path, save_model
+from radiounet.models.summary import count_parameters
+from radiounet.models.unet import UNet, UNetConfig
+from radiounet.train.augment import log_uniform_factors, random_dihedral
+from radiounet.train.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
+from radiounet.train.distributed import all_reduce_sum, setup_distributed, teardown_distributed
+from radiounet.train.losses import segmentation_loss
+from radiounet.train.metrics import PixelCounts
+
+__all__ = ["TrainResult", "train", "prepare_batch"]
+
+LOG_COLUMNS = ("epoch", "train_loss", "val_loss", "dice", "iou", "precision", "recall", "empty_tile_positive_fraction",
+               "learning_rate", "seconds", "train_tiles_per_second")
+
+
+@dataclass
+class TrainResult:
+    """Where the model went and how it scored."""
+
+    model_path: Path
+    best_epoch: int
+    best_metrics: dict
+    epochs_run: int
+    stopped_early: bool
+
+
+def prepare_batch(batch, device, augment=None, generator=None):
+    """Normalised inputs and float targets of a batch, augmented when ``augment`` (the config section) is given."""
+    image = batch["image"].to(device, non_blocking=True)
+    mask = batch["mask"].to(device, non_blocking=True)
+    rms = torch.as_tensor(batch["rms"], dtype=torch.float32).to(device).view(-1, 1, 1, 1)
+    if augment is not None:
+        n = image.shape[0]
+        # Both act on image / rms: noise_jitter as an error of the noise estimate, flux_jitter as
+        # an error of the flux scale.
+        noise = log_uniform_factors(n, *augment["noise_jitter"], generator).to(device).view(-1, 1, 1, 1)
+        flux = log_uniform_factors(n, *augment["flux_jitter"], generator).to(device).view(-1, 1, 1, 1)
+        image = image * flux
+        rms = rms * noise * flux
+        if augment["dihedral"]:
+            image, mask = random_dihedral([image, mask], generator)
+    return normalize(image, rms), mask
+
+
+def _lr_lambda(epochs, warmup, steps_per_epoch, schedule):
+    total = max(epochs * steps_per_epoch, 1)
+    warm = warmup * steps_per_epoch
+
+    def factor(step):
+        if step < warm:
+            return (step + 1) / warm
+        if schedule == "constant":
+            return 1.0
+        progress = min((step - warm) / max(total - warm, 1), 1.0)
+        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def _loader(dataset, batch_size, shuffle, context, workers, seed):
+    sampler = DistributedSampler(dataset, num_replicas=context.world_size, rank=context.rank, shuffle=shuffle,
+                                 seed=seed) if context.distributed else None
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+                      num_workers=workers, persistent_workers=False, drop_last=False, generator=generator,
+                      pin_memory=context.device.type == "cuda")
+
+
+def _evaluate(model, loader, context, training, progress):
+    model.eval()
+    counts = PixelCounts()
+    # loss sum, tiles, positive pixels and all pixels in tiles without emission
+    sums = torch.zeros(4, dtype=torch.float64)
+    with torch.no_grad():
+        for batch in tqdm(loader, desc="validate", leave=False, disable=not progress, unit="batch"):
+            inputs, target = prepare_batch(batch, context.device)
+            logits = model(inputs)
+            loss = segmentation_loss(logits, target, training["bce_weight"], training["dice_weight"],
+                                     training["pos_weight"])
+            predicted = torch.sigmoid(logits) > training["threshold"]
+            counts.update(predicted.cpu(), target.cpu() > 0.5)
+            no_emission = target.flatten(1).amax(1) == 0
+            sums += torch.tensor([float(loss) * len(target), len(target), float(predicted[no_emission].sum()),
+                                  predicted[no_emission].numel()], dtype=torch.float64)
+    counts.all_reduce()
+    sums = all_reduce_sum(sums)
+    metrics = counts.metrics()
+    metrics["empty_tile_positive_fraction"] = float(sums[2] / sums[3]) if sums[3] else 0.0
+    metrics["val_loss"] = float(sums[0] / max(sums[1], 1))
+    return metrics
+
+
+def _model_card(config, survey, metrics, epoch, seconds, command, extra):
+    bmaj = float(survey.beam.major.to_value("arcsec"))
+    return dict(
+        radiounet_version=__version__,
+        task="binary segmentation of diffuse radio emission (halo + relic)",
+        output="probability of diffuse emission = sigmoid(logit)",
+        normalization="asinh(image / rms), rms = robust noise of the image in Jy/beam; NaN -> 0",
+        threshold=config["training"]["threshold"],
+        tile_size=config["data"]["tile_size"],
+        native_sampling=dict(beam_fwhm_pixels=bmaj / survey.pixel_arcsec, survey=survey.name,
+                             bmaj_arcsec=bmaj, pixel_arcsec=survey.pixel_arcsec),
+        training=dict(config=config, command=command, best_epoch=epoch, seconds=round(seconds, 1),
+                      hardware=_hardware(), torch_version=torch.__version__),
+        validation=metrics,
+        **extra,
+    )
+
+
+def _hardware():
+    if torch.cuda.is_available():
+        return f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}"
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def _append_log(path, row):
+    new = not path.exists()
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=LOG_COLUMNS)
+    if new:
+        writer.writeheader()
+    writer.writerow({k: row[k] for k in LOG_COLUMNS})
+    previous = path.read_text() if path.exists() else ""
+    with atomic_path(path) as tmp:
+        tmp.write_text(previous + buffer.getvalue())
+
+
+def train(config, out_dir, *, datasets, survey, init_model=None, freeze_levels=None, progress=True, command=None,
+          card_extra=None):
+    """Train a U-Net as configured into ``out_dir``; resume if a checkpoint of the same run is there.
+
+    Parameters
+    ----------
+    config : dict
+        Full training configuration (see :func:`radiounet.train.config.load_config`).
+    out_dir : str or Path
+    datasets : tuple
+        ``(train_dataset, validation_dataset)`` (see :func:`radiounet.train.data.build_datasets`).
+    survey : radiounet.sky.Survey
+        The survey the training data represent (the model's native sampling).
+    init_model : str or Path, optional
+        Start from these weights (fine-tuning).
+    freeze_levels : int, optional
+        Freeze the first N encoder levels (-1: the whole encoder and bottleneck).
+    progress : bool
+    command : str, optional
+        The command line, recorded in the model card.
+    card_extra : dict, optional
+        More entries for the model card.
+
+    Returns
+    -------
+    TrainResult
+    """
+    context = setup_distributed(config["training"]["device"])
+    try:
+        return _train(config, Path(out_dir), datasets, survey, init_model, freeze_levels,
+                      progress and context.is_main, command or " ".join(sys.argv), card_extra or {}, context)
+    finally:
+        teardown_distributed()
+
+
+def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progress, command, card_extra, context):
+    training = config["training"]
+    if context.is_main:
+        ensure_writable_directory(out_dir)
+    config_path = out_dir / "config.json"
+    config_text = json.dumps(config, indent=2, sort_keys=True)
+    if checkpoint_exists(out_dir) and config_path.exists() and config_path.read_text() != config_text:
+        raise RadioUNetError(f"{out_dir} holds a training run with another configuration; "
+                             "choose another --out or delete it")
+    torch.manual_seed(training["seed"])
+    model = UNet(UNetConfig(**config["model"]))
+    if init_model is not None:
+        load_weights(model, resolve_model_path(init_model))
+    if freeze_levels:
+        levels = None if freeze_levels < 0 else freeze_levels
+        for parameter in model.encoder_parameters(levels):
+            parameter.requires_grad_(False)
+    model.to(context.device)
+    train_set, val_set = datasets
+    train_loader = _loader(train_set, training["batch_size"], True, context, training["workers"], training["seed"])
+    val_loader = _loader(val_set, training["batch_size"], False, context, training["workers"], training["seed"])
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=training["learning_rate"], weight_decay=training["weight_decay"])
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, _lr_lambda(training["epochs"], training["warmup_epochs"], len(train_loader), training["schedule"]))
+    state = dict(epoch=-1, best_dice=-1.0, best_epoch=-1, best_metrics={}, stale_epochs=0, seconds=0.0)
+    if checkpoint_exists(out_dir):
+        state = load_checkpoint(out_dir, model, optimizer, scheduler, context.device)
+        if progress:
+            print(f"resuming {out_dir} after epoch {state['epoch'] + 1}", file=sys.stderr)
+    elif context.is_main:
+        with atomic_path(config_path) as tmp:
+            tmp.write_text(config_text)
+    network = DistributedDataParallel(model) if context.distributed else model
+    use_amp = training["amp"] and context.device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    generator = torch.Generator().manual_seed(training["seed"] * 1000 + context.rank)
+    writer = _tensorboard(out_dir, training) if context.is_main else None
+    stopped_early = False
+    start_epoch = state["epoch"] + 1
+    for epoch in range(start_epoch, training["epochs"]):
+        # Every random stream restarts from (seed, epoch), so a resumed run repeats an uninterrupted one.
+        epoch_seed = training["seed"] * 100_003 + epoch * 1000
+        generator.manual_seed(epoch_seed + context.rank)
+        train_loader.generator.manual_seed(epoch_seed)
+        torch.manual_seed(epoch_seed + 1 + context.rank)
+        if hasattr(train_set, "set_epoch") and config["data"]["fresh_fields_each_epoch"]:
+            train_set.set_epoch(epoch)
+        if isinstance(train_loader.sampler, DistributedSampler):
+            train_loader.sampler.set_epoch(epoch)
+        started = time.perf_counter()
+        network.train()
+        loss_sum, tiles = 0.0, 0
+        bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{training['epochs']}", disable=not progress, unit="batch")
+        for batch in bar:
+            inputs, target = prepare_batch(batch, context.device, config["augment"], generator)
+            with torch.autocast(context.device.type, dtype=torch.float16, enabled=use_amp):
+                logits = network(inputs)
+            loss = segmentation_loss(logits.float(), target, training["bce_weight"], training["dice_weight"],
+                                     training["pos_weight"])
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            loss_sum += float(loss.detach()) * len(target)
+            tiles += len(target)
+            bar.set_postfix(loss=f"{loss_sum / tiles:.4f}",
+                            tiles_per_s=f"{tiles * context.world_size / (time.perf_counter() - started):.1f}")
+        train_seconds = time.perf_counter() - started
+        metrics = _evaluate(model, val_loader, context, training, progress)
+        seconds = time.perf_counter() - started
+        state["seconds"] += seconds
+        row = dict(epoch=epoch + 1, train_loss=loss_sum / max(tiles, 1), val_loss=metrics["val_loss"],
+                   dice=metrics["dice"], iou=metrics["iou"], precision=metrics["precision"],
+                   recall=metrics["recall"], empty_tile_positive_fraction=metrics["empty_tile_positive_fraction"],
+                   learning_rate=scheduler.get_last_lr()[0], seconds=round(seconds, 2),
+                   train_tiles_per_second=round(tiles * context.world_size / train_seconds, 2))
+        improved = metrics["dice"] > state["best_dice"]
+        state.update(epoch=epoch, stale_epochs=0 if improved else state["stale_epochs"] + 1)
+        if improved:
+            state.update(best_dice=metrics["dice"], best_epoch=epoch + 1, best_metrics=metrics)
+        if context.is_main:
+            _append_log(out_dir / "log.csv", row)
+            if writer is not None:
+                for key, value in row.items():
+                    if key != "epoch":
+                        writer.add_scalar(key, value, epoch + 1)
+                writer.flush()
+            if improved:
+                card = _model_card(config, survey, metrics, epoch + 1, state["seconds"], command, card_extra)
+                card["parameters"] = count_parameters(model)
+                save_model(out_dir / "model.safetensors", model, card)
+            save_checkpoint(out_dir, model, optimizer, scheduler, state)
+            print(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f}, val loss {row['val_loss']:.4f}, "
+                  f"Dice {row['dice']:.3f}, IoU {row['iou']:.3f}, precision {row['precision']:.3f}, "
+                  f"recall {row['recall']:.3f}, {row['train_tiles_per_second']:.1f} tiles/s", file=sys.stderr)
+        if state["stale_epochs"] >= training["early_stopping_patience"]:
+            stopped_early = True
+            break
+    if writer is not None:
+        writer.close()
+    return TrainResult(model_path=out_dir / "model.safetensors", best_epoch=state["best_epoch"],
+                       best_metrics=state["best_metrics"], epochs_run=state["epoch"] + 1, stopped_early=stopped_early)
+
+
+def _tensorboard(out_dir, training):
+    if not training["tensorboard"]:
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(log_dir=str(out_dir / "tensorboard"))

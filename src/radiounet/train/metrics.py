@@ -1,0 +1,35 @@
+"""Pixel metrics accumulated over an epoch: Dice, IoU, precision, recall."""
+
+import torch
+
+from radiounet.train.distributed import all_reduce_sum
+
+__all__ = ["PixelCounts"]
+
+
+class PixelCounts:
+    """True/false positive and false negative counts, summed over batches (and over ranks)."""
+
+    def __init__(self):
+        self.counts = torch.zeros(3, dtype=torch.float64)
+
+    def update(self, predicted, target):
+        """Add a batch of boolean predictions and targets."""
+        predicted, target = predicted.bool(), target.bool()
+        self.counts += torch.stack([
+            (predicted & target).sum(), (predicted & ~target).sum(), (~predicted & target).sum(),
+        ]).to(self.counts)
+
+    def all_reduce(self):
+        """Sum the counts over the processes of a distributed run."""
+        self.counts = all_reduce_sum(self.counts)
+
+    def metrics(self):
+        """Dict of dice, iou, precision and recall (1.0 where both prediction and truth are empty)."""
+        tp, fp, fn = (float(c) for c in self.counts)
+
+        def ratio(numerator, denominator):
+            return numerator / denominator if denominator else 1.0
+
+        return dict(dice=ratio(2 * tp, 2 * tp + fp + fn), iou=ratio(tp, tp + fp + fn),
+                    precision=ratio(tp, tp + fp), recall=ratio(tp, tp + fn))

@@ -1,0 +1,107 @@
+"""The U-Net, its cost, and model files (safetensors + card, checksums, architecture checks)."""
+
+import json
+
+import pytest
+import torch
+
+from radiounet.errors import InvalidParameterError, RadioUNetError
+from radiounet.models import UNet, UNetConfig, count_parameters, flops_per_tile, load_model, read_model_card, save_model
+from radiounet.models import store
+
+
+@pytest.mark.parametrize("depth, width, norm", [(1, 4, "batch"), (3, 8, "group"), (2, 4, "instance"),
+                                                (2, 4, "none")])
+def test_unet_keeps_the_tile_shape(depth, width, norm):
+    net = UNet(UNetConfig(depth=depth, width=width, norm=norm, out_channels=3)).eval()
+    assert net(torch.randn(2, 1, 64, 96)).shape == (2, 3, 64, 96)
+
+
+def test_head_can_be_replaced_by_a_multiclass_head():
+    net = UNet(UNetConfig(depth=2, width=4))
+    net.head = torch.nn.Conv2d(4, 5, 1)
+    assert net(torch.randn(1, 1, 32, 32)).shape == (1, 5, 32, 32)
+
+
+def test_tile_must_be_a_multiple_of_the_depth():
+    net = UNet(UNetConfig(depth=3, width=4))
+    with pytest.raises(InvalidParameterError, match="multiples of 8"):
+        net(torch.zeros(1, 1, 60, 64))
+
+
+@pytest.mark.parametrize("kwargs", [dict(depth=0), dict(width=-1), dict(norm="layer"), dict(dropout=1.0),
+                                    dict(norm="group", width=12)])
+def test_bad_architecture_is_named(kwargs):
+    with pytest.raises(InvalidParameterError):
+        UNetConfig(**kwargs)
+
+
+def test_flops_match_a_hand_count_for_one_convolution():
+    class One(torch.nn.Module):
+        config = UNetConfig(depth=1, width=1)
+
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(1, 2, 3, padding=1)
+
+        def forward(self, x):
+            return self.conv(x)
+
+    # 2 output channels x 9 multiply-adds x 2 operations per pixel.
+    assert flops_per_tile(One(), 10) == 2 * 9 * 2 * 100
+
+
+def test_unet_cost_grows_with_width():
+    small, large = UNet(UNetConfig(width=8)), UNet(UNetConfig(width=16))
+    assert count_parameters(large) > 3 * count_parameters(small)
+    assert flops_per_tile(large, 64) > 3 * flops_per_tile(small, 64)
+
+
+def test_model_file_round_trip_with_card(tmp_path):
+    net = UNet(UNetConfig(depth=2, width=4)).eval()
+    path = save_model(tmp_path / "m.safetensors", net, {"threshold": 0.3, "note": "test"})
+    loaded, card = load_model(path)
+    assert card["threshold"] == 0.3 and card["architecture"]["width"] == 4
+    x = torch.randn(1, 1, 32, 32)
+    assert torch.equal(net(x), loaded(x))
+    assert read_model_card(path) == card
+
+
+def test_weights_of_another_architecture_are_refused(tmp_path):
+    path = save_model(tmp_path / "m.safetensors", UNet(UNetConfig(depth=2, width=4)), {})
+    with pytest.raises(RadioUNetError, match="another architecture"):
+        store.load_weights(UNet(UNetConfig(depth=2, width=8)), path)
+
+
+def test_corrupt_and_missing_model_files_are_reported(tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x00" * 100)
+    with pytest.raises(RadioUNetError, match="bad.safetensors"):
+        load_model(bad)
+    with pytest.raises(RadioUNetError, match="no such model file"):
+        load_model(tmp_path / "nope.safetensors")
+
+
+def test_shipped_model_checksum_is_verified(tmp_path, monkeypatch):
+    net = UNet(UNetConfig(depth=2, width=4))
+    folder = tmp_path / "pretrained"
+    folder.mkdir()
+    path = save_model(folder / "tiny.safetensors", net, {"threshold": 0.5})
+    registry = {"tiny": {"file": "tiny.safetensors", "sha256": store.sha256_of(path), "description": "t"}}
+    (folder / "registry.json").write_text(json.dumps(registry))
+
+    class Files:
+        def __init__(self, base):
+            self.base = base
+
+        def joinpath(self, *parts):
+            return self.base.joinpath(*parts)
+
+    monkeypatch.setattr(store.resources, "files", lambda package: Files(tmp_path))
+    model, card = load_model("tiny")
+    assert card["threshold"] == 0.5
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(RadioUNetError, match="does not match"):
+        load_model("tiny")

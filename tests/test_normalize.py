@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+import torch
+
+from radiounet.data.normalize import estimate_rms, normalize
+from radiounet.errors import RadioUNetError
+
+
+def test_normalisation_does_not_depend_on_the_flux_scale():
+    rng = np.random.default_rng(0)
+    image = rng.normal(0, 1e-4, (64, 64)).astype(np.float32)
+    image[10, 10] = 0.5
+    a = normalize(image, 1e-4)
+    b = normalize(image * 1000, 1e-1)
+    assert np.allclose(a, b, atol=1e-5)
+    assert a[10, 10] == pytest.approx(np.arcsinh(5000), rel=1e-5)
+
+
+def test_near_noise_range_is_almost_linear_and_bright_sources_are_compressed():
+    assert normalize(np.array([0.5e-4]), 1e-4)[0] == pytest.approx(0.5, rel=0.05)
+    assert normalize(np.array([1.0]), 1e-4)[0] < 10
+
+
+def test_nan_and_inf_pixels_become_zero_and_do_not_spread():
+    image = np.ones((4, 4), np.float32)
+    image[1, 2] = np.nan
+    image[0, 0] = np.inf
+    out = normalize(image, 1.0)
+    assert out[1, 2] == 0 and out[0, 0] == 0 and out[3, 3] == pytest.approx(np.arcsinh(1))
+    tensor = normalize(torch.from_numpy(image), 1.0)
+    assert torch.isfinite(tensor).all() and np.allclose(tensor.numpy(), out)
+
+
+def test_rms_estimate_ignores_sources_and_blanks():
+    rng = np.random.default_rng(1)
+    image = rng.normal(0, 2e-4, (256, 256))
+    image[100:120, 100:120] += 0.05  # a bright source
+    image[:, :30] = np.nan  # a blanked mosaic edge
+    assert estimate_rms(image) == pytest.approx(2e-4, rel=0.05)
+
+
+def test_rms_of_blank_or_constant_images_is_an_error():
+    with pytest.raises(RadioUNetError, match="no finite pixels"):
+        estimate_rms(np.full((8, 8), np.nan))
+    with pytest.raises(RadioUNetError, match="constant"):
+        estimate_rms(np.zeros((8, 8)))

@@ -1,0 +1,197 @@
+"""Training: configuration, a tiny run, resume after a kill, DDP on 2 CPU ranks, fine-tuning."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from radiounet.cli import main
+from radiounet.errors import RadioUNetError
+from radiounet.models import load_model
+from radiounet.train import loop
+from radiounet.train.config import DEFAULTS, load_config
+from radiounet.train.data import build_datasets
+
+TINY = """
+[model]
+depth = 2
+width = 4
+[data]
+field_size = 64
+tile_size = 32
+train_fields = 8
+val_fields = 4
+redshift = [0.3, 0.5]
+[training]
+epochs = 3
+batch_size = 4
+workers = 0
+tensorboard = false
+"""
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    return path
+
+
+def _run(config, out, **kwargs):
+    train_set, val_set, survey = build_datasets(config)
+    return loop.train(config, out, datasets=(train_set, val_set), survey=survey, progress=False, **kwargs)
+
+
+def test_config_defaults_file_and_overrides(tiny_config):
+    config = load_config(tiny_config, ["training.epochs=5", "model.norm=group", "data.redshift=[0.1, 0.2]",
+                                       "training.learning_rate=1e-3"])
+    assert config["training"]["epochs"] == 5 and config["model"]["norm"] == "group"
+    assert config["data"]["redshift"] == [0.1, 0.2] and config["model"]["width"] == 4
+    assert config["training"]["weight_decay"] == DEFAULTS["training"]["weight_decay"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[training]\nepoch = 3\n", "unknown key training.epoch"),
+    ("[trainin]\nepochs = 3\n", "unknown section"),
+    ("[training]\nepochs = 'three'\n", "training.epochs must be a int"),
+    ("[training]\nepochs = [\n", "not valid TOML"),
+    ("[data]\nsource = 'tapes'\n", "data.source must be one of"),
+    ("[data]\ntile_size = 100\n", r"multiple of 2\*\*model.depth"),
+    ("[data]\nsource = 'shards'\n", "needs data.shards"),
+])
+def test_config_errors_name_the_file_and_key(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(RadioUNetError, match=message) as info:
+        load_config(path)
+    assert "bad.toml" in str(info.value)
+
+
+def test_missing_config_and_bad_override():
+    with pytest.raises(RadioUNetError, match="cannot read"):
+        load_config("/nonexistent/config.toml")
+    with pytest.raises(RadioUNetError, match="section.key=value"):
+        load_config(None, ["epochs=3"])
+
+
+def test_tiny_training_writes_log_checkpoint_and_model(tiny_config, tmp_path):
+    config = load_config(tiny_config)
+    result = _run(config, tmp_path / "run")
+    with open(tmp_path / "run" / "log.csv") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert all(0 <= float(r["dice"]) <= 1 and float(r["train_tiles_per_second"]) > 0 for r in rows)
+    model, card = load_model(result.model_path)
+    assert card["architecture"]["depth"] == 2 and card["tile_size"] == 32
+    assert card["native_sampling"]["beam_fwhm_pixels"] == pytest.approx(4.0)
+    assert card["training"]["config"] == config and card["validation"]["dice"] == result.best_metrics["dice"]
+    assert (tmp_path / "run" / "checkpoints" / "last.json").is_file()
+
+
+def test_a_killed_run_resumes_to_the_same_weights(tiny_config, tmp_path, monkeypatch):
+    config = load_config(tiny_config)
+    _run(config, tmp_path / "full")
+
+    real_save = loop.save_checkpoint
+
+    def save_then_die(directory, model, optimizer, scheduler, state):
+        real_save(directory, model, optimizer, scheduler, state)
+        if state["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        _run(config, tmp_path / "killed")
+    monkeypatch.setattr(loop, "save_checkpoint", real_save)
+    result = _run(config, tmp_path / "killed")
+    assert result.epochs_run == 3
+    full = load_file(str(tmp_path / "full" / "checkpoints" / "last.safetensors"))
+    resumed = load_file(str(tmp_path / "killed" / "checkpoints" / "last.safetensors"))
+    assert all(torch.equal(full[k], resumed[k]) for k in full)
+    with open(tmp_path / "killed" / "log.csv") as stream:
+        assert [int(r["epoch"]) for r in csv.DictReader(stream)] == [1, 2, 3]
+
+
+def test_another_config_in_the_same_folder_is_refused(tiny_config, tmp_path):
+    _run(load_config(tiny_config, ["training.epochs=1"]), tmp_path / "run")
+    with pytest.raises(RadioUNetError, match="another configuration"):
+        _run(load_config(tiny_config, ["training.epochs=2"]), tmp_path / "run")
+
+
+def test_early_stopping_when_validation_dice_stops_improving(tiny_config, tmp_path, monkeypatch):
+    scores = iter([0.2, 0.5, 0.4, 0.45, 0.3, 0.9])
+
+    def fake_evaluate(*args):
+        return dict(dice=next(scores), iou=0.0, precision=0.0, recall=0.0, empty_tile_positive_fraction=0.0,
+                    val_loss=1.0)
+
+    monkeypatch.setattr(loop, "_evaluate", fake_evaluate)
+    config = load_config(tiny_config, ["training.epochs=6", "training.early_stopping_patience=2"])
+    result = _run(config, tmp_path / "run")
+    assert result.stopped_early and result.epochs_run == 4 and result.best_epoch == 2
+
+
+def test_training_from_shards_splits_by_field(tmp_path):
+    assert main(["dataset", "--out", str(tmp_path / "tiles"), "--n-fields", "6", "--size", "64",
+                 "--tile-size", "32", "--fields-per-shard", "3", "--no-progress"]) == 0
+    config = load_config(None, ["data.source=shards", f"data.shards=['{tmp_path}/tiles/*.h5']",
+                                "data.tile_size=32", "data.field_size=64", "model.depth=2", "model.width=4",
+                                "data.val_fraction=0.34"])
+    train_set, val_set, _ = build_datasets(config)
+    train_fields = {train_set[i]["field_index"] for i in range(len(train_set))}
+    val_fields = {val_set[i]["field_index"] for i in range(len(val_set))}
+    assert train_fields == {0, 1, 2, 3} and val_fields == {4, 5}
+
+
+def test_ddp_training_on_two_cpu_ranks(tiny_config, tmp_path):
+    out = tmp_path / "ddp"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+               "-m", "radiounet.cli", "train", str(tiny_config), "--out", str(out), "--no-progress",
+               "--set", "training.epochs=2"]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    with open(out / "log.csv") as stream:
+        rows = list(csv.DictReader(stream))
+    assert len(rows) == 2  # written once, by rank 0
+    load_model(out / "model.safetensors")
+
+
+def test_cli_train_and_finetune_with_frozen_encoder(tiny_config, tmp_path):
+    out = tmp_path / "base"
+    assert main(["train", str(tiny_config), "--out", str(out), "--no-progress", "--set", "training.epochs=1"]) == 0
+    assert main(["simulate", "--out", str(tmp_path / "sim"), "--size", "96", "--no-png", "--no-progress",
+                 "--fraction-diffuse", "1", "--fraction-radio-galaxies", "0", "--redshift-range", "0.3", "0.4"]) == 0
+    image, mask = tmp_path / "sim" / "field_00000.fits", tmp_path / "sim" / "field_00000.mask.fits"
+    tuned = tmp_path / "tuned"
+    assert main(["finetune", "--model", str(out / "model.safetensors"), "--images", str(image), "--masks", str(mask),
+                 "--out", str(tuned), "--freeze-encoder", "--epochs", "2", "--tiles-per-epoch", "8",
+                 "--no-progress"]) == 0
+    before = load_file(str(out / "model.safetensors"))
+    after = load_file(str(tuned / "checkpoints" / "last.safetensors"))
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("encoder.") and "running" not in k
+               and "num_batches" not in k)
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("decoder."))
+    _, card = load_model(tuned / "model.safetensors")
+    assert card["fine_tuned_from"].endswith("model.safetensors")
+
+
+def test_cli_errors_exit_2(tmp_path, capsys):
+    assert main(["train", str(tmp_path / "missing.toml")]) == 2
+    assert "missing.toml" in capsys.readouterr().err
+    assert main(["model-info", "--model", str(tmp_path / "missing.safetensors")]) == 2
+    bad = tmp_path / "other.safetensors"
+    bad.write_bytes(b"not a model")
+    assert main(["finetune", "--model", str(bad), "--images", "a.fits", "--masks", "b.fits",
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "other.safetensors" in capsys.readouterr().err
+
+
+def test_model_info_prints_parameters_and_flops(tiny_config, capsys):
+    assert main(["model-info", "--config", str(tiny_config)]) == 0
+    out = capsys.readouterr().out
+    assert "parameters:" in out and "FLOPs per 32x32 tile" in out
