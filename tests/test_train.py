@@ -195,3 +195,13 @@ def test_model_info_prints_parameters_and_flops(tiny_config, capsys):
     assert main(["model-info", "--config", str(tiny_config)]) == 0
     out = capsys.readouterr().out
     assert "parameters:" in out and "FLOPs per 32x32 tile" in out
+
+
+def test_corrupt_shard_in_a_training_config_exits_2(tmp_path, capsys):
+    shard = tmp_path / "shard_00000.h5"
+    shard.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 64)
+    config = tmp_path / "shards.toml"
+    config.write_text(f"[data]\nsource = 'shards'\nshards = ['{tmp_path}/*.h5']\n")
+    assert main(["train", str(config), "--out", str(tmp_path / "run"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "shard_00000.h5" in err and err.count("\n") == 1

@@ -6,7 +6,7 @@ from torch.utils.data import Dataset
 from radiounet.data.datasets import _item
 from radiounet.data.normalize import estimate_rms
 from radiounet.errors import RadioUNetError
-from radiounet.io.fits import read_image
+from radiounet.io.image import read_radio_image
 
 __all__ = ["FitsPairTiles"]
 
@@ -34,8 +34,11 @@ class FitsPairTiles(Dataset):
             raise RadioUNetError(f"give one mask per image: {len(images)} images and {len(masks)} masks")
         self.pairs = []
         for image_path, mask_path in zip(images, masks):
-            image, _ = read_image(image_path)
-            mask, _ = read_image(mask_path)
+            # Tiles are normalised by their noise, so the brightness unit does not matter here.
+            with read_radio_image(image_path, pixels_only=True) as radio:
+                image = np.array(radio.data, dtype=np.float32)
+            with read_radio_image(mask_path, pixels_only=True) as radio:
+                mask = np.array(radio.data, dtype=np.float32)
             if image.shape != mask.shape:
                 raise RadioUNetError(f"{mask_path}: mask shape {mask.shape} differs from image {image_path} "
                                      f"{image.shape}")

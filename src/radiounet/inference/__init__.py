@@ -1,0 +1,5 @@
+"""Inference: sliding-window prediction of whole images with a trained model."""
+
+from radiounet.inference.sliding_window import sliding_window_inference
+
+__all__ = ["sliding_window_inference"]

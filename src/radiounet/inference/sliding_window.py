@@ -1,0 +1,151 @@
+"""Sliding-window inference: cut an image into overlapping tiles, predict, stitch.
+
+Each tile's border of ``crop`` pixels is discarded when the map is
+reassembled, except where the border lies on the image edge, so edge effects
+of the network vanish and every pixel is covered. Tile starts are spread
+evenly so that the last tile ends exactly on the image edge; images smaller
+than a tile are padded and the padding is cut off again. With
+``blend="gaussian"`` the kept part of each tile is also weighted by a
+Gaussian (sigma = tile / 8) centred on the tile, which smooths the seams.
+
+The output is assembled band by band (one row of tiles at a time), so
+``out`` may be a memory-mapped array and the working memory stays at a few
+tile rows whatever the image size.
+"""
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from radiounet.data.tiles import tile_starts
+from radiounet.errors import InvalidParameterError
+
+__all__ = ["sliding_window_inference", "tile_weight"]
+
+
+def tile_weight(tile, crop, blend, top, bottom, left, right):
+    """Weight map of one tile: zero in the cropped border, except on the sides that touch the image edge."""
+    weight = np.zeros((tile, tile), dtype=np.float64)
+    y0, y1 = (0 if top else crop), (tile if bottom else tile - crop)
+    x0, x1 = (0 if left else crop), (tile if right else tile - crop)
+    weight[y0:y1, x0:x1] = 1.0
+    if blend == "gaussian":
+        centre = (tile - 1) / 2
+        g = np.exp(-0.5 * ((np.arange(tile) - centre) / (tile / 8)) ** 2)
+        gaussian = np.outer(g, g)
+        # Raise the zeros of the far tails so that no kept pixel ends with a zero weight.
+        gaussian = np.maximum(gaussian, gaussian[gaussian > 0].min())
+        weight *= gaussian
+    return weight
+
+
+def _predict_batch(predictor, tiles, device):
+    batch = torch.from_numpy(np.stack(tiles)[:, None]).to(device)
+    with torch.no_grad():
+        out = predictor(batch)
+    return out.float().cpu().numpy()
+
+
+def sliding_window_inference(image, predictor, *, tile=192, crop=48, batch_size=16, blend="crop", channels=1,
+                             device="cpu", out=None, pad_value=0.0, progress=False):
+    """Predict a whole 2-D image with a tile predictor.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        2-D input (may be a memory map); it is read one band of tiles at a time.
+    predictor : callable
+        Maps a float32 tensor ``(batch, 1, tile, tile)`` on ``device`` to
+        ``(batch, channels, tile, tile)``.
+    tile : int
+        Tile side in pixels.
+    crop : int
+        Border discarded on each side of a tile (unless on the image edge);
+        the tile step is at most ``tile - 2 * crop``.
+    batch_size : int
+        Tiles per predictor call.
+    blend : {"crop", "gaussian"}
+        How overlapping kept regions are averaged.
+    channels : int
+        Output channels of the predictor.
+    device : str or torch.device
+        Where the predictor runs; stitching happens on the CPU.
+    out : numpy.ndarray, optional
+        ``(channels, ny, nx)`` float32 array to write into (e.g. a memory map).
+    pad_value : float
+        Value used to pad images smaller than a tile.
+    progress : bool
+        Show a progress bar over tiles.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(channels, ny, nx)`` float32 array (``out`` if given).
+    """
+    if image.ndim != 2:
+        raise InvalidParameterError("image", image.shape, "must be 2-D")
+    if not 0 <= crop or 2 * crop >= tile:
+        raise InvalidParameterError("crop", crop, f"must be >= 0 and less than half the tile ({tile})")
+    if blend not in ("crop", "gaussian"):
+        raise InvalidParameterError("blend", blend, "must be 'crop' or 'gaussian'")
+    if batch_size < 1:
+        raise InvalidParameterError("batch_size", batch_size, "must be positive")
+    ny, nx = image.shape
+    py, px = max(tile - ny, 0), max(tile - nx, 0)
+    height, width = ny + py, nx + px
+    if out is None:
+        out = np.empty((channels, ny, nx), dtype=np.float32)
+    rows = tile_starts(height, tile, tile - 2 * crop)
+    cols = tile_starts(width, tile, tile - 2 * crop)
+    weights = {}
+    bar = tqdm(total=len(rows) * len(cols), unit="tile", disable=not progress, desc="tiles")
+    band_top = 0  # first row not yet written to out
+    value = np.zeros((channels, 0, width), dtype=np.float64)
+    weight_sum = np.zeros((0, width), dtype=np.float64)
+    for i, r in enumerate(rows):
+        band = _read_band(image, r, tile, width, pad_value)
+        # Grow the accumulation band down to the bottom of this tile row.
+        grow = r + tile - (band_top + weight_sum.shape[0])
+        if grow > 0:
+            value = np.concatenate([value, np.zeros((channels, grow, width))], axis=1)
+            weight_sum = np.concatenate([weight_sum, np.zeros((grow, width))], axis=0)
+        offset = r - band_top
+        pending, positions = [], []
+        for j, c in enumerate(cols):
+            pending.append(band[:, c:c + tile])
+            positions.append((j, c))
+            if len(pending) == batch_size or j == len(cols) - 1:
+                predictions = _predict_batch(predictor, pending, device)
+                for (jj, cc), p in zip(positions, predictions):
+                    key = (i == 0, i == len(rows) - 1, jj == 0, jj == len(cols) - 1)
+                    if key not in weights:
+                        weights[key] = tile_weight(tile, crop, blend, *key)
+                    w = weights[key]
+                    value[:, offset:offset + tile, cc:cc + tile] += p * w
+                    weight_sum[offset:offset + tile, cc:cc + tile] += w
+                bar.update(len(pending))
+                pending, positions = [], []
+        # Rows above the next tile row receive no more contributions: write them out.
+        done_to = rows[i + 1] if i + 1 < len(rows) else height
+        n_done = done_to - band_top
+        if n_done > 0:
+            _flush(out, value[:, :n_done], weight_sum[:n_done], band_top, ny, nx)
+            value, weight_sum = value[:, n_done:], weight_sum[n_done:]
+            band_top = done_to
+    bar.close()
+    return out
+
+
+def _read_band(image, row, tile, width, pad_value):
+    ny, nx = image.shape
+    band = np.full((tile, width), pad_value, dtype=np.float32)
+    rows = max(min(tile, ny - row), 0)
+    band[:rows, :nx] = image[row:row + rows, :]
+    return band
+
+
+def _flush(out, value, weight_sum, top, ny, nx):
+    rows = min(value.shape[1], max(ny - top, 0))
+    if rows <= 0:
+        return
+    out[:, top:top + rows, :] = (value[:, :rows, :nx] / weight_sum[:rows, :nx]).astype(np.float32)

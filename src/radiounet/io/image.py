@@ -1,0 +1,202 @@
+"""Radio images as read from FITS: the celestial plane, its WCS, beam and brightness unit.
+
+Real survey images differ: LOFAR images are often 4-D (RA, Dec, FREQ,
+STOKES) with degenerate extra axes, the unit is written ``JY/BEAM``,
+``Jy/beam`` or ``mJy/beam``, and the beam is in BMAJ/BMIN/BPA or only in the
+AIPS history cards. :func:`read_radio_image` accepts all of these and gives a
+clear error, naming the file, for anything else.
+"""
+
+import warnings
+from dataclasses import dataclass, field
+
+import astropy.units as u
+import numpy as np
+from astropy.io import fits
+from astropy.wcs import WCS, FITSFixedWarning
+from astropy.wcs.utils import proj_plane_pixel_scales
+from radio_beam import Beam
+
+from radiounet.errors import RadioUNetError
+
+__all__ = ["RadioImage", "read_radio_image", "parse_beam"]
+
+_BRIGHTNESS_UNITS = {"jy/beam": 1.0, "mjy/beam": 1e-3, "ujy/beam": 1e-6, "µjy/beam": 1e-6, "jy/bm": 1.0}
+_KEPT_CARDS = ("BMAJ", "BMIN", "BPA", "FREQ", "RESTFRQ", "TELESCOP", "OBJECT", "ORIGIN")
+
+
+@dataclass
+class RadioImage:
+    """The celestial plane of a FITS image.
+
+    Attributes
+    ----------
+    path : str
+    data : numpy.ndarray
+        2-D array in the file's unit (a memory map for uncompressed files:
+        read it in pieces for large mosaics).
+    jy_per_unit : float
+        Multiply ``data`` by this to get Jy/beam.
+    wcs : astropy.wcs.WCS
+        2-D celestial WCS.
+    beam : radio_beam.Beam
+    header : astropy.io.fits.Header
+        A 2-D header: the celestial WCS and the beam, unit, frequency cards of the input.
+    """
+
+    path: str
+    data: np.ndarray
+    jy_per_unit: float
+    wcs: WCS
+    beam: Beam
+    header: fits.Header
+    _hdul: fits.HDUList = field(default=None, repr=False)
+
+    def close(self):
+        """Release the file (the memory-mapped ``data`` becomes invalid)."""
+        if self._hdul is not None:
+            self._hdul.close()
+            self._hdul = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def pixel_arcsec(self):
+        """Pixel size in arcsec (geometric mean of the two axes)."""
+        scales = np.abs(proj_plane_pixel_scales(self.wcs)) * 3600.0
+        return float(np.sqrt(scales[0] * scales[1]))
+
+    @property
+    def beam_fwhm_pixels(self):
+        """Beam FWHM in pixels (geometric mean of the major and minor axes)."""
+        fwhm = np.sqrt(self.beam.major.to_value(u.arcsec) * self.beam.minor.to_value(u.arcsec))
+        return fwhm / self.pixel_arcsec
+
+
+def parse_beam(text):
+    """A beam from ``"BMAJ[,BMIN,BPA]"`` (arcsec, arcsec, degrees), as given on the command line."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 3) or not all(np.isfinite(values)) or min(values[:2]) <= 0:
+        raise RadioUNetError(f"--beam {text!r}: give BMAJ or BMAJ,BMIN,BPA (arcsec, arcsec, deg), e.g. 6 or 20,15,30")
+    bmaj, bmin, bpa = (values[0], values[0], 0.0) if len(values) == 1 else values
+    if bmin > bmaj:
+        raise RadioUNetError(f"--beam {text!r}: BMIN must not exceed BMAJ")
+    return Beam(major=bmaj * u.arcsec, minor=bmin * u.arcsec, pa=bpa * u.deg)
+
+
+def _beam_from_header(header):
+    if "BMAJ" in header and "BMIN" in header:
+        return Beam(major=header["BMAJ"] * u.deg, minor=header["BMIN"] * u.deg, pa=header.get("BPA", 0.0) * u.deg)
+    for card in reversed(header.get("HISTORY", [])):
+        # AIPS writes: "AIPS   CLEAN BMAJ=  1.6667E-03 BMIN=  1.6667E-03 BPA=   0.00"
+        if "BMAJ=" in card and "BMIN=" in card:
+            try:
+                fields = card.replace("=", " = ").split()
+                value = {fields[i - 1]: float(fields[i + 1]) for i, f in enumerate(fields) if f == "="}
+                return Beam(major=value["BMAJ"] * u.deg, minor=value["BMIN"] * u.deg, pa=value.get("BPA", 0) * u.deg)
+            except (KeyError, ValueError, IndexError):
+                continue
+    return None
+
+
+def _read_plane(path):
+    """Header, data (memory-mapped where the file allows) and the data's full shape."""
+    for memmap in (True, False):
+        try:
+            hdul = fits.open(path, memmap=memmap)
+        except (OSError, ValueError, TypeError) as exc:
+            raise RadioUNetError(f"{path}: not a readable FITS file ({exc})") from None
+        hdu = next((h for h in hdul if h.is_image and h.header.get("NAXIS", 0) >= 2), None)
+        if hdu is None:
+            kinds = ", ".join(type(h).__name__ for h in hdul)
+            hdul.close()
+            raise RadioUNetError(f"{path}: no image in this FITS file (it holds {kinds})")
+        try:
+            data = hdu.data
+        except ValueError as exc:
+            if memmap and "memory-mapped" in str(exc):  # scaled integers (BZERO/BSCALE) cannot be mapped
+                hdul.close()
+                continue
+            hdul.close()
+            raise RadioUNetError(f"{path}: cannot read the image data ({exc})") from None
+        except (OSError, TypeError) as exc:
+            hdul.close()
+            raise RadioUNetError(f"{path}: cannot read the image data, the file may be truncated ({exc})") from None
+        return hdul, hdu.header, data, None if data is None else data.shape
+    raise AssertionError("unreachable")
+
+
+def read_radio_image(path, beam=None, *, pixels_only=False):
+    """Read a FITS image's celestial plane with its WCS, beam and unit.
+
+    Parameters
+    ----------
+    path : str or Path
+    beam : radio_beam.Beam, optional
+        Overrides the header's beam (needed when the header has none).
+    pixels_only : bool
+        Only the pixels and the WCS are needed (a mask, or an image whose
+        scale does not matter): the brightness unit and the beam are not
+        checked, and ``beam`` may be None.
+
+    Returns
+    -------
+    RadioImage
+
+    Raises
+    ------
+    RadioUNetError
+        Naming the file and the problem: unreadable or truncated FITS, a
+        table instead of an image, extra non-degenerate axes, no celestial
+        WCS, an unknown unit, no beam.
+    """
+    path = str(path)
+    hdul, header, data, shape = _read_plane(path)
+    try:
+        if data is None or data.size == 0:
+            raise RadioUNetError(f"{path}: the image HDU holds no data")
+        while data.ndim > 2 and data.shape[0] == 1:
+            data = data[0]
+        if data.ndim != 2:
+            raise RadioUNetError(f"{path}: image has shape {shape}; expected a 2-D celestial plane "
+                                 "(extra axes such as FREQ or STOKES must have length 1)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FITSFixedWarning)
+            try:
+                wcs = WCS(header).celestial
+            except Exception as exc:  # astropy raises many kinds for broken WCS headers
+                raise RadioUNetError(f"{path}: invalid WCS in the header ({exc})") from None
+        if wcs.naxis != 2 or not wcs.has_celestial:
+            raise RadioUNetError(f"{path}: no celestial WCS (RA/Dec axes) in the header")
+        unit_text = str(header.get("BUNIT", "Jy/beam")).strip()
+        scale = 1.0 if pixels_only else _BRIGHTNESS_UNITS.get(unit_text.lower().replace(" ", ""))
+        if scale is None:
+            raise RadioUNetError(f"{path}: unknown brightness unit BUNIT={unit_text!r}; expected Jy/beam or mJy/beam")
+        beam = beam or _beam_from_header(header)
+        if beam is None and not pixels_only:
+            raise RadioUNetError(f"{path}: no beam in the header (BMAJ/BMIN/BPA or AIPS HISTORY); "
+                                 "give it with --beam BMAJ[,BMIN,BPA] in arcsec, arcsec, degrees")
+        celestial_header = wcs.to_header()
+        for key in _KEPT_CARDS:
+            if key in header:
+                celestial_header[key] = header[key]
+        if beam is not None:
+            celestial_header.update(beam.to_header_keywords())
+        if not pixels_only:
+            celestial_header["BUNIT"] = "Jy/beam"
+    except BaseException:
+        hdul.close()
+        raise
+    return RadioImage(path=path, data=data, jy_per_unit=scale, wcs=wcs, beam=beam, header=celestial_header,
+                      _hdul=hdul)
