@@ -204,6 +204,23 @@ def _cmd_model_info(args):
     print("shipped models: " + (", ".join(available_models()) or "none"))
 
 
+def _cmd_predict(args):
+    from radiounet.inference.batch import expand_inputs, predict_files
+    from radiounet.inference.predictor import Predictor
+    from radiounet.io.image import parse_beam
+    from radiounet.models.store import DEFAULT_MODEL
+
+    beam = parse_beam(args.beam) if args.beam else None
+    if args.redshift is not None and not 0 < args.redshift < 10:
+        raise InvalidParameterError("redshift", args.redshift, "must be between 0 and 10")
+    predictor = Predictor(args.model or DEFAULT_MODEL, args.device, threshold=args.threshold, crop=args.crop,
+                          blend=args.blend, batch_size=args.batch_size, tta=args.tta)
+    summary = predict_files(expand_inputs(args.images), args.out, predictor, beam=beam, redshift=args.redshift,
+                            overwrite=args.overwrite, progress=not args.no_progress)
+    print(f"predict: {summary.line()}; outputs in {args.out}")
+    return 2 if summary.failed else 0
+
+
 def _cmd_presets(args):
     from radiounet.sky.survey import PRESETS, get_survey
 
@@ -288,6 +305,30 @@ def build_parser():
     info.add_argument("--tile-size", type=int, help="tile size for the FLOP count (default: the model's)")
     info.set_defaults(func=_cmd_model_info)
 
+    predict = commands.add_parser(
+        "predict", help="segment FITS images: probability maps, masks, diffuse-source catalogues",
+        description="Segment radio images with a trained model. For DIR_IN/STEM.fits it writes DIR/STEM.prob.fits, "
+                    "STEM.mask.fits, STEM.sources.ecsv, STEM.reg and STEM.png (and STEM.spread.fits with --tta). "
+                    "Images already done are skipped; a file that fails is reported and the others go on "
+                    "(exit status 2 at the end). Under torchrun each rank takes its share of the files.",
+    )
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="FITS images, or folders of them")
+    predict.add_argument("--out", required=True, help="output folder")
+    predict.add_argument("--model", help="shipped model name or model file (default: the default model)")
+    predict.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: auto")
+    predict.add_argument("--beam", help="beam when the header has none: BMAJ[,BMIN,BPA] in arcsec, arcsec, deg")
+    predict.add_argument("--threshold", type=float, help="probability threshold of the mask (default: the model's)")
+    predict.add_argument("--redshift", type=float, help="redshift of the target: sizes in kpc in the catalogue")
+    predict.add_argument("--tta", action="store_true",
+                         help="test-time augmentation: average the 8 flips/rotations, write their spread")
+    predict.add_argument("--crop", type=int, help="tile border discarded on reassembly, pixels (default: tile/4)")
+    predict.add_argument("--blend", default="crop", choices=("crop", "gaussian"),
+                         help="averaging of overlapping tiles (default: crop)")
+    predict.add_argument("--batch-size", type=int, default=16, help="tiles per batch (default: 16)")
+    predict.add_argument("--overwrite", action="store_true", help="redo images whose outputs exist")
+    predict.add_argument("--no-progress", action="store_true", help="no progress bar")
+    predict.set_defaults(func=_cmd_predict)
+
     presets = commands.add_parser("presets", help="list the survey presets")
     presets.set_defaults(func=_cmd_presets)
     return parser
@@ -298,14 +339,14 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        args.func(args)
+        status = args.func(args)
     except RadioUNetError as exc:
         print(f"radio-unet: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("radio-unet: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import astropy.units as u
 import numpy as np
 from astropy.io import fits
+from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import proj_plane_pixel_scales
 from radio_beam import Beam
@@ -75,6 +76,11 @@ class RadioImage:
         return float(np.sqrt(scales[0] * scales[1]))
 
     @property
+    def beam_area_pixels(self):
+        """Beam solid angle in pixels."""
+        return float(self.beam.sr.to_value(u.arcsec**2)) / self.pixel_arcsec**2
+
+    @property
     def beam_fwhm_pixels(self):
         """Beam FWHM in pixels (geometric mean of the major and minor axes)."""
         fwhm = np.sqrt(self.beam.major.to_value(u.arcsec) * self.beam.minor.to_value(u.arcsec))
@@ -114,9 +120,15 @@ def _read_plane(path):
     """Header, data (memory-mapped where the file allows) and the data's full shape."""
     for memmap in (True, False):
         try:
-            hdul = fits.open(path, memmap=memmap)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", AstropyUserWarning)
+                hdul = fits.open(path, memmap=memmap)
         except (OSError, ValueError, TypeError) as exc:
             raise RadioUNetError(f"{path}: not a readable FITS file ({exc})") from None
+        truncated = [w for w in caught if "truncated" in str(w.message)]
+        if truncated:
+            hdul.close()
+            raise RadioUNetError(f"{path}: the file is truncated ({truncated[0].message})")
         hdu = next((h for h in hdul if h.is_image and h.header.get("NAXIS", 0) >= 2), None)
         if hdu is None:
             kinds = ", ".join(type(h).__name__ for h in hdul)
@@ -183,7 +195,7 @@ def read_radio_image(path, beam=None, *, pixels_only=False):
         scale = 1.0 if pixels_only else _BRIGHTNESS_UNITS.get(unit_text.lower().replace(" ", ""))
         if scale is None:
             raise RadioUNetError(f"{path}: unknown brightness unit BUNIT={unit_text!r}; expected Jy/beam or mJy/beam")
-        beam = beam or _beam_from_header(header)
+        beam = _beam_from_header(header) if beam is None else beam
         if beam is None and not pixels_only:
             raise RadioUNetError(f"{path}: no beam in the header (BMAJ/BMIN/BPA or AIPS HISTORY); "
                                  "give it with --beam BMAJ[,BMIN,BPA] in arcsec, arcsec, degrees")

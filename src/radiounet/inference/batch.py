@@ -1,0 +1,106 @@
+"""Segment many images: progress bar, resume, per-file errors, sharding over torchrun ranks."""
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from radiounet.detect.sources import diffuse_sources
+from radiounet.errors import RadioUNetError
+from radiounet.inference.outputs import output_paths, write_prediction
+from radiounet.io.atomic import ensure_writable_directory
+from radiounet.io.image import read_radio_image
+
+__all__ = ["BatchSummary", "predict_files", "image_stem", "expand_inputs"]
+
+_SUFFIXES = (".fits.gz", ".fits.fz", ".fits", ".fit", ".fts")
+
+
+@dataclass
+class BatchSummary:
+    done: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+    failed: list = field(default_factory=list)
+
+    def line(self):
+        return (f"{len(self.done)} image(s) segmented, {len(self.skipped)} skipped (outputs already there), "
+                f"{len(self.failed)} failed")
+
+
+def image_stem(path):
+    """``DIR/STEM.fits`` -> ``STEM`` (also .fit, .fts, .fits.gz)."""
+    name = Path(path).name
+    for suffix in _SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem
+
+
+def expand_inputs(inputs):
+    """Files as given; a folder stands for the FITS files in it."""
+    paths = []
+    for item in inputs:
+        item = Path(item)
+        if item.is_dir():
+            paths.extend(sorted(p for p in item.iterdir() if p.name.lower().endswith(_SUFFIXES)))
+        else:
+            paths.append(item)
+    return paths
+
+
+def _segment_one(path, out, predictor, beam, redshift):
+    with read_radio_image(path, beam) as radio:
+        data = radio.data
+        image_jy = data if radio.jy_per_unit == 1 else np.asarray(data, dtype=np.float32) * radio.jy_per_unit
+        prediction = predictor.predict(radio)
+        sources = diffuse_sources(prediction.probability, prediction.threshold, image_jy,
+                                  _rms_lookup(prediction, radio.shape), radio.wcs,
+                                  radio.beam_area_pixels, radio.pixel_arcsec, redshift=redshift)
+        write_prediction(out, radio, image_jy, prediction, sources, predictor)
+    return sources
+
+
+def _rms_lookup(prediction, shape):
+    """``rms(rows, cols)`` in Jy/beam from the noise mesh, without building a full-size map."""
+    mesh = prediction.rms
+
+    def rms(rows, cols):
+        i = np.minimum(np.asarray(rows) * mesh.shape[0] // shape[0], mesh.shape[0] - 1)
+        j = np.minimum(np.asarray(cols) * mesh.shape[1] // shape[1], mesh.shape[1] - 1)
+        return mesh[i, j]
+
+    return rms
+
+
+def predict_files(paths, out_dir, predictor, *, beam=None, redshift=None, overwrite=False, progress=True):
+    """Segment ``paths`` into ``out_dir``; under torchrun each rank takes every ``WORLD_SIZE``-th file.
+
+    A file whose outputs all exist is skipped (unless ``overwrite``); a file
+    that cannot be read or segmented is reported on one line and the others
+    go on.
+
+    Returns
+    -------
+    BatchSummary
+    """
+    out_dir = ensure_writable_directory(out_dir)
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    mine = list(paths)[rank::world]
+    summary = BatchSummary()
+    for path in tqdm(mine, unit="image", desc="predict", disable=not progress):
+        outputs = output_paths(out_dir, image_stem(path), predictor.tta)
+        if not overwrite and all(p.exists() for p in outputs.values()):
+            summary.skipped.append(path)
+            continue
+        try:
+            _segment_one(path, outputs, predictor, beam, redshift)
+        except RadioUNetError as exc:
+            message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+            print(f"radio-unet: error: {message}", file=sys.stderr)
+            summary.failed.append((path, message))
+            continue
+        summary.done.append(path)
+    return summary

@@ -1,0 +1,79 @@
+"""Local noise of large images, in bounded memory.
+
+The noise of a survey mosaic varies across it (pointing centres, bright
+sources). :func:`rms_mesh` measures a sigma-clipped, MAD-based rms in boxes
+(reading one box at a time, so a memory-mapped mosaic is never loaded whole),
+fills boxes without data from their neighbours, and median-filters the mesh;
+:class:`NormalisedImage` then serves ``asinh(image / rms)`` band by band with
+the mesh interpolated to every pixel.
+"""
+
+import numpy as np
+from astropy.stats import sigma_clipped_stats
+from scipy.ndimage import map_coordinates, median_filter
+
+from radiounet.data.normalize import normalize
+from radiounet.errors import RadioUNetError
+
+__all__ = ["rms_mesh", "NormalisedImage"]
+
+_MIN_FINITE_FRACTION = 0.25
+
+
+def rms_mesh(data, box, filter_size=3):
+    """Robust rms in boxes of ``box`` x ``box`` pixels.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(ceil(ny / box), ceil(nx / box))`` mesh of rms values (data units).
+
+    Raises
+    ------
+    RadioUNetError
+        If no box holds enough finite pixels (an all-blank image).
+    """
+    ny, nx = data.shape
+    mesh = np.full((-(-ny // box), -(-nx // box)), np.nan)
+    for i in range(mesh.shape[0]):
+        block = np.asarray(data[i * box:(i + 1) * box, :], dtype=np.float64)
+        for j in range(mesh.shape[1]):
+            values = block[:, j * box:(j + 1) * box]
+            values = values[np.isfinite(values)]
+            if values.size >= _MIN_FINITE_FRACTION * box * box or (values.size > 100 and mesh.size == 1):
+                _, _, rms = sigma_clipped_stats(values, sigma=3.0, maxiters=5, stdfunc="mad_std")
+                if rms > 0:
+                    mesh[i, j] = rms
+    if not np.isfinite(mesh).any():
+        raise RadioUNetError("the image has no area with finite, non-constant pixels (all blank?)")
+    mesh = np.where(np.isfinite(mesh), mesh, np.nanmedian(mesh))
+    return median_filter(mesh, size=filter_size, mode="nearest") if min(mesh.shape) >= filter_size else mesh
+
+
+class NormalisedImage:
+    """A read-only view ``asinh(data / rms)`` of a 2-D array, computed for the rows asked for.
+
+    Non-finite pixels become 0. ``rms`` is a mesh from :func:`rms_mesh`
+    (interpolated bilinearly between box centres) or a scalar.
+    """
+
+    def __init__(self, data, rms, box=None):
+        self.data = data
+        self.rms = rms
+        self.box = box
+        self.shape = data.shape
+        self.ndim = 2
+
+    def rms_rows(self, start, stop):
+        """The rms for rows ``start:stop`` (all columns)."""
+        if np.isscalar(self.rms):
+            return np.float32(self.rms)
+        rows = (np.arange(start, stop) + 0.5) / self.box - 0.5
+        cols = (np.arange(self.shape[1]) + 0.5) / self.box - 0.5
+        grid_r, grid_c = np.meshgrid(rows, cols, indexing="ij")
+        return map_coordinates(self.rms, [grid_r, grid_c], order=1, mode="nearest").astype(np.float32)
+
+    def __getitem__(self, key):
+        rows, cols = key
+        start, stop, _ = rows.indices(self.shape[0])
+        return normalize(self.data[start:stop, :], self.rms_rows(start, stop))[:, cols]

@@ -1,0 +1,105 @@
+"""What ``radio-unet predict`` writes for an input ``STEM.fits``, each file atomically.
+
+``STEM.prob.fits``     probability of diffuse emission (float32, NaN where blank), the input's celestial WCS
+``STEM.mask.fits``     probability >= threshold (uint8)
+``STEM.spread.fits``   with test-time augmentation: standard deviation over the 8 flips/rotations
+``STEM.sources.ecsv``  one row per diffuse region (see :func:`radiounet.detect.diffuse_sources`)
+``STEM.reg``           DS9 regions of those sources (ellipses from the region moments, labelled by id)
+``STEM.png``           quick-look: image with WCS axes, probability contours, source ids, beam
+
+The PNG is written last: a stem whose PNG exists is complete.
+"""
+
+from pathlib import Path
+
+import astropy.units as u
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from astropy.visualization import AsinhStretch, ImageNormalize  # noqa: E402
+from astropy.visualization.wcsaxes import add_beam  # noqa: E402
+from regions import EllipsePixelRegion, PixCoord, Regions  # noqa: E402
+
+from radiounet import __version__  # noqa: E402
+from radiounet.io.atomic import atomic_path  # noqa: E402
+from radiounet.io.fits import write_image  # noqa: E402
+
+__all__ = ["output_paths", "write_prediction"]
+
+_MAX_DISPLAY_PIXELS = 1200
+
+
+def output_paths(out_dir, stem, tta=False):
+    """The files written for ``stem``, in writing order (the last one marks completion)."""
+    names = ["prob.fits", "mask.fits"] + (["spread.fits"] if tta else []) + ["sources.ecsv", "reg", "png"]
+    return {name.split(".")[0]: out_dir / f"{stem}.{name}" for name in names}
+
+
+def _cards(predictor, content):
+    return [("CONTENT", content[:60], ""), ("RUMODEL", Path(predictor.model_name).name[-60:], "model"),
+            ("RUVERS", __version__, "radiounet version"), ("RUTHRESH", predictor.threshold, "mask threshold")]
+
+
+def _regions(sources, wcs, pixel_arcsec):
+    shapes = []
+    for row in sources:
+        ellipse = EllipsePixelRegion(PixCoord(row["x"], row["y"]),
+                                     width=2 * row["semimajor"].to_value(u.arcsec) / pixel_arcsec,
+                                     height=2 * row["semiminor"].to_value(u.arcsec) / pixel_arcsec,
+                                     angle=row["orientation"], meta={"text": f"diffuse {row['id']}"})
+        shapes.append(ellipse.to_sky(wcs))
+    return Regions(shapes)
+
+
+def _quicklook(path, image, prediction, sources, radio, title):
+    factor = max(1, int(np.ceil(max(image.shape) / _MAX_DISPLAY_PIXELS)))
+    shown = image[::factor, ::factor]
+    probability = prediction.probability[::factor, ::factor]
+    wcs = radio.wcs[::factor, ::factor] if factor > 1 else radio.wcs
+    rms_mjy = float(np.median(prediction.rms)) * 1e3
+    figure = plt.figure(figsize=(7.5, 7))
+    try:
+        ax = figure.add_subplot(projection=wcs)
+        norm = ImageNormalize(vmin=-2 * rms_mjy, vmax=50 * rms_mjy, stretch=AsinhStretch(0.02))
+        im = ax.imshow(shown * 1e3, origin="lower", cmap="gray_r", norm=norm)
+        if np.nanmax(probability, initial=0) >= 0.3:
+            ax.contour(np.nan_to_num(probability), levels=[0.3, prediction.threshold, 0.9],
+                       colors=["gold", "orangered", "crimson"], linewidths=[0.6, 1.2, 0.8])
+        for row in sources:
+            ax.text(row["x"] / factor, row["y"] / factor, str(row["id"]), color="crimson", fontsize=9,
+                    fontweight="bold", ha="center", va="center")
+        ax.set_xlim(-0.5, shown.shape[1] - 0.5)
+        ax.set_ylim(-0.5, shown.shape[0] - 0.5)
+        add_beam(ax, major=radio.beam.major, minor=radio.beam.minor, angle=radio.beam.pa, frame=True, color="k")
+        ax.set_xlabel("RA")
+        ax.set_ylabel("Dec")
+        ax.set_title(title, fontsize=9)
+        figure.colorbar(im, ax=ax, label="mJy/beam", fraction=0.046, pad=0.04)
+        with atomic_path(path) as tmp:
+            figure.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
+    finally:
+        plt.close(figure)
+
+
+def write_prediction(paths, radio, image_jy, prediction, sources, predictor):
+    """Write every output of one image (``paths`` from :func:`output_paths`)."""
+    header = radio.header.copy()
+    header.remove("BUNIT", ignore_missing=True)
+    write_image(paths["prob"], prediction.probability, header,
+                _cards(predictor, "probability of diffuse emission"))
+    write_image(paths["mask"], prediction.mask, header, _cards(predictor, "diffuse emission mask"))
+    if "spread" in paths:
+        write_image(paths["spread"], prediction.spread, header,
+                    _cards(predictor, "std of probability over 8 flips/rotations"))
+    sources.meta.update(image=str(radio.path), model=predictor.model_name, threshold=predictor.threshold,
+                        radiounet_version=__version__)
+    with atomic_path(paths["sources"]) as tmp:
+        sources.write(tmp, format="ascii.ecsv", overwrite=True)
+    with atomic_path(paths["reg"]) as tmp:
+        _regions(sources, radio.wcs, radio.pixel_arcsec).write(str(tmp), format="ds9", overwrite=True)
+    area = float(np.nanmean(prediction.mask)) if prediction.mask.size else 0.0
+    title = (f"{paths['png'].stem}: {len(sources)} diffuse source(s), {area:.2%} of the area; "
+             f"model {predictor.model_name.split('/')[-1]}")
+    _quicklook(paths["png"], image_jy, prediction, sources, radio, title)

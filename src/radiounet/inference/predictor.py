@@ -1,0 +1,182 @@
+"""Segment a radio image with a trained model: probability of diffuse emission per pixel.
+
+:class:`Predictor` wraps a model and its card. For each image it
+
+1. brings the image to the model's native sampling (pixels per beam FWHM)
+   with ``reproject`` when the two differ by more than 10%;
+2. measures the local noise (:func:`radiounet.inference.noise.rms_mesh`)
+   and normalises the image as in training, ``asinh(image / rms)``;
+3. runs :func:`radiounet.inference.sliding_window_inference`, optionally
+   averaging the 8 flips/rotations (test-time augmentation) and keeping their
+   standard deviation as a per-pixel spread;
+4. maps the result back onto the input grid; blank (NaN) input pixels are
+   NaN in the output and never change their neighbours' values.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from astropy.wcs import WCS
+
+from radiounet.errors import InvalidParameterError
+from radiounet.inference.noise import NormalisedImage, rms_mesh
+from radiounet.inference.sliding_window import sliding_window_inference
+from radiounet.models.store import DEFAULT_MODEL, load_model
+
+__all__ = ["Predictor", "Prediction"]
+
+_RESAMPLE_TOLERANCE = 0.1
+
+
+@dataclass
+class Prediction:
+    """Output of :meth:`Predictor.predict` on the input image's pixel grid.
+
+    Attributes
+    ----------
+    probability : numpy.ndarray
+        Probability of diffuse emission (float32, NaN where the input is blank).
+    mask : numpy.ndarray
+        ``probability >= threshold`` (bool).
+    spread : numpy.ndarray or None
+        Standard deviation over the 8 flips/rotations (with test-time augmentation).
+    rms : numpy.ndarray
+        Noise mesh used for the normalisation (Jy/beam), with ``rms_box`` pixels per cell.
+    rms_box : int
+    threshold : float
+    resampled : bool
+        Whether the image was regridded to the model's sampling.
+    """
+
+    probability: np.ndarray
+    mask: np.ndarray
+    spread: np.ndarray
+    rms: np.ndarray
+    rms_box: int
+    threshold: float
+    resampled: bool
+
+
+def _dihedral(x, k, flip):
+    x = torch.rot90(x, k, dims=(-2, -1))
+    return torch.flip(x, dims=(-1,)) if flip else x
+
+
+def _undo_dihedral(x, k, flip):
+    x = torch.flip(x, dims=(-1,)) if flip else x
+    return torch.rot90(x, -k, dims=(-2, -1))
+
+
+class Predictor:
+    """A model ready to segment images.
+
+    Parameters
+    ----------
+    model : str or Path
+        Shipped model name or model file (default: the default model).
+    device : str
+        ``"cpu"``, ``"cuda"`` or ``"auto"``.
+    threshold : float, optional
+        Probability threshold of the mask (default: the model's).
+    crop : int, optional
+        Border discarded from each tile (default: a quarter of the tile).
+    blend : {"crop", "gaussian"}
+    batch_size : int
+    tta : bool
+        Average the 8 flips/rotations and return their spread.
+
+    Examples
+    --------
+    >>> from radiounet.inference import Predictor           # doctest: +SKIP
+    >>> from radiounet.io.image import read_radio_image     # doctest: +SKIP
+    >>> with read_radio_image("field.fits") as image:       # doctest: +SKIP
+    ...     result = Predictor().predict(image)
+    """
+
+    def __init__(self, model=DEFAULT_MODEL, device="cpu", *, threshold=None, crop=None, blend="crop",
+                 batch_size=16, tta=False):
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        self.model, self.card = load_model(model, self.device)
+        self.model_name = str(model)
+        self.tile = int(self.card["tile_size"])
+        self.crop = self.tile // 4 if crop is None else int(crop)
+        self.threshold = float(self.card["threshold"] if threshold is None else threshold)
+        if not 0 < self.threshold < 1:
+            raise InvalidParameterError("threshold", self.threshold, "must be between 0 and 1")
+        self.blend = blend
+        self.batch_size = batch_size
+        self.tta = tta
+        self.native_beam_pixels = float(self.card["native_sampling"]["beam_fwhm_pixels"])
+
+    def _network(self, batch):
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.device.type == "cuda"):
+            if not self.tta:
+                return torch.sigmoid(self.model(batch).float())
+            outputs = torch.stack([
+                _undo_dihedral(torch.sigmoid(self.model(_dihedral(batch, k, f)).float()), k, f)
+                for k in range(4) for f in (False, True)
+            ])
+        return torch.cat([outputs.mean(0), outputs.std(0)], dim=1)
+
+    def predict_array(self, data, *, out=None, progress=False):
+        """Probability (and spread) of a 2-D array already at the model's sampling.
+
+        ``data`` is in any brightness unit (the noise normalisation removes
+        it) and may be a memory map; ``out`` (``(channels, ny, nx)``, 2
+        channels with TTA) may be one too.
+
+        Returns
+        -------
+        output : numpy.ndarray
+            ``(channels, ny, nx)``
+        rms : numpy.ndarray
+            The noise mesh.
+        """
+        box = 2 * self.tile
+        mesh = rms_mesh(data, box)
+        view = NormalisedImage(data, mesh, box)
+        output = sliding_window_inference(view, self._network, tile=self.tile, crop=self.crop,
+                                          batch_size=self.batch_size, blend=self.blend,
+                                          channels=2 if self.tta else 1, device=self.device, out=out,
+                                          progress=progress)
+        return output, mesh
+
+    def _native_grid(self, image):
+        factor = image.beam_fwhm_pixels / self.native_beam_pixels
+        if abs(factor - 1) <= _RESAMPLE_TOLERANCE:
+            return None, None
+        ny, nx = image.shape
+        shape = (max(int(np.ceil(ny / factor)), 1), max(int(np.ceil(nx / factor)), 1))
+        header = image.wcs.to_header()
+        target = WCS(header)
+        # Same centre and orientation, pixels larger by ``factor``.
+        target.wcs.crpix = [(c - 0.5) / factor + 0.5 for c in image.wcs.wcs.crpix]
+        if target.wcs.has_cd():
+            target.wcs.cd = image.wcs.wcs.cd * factor
+        else:
+            target.wcs.cdelt = image.wcs.wcs.cdelt * factor
+        return target, shape
+
+    def predict(self, image, *, progress=False):
+        """Segment a :class:`radiounet.io.image.RadioImage`; the result is on the image's own grid."""
+        from reproject import reproject_interp
+
+        target, shape = self._native_grid(image)
+        data = image.data
+        if target is not None:
+            data, _ = reproject_interp((np.asarray(data, dtype=np.float32), image.wcs), target, shape_out=shape)
+        output, mesh = self.predict_array(data, progress=progress)
+        if target is not None:
+            output = np.stack([reproject_interp((channel, target), image.wcs, shape_out=image.shape)[0]
+                               for channel in output]).astype(np.float32)
+        blank = ~np.isfinite(np.asarray(image.data))
+        output[:, blank] = np.nan
+        probability = output[0]
+        with np.errstate(invalid="ignore"):
+            mask = probability >= self.threshold
+        return Prediction(probability=probability, mask=mask, spread=output[1] if self.tta else None,
+                          rms=mesh * image.jy_per_unit, rms_box=2 * self.tile, threshold=self.threshold,
+                          resampled=target is not None)

@@ -1,0 +1,176 @@
+"""radio-unet predict: outputs, WCS, blanks, resampling, resume, bad inputs in a batch, ranks."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+import pytest
+import torch
+from astropy.io import fits
+from astropy.table import QTable
+from astropy.wcs import WCS
+
+from radiounet.cli import main
+from radiounet.detect import diffuse_sources
+from radiounet.inference import Predictor
+from radiounet.io.image import read_radio_image
+from radiounet.models import UNet, UNetConfig, save_model
+
+DATA = Path(__file__).parent / "data"
+LOTSS = DATA / "lotss_dr1_P218+55_200px.fits"
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    torch.manual_seed(0)
+    net = UNet(UNetConfig(depth=2, width=4, norm="none", dropout=0.0))
+    card = dict(threshold=0.5, tile_size=64, native_sampling=dict(beam_fwhm_pixels=4.0, survey="lotss-dr2-6",
+                                                                   bmaj_arcsec=6.0, pixel_arcsec=1.5))
+    return save_model(tmp_path_factory.mktemp("model") / "tiny.safetensors", net, card)
+
+
+def _outputs(out, stem):
+    return {s: out / f"{stem}.{s}" for s in ("prob.fits", "mask.fits", "sources.ecsv", "reg", "png")}
+
+
+def test_predict_writes_every_output_on_the_input_grid(tmp_path, tiny_model):
+    out = tmp_path / "out"
+    assert main(["predict", str(LOTSS), "--out", str(out), "--model", str(tiny_model), "--device", "cpu",
+                 "--no-progress", "--redshift", "0.2"]) == 0
+    files = _outputs(out, LOTSS.stem)
+    assert all(p.is_file() for p in files.values())
+    with fits.open(files["prob.fits"]) as hdul:
+        probability, header = hdul[0].data, hdul[0].header
+    with fits.open(LOTSS) as hdul:
+        original = WCS(hdul[0].header).celestial
+    assert probability.shape == (200, 200) and np.all((probability >= 0) & (probability <= 1))
+    assert WCS(header).celestial.wcs.compare(original.wcs, tolerance=1e-10)
+    assert header["RUMODEL"].endswith("tiny.safetensors") and "RUVERS" in header
+    mask = fits.getdata(files["mask.fits"])
+    assert np.array_equal(mask.astype(bool), probability >= 0.5)
+    sources = QTable.read(files["sources.ecsv"])
+    assert {"ra", "dec", "area", "flux", "flux_err", "peak_probability", "mean_probability", "las",
+            "las_kpc"} <= set(sources.colnames)
+
+
+def test_blank_pixels_stay_blank_and_do_not_spread(tmp_path, tiny_model):
+    with fits.open(LOTSS) as hdul:
+        data, header = hdul[0].data.astype(np.float32), hdul[0].header
+    blanked = data.copy()
+    blanked[:, :50] = np.nan
+    zeroed = data.copy()
+    zeroed[:, :50] = 0.0
+    fits.PrimaryHDU(blanked, header).writeto(tmp_path / "blank.fits")
+    fits.PrimaryHDU(zeroed, header).writeto(tmp_path / "zero.fits")
+    predictor = Predictor(tiny_model)
+    with read_radio_image(tmp_path / "blank.fits") as a, read_radio_image(tmp_path / "zero.fits") as b:
+        pa, pb = predictor.predict(a), predictor.predict(b)
+    assert np.all(np.isnan(pa.probability[:, :50]))
+    assert np.all(np.isfinite(pa.probability[:, 50:]))
+    # The network sees blanks as zero signal: elsewhere the result is that of the zero-filled image
+    # (up to the noise estimate, which ignores blanks but counts zeros).
+    np.testing.assert_allclose(pa.probability[:, 50:], pb.probability[:, 50:], atol=2e-3)
+
+
+def test_other_sampling_is_regridded_and_mapped_back(tmp_path, tiny_model):
+    with fits.open(LOTSS) as hdul:
+        header = hdul[0].header.copy()
+        data = hdul[0].data
+    header["BMAJ"] = header["BMIN"] = 12 / 3600  # 8 pixels per beam: twice the model's sampling
+    fits.PrimaryHDU(data, header).writeto(tmp_path / "coarse.fits")
+    with read_radio_image(tmp_path / "coarse.fits") as image:
+        result = Predictor(tiny_model).predict(image)
+    assert result.resampled and result.probability.shape == (200, 200)
+    assert np.isfinite(result.probability[5:-5, 5:-5]).all()
+
+
+def test_test_time_augmentation_writes_a_spread_map(tmp_path, tiny_model):
+    out = tmp_path / "out"
+    assert main(["predict", str(LOTSS), "--out", str(out), "--model", str(tiny_model), "--tta", "--no-progress",
+                 "--blend", "gaussian"]) == 0
+    spread = fits.getdata(out / f"{LOTSS.stem}.spread.fits")
+    assert spread.shape == (200, 200) and np.nanmin(spread) >= 0 and np.nanmax(spread) > 0
+
+
+def test_rerun_skips_finished_images_and_overwrite_redoes_them(tmp_path, tiny_model, capsys):
+    out = tmp_path / "out"
+    args = ["predict", str(LOTSS), "--out", str(out), "--model", str(tiny_model), "--no-progress"]
+    assert main(args) == 0
+    prob = out / f"{LOTSS.stem}.prob.fits"
+    stamp = prob.stat().st_mtime_ns
+    assert main(args) == 0
+    assert "1 skipped" in capsys.readouterr().out and prob.stat().st_mtime_ns == stamp
+    assert main(args + ["--overwrite"]) == 0
+    assert prob.stat().st_mtime_ns != stamp
+
+
+def test_bad_files_in_a_batch_are_reported_and_the_others_done(tmp_path, tiny_model, capsys):
+    with fits.open(LOTSS) as hdul:
+        header = hdul[0].header
+    fits.PrimaryHDU(np.full((100, 100), np.nan, np.float32), header).writeto(tmp_path / "allnan.fits")
+    (tmp_path / "broken.fits").write_bytes(LOTSS.read_bytes()[:5000])
+    out = tmp_path / "out"
+    status = main(["predict", str(tmp_path / "allnan.fits"), str(LOTSS), str(tmp_path / "broken.fits"),
+                   "--out", str(out), "--model", str(tiny_model), "--no-progress"])
+    captured = capsys.readouterr()
+    assert status == 2
+    errors = [line for line in captured.err.splitlines() if line.startswith("radio-unet: error:")]
+    assert len(errors) == 2
+    assert any("allnan.fits" in e and "blank" in e for e in errors)
+    assert any("broken.fits" in e for e in errors)
+    assert "1 image(s) segmented" in captured.out and "2 failed" in captured.out
+    assert (out / f"{LOTSS.stem}.png").is_file() and not (out / "allnan.prob.fits").exists()
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_unwritable_output_and_bad_model_exit_2(tmp_path, tiny_model, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["predict", str(LOTSS), "--out", str(blocker / "x"), "--model", str(tiny_model)]) == 2
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(tiny_model.read_bytes()[:-10])
+    assert main(["predict", str(LOTSS), "--out", str(tmp_path / "o"), "--model", str(bad)]) == 2
+    assert "bad.safetensors" in capsys.readouterr().err
+
+
+def test_two_ranks_share_the_files(tmp_path, tiny_model):
+    inputs = []
+    for i in range(3):
+        target = tmp_path / f"img{i}.fits"
+        target.write_bytes(LOTSS.read_bytes())
+        inputs.append(str(target))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29531",
+               "-m", "radiounet.cli", "predict", *inputs, "--out", str(out), "--model", str(tiny_model),
+               "--device", "cpu", "--no-progress"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(p.name for p in out.glob("*.png")) == ["img0.png", "img1.png", "img2.png"]
+    assert result.stdout.count("image(s) segmented") == 2  # one summary per rank
+
+
+def test_source_catalogue_of_a_hand_made_map():
+    probability = np.zeros((60, 80), np.float32)
+    probability[10:20, 10:30] = 0.9  # 200 pixels
+    probability[40:50, 50:55] = 0.7  # 50 pixels
+    probability[0, 79] = 0.99  # a single pixel: below one beam area, dropped
+    image = np.full(probability.shape, 2e-3, np.float32)
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---SIN", "DEC--SIN"]
+    wcs.wcs.cdelt = [-1.5 / 3600, 1.5 / 3600]
+    beam_area = 18.13
+    table = diffuse_sources(probability, 0.5, image, 1e-4, wcs, beam_area, 1.5, redshift=0.1)
+    assert len(table) == 2
+    big = table[np.argmax(table["n_pixels"])]
+    assert big["n_pixels"] == 200
+    assert big["area"].to_value(u.arcmin**2) == pytest.approx(200 * 2.25 / 3600)
+    assert big["flux"].to_value(u.Jy) == pytest.approx(200 * 2e-3 / beam_area, rel=1e-5)
+    assert big["flux_err"].to_value(u.Jy) == pytest.approx(1e-4 * np.sqrt(200 / beam_area), rel=1e-5)
+    assert big["x"] == pytest.approx(19.5) and big["y"] == pytest.approx(14.5)
+    assert big["peak_probability"] == pytest.approx(0.9) and big["mean_probability"] == pytest.approx(0.9)
+    assert big["las"].to_value(u.arcsec) == pytest.approx((np.hypot(19, 9) + 1) * 1.5)
+    assert big["las_kpc"].to_value(u.kpc) == pytest.approx(big["las"].to_value(u.arcsec) * 1.844, rel=0.01)
