@@ -174,3 +174,18 @@ def test_source_catalogue_of_a_hand_made_map():
     assert big["peak_probability"] == pytest.approx(0.9) and big["mean_probability"] == pytest.approx(0.9)
     assert big["las"].to_value(u.arcsec) == pytest.approx((np.hypot(19, 9) + 1) * 1.5)
     assert big["las_kpc"].to_value(u.kpc) == pytest.approx(big["las"].to_value(u.arcsec) * 1.844, rel=0.01)
+
+
+def test_large_images_go_through_memory_mapped_outputs_with_the_same_result(tmp_path, tiny_model, monkeypatch):
+    from radiounet.inference import batch
+
+    assert main(["predict", str(LOTSS), "--out", str(tmp_path / "memory"), "--model", str(tiny_model),
+                 "--no-progress"]) == 0
+    monkeypatch.setattr(batch, "LARGE_IMAGE_PIXELS", 100)
+    assert main(["predict", str(LOTSS), "--out", str(tmp_path / "mapped"), "--model", str(tiny_model),
+                 "--no-progress"]) == 0
+    for suffix in ("prob.fits", "mask.fits"):
+        a = fits.getdata(tmp_path / "memory" / f"{LOTSS.stem}.{suffix}")
+        b = fits.getdata(tmp_path / "mapped" / f"{LOTSS.stem}.{suffix}")
+        np.testing.assert_array_equal(a, b)
+    assert not list((tmp_path / "mapped").glob(".*"))

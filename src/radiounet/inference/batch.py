@@ -17,6 +17,8 @@ from radiounet.io.image import read_radio_image
 __all__ = ["BatchSummary", "predict_files", "image_stem", "expand_inputs"]
 
 _SUFFIXES = (".fits.gz", ".fits.fz", ".fits", ".fit", ".fts")
+#: Above this many pixels the outputs are memory-mapped files while they are computed.
+LARGE_IMAGE_PIXELS = 4096 * 4096
 
 
 @dataclass
@@ -52,10 +54,20 @@ def expand_inputs(inputs):
 
 
 def _segment_one(path, out, predictor, beam, redshift):
+    scratch = out["png"].parent / f".{out['png'].stem}.scratch"
+    try:
+        return _segment(path, out, predictor, beam, redshift, scratch)
+    finally:
+        for leftover in scratch.parent.glob(f"{scratch.name}.*.npy"):
+            leftover.unlink()
+
+
+def _segment(path, out, predictor, beam, redshift, scratch):
     with read_radio_image(path, beam) as radio:
         data = radio.data
         image_jy = data if radio.jy_per_unit == 1 else np.asarray(data, dtype=np.float32) * radio.jy_per_unit
-        prediction = predictor.predict(radio)
+        large = data.size > LARGE_IMAGE_PIXELS
+        prediction = predictor.predict(radio, scratch=scratch if large else None)
         sources = diffuse_sources(prediction.probability, prediction.threshold, image_jy,
                                   _rms_lookup(prediction, radio.shape), radio.wcs,
                                   radio.beam_area_pixels, radio.pixel_arcsec, redshift=redshift)

@@ -160,23 +160,42 @@ class Predictor:
             target.wcs.cdelt = image.wcs.wcs.cdelt * factor
         return target, shape
 
-    def predict(self, image, *, progress=False):
-        """Segment a :class:`radiounet.io.image.RadioImage`; the result is on the image's own grid."""
+    def predict(self, image, *, progress=False, scratch=None):
+        """Segment a :class:`radiounet.io.image.RadioImage`; the result is on the image's own grid.
+
+        With ``scratch`` (a path prefix), the probability, spread and mask are
+        memory-mapped files ``PREFIX.probability.npy`` and ``PREFIX.mask.npy``
+        instead of arrays in memory, so that a
+        mosaic larger than the memory goes through band by band (images at
+        the model's sampling only: regridding needs the image in memory).
+        """
         from reproject import reproject_interp
 
         target, shape = self._native_grid(image)
+        channels = 2 if self.tta else 1
         data = image.data
+        out = None
         if target is not None:
             data, _ = reproject_interp((np.asarray(data, dtype=np.float32), image.wcs), target, shape_out=shape)
-        output, mesh = self.predict_array(data, progress=progress)
+        elif scratch is not None:
+            out = np.lib.format.open_memmap(f"{scratch}.probability.npy", mode="w+",
+                                            dtype=np.float32, shape=(channels,) + image.shape)
+        output, mesh = self.predict_array(data, out=out, progress=progress)
         if target is not None:
             output = np.stack([reproject_interp((channel, target), image.wcs, shape_out=image.shape)[0]
                                for channel in output]).astype(np.float32)
-        blank = ~np.isfinite(np.asarray(image.data))
-        output[:, blank] = np.nan
-        probability = output[0]
-        with np.errstate(invalid="ignore"):
-            mask = probability >= self.threshold
-        return Prediction(probability=probability, mask=mask, spread=output[1] if self.tta else None,
+        if scratch is not None:
+            mask = np.lib.format.open_memmap(f"{scratch}.mask.npy", mode="w+", dtype=bool,
+                                             shape=image.shape)
+        else:
+            mask = np.empty(image.shape, dtype=bool)
+        band = 1024
+        for start in range(0, image.shape[0], band):
+            rows = slice(start, start + band)
+            blank = ~np.isfinite(np.asarray(image.data[rows], dtype=np.float32))
+            output[:, rows][:, blank] = np.nan
+            with np.errstate(invalid="ignore"):
+                mask[rows] = output[0, rows] >= self.threshold
+        return Prediction(probability=output[0], mask=mask, spread=output[1] if self.tta else None,
                           rms=mesh * image.jy_per_unit, rms_box=2 * self.tile, threshold=self.threshold,
                           resampled=target is not None)
