@@ -105,3 +105,17 @@ def test_shipped_model_checksum_is_verified(tmp_path, monkeypatch):
     path.write_bytes(bytes(data))
     with pytest.raises(RadioUNetError, match="does not match"):
         load_model("tiny")
+
+
+def test_the_shipped_default_model_loads_by_name_with_its_card():
+    from radiounet.models import available_models
+    from radiounet.models.store import DEFAULT_MODEL
+
+    assert DEFAULT_MODEL in available_models()
+    model, card = load_model(DEFAULT_MODEL)
+    assert card["tile_size"] == 192 and 0 < card["threshold"] < 1
+    assert card["native_sampling"]["beam_fwhm_pixels"] == pytest.approx(4.0)
+    assert card["held_out"]["diffuse"]["dice"] > 0.5
+    with torch.no_grad():
+        out = model(torch.zeros(1, 1, 192, 192))
+    assert out.shape == (1, 1, 192, 192)

@@ -169,6 +169,7 @@ def _cmd_finetune(args):
     else:
         val_set = FitsPairTiles(args.images, args.masks, args.tiles_per_epoch // 4 or 1, tile, seed=10**6)
     native = card["native_sampling"]
+    # Only the sampling (beam and pixel size) of this survey enters the new model's card.
     survey = custom_survey(native["survey"], native["bmaj_arcsec"] * u.arcsec, native["pixel_arcsec"] * u.arcsec,
                            1 * u.mJy / u.beam, 144 * u.MHz)
     extra = dict(fine_tuned_from=str(args.model), fine_tuning_images=[str(p) for p in args.images],
