@@ -13,7 +13,12 @@ For one 2000x2000 LoTSS-like image (simulated) and the default model, times:
 
 Prints tiles per second, seconds per image and the ratio to radiounet's time.
 
+With ``--mosaic N`` it instead writes an N x N mosaic (a simulated 2000x2000 field repeated) to
+a temporary FITS file and runs ``radio-unet predict`` on it in a child process, printing the
+wall time and the child's peak memory (target for 10000 x 10000: <= 2 GB).
+
     python benchmarks/bench_predict.py [--model lotss-diffuse-v1] [--size 2000] [--threads 2]
+    python benchmarks/bench_predict.py --mosaic 10000
 """
 
 import argparse
@@ -33,7 +38,10 @@ def main():
     parser.add_argument("--size", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--mosaic", type=int, help="measure peak memory of predict on an N x N mosaic")
     args = parser.parse_args()
+    if args.mosaic:
+        return mosaic_memory(args.mosaic, args.model)
     torch.set_num_threads(args.threads)
     image = simulate_field(FieldConfig(get_survey("lotss-dr2-6"), shape=(args.size, args.size)),
                            field_rng(3, 0)).image
@@ -78,6 +86,46 @@ def main():
         seconds = time.perf_counter() - start
         reference = reference or seconds
         print(f"{name:<22}{tiles:>7}{seconds:>10.2f}{tiles / seconds:>10.1f}{seconds / reference:>13.2f}x")
+
+
+def mosaic_memory(size, model):
+    """Write a size x size mosaic, run radio-unet predict on it in a child process, report time and memory."""
+    import resource
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from astropy.io import fits
+
+    from radiounet.io.fits import image_header
+
+    config = FieldConfig(get_survey("lotss-dr2-6"), shape=(2000, 2000))
+    field = simulate_field(config, field_rng(3, 0))
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "mosaic.fits"
+        header = image_header(field.wcs, config.survey, bunit="Jy/beam")
+        header["CRPIX1"] = header["CRPIX2"] = size / 2
+        hdu = fits.PrimaryHDU(np.zeros((1, 1), np.float32), header)
+        hdu.header["NAXIS1"] = hdu.header["NAXIS2"] = size
+        hdu.header.tofile(path)
+        with open(path, "r+b") as stream:  # grow the file to its full size without a big array in memory
+            stream.seek(len(hdu.header.tostring()) + size * size * 4 - 1)
+            stream.write(b"\0")
+            stream.seek(0, 2)
+            stream.write(b"\0" * (-stream.tell() % 2880))
+        with fits.open(path, mode="update", memmap=True) as hdul:
+            for row in range(0, size, 2000):
+                for col in range(0, size, 2000):
+                    block = field.image[: min(2000, size - row), : min(2000, size - col)]
+                    hdul[0].data[row:row + block.shape[0], col:col + block.shape[1]] = block
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "radiounet.cli", "predict", str(path), "--out",
+                        str(Path(directory) / "out"), "--model", model, "--device", "cpu", "--no-progress"],
+                       check=True)
+        seconds = time.perf_counter() - start
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"{size}x{size} mosaic: radio-unet predict took {seconds:.0f} s, peak memory {peak:.0f} MiB")
 
 
 def _tiles(size, tile, stride):

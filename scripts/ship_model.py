@@ -48,9 +48,10 @@ def _markdown(name, card, sha256, path):
         f"- detection threshold (probability): {card['threshold']}",
         "",
         "## Training",
-        f"- command: `{training['command']}`",
-        f"- configuration: `configs/{Path(training.get('config_file', 'lotss-default.toml')).name}` "
-        f"(seed {config['data']['seed']} for the fields, {config['training']['seed']} for the network)",
+        f"- command: `{training['command']}`"
+        + (f", continuing from `{config['training']['init_model']}`" if config["training"].get("init_model") else ""),
+        f"- seeds: {config['data']['seed']} for the fields, {config['training']['seed']} for the network; the full "
+        "configuration is in the model file's card (`radiounet.models.read_model_card`)",
         f"- data: synthetic {config['data']['preset']} fields of {config['data']['field_size']} px, "
         f"{config['data']['train_fields']} fresh fields per epoch, random {config['data']['tile_size']} px tiles; "
         f"{int(config['data']['fraction_diffuse'] * 100)}% with diffuse emission, "
@@ -76,8 +77,13 @@ def _markdown(name, card, sha256, path):
         f"| compact sources only | pixels called diffuse (mean / max) | "
         f"{empty['mean_fraction_called_diffuse']:.2%} / {empty['max_fraction_called_diffuse']:.2%} | |",
         "",
-        "Reproduce: `radio-unet train configs/lotss-default.toml --out runs/lotss-default`, then "
-        f"`python scripts/ship_model.py runs/lotss-default/model.safetensors --name {name}`.",
+        "Reproduce:",
+        "",
+        "```bash",
+        *card.get("recipe", [training["command"]]),
+        f"python scripts/ship_model.py {card.get('source_file', 'MODEL')} --name {name} "
+        + " ".join(f"--recipe '{r}'" for r in card.get("recipe", [])),
+        "```",
         "",
     ]
     return "\n".join(lines)
@@ -89,6 +95,8 @@ def main():
     parser.add_argument("--name", required=True)
     parser.add_argument("--description", default="")
     parser.add_argument("--fields", type=int, default=200)
+    parser.add_argument("--recipe", action="append", default=[],
+                        help="a command of the training recipe, in order (repeat for several stages)")
     args = parser.parse_args()
     model, card = load_model(args.model)
     native = card["native_sampling"]
@@ -101,6 +109,7 @@ def main():
                                           mask_threshold=data["mask_threshold"])
     print(json.dumps(card["held_out"], indent=1), f"({time.perf_counter() - started:.0f} s)")
     card.update(name=args.name, description=args.description, parameters=count_parameters(model),
+                recipe=args.recipe or [card["training"]["command"]], source_file=args.model,
                 flops_per_tile=flops_per_tile(model, card["tile_size"]))
     target = PRETRAINED / f"{args.name}.safetensors"
     save_model(target, model, card)

@@ -23,3 +23,10 @@ def test_shipped_model_finds_the_relic_of_the_bundled_example(tmp_path):
     assert predicted[int(round(relic["y"])), int(round(relic["x"]))]
     assert len(QTable.read(out / "simulated_cluster.sources.ecsv")) >= 1
     assert np.isfinite(fits.getdata(out / "simulated_cluster.prob.fits")).all()
+
+
+def test_shipped_model_calls_almost_nothing_diffuse_in_a_real_lotss_field_without_a_cluster(tmp_path):
+    lotss = Path(__file__).parent / "data" / "lotss_dr1_P218+55_200px.fits"
+    assert main(["predict", str(lotss), "--out", str(tmp_path), "--no-progress"]) == 0
+    mask = fits.getdata(tmp_path / f"{lotss.stem}.mask.fits")
+    assert mask.mean() < 0.01

@@ -205,3 +205,16 @@ def test_corrupt_shard_in_a_training_config_exits_2(tmp_path, capsys):
     assert main(["train", str(config), "--out", str(tmp_path / "run"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "shard_00000.h5" in err and err.count("\n") == 1
+
+
+def test_training_can_continue_from_a_model(tiny_config, tmp_path):
+    first = _run(load_config(tiny_config, ["training.epochs=1"]), tmp_path / "first")
+    config = load_config(tiny_config, ["training.epochs=1", "training.learning_rate=1e-12",
+                                       "training.warmup_epochs=0", f"training.init_model='{first.model_path}'"])
+    train_set, val_set, survey = build_datasets(config)
+    loop.train(config, tmp_path / "second", datasets=(train_set, val_set), survey=survey, progress=False,
+               init_model=config["training"]["init_model"])
+    before = load_file(str(first.model_path))
+    after = load_file(str(tmp_path / "second" / "checkpoints" / "last.safetensors"))
+    convolutions = [k for k in before if k.endswith("weight") and before[k].ndim == 4]
+    assert convolutions and all(torch.allclose(before[k], after[k], atol=1e-6) for k in convolutions)

@@ -133,6 +133,7 @@ def _cmd_train(args):
     train_set, val_set, survey = build_datasets(config)
     out = args.out or f"runs/{Path(args.config).stem}"
     result = train(config, out, datasets=(train_set, val_set), survey=survey, progress=not args.no_progress,
+                   init_model=config["training"]["init_model"] or None,
                    command=" ".join(["radio-unet"] + sys.argv[1:]))
     _report(result)
 

@@ -60,6 +60,7 @@ DEFAULTS = {
         "device": "auto",
         "seed": 0,
         "tensorboard": True,
+        "init_model": "",
     },
 }
 
