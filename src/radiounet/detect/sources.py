@@ -3,7 +3,7 @@
 import astropy.units as u
 import numpy as np
 from astropy.table import QTable
-from photutils.segmentation import SourceCatalog, detect_sources
+from scipy.ndimage import find_objects, label
 from scipy.spatial import ConvexHull, QhullError
 
 from radiounet.sky.cosmology import DEFAULT_COSMOLOGY, kpc_per_arcsec
@@ -63,12 +63,10 @@ def diffuse_sources(probability, threshold, image_jy, rms_jy, wcs, beam_area_pix
         that outlines the region, used for the DS9 regions.
     """
     min_pixels = max(int(np.ceil(beam_area_pixels)), 1) if min_pixels is None else min_pixels
-    valid = np.nan_to_num(probability, nan=0.0)
-    segments = detect_sources(valid, threshold - 1e-7, n_pixels=min_pixels) if valid.max() >= threshold else None
-    table = QTable({name: [] for name in SOURCE_COLUMNS})
-    if segments is None:
-        return _with_units(table)
-    catalog = SourceCatalog(valid, segments)
+    with np.errstate(invalid="ignore"):
+        above = probability >= threshold  # NaN compares False: blanks are never part of a region
+    labels, _ = label(above, structure=np.ones((3, 3), dtype=bool))
+    del above
     if callable(rms_jy):
         rms = rms_jy
     else:
@@ -76,30 +74,41 @@ def diffuse_sources(probability, threshold, image_jy, rms_jy, wcs, beam_area_pix
 
         def rms(rows, cols):
             return rms_map[rows, cols]
+
     scale = kpc_per_arcsec(redshift, cosmology).to_value(u.kpc / u.arcsec) if redshift is not None else np.nan
     rows = []
-    for label, region_slice in zip(segments.labels, segments.slices):
-        inside = segments.data[region_slice] == label
+    for index, region_slice in enumerate(find_objects(labels), start=1):
+        if region_slice is None:
+            continue
+        inside = labels[region_slice] == index
+        n = int(inside.sum())
+        if n < min_pixels:
+            continue
         r, c = np.nonzero(inside)
+        weights = np.asarray(probability[region_slice], dtype=np.float64)[inside]
         r = r + region_slice[0].start
         c = c + region_slice[1].start
-        n = len(r)
-        flux = float(np.nansum(image_jy[r, c])) / beam_area_pixels
+        x, y = np.average(c, weights=weights), np.average(r, weights=weights)
+        semimajor, semiminor, orientation = _moments(c - x, r - y, weights)
+        flux = float(np.nansum(np.asarray(image_jy[region_slice], dtype=np.float64)[inside])) / beam_area_pixels
         flux_err = float(np.nanmedian(rms(r, c))) * np.sqrt(n / beam_area_pixels)
-        source = catalog.select_label(label)
-        x, y = float(source.centroid[0]), float(source.centroid[1])
         sky = wcs.pixel_to_world(x, y)
         las = _largest_size_pixels(r, c) * pixel_arcsec
-        rows.append(dict(id=int(label), ra=sky.ra.deg, dec=sky.dec.deg, x=x, y=y,
+        rows.append(dict(id=len(rows) + 1, ra=sky.ra.deg, dec=sky.dec.deg, x=float(x), y=float(y),
                          area=n * pixel_arcsec**2 / 3600.0, n_pixels=n, flux=flux, flux_err=flux_err,
-                         peak_probability=float(source.max_value), mean_probability=float(source.segment_flux) / n,
-                         las=las, las_kpc=las * scale,
-                         semimajor=2 * float(source.semimajor_axis.value) * pixel_arcsec,
-                         semiminor=2 * float(source.semiminor_axis.value) * pixel_arcsec,
-                         orientation=float(source.orientation.to_value(u.deg))))
-    if rows:
-        table = QTable(rows=rows, names=SOURCE_COLUMNS)
+                         peak_probability=float(weights.max()), mean_probability=float(weights.mean()),
+                         las=las, las_kpc=las * scale, semimajor=2 * semimajor * pixel_arcsec,
+                         semiminor=2 * semiminor * pixel_arcsec, orientation=orientation))
+    table = QTable(rows=rows, names=SOURCE_COLUMNS) if rows else QTable({name: [] for name in SOURCE_COLUMNS})
     return _with_units(table)
+
+
+def _moments(dx, dy, weights):
+    """Sigmas along the major and minor axes and the major axis angle (deg from +x) of weighted pixels."""
+    cov = np.cov(np.vstack([dx, dy]), aweights=weights, bias=True) if len(dx) > 1 else np.zeros((2, 2))
+    values, vectors = np.linalg.eigh(cov + np.eye(2) / 12.0)  # + the variance of a uniform pixel
+    major = vectors[:, 1]
+    return float(np.sqrt(values[1])), float(np.sqrt(values[0])), float(np.degrees(np.arctan2(major[1], major[0])))
 
 
 def _with_units(table):
