@@ -223,6 +223,43 @@ def _cmd_predict(args):
     return 2 if summary.failed else 0
 
 
+def _cmd_detect(args):
+    from radiounet.detect.catalog import read_cluster_catalog
+    from radiounet.detect.clusters import detect_clusters
+    from radiounet.detect.report import thumbnail_filename, write_report
+    from radiounet.inference.batch import expand_inputs
+    from radiounet.inference.predictor import Predictor
+    from radiounet.io.atomic import atomic_path, ensure_writable_directory
+    from radiounet.io.image import parse_beam
+    from radiounet.models.store import DEFAULT_MODEL
+
+    if not args.factor > 0:
+        raise InvalidParameterError("factor", args.factor, "must be positive")
+    catalog = read_cluster_catalog(
+        args.catalog, name=args.name_column, ra=args.ra_column, dec=args.dec_column, redshift=args.redshift_column,
+        mass=args.mass_column, mass_unit=_quantity(args.mass_unit, u.Msun, "mass_unit"), r500=args.r500_column,
+        r500_unit=u.Unit(args.r500_unit))
+    out = ensure_writable_directory(args.out)
+    images = expand_inputs(args.images)
+    if not images:
+        raise RadioUNetError(f"no FITS image in {' '.join(args.images)}")
+    predictor = Predictor(args.model or DEFAULT_MODEL, args.device)
+    detections = detect_clusters(catalog, images, predictor, factor=args.factor, ratio_threshold=args.ratio_threshold,
+                                 beam=parse_beam(args.beam) if args.beam else None, thumbnails=out / "thumbnails",
+                                 progress=not args.no_progress)
+    with atomic_path(out / "detections.ecsv") as tmp:
+        detections.write(tmp, format="ascii.ecsv", overwrite=True)
+    with atomic_path(out / "detections.csv") as tmp:
+        detections.write(tmp, format="ascii.csv", overwrite=True)
+    thumbnails = {name: f"thumbnails/{thumbnail_filename(name)}" for name in detections["name"]
+                  if (out / "thumbnails" / thumbnail_filename(name)).exists()}
+    write_report(out / "report.html", detections, thumbnails)
+    measured = detections["status"] == "ok"
+    print(f"detect: {len(detections)} clusters, {int(measured.sum())} fully covered, "
+          f"{int((detections['status'] == 'partial_coverage').sum())} partly covered, "
+          f"{int(detections['detected'].sum())} with diffuse emission; {out}/detections.ecsv, report.html")
+
+
 def _cmd_presets(args):
     from radiounet.sky.survey import PRESETS, get_survey
 
@@ -330,6 +367,33 @@ def build_parser():
     predict.add_argument("--overwrite", action="store_true", help="redo images whose outputs exist")
     predict.add_argument("--no-progress", action="store_true", help="no progress bar")
     predict.set_defaults(func=_cmd_predict)
+
+    detect = commands.add_parser(
+        "detect", help="for each cluster of a catalogue: the detection ratio R and whether diffuse emission is there",
+        description="For each cluster, cut out the image around it, segment it, and compute R = mean probability "
+                    "of diffuse emission within FACTOR x R500. Writes DIR/detections.ecsv (and .csv) and "
+                    "DIR/report.html. Rows that cannot be measured get a status instead of stopping the run.",
+    )
+    detect.add_argument("--catalog", required=True, help="cluster catalogue (FITS, CSV or ECSV; Planck PSZ2 as is)")
+    detect.add_argument("--images", nargs="+", required=True, help="FITS mosaics, images, cutouts or folders")
+    detect.add_argument("--out", required=True, help="output folder")
+    detect.add_argument("--model", help="shipped model name or model file (default: the default model)")
+    detect.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    detect.add_argument("--factor", type=float, default=2.2, help="aperture radius in R500 (default: 2.2)")
+    detect.add_argument("--ratio-threshold", type=float,
+                        help="detected when R exceeds this (default: the model's, else 0.015)")
+    detect.add_argument("--beam", help="beam when a header has none: BMAJ[,BMIN,BPA] in arcsec, arcsec, deg")
+    columns = detect.add_argument_group("catalogue columns (defaults: Planck PSZ2)")
+    columns.add_argument("--name-column", default="NAME")
+    columns.add_argument("--ra-column", default="RA", help="degrees")
+    columns.add_argument("--dec-column", default="DEC", help="degrees")
+    columns.add_argument("--redshift-column", default="REDSHIFT")
+    columns.add_argument("--mass-column", default="MSZ", help="M500")
+    columns.add_argument("--mass-unit", default="1e14 Msun", help="unit of the mass column (default: 1e14 Msun)")
+    columns.add_argument("--r500-column", help="use this R500 column instead of the mass")
+    columns.add_argument("--r500-unit", default="kpc", help="unit of --r500-column: kpc, Mpc, arcsec, arcmin, deg")
+    detect.add_argument("--no-progress", action="store_true")
+    detect.set_defaults(func=_cmd_detect)
 
     presets = commands.add_parser("presets", help="list the survey presets")
     presets.set_defaults(func=_cmd_presets)

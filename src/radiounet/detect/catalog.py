@@ -1,0 +1,116 @@
+"""Cluster catalogues: positions, redshifts, masses and the R500 of each cluster, with a per-row status.
+
+The Planck PSZ2 format (NAME, RA, DEC, REDSHIFT, MSZ in 1e14 Msun, -1 or 0
+where unknown) works as it is; other catalogues name their columns. Rows that
+cannot be used get a ``status`` instead of stopping the run:
+
+``ok``               position, redshift and R500 known
+``no_position``      RA or Dec missing or not a number
+``no_redshift``      redshift missing, not a number or <= 0 (and no angular R500 given)
+``no_mass``          M500 missing or <= 0 (R500 from the mass)
+``no_r500``          the given R500 missing or <= 0
+``duplicate_name``   a second row with a name already seen (the first one is kept)
+"""
+
+import warnings
+
+import astropy.units as u
+import numpy as np
+from astropy.table import QTable, Table
+from astropy.units import UnitsWarning
+
+from radiounet.errors import RadioUNetError
+from radiounet.sky.cosmology import DEFAULT_COSMOLOGY, kpc_per_arcsec, r500_from_m500
+
+__all__ = ["read_cluster_catalog"]
+
+
+def _numbers(column):
+    """Floats of a column; masked, empty or non-numeric entries become NaN."""
+    values = np.ma.asarray(column)
+    out = np.full(len(values), np.nan)
+    for i, value in enumerate(values.filled(np.nan) if values.dtype.kind in "fiu" else values):
+        try:
+            out[i] = float(value)
+        except (TypeError, ValueError):
+            pass
+    return out
+
+
+def read_cluster_catalog(path, *, name="NAME", ra="RA", dec="DEC", redshift="REDSHIFT", mass="MSZ",
+                         mass_unit=1e14 * u.Msun, r500=None, r500_unit=u.kpc, cosmology=DEFAULT_COSMOLOGY):
+    """Read a cluster catalogue (FITS, CSV or ECSV) and compute R500.
+
+    Parameters
+    ----------
+    path : str or Path
+    name, ra, dec, redshift, mass : str
+        Column names (PSZ2 by default). RA and Dec in degrees.
+    mass_unit : `~astropy.units.Quantity`
+        Unit of the mass column (PSZ2: 1e14 Msun).
+    r500 : str, optional
+        A column of R500 to use instead of the mass.
+    r500_unit : `~astropy.units.Unit`
+        Its unit: a length (kpc, Mpc) or an angle (arcsec, arcmin, deg).
+    cosmology : `~astropy.cosmology.FLRW`
+
+    Returns
+    -------
+    astropy.table.QTable
+        Columns ``name``, ``ra``, ``dec`` (deg), ``z``, ``m500`` (Msun), ``r500_kpc``
+        (kpc), ``r500_arcsec`` (arcsec), ``status``.
+
+    Raises
+    ------
+    RadioUNetError
+        If the file cannot be read as a table or lacks a named column.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnitsWarning)
+            table = Table.read(path)
+    except Exception as exc:  # astropy raises many kinds for unreadable tables
+        raise RadioUNetError(f"{path}: not a readable table ({exc})") from None
+    wanted = [name, ra, dec] + ([r500] if r500 else [mass]) + [redshift]
+    missing = [c for c in wanted if c not in table.colnames]
+    if missing:
+        raise RadioUNetError(f"{path}: no column {', '.join(missing)} (columns: {', '.join(table.colnames)}); "
+                             "name the columns with the catalogue options")
+    n = len(table)
+    names = [str(v).strip() for v in table[name]]
+    ra_deg, dec_deg, z = _numbers(table[ra]), _numbers(table[dec]), _numbers(table[redshift])
+    z_ok = np.isfinite(z) & (z > 0)
+    scale = np.full(n, np.nan)
+    scale[z_ok] = kpc_per_arcsec(z[z_ok], cosmology).to_value(u.kpc / u.arcsec)
+    m500 = np.full(n, np.nan)
+    if r500:
+        size = _numbers(table[r500])
+        if u.Unit(r500_unit).physical_type == "length":
+            r500_kpc = size * u.Unit(r500_unit).to(u.kpc)
+            r500_arcsec = r500_kpc / scale
+        else:
+            r500_arcsec = size * u.Unit(r500_unit).to(u.arcsec)
+            r500_kpc = r500_arcsec * scale
+    else:
+        m500 = _numbers(table[mass]) * u.Quantity(mass_unit).to_value(u.Msun)
+        r500_kpc = np.full(n, np.nan)
+        usable = z_ok & np.isfinite(m500) & (m500 > 0)
+        r500_kpc[usable] = r500_from_m500(m500[usable] * u.Msun, z[usable], cosmology).to_value(u.kpc)
+        r500_arcsec = r500_kpc / scale
+    status = np.full(n, "ok", dtype="U16")
+    size_ok = np.isfinite(r500_arcsec) & (r500_arcsec > 0)
+    angle_given = r500 is not None and u.Unit(r500_unit).physical_type == "angle"
+    status[~size_ok] = "no_mass" if r500 is None else "no_r500"
+    if not angle_given:
+        status[~z_ok] = "no_redshift"
+    status[~(np.isfinite(ra_deg) & np.isfinite(dec_deg))] = "no_position"
+    seen = set()
+    for i, cluster in enumerate(names):
+        if cluster in seen:
+            status[i] = "duplicate_name"
+        seen.add(cluster)
+    return QTable({
+        "name": names, "ra": ra_deg * u.deg, "dec": dec_deg * u.deg, "z": np.where(z_ok, z, np.nan),
+        "m500": m500 * u.Msun, "r500_kpc": r500_kpc * u.kpc, "r500_arcsec": r500_arcsec * u.arcsec,
+        "status": status,
+    })

@@ -1,0 +1,149 @@
+"""Cluster detection: for each cluster of a catalogue, is there diffuse emission?
+
+For every usable row of the catalogue, the image that contains the cluster
+centre (farthest from its edges when several do) is cut out around it
+(``astropy.nddata.Cutout2D``, blank outside the image), segmented by the same
+:class:`radiounet.inference.Predictor` as ``predict``, and the detection ratio
+``R`` (mean probability within ``factor x R500``, see
+:func:`radiounet.detect.aperture.aperture_ratio`) is compared with the
+threshold.
+"""
+
+import sys
+import warnings
+
+import astropy.units as u
+import numpy as np
+from astropy.coordinates import SkyCoord
+from astropy.nddata import Cutout2D
+from astropy.table import QTable
+from tqdm import tqdm
+
+from radiounet.detect.aperture import aperture_ratio
+from radiounet.detect.sources import diffuse_sources
+from radiounet.errors import RadioUNetError
+from radiounet.io.image import RadioImage, read_radio_image
+
+__all__ = ["DETECTION_COLUMNS", "REFERENCE_RATIO_THRESHOLD", "detect_clusters"]
+
+#: Threshold on R of the reference work (its own model); used when a model stores none.
+REFERENCE_RATIO_THRESHOLD = 0.015
+DETECTION_COLUMNS = ("name", "ra", "dec", "z", "r500_kpc", "r500_arcsec", "R", "detected", "status", "coverage",
+                     "image", "n_sources", "source_flux", "largest_source_kpc")
+
+
+def _headers(paths, beam):
+    images = []
+    for path in paths:
+        try:
+            with read_radio_image(path, beam) as image:
+                images.append((str(path), image.wcs, image.shape))
+        except RadioUNetError as exc:
+            print(f"radio-unet: warning: skipping {exc}", file=sys.stderr)
+    if not images:
+        raise RadioUNetError("none of the images can be used (see the warnings above)")
+    return images
+
+
+def _best_image(images, position):
+    best, best_margin = None, -np.inf
+    for path, wcs, (ny, nx) in images:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            x, y = wcs.world_to_pixel(position)
+        if not (np.isfinite(x) and np.isfinite(y)):
+            continue
+        margin = min(x + 0.5, nx - 0.5 - x, y + 0.5, ny - 0.5 - y)
+        if margin > 0 and margin > best_margin:
+            best, best_margin = path, margin
+    return best
+
+
+def _cutout(path, beam, position, size_pixels):
+    with read_radio_image(path, beam) as image:
+        data = np.asarray(image.data, dtype=np.float32)
+        cut = Cutout2D(data, position, (size_pixels, size_pixels), wcs=image.wcs, mode="partial",
+                       fill_value=np.nan, copy=True)
+        return RadioImage(path=path, data=cut.data, jy_per_unit=image.jy_per_unit, wcs=cut.wcs, beam=image.beam,
+                          header=cut.wcs.to_header())
+
+
+def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_threshold=None, beam=None,
+                    thumbnails=None, progress=True):
+    """One row per cluster of ``catalog`` (from :func:`radiounet.detect.catalog.read_cluster_catalog`).
+
+    Parameters
+    ----------
+    catalog : astropy.table.QTable
+    image_paths : sequence of path
+        Mosaics, images or per-cluster cutouts; each cluster uses the image
+        that contains its centre.
+    predictor : radiounet.inference.Predictor
+    factor : float
+        Aperture radius in units of R500 (2.2 in the reference work).
+    ratio_threshold : float, optional
+        ``detected = R > ratio_threshold``; default: the model's
+        ``detection_ratio_threshold``, else :data:`REFERENCE_RATIO_THRESHOLD`.
+    beam : radio_beam.Beam, optional
+        For images without a beam in their header.
+    thumbnails : Path, optional
+        Folder for one PNG per measured cluster (image, aperture, probability contours).
+
+    Returns
+    -------
+    astropy.table.QTable
+        Columns :data:`DETECTION_COLUMNS`. ``status`` is the catalogue's, or
+        ``outside_images``, ``partial_coverage`` (R from the covered part) or ``ok``.
+    """
+    if ratio_threshold is None:
+        ratio_threshold = float(predictor.card.get("detection_ratio_threshold", REFERENCE_RATIO_THRESHOLD))
+    images = _headers(image_paths, beam)
+    rows = []
+    for cluster in tqdm(catalog, unit="cluster", desc="detect", disable=not progress):
+        row = dict(name=cluster["name"], ra=cluster["ra"].to_value(u.deg), dec=cluster["dec"].to_value(u.deg),
+                   z=cluster["z"], r500_kpc=cluster["r500_kpc"].to_value(u.kpc),
+                   r500_arcsec=cluster["r500_arcsec"].to_value(u.arcsec), R=np.nan, detected=False,
+                   status=str(cluster["status"]), coverage=0.0, image="", n_sources=0, source_flux=0.0,
+                   largest_source_kpc=np.nan)
+        if row["status"] == "ok":
+            _measure(row, images, predictor, factor, ratio_threshold, beam, thumbnails)
+        rows.append(row)
+    table = QTable(rows=rows, names=DETECTION_COLUMNS) if rows else QTable(names=DETECTION_COLUMNS)
+    for name, unit in (("ra", u.deg), ("dec", u.deg), ("r500_kpc", u.kpc), ("r500_arcsec", u.arcsec),
+                       ("source_flux", u.Jy), ("largest_source_kpc", u.kpc)):
+        table[name] = u.Quantity(table[name], unit, dtype=float)
+    table.meta.update(factor=factor, ratio_threshold=ratio_threshold, model=predictor.model_name)
+    return table
+
+
+def _measure(row, images, predictor, factor, ratio_threshold, beam, thumbnails):
+    position = SkyCoord(row["ra"] * u.deg, row["dec"] * u.deg)
+    path = _best_image(images, position)
+    if path is None:
+        row["status"] = "outside_images"
+        return
+    row["image"] = path
+    try:
+        image = _cutout(path, beam, position, 1)
+        radius = factor * row["r500_arcsec"] / image.pixel_arcsec
+        size = int(2 * np.ceil(radius) + predictor.tile)
+        image = _cutout(path, beam, position, size)
+        prediction = predictor.predict(image)
+    except RadioUNetError as exc:
+        row["status"] = f"error: {exc}"[:200]
+        return
+    x, y = image.wcs.world_to_pixel(position)
+    aperture = aperture_ratio(prediction.probability, float(x), float(y), radius)
+    row.update(R=aperture.ratio, coverage=aperture.coverage, detected=bool(aperture.ratio > ratio_threshold),
+               status="ok" if aperture.coverage >= 0.999 else "partial_coverage")
+    sources = diffuse_sources(prediction.probability, prediction.threshold, image.data * image.jy_per_unit,
+                              float(np.median(prediction.rms)), image.wcs, image.beam_area_pixels,
+                              image.pixel_arcsec, redshift=row["z"])
+    if thumbnails is not None:
+        from radiounet.detect.report import save_thumbnail, thumbnail_filename
+
+        save_thumbnail(thumbnails / thumbnail_filename(row["name"]), image, prediction, (x, y), radius, row)
+    inside = np.hypot(np.asarray(sources["x"]) - x, np.asarray(sources["y"]) - y) <= radius
+    if inside.any():
+        row.update(n_sources=int(inside.sum()), source_flux=float(sources["flux"][inside].sum().to_value(u.Jy)),
+                   largest_source_kpc=float(sources["las_kpc"][inside].max().to_value(u.kpc)))

@@ -1,0 +1,47 @@
+"""radio-unet detect: one row per cluster, R in the aperture, per-row status, CSV copy and report."""
+
+import numpy as np
+from astropy.table import QTable, Table
+
+from radiounet.cli import main
+
+
+def test_detect_on_simulated_fields_with_unusable_rows(tmp_path):
+    sim = tmp_path / "sim"
+    assert main(["simulate", "--out", str(sim), "--n-fields", "2", "--size", "384", "--seed", "3",
+                 "--redshift-range", "0.3", "0.5", "--fraction-diffuse", "1", "--fraction-radio-galaxies", "0",
+                 "--no-png", "--no-progress"]) == 0
+    truth = QTable.read(sim / "truth.ecsv")
+    catalog = Table({"cluster": list(truth["field"]) + ["far away", "no z"],
+                     "ra": list(truth["ra"].value) + [10.0, truth["ra"][0].value],
+                     "dec": list(truth["dec"].value) + [-10.0, truth["dec"][0].value],
+                     "z": list(truth["z"]) + [0.2, -1.0],
+                     "r500": list(truth["r500_kpc"].value) + [1000.0, 1000.0]})
+    catalog.write(tmp_path / "clusters.csv")
+    out = tmp_path / "detect"
+    assert main(["detect", "--catalog", str(tmp_path / "clusters.csv"), "--images", str(sim / "field_00000.fits"),
+                 str(sim / "field_00001.fits"), "--out", str(out), "--name-column", "cluster", "--ra-column", "ra",
+                 "--dec-column", "dec", "--redshift-column", "z", "--r500-column", "r500", "--r500-unit", "kpc",
+                 "--no-progress"]) == 0
+    detections = QTable.read(out / "detections.ecsv")
+    assert list(detections["name"]) == ["field_00000", "field_00001", "far away", "no z"]
+    assert {"name", "ra", "dec", "z", "r500_kpc", "r500_arcsec", "R", "detected", "status"} <= set(detections.colnames)
+    measured = detections[:2]
+    assert all(s in ("ok", "partial_coverage") for s in measured["status"])
+    assert np.all((measured["R"] >= 0) & (measured["R"] <= 1)) and np.all(measured["coverage"] > 0.3)
+    threshold = detections.meta["ratio_threshold"]
+    assert list(measured["detected"]) == list(measured["R"] > threshold)
+    assert list(measured["image"]) == [str(sim / "field_00000.fits"), str(sim / "field_00001.fits")]
+    assert list(detections["status"][2:]) == ["outside_images", "no_redshift"]
+    assert np.isnan(detections["R"][2]) and not detections["detected"][3]
+    assert len(Table.read(out / "detections.csv", format="ascii.csv")) == 4
+    page = (out / "report.html").read_text()
+    assert "field_00000" in page and "thumbnails/field_00001.png" in page and "<script>" in page
+    assert (out / "thumbnails" / "field_00000.png").is_file()
+
+
+def test_unreadable_catalogue_exits_2(tmp_path, capsys):
+    (tmp_path / "broken.csv").write_text("\x00\x01 not a table")
+    assert main(["detect", "--catalog", str(tmp_path / "broken.csv"), "--images", str(tmp_path),
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "broken.csv" in capsys.readouterr().err
