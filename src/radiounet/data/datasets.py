@@ -19,7 +19,7 @@ from radiounet.errors import InvalidParameterError, RadioUNetError
 from radiounet.sky.field import field_rng, simulate_field
 from radiounet.sky.survey import custom_survey
 
-__all__ = ["SyntheticFieldDataset", "TileShardDataset"]
+__all__ = ["EpochDataset", "SyntheticFieldDataset", "TileShardDataset"]
 
 
 def _item(image, mask, labels, rms, field_index):
@@ -32,7 +32,28 @@ def _item(image, mask, labels, rms, field_index):
     )
 
 
-class SyntheticFieldDataset(Dataset):
+class EpochDataset(Dataset):
+    """``length`` items per epoch; after ``set_epoch(e)`` item ``i`` is drawn as ``e * length + i``.
+
+    Subclasses generate item ``self.offset + index`` from a seed, so each
+    epoch sees fresh, reproducible items.
+    """
+
+    def __init__(self, length):
+        if not isinstance(length, (int, np.integer)) or length < 1:
+            raise InvalidParameterError("length", length, "must be a positive integer")
+        self.length = int(length)
+        self.offset = 0
+
+    def set_epoch(self, epoch):
+        """Serve items ``epoch * length`` onwards."""
+        self.offset = int(epoch) * self.length
+
+    def __len__(self):
+        return self.length
+
+
+class SyntheticFieldDataset(EpochDataset):
     """Fields simulated on demand: item ``i`` is a tile of field ``i`` of the run ``seed``.
 
     Nothing is stored; the same ``(seed, i)`` always gives the same tile, in
@@ -63,21 +84,14 @@ class SyntheticFieldDataset(Dataset):
     """
 
     def __init__(self, config, length, seed=0, tile_size=192, beam_jitter=(1.0, 1.0), pixel_scale_jitter=(1.0, 1.0)):
-        if not isinstance(length, (int, np.integer)) or length < 1:
-            raise InvalidParameterError("length", length, "must be a positive integer")
+        super().__init__(length)
         if tile_size > min(config.shape):
             raise InvalidParameterError("tile_size", tile_size, f"must not exceed the field size {config.shape}")
         self.config = config
-        self.length = int(length)
         self.seed = int(seed)
         self.tile_size = int(tile_size)
         self.beam_jitter = tuple(beam_jitter)
         self.pixel_scale_jitter = tuple(pixel_scale_jitter)
-        self.offset = 0
-
-    def set_epoch(self, epoch):
-        """Serve fields ``epoch * length`` onwards: fresh fields every epoch."""
-        self.offset = int(epoch) * self.length
 
     def _config_for(self, rng):
         if self.beam_jitter == (1.0, 1.0) and self.pixel_scale_jitter == (1.0, 1.0):
@@ -89,9 +103,6 @@ class SyntheticFieldDataset(Dataset):
                                  survey.rms, survey.frequency, bmin=survey.beam.minor * beam_factor,
                                  bpa=survey.beam.pa)
         return replace(self.config, survey=jittered)
-
-    def __len__(self):
-        return self.length
 
     def __getitem__(self, index):
         if not 0 <= index < self.length:

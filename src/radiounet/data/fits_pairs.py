@@ -1,9 +1,8 @@
 """Tiles from real labelled images: FITS image + FITS mask pairs, for fine-tuning."""
 
 import numpy as np
-from torch.utils.data import Dataset
 
-from radiounet.data.datasets import _item
+from radiounet.data.datasets import EpochDataset, _item
 from radiounet.data.normalize import estimate_rms
 from radiounet.errors import RadioUNetError
 from radiounet.io.image import read_radio_image
@@ -11,7 +10,7 @@ from radiounet.io.image import read_radio_image
 __all__ = ["FitsPairTiles"]
 
 
-class FitsPairTiles(Dataset):
+class FitsPairTiles(EpochDataset):
     """Random tiles of labelled FITS images.
 
     Item ``i`` is a tile at a random position of one of the images (drawn
@@ -30,6 +29,7 @@ class FitsPairTiles(Dataset):
     """
 
     def __init__(self, images, masks, tiles_per_epoch=256, tile_size=192, seed=0):
+        super().__init__(tiles_per_epoch)
         if len(images) != len(masks) or not images:
             raise RadioUNetError(f"give one mask per image: {len(images)} images and {len(masks)} masks")
         self.pairs = []
@@ -46,16 +46,8 @@ class FitsPairTiles(Dataset):
                 raise RadioUNetError(f"{image_path}: image {image.shape} is smaller than a tile ({tile_size})")
             binary = np.nan_to_num(mask) > 0
             self.pairs.append((image, binary, estimate_rms(image), np.argwhere(binary)))
-        self.length = int(tiles_per_epoch)
         self.tile_size = int(tile_size)
         self.seed = int(seed)
-        self.offset = 0
-
-    def set_epoch(self, epoch):
-        self.offset = int(epoch) * self.length
-
-    def __len__(self):
-        return self.length
 
     def __getitem__(self, index):
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, self.offset + index]))
