@@ -260,6 +260,47 @@ def _cmd_detect(args):
           f"{int(detections['detected'].sum())} with diffuse emission; {out}/detections.ecsv, report.html")
 
 
+def _cmd_evaluate(args):
+    import json
+
+    from astropy.table import Table
+
+    from radiounet.evaluate.curves import save_curves
+    from radiounet.evaluate.detections import evaluate_detections
+    from radiounet.io.atomic import atomic_path, ensure_writable_directory
+
+    tables = {}
+    for role, path in (("detections", args.detections), ("truth", args.truth)):
+        try:
+            tables[role] = Table.read(path)
+        except Exception as exc:  # astropy raises many kinds for unreadable tables
+            raise RadioUNetError(f"{path}: not a readable table ({exc})") from None
+    truth = tables["truth"]
+    for column in (args.truth_name_column, args.truth_column):
+        if column not in truth.colnames:
+            raise RadioUNetError(f"{args.truth}: no column {column} (columns: {', '.join(truth.colnames)})")
+    classes = {str(n).strip(): str(c) for n, c in zip(truth[args.truth_name_column], truth[args.truth_column])}
+    evaluation = evaluate_detections(tables["detections"], classes, positive=args.positive.split(","),
+                                     negative=args.negative.split(","), metric=args.metric,
+                                     n_bootstrap=args.bootstrap)
+    out = ensure_writable_directory(args.out or Path(args.detections).parent)
+    with atomic_path(out / "confusion.ecsv") as tmp:
+        evaluation.per_class.write(tmp, format="ascii.ecsv", overwrite=True)
+    with atomic_path(out / "threshold_sweep.ecsv") as tmp:
+        evaluation.sweep.write(tmp, format="ascii.ecsv", overwrite=True)
+    summary = dict(metrics=evaluation.metrics, best_threshold=evaluation.best_threshold,
+                   best_metric=evaluation.best_metric, unmatched_or_unmeasured=evaluation.n_unmatched)
+    with atomic_path(out / "evaluation.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    save_curves(evaluation, out)
+    print(evaluation.per_class)
+    for key in ("accuracy", "precision", "recall", "false_negative_rate"):
+        value, (low, high) = evaluation.metrics[key]["value"], evaluation.metrics[key]["ci95"]
+        print(f"{key}: {value:.3f} (95% interval {low:.3f}-{high:.3f})")
+    print(f"{evaluation.metrics['n']} clusters evaluated, {evaluation.n_unmatched} without truth or measurement; "
+          f"best R threshold for {evaluation.best_metric}: {evaluation.best_threshold:.4g}; outputs in {out}")
+
+
 def _cmd_presets(args):
     from radiounet.sky.survey import PRESETS, get_survey
 
@@ -394,6 +435,25 @@ def build_parser():
     columns.add_argument("--r500-unit", default="kpc", help="unit of --r500-column: kpc, Mpc, arcsec, arcmin, deg")
     detect.add_argument("--no-progress", action="store_true")
     detect.set_defaults(func=_cmd_detect)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="compare detections with a truth classification: confusion table, metrics, curves",
+        description="Match detections to truth classes by name. Prints the table per class and accuracy, "
+                    "precision, recall and false-negative rate with bootstrap 95%% intervals; writes "
+                    "confusion.ecsv, threshold_sweep.ecsv, evaluation.json, roc.png and precision_recall.png.",
+    )
+    evaluate.add_argument("--detections", required=True, help="detections.ecsv from radio-unet detect")
+    evaluate.add_argument("--truth", required=True, help="table of truth classes (FITS, CSV, ECSV)")
+    evaluate.add_argument("--truth-column", required=True, help="column of the class, e.g. RH/RR/NDE/U")
+    evaluate.add_argument("--truth-name-column", default="name", help="column of cluster names (default: name)")
+    evaluate.add_argument("--positive", default=",".join(("RH", "RR", "RH+RR", "DE", "halo", "relic")),
+                          help="comma-separated classes with diffuse emission")
+    evaluate.add_argument("--negative", default="NDE,none", help="comma-separated classes without (default NDE,none)")
+    evaluate.add_argument("--metric", default="accuracy", choices=("accuracy", "f1", "youden"),
+                          help="what the R-threshold sweep maximises")
+    evaluate.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default: 1000)")
+    evaluate.add_argument("--out", help="output folder (default: the folder of --detections)")
+    evaluate.set_defaults(func=_cmd_evaluate)
 
     presets = commands.add_parser("presets", help="list the survey presets")
     presets.set_defaults(func=_cmd_presets)
