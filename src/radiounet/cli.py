@@ -263,24 +263,17 @@ def _cmd_detect(args):
 def _cmd_evaluate(args):
     import json
 
-    from astropy.table import Table
-
     from radiounet.evaluate.curves import save_curves
     from radiounet.evaluate.detections import evaluate_detections
     from radiounet.io.atomic import atomic_path, ensure_writable_directory
+    from radiounet.io.tables import read_table
 
-    tables = {}
-    for role, path in (("detections", args.detections), ("truth", args.truth)):
-        try:
-            tables[role] = Table.read(path)
-        except Exception as exc:  # astropy raises many kinds for unreadable tables
-            raise RadioUNetError(f"{path}: not a readable table ({exc})") from None
-    truth = tables["truth"]
+    detections, truth = read_table(args.detections), read_table(args.truth)
     for column in (args.truth_name_column, args.truth_column):
         if column not in truth.colnames:
             raise RadioUNetError(f"{args.truth}: no column {column} (columns: {', '.join(truth.colnames)})")
     classes = {str(n).strip(): str(c) for n, c in zip(truth[args.truth_name_column], truth[args.truth_column])}
-    evaluation = evaluate_detections(tables["detections"], classes, positive=args.positive.split(","),
+    evaluation = evaluate_detections(detections, classes, positive=args.positive.split(","),
                                      negative=args.negative.split(","), metric=args.metric,
                                      n_bootstrap=args.bootstrap)
     out = ensure_writable_directory(args.out or Path(args.detections).parent)

@@ -12,14 +12,12 @@ cannot be used get a ``status`` instead of stopping the run:
 ``duplicate_name``   a second row with a name already seen (the first one is kept)
 """
 
-import warnings
-
 import astropy.units as u
 import numpy as np
-from astropy.table import QTable, Table
-from astropy.units import UnitsWarning
+from astropy.table import QTable
 
 from radiounet.errors import RadioUNetError
+from radiounet.io.tables import read_table
 from radiounet.sky.cosmology import DEFAULT_COSMOLOGY, kpc_per_arcsec, r500_from_m500
 
 __all__ = ["read_cluster_catalog"]
@@ -65,12 +63,7 @@ def read_cluster_catalog(path, *, name="NAME", ra="RA", dec="DEC", redshift="RED
     RadioUNetError
         If the file cannot be read as a table or lacks a named column.
     """
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UnitsWarning)
-            table = Table.read(path)
-    except Exception as exc:  # astropy raises many kinds for unreadable tables
-        raise RadioUNetError(f"{path}: not a readable table ({exc})") from None
+    table = read_table(path)
     wanted = [name, ra, dec] + ([r500] if r500 else [mass]) + [redshift]
     missing = [c for c in wanted if c not in table.colnames]
     if missing:

@@ -1,0 +1,26 @@
+"""Reading tables (FITS, CSV, ECSV) with one-line errors."""
+
+import warnings
+
+from astropy.table import Table
+from astropy.units import UnitsWarning
+
+from radiounet.errors import RadioUNetError
+
+__all__ = ["read_table"]
+
+
+def read_table(path):
+    """Read a table in any format astropy recognises; unparseable unit strings are ignored.
+
+    Raises
+    ------
+    RadioUNetError
+        Naming the file, if it cannot be read as a table.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnitsWarning)
+            return Table.read(path)
+    except Exception as exc:  # astropy raises many kinds for unreadable tables
+        raise RadioUNetError(f"{path}: not a readable table ({exc})") from None
