@@ -8,7 +8,9 @@
    radio galaxies only and on empty fields;
 2. writes the model with those metrics added to its card into
    src/radiounet/models/pretrained/NAME.safetensors;
-3. records its sha256 in pretrained/registry.json and writes pretrained/NAME.md, the
+3. calibrates the detection-ratio threshold on simulated cluster fields
+   (radiounet.evaluate.calibrate) and stores it as ``detection_ratio_threshold``;
+4. records its sha256 in pretrained/registry.json and writes pretrained/NAME.md, the
    human-readable model card.
 """
 
@@ -20,6 +22,8 @@ from pathlib import Path
 import astropy.units as u
 
 from radiounet.evaluate import evaluate_synthetic
+from radiounet.evaluate.calibrate import calibrate_ratio_threshold
+from radiounet.inference import Predictor
 from radiounet.models import count_parameters, flops_per_tile, load_model, save_model
 from radiounet.models.store import sha256_of
 from radiounet.sky import custom_survey
@@ -46,6 +50,11 @@ def _markdown(name, card, sha256, path):
         f"- native sampling: {native['beam_fwhm_pixels']:.2f} pixels per beam FWHM "
         f"({native['survey']}: {native['bmaj_arcsec']:g}\" beam, {native['pixel_arcsec']:g}\" pixels)",
         f"- detection threshold (probability): {card['threshold']}",
+        f"- detection-ratio threshold for `radio-unet detect`: R > {card['detection_ratio_threshold']:.4g}, "
+        f"calibrated on {card['ratio_calibration']['n_fields']} simulated 1024x1024 cluster fields "
+        f"({card['ratio_calibration']['n_with_diffuse_emission']} with diffuse emission; R within 2.2 R500): "
+        f"accuracy {card['ratio_calibration']['accuracy']:.2f}, precision {card['ratio_calibration']['precision']:.2f}, "
+        f"recall {card['ratio_calibration']['recall']:.2f}",
         "",
         "## Training",
         f"- command: `{training['command']}`"
@@ -81,7 +90,8 @@ def _markdown(name, card, sha256, path):
         "",
         "```bash",
         *card.get("recipe", [training["command"]]),
-        f"python scripts/ship_model.py {card.get('source_file', 'MODEL')} --name {name} "
+        f"python scripts/ship_model.py {card.get('source_file', 'MODEL')} --name {name} --calibrate-fields "
+        f"{card['ratio_calibration']['n_fields']} "
         + " ".join(f"--recipe '{r}'" for r in card.get("recipe", [])),
         "```",
         "",
@@ -95,6 +105,8 @@ def main():
     parser.add_argument("--name", required=True)
     parser.add_argument("--description", default="")
     parser.add_argument("--fields", type=int, default=200)
+    parser.add_argument("--calibrate-fields", type=int, default=120,
+                        help="simulated cluster fields for the R-threshold calibration (default: 120)")
     parser.add_argument("--recipe", action="append", default=[],
                         help="a command of the training recipe, in order (repeat for several stages)")
     args = parser.parse_args()
@@ -108,6 +120,13 @@ def main():
                                           threshold=card["threshold"], redshift=tuple(data["redshift"]),
                                           mask_threshold=data["mask_threshold"])
     print(json.dumps(card["held_out"], indent=1), f"({time.perf_counter() - started:.0f} s)")
+    predictor = Predictor(args.model, "cpu")
+    threshold, table, metrics = calibrate_ratio_threshold(predictor, survey, n_fields=args.calibrate_fields,
+                                                          redshift=(0.1, data["redshift"][1]))
+    card["detection_ratio_threshold"] = threshold
+    card["ratio_calibration"] = dict(n_fields=len(table), size_pixels=1024, factor=2.2, metric="accuracy",
+                                     n_with_diffuse_emission=int(table["diffuse"].sum()), **metrics)
+    print(f"R threshold {threshold:.4g}: {metrics}")
     card.update(name=args.name, description=args.description, parameters=count_parameters(model),
                 recipe=args.recipe or [card["training"]["command"]], source_file=args.model,
                 flops_per_tile=flops_per_tile(model, card["tile_size"]))

@@ -59,3 +59,21 @@ def test_evaluate_command_writes_tables_curves_and_prints_intervals(tmp_path, ca
     assert json.loads((tmp_path / "evaluation.json").read_text())["best_threshold"] == pytest.approx(0.02)
     assert main(["evaluate", "--detections", str(tmp_path / "detections.ecsv"), "--truth",
                  str(tmp_path / "truth.csv"), "--truth-column", "missing"]) == 2
+
+
+def test_calibration_returns_the_best_threshold_of_its_own_sweep(tmp_path):
+    from radiounet.evaluate.calibrate import calibrate_ratio_threshold
+    from radiounet.inference import Predictor
+    from radiounet.models import UNet, UNetConfig, save_model
+    from radiounet.sky import get_survey
+
+    card = dict(threshold=0.5, tile_size=64, native_sampling=dict(beam_fwhm_pixels=4.0, survey="lotss-dr2-6",
+                                                                   bmaj_arcsec=6.0, pixel_arcsec=1.5))
+    path = save_model(tmp_path / "m.safetensors", UNet(UNetConfig(depth=2, width=4)), card)
+    threshold, table, metrics = calibrate_ratio_threshold(Predictor(path), get_survey("lotss-dr2-6"), n_fields=6,
+                                                          size=128)
+    assert len(table) == 6 and np.all((table["R"] >= 0) & (table["R"] <= 1))
+    sweep = [binary_metrics(np.asarray(table["R"]) > t, np.asarray(table["diffuse"]))["accuracy"]
+             for t in np.concatenate([[0.0], np.asarray(table["R"])])]
+    assert metrics["accuracy"] == pytest.approx(max(sweep))
+    assert threshold == 0.0 or threshold in set(np.asarray(table["R"]).tolist())

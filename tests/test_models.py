@@ -119,3 +119,9 @@ def test_the_shipped_default_model_loads_by_name_with_its_card():
     with torch.no_grad():
         out = model(torch.zeros(1, 1, 192, 192))
     assert out.shape == (1, 1, 192, 192)
+
+
+def test_the_shipped_model_stores_a_calibrated_detection_ratio_threshold():
+    card = read_model_card("lotss-diffuse-v1")
+    assert 0 < card["detection_ratio_threshold"] < 0.1
+    assert card["ratio_calibration"]["n_fields"] >= 100 and card["ratio_calibration"]["accuracy"] > 0.8
