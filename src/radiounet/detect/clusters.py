@@ -22,7 +22,7 @@ from tqdm import tqdm
 from radiounet.detect.aperture import aperture_ratio
 from radiounet.detect.sources import diffuse_sources
 from radiounet.errors import RadioUNetError
-from radiounet.io.image import RadioImage, read_radio_image
+from radiounet.io.image import RadioImage, pixel_arcsec, read_radio_image
 
 __all__ = ["DETECTION_COLUMNS", "REFERENCE_RATIO_THRESHOLD", "detect_clusters"]
 
@@ -46,7 +46,8 @@ def _headers(paths, beam):
 
 
 def _best_image(images, position):
-    best, best_margin = None, -np.inf
+    """Path and WCS of the image that holds ``position`` farthest from its edges (None, None if none does)."""
+    best, best_wcs, best_margin = None, None, -np.inf
     for path, wcs, (ny, nx) in images:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -55,17 +56,17 @@ def _best_image(images, position):
             continue
         margin = min(x + 0.5, nx - 0.5 - x, y + 0.5, ny - 0.5 - y)
         if margin > 0 and margin > best_margin:
-            best, best_margin = path, margin
-    return best
+            best, best_wcs, best_margin = path, wcs, margin
+    return best, best_wcs
 
 
 def _cutout(path, beam, position, size_pixels):
+    # Cutout2D slices the (memory-mapped) data, so only the cutout is read, even from a large mosaic.
     with read_radio_image(path, beam) as image:
-        data = np.asarray(image.data, dtype=np.float32)
-        cut = Cutout2D(data, position, (size_pixels, size_pixels), wcs=image.wcs, mode="partial",
+        cut = Cutout2D(image.data, position, (size_pixels, size_pixels), wcs=image.wcs, mode="partial",
                        fill_value=np.nan, copy=True)
-        return RadioImage(path=path, data=cut.data, jy_per_unit=image.jy_per_unit, wcs=cut.wcs, beam=image.beam,
-                          header=cut.wcs.to_header())
+        return RadioImage(path=path, data=cut.data.astype(np.float32), jy_per_unit=image.jy_per_unit, wcs=cut.wcs,
+                          beam=image.beam, header=cut.wcs.to_header())
 
 
 def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_threshold=None, beam=None,
@@ -118,14 +119,13 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
 
 def _measure(row, images, predictor, factor, ratio_threshold, beam, thumbnails):
     position = SkyCoord(row["ra"] * u.deg, row["dec"] * u.deg)
-    path = _best_image(images, position)
+    path, wcs = _best_image(images, position)
     if path is None:
         row["status"] = "outside_images"
         return
     row["image"] = path
     try:
-        image = _cutout(path, beam, position, 1)
-        radius = factor * row["r500_arcsec"] / image.pixel_arcsec
+        radius = factor * row["r500_arcsec"] / pixel_arcsec(wcs)
         size = int(2 * np.ceil(radius) + predictor.tile)
         image = _cutout(path, beam, position, size)
         prediction = predictor.predict(image)

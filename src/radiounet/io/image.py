@@ -20,7 +20,7 @@ from radio_beam import Beam
 
 from radiounet.errors import RadioUNetError
 
-__all__ = ["RadioImage", "read_radio_image", "parse_beam"]
+__all__ = ["RadioImage", "read_radio_image", "parse_beam", "pixel_arcsec"]
 
 _BRIGHTNESS_UNITS = {"jy/beam": 1.0, "mjy/beam": 1e-3, "ujy/beam": 1e-6, "µjy/beam": 1e-6, "jy/bm": 1.0}
 _KEPT_CARDS = ("BMAJ", "BMIN", "BPA", "FREQ", "RESTFRQ", "TELESCOP", "OBJECT", "ORIGIN")
@@ -72,8 +72,7 @@ class RadioImage:
     @property
     def pixel_arcsec(self):
         """Pixel size in arcsec (geometric mean of the two axes)."""
-        scales = np.abs(proj_plane_pixel_scales(self.wcs)) * 3600.0
-        return float(np.sqrt(scales[0] * scales[1]))
+        return pixel_arcsec(self.wcs)
 
     @property
     def beam_area_pixels(self):
@@ -85,6 +84,12 @@ class RadioImage:
         """Beam FWHM in pixels (geometric mean of the major and minor axes)."""
         fwhm = np.sqrt(self.beam.major.to_value(u.arcsec) * self.beam.minor.to_value(u.arcsec))
         return fwhm / self.pixel_arcsec
+
+
+def pixel_arcsec(wcs):
+    """Pixel size of a celestial WCS in arcsec (geometric mean of the two axes)."""
+    scales = np.abs(proj_plane_pixel_scales(wcs)) * 3600.0
+    return float(np.sqrt(scales[0] * scales[1]))
 
 
 def parse_beam(text):
