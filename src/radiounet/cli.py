@@ -301,6 +301,12 @@ def _cmd_presets(args):
         print(get_survey(name).describe())
 
 
+def _add_segmentation_options(parser):
+    parser.add_argument("--model", help="shipped model name or model file (default: the default model)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: auto")
+    parser.add_argument("--beam", help="beam when a header has none: BMAJ[,BMIN,BPA] in arcsec, arcsec, deg")
+
+
 def build_parser():
     """The argument parser of ``radio-unet``."""
     parser = argparse.ArgumentParser(
@@ -387,9 +393,7 @@ def build_parser():
     )
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="FITS images, or folders of them")
     predict.add_argument("--out", required=True, help="output folder")
-    predict.add_argument("--model", help="shipped model name or model file (default: the default model)")
-    predict.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: auto")
-    predict.add_argument("--beam", help="beam when the header has none: BMAJ[,BMIN,BPA] in arcsec, arcsec, deg")
+    _add_segmentation_options(predict)
     predict.add_argument("--threshold", type=float, help="probability threshold of the mask (default: the model's)")
     predict.add_argument("--redshift", type=float, help="redshift of the target: sizes in kpc in the catalogue")
     predict.add_argument("--tta", action="store_true",
@@ -411,12 +415,10 @@ def build_parser():
     detect.add_argument("--catalog", required=True, help="cluster catalogue (FITS, CSV or ECSV; Planck PSZ2 as is)")
     detect.add_argument("--images", nargs="+", required=True, help="FITS mosaics, images, cutouts or folders")
     detect.add_argument("--out", required=True, help="output folder")
-    detect.add_argument("--model", help="shipped model name or model file (default: the default model)")
-    detect.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    _add_segmentation_options(detect)
     detect.add_argument("--factor", type=float, default=2.2, help="aperture radius in R500 (default: 2.2)")
     detect.add_argument("--ratio-threshold", type=float,
                         help="detected when R exceeds this (default: the model's, else 0.015)")
-    detect.add_argument("--beam", help="beam when a header has none: BMAJ[,BMIN,BPA] in arcsec, arcsec, deg")
     columns = detect.add_argument_group("catalogue columns (defaults: Planck PSZ2)")
     columns.add_argument("--name-column", default="NAME")
     columns.add_argument("--ra-column", default="RA", help="degrees")

@@ -4,7 +4,9 @@ The command line prints these as one line and exits with status 2; any other
 exception is a bug and keeps its traceback.
 """
 
-__all__ = ["RadioUNetError", "InvalidParameterError", "OutputError"]
+import numbers
+
+__all__ = ["RadioUNetError", "InvalidParameterError", "OutputError", "require_positive_int"]
 
 
 class RadioUNetError(Exception):
@@ -34,3 +36,9 @@ class InvalidParameterError(RadioUNetError, ValueError):
 
 class OutputError(RadioUNetError, OSError):
     """An output location cannot be created or written."""
+
+
+def require_positive_int(value, name):
+    """Raise :class:`InvalidParameterError` unless ``value`` is an integer >= 1 (bool excluded)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise InvalidParameterError(name, value, "must be a positive integer")

@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import Dataset
 
 from radiounet.data.shards import read_shard_attributes
-from radiounet.errors import InvalidParameterError, RadioUNetError
+from radiounet.errors import InvalidParameterError, RadioUNetError, require_positive_int
 from radiounet.sky.field import field_rng, simulate_field
 from radiounet.sky.survey import custom_survey
 
@@ -40,8 +40,7 @@ class EpochDataset(Dataset):
     """
 
     def __init__(self, length):
-        if not isinstance(length, (int, np.integer)) or length < 1:
-            raise InvalidParameterError("length", length, "must be a positive integer")
+        require_positive_int(length, "length")
         self.length = int(length)
         self.offset = 0
 

@@ -24,17 +24,12 @@ import numpy as np
 from radiounet import __version__
 from radiounet._parallel import run_jobs
 from radiounet.data.tiles import cut_tiles
-from radiounet.errors import InvalidParameterError, RadioUNetError
+from radiounet.errors import InvalidParameterError, RadioUNetError, require_positive_int
 from radiounet.io.atomic import atomic_path, ensure_writable_directory
 from radiounet.sky.field import field_rng, simulate_field
 from radiounet.sky.labels import CLASS_NAMES
 
 __all__ = ["write_tile_shards", "read_shard_attributes"]
-
-
-def _positive_int(value, name):
-    if not isinstance(value, (int, np.integer)) or value < 1:
-        raise InvalidParameterError(name, value, "must be a positive integer")
 
 
 def _write_shard(path, config, seed, fields, tile_size, stride):
@@ -79,12 +74,12 @@ def write_tile_shards(directory, config, n_fields, seed=0, *, tile_size=192, str
     list of Path
         All shard paths, in order.
     """
-    _positive_int(n_fields, "n_fields")
-    _positive_int(tile_size, "tile_size")
-    _positive_int(fields_per_shard, "fields_per_shard")
-    _positive_int(workers, "workers")
+    require_positive_int(n_fields, "n_fields")
+    require_positive_int(tile_size, "tile_size")
+    require_positive_int(fields_per_shard, "fields_per_shard")
+    require_positive_int(workers, "workers")
     stride = tile_size if stride is None else stride
-    _positive_int(stride, "stride")
+    require_positive_int(stride, "stride")
     if tile_size > min(config.shape):
         raise InvalidParameterError("tile_size", tile_size, f"must not exceed the field size {config.shape}")
     if stride > tile_size:

@@ -23,7 +23,7 @@ import numpy as np
 from astropy.table import QTable, Table, vstack
 
 from radiounet._parallel import run_jobs
-from radiounet.errors import InvalidParameterError, RadioUNetError
+from radiounet.errors import InvalidParameterError, RadioUNetError, require_positive_int
 from radiounet.io.atomic import atomic_path, ensure_writable_directory
 from radiounet.io.fits import image_header, write_image
 from radiounet.sky.field import field_rng, simulate_field
@@ -108,10 +108,8 @@ def simulate_to_directory(directory, config, n_fields, seed=0, *, workers=1, pre
     RadioUNetError
         If the directory holds a run made with another configuration or seed.
     """
-    if not isinstance(n_fields, (int, np.integer)) or n_fields < 1:
-        raise InvalidParameterError("n_fields", n_fields, "must be a positive integer")
-    if not isinstance(workers, (int, np.integer)) or workers < 1:
-        raise InvalidParameterError("workers", workers, "must be a positive integer")
+    require_positive_int(n_fields, "n_fields")
+    require_positive_int(workers, "workers")
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InvalidParameterError("seed", seed, "must be a non-negative integer")
     if not prefix or "/" in prefix:
