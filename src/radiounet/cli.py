@@ -11,7 +11,7 @@ from pathlib import Path
 import astropy.units as u
 
 from radiounet import __version__
-from radiounet.errors import InvalidParameterError, RadioUNetError
+from radiounet.errors import InvalidParameterError, RadioUNetError, require_positive_int
 
 __all__ = ["main", "build_parser"]
 
@@ -224,7 +224,6 @@ def _cmd_predict(args):
 
 
 def _cmd_detect(args):
-    from radiounet.detect.catalog import read_cluster_catalog
     from radiounet.detect.clusters import detect_clusters
     from radiounet.detect.report import thumbnail_filename, write_report
     from radiounet.inference.batch import expand_inputs
@@ -235,10 +234,7 @@ def _cmd_detect(args):
 
     if not args.factor > 0:
         raise InvalidParameterError("factor", args.factor, "must be positive")
-    catalog = read_cluster_catalog(
-        args.catalog, name=args.name_column, ra=args.ra_column, dec=args.dec_column, redshift=args.redshift_column,
-        mass=args.mass_column, mass_unit=_quantity(args.mass_unit, u.Msun, "mass_unit"), r500=args.r500_column,
-        r500_unit=u.Unit(args.r500_unit))
+    catalog = _read_catalog(args)
     out = ensure_writable_directory(args.out)
     images = expand_inputs(args.images)
     if not images:
@@ -261,11 +257,34 @@ def _cmd_detect(args):
 
 
 def _cmd_evaluate(args):
+    from radiounet.io.atomic import ensure_writable_directory
+
+    cluster_level = (args.detections, args.truth, args.truth_column)
+    pixel_level = (args.predictions, args.truth_masks)
+    if any(cluster_level) and not all(cluster_level):
+        raise RadioUNetError("evaluate: --detections, --truth and --truth-column go together")
+    if any(pixel_level) and not all(pixel_level):
+        raise RadioUNetError("evaluate: --predictions and --truth-masks go together")
+    if not any(cluster_level + pixel_level):
+        raise RadioUNetError("evaluate: give --detections/--truth/--truth-column, --predictions/--truth-masks, "
+                             "or both")
+    if args.threshold is not None and not 0 < args.threshold < 1:
+        raise InvalidParameterError("--threshold", args.threshold, "must be between 0 and 1")
+    if args.out is None and not args.detections:
+        raise RadioUNetError("evaluate: --out is needed when there is no --detections")
+    out = ensure_writable_directory(args.out or Path(args.detections).parent)
+    if args.detections:
+        _evaluate_clusters(args, out)
+    if args.predictions:
+        _evaluate_pixels(args, out)
+
+
+def _evaluate_clusters(args, out):
     import json
 
     from radiounet.evaluate.curves import save_curves
     from radiounet.evaluate.detections import evaluate_detections
-    from radiounet.io.atomic import atomic_path, ensure_writable_directory
+    from radiounet.io.atomic import atomic_path
     from radiounet.io.tables import read_table
 
     detections, truth = read_table(args.detections), read_table(args.truth)
@@ -276,7 +295,6 @@ def _cmd_evaluate(args):
     evaluation = evaluate_detections(detections, classes, positive=args.positive.split(","),
                                      negative=args.negative.split(","), metric=args.metric,
                                      n_bootstrap=args.bootstrap)
-    out = ensure_writable_directory(args.out or Path(args.detections).parent)
     with atomic_path(out / "confusion.ecsv") as tmp:
         evaluation.per_class.write(tmp, format="ascii.ecsv", overwrite=True)
     with atomic_path(out / "threshold_sweep.ecsv") as tmp:
@@ -294,6 +312,86 @@ def _cmd_evaluate(args):
           f"best R threshold for {evaluation.best_metric}: {evaluation.best_threshold:.4g}; outputs in {out}")
 
 
+def _evaluate_pixels(args, out):
+    from radiounet.evaluate.pixels import pair_predictions, pixel_metrics
+    from radiounet.io.atomic import atomic_path
+
+    pairs, unmatched = pair_predictions(args.predictions, args.truth_masks)
+    for path in unmatched:
+        print(f"radio-unet: warning: {path}: no truth mask with the same stem", file=sys.stderr)
+    if not pairs:
+        raise RadioUNetError("evaluate: no probability map has a truth mask with the same stem")
+    table = pixel_metrics(pairs, args.threshold)
+    with atomic_path(out / "pixel_metrics.ecsv") as tmp:
+        table.write(tmp, format="ascii.ecsv", overwrite=True)
+    total = table.meta["total"]
+    print(f"pixel metrics over {len(table)} images ({total['n_truth']} truth pixels, {total['n_predicted']} "
+          f"predicted): Dice {total['dice']:.3f}, IoU {total['iou']:.3f}, precision {total['precision']:.3f}, "
+          f"recall {total['recall']:.3f}; per image in {out / 'pixel_metrics.ecsv'}")
+
+
+def _cmd_inject(args):
+    import numpy as np
+
+    from radiounet.evaluate.injection import (catalog_sites, completeness, flux_at_completeness, plot_completeness,
+                                              random_sites, run_injections)
+    from radiounet.inference.batch import expand_inputs
+    from radiounet.inference.predictor import Predictor
+    from radiounet.io.atomic import atomic_path, ensure_writable_directory
+    from radiounet.io.image import parse_beam
+    from radiounet.models.store import DEFAULT_MODEL
+    from radiounet.sky.cosmology import r500_from_m500
+
+    if not args.factor > 0:
+        raise InvalidParameterError("factor", args.factor, "must be positive")
+    try:
+        low, high = (float(v) for v in args.flux_range.split(","))
+    except ValueError:
+        raise InvalidParameterError("flux-range", args.flux_range, "must be MIN,MAX in mJy, e.g. 2,300") from None
+    if not 0 < low < high:
+        raise InvalidParameterError("flux-range", args.flux_range, "must be 0 < MIN < MAX (mJy)")
+    require_positive_int(args.n_flux, "n-flux")
+    re_kpc = _quantity(args.re, u.kpc, "re").to_value(u.kpc)
+    if not re_kpc > 0:
+        raise InvalidParameterError("re", args.re, "must be positive")
+    beam = parse_beam(args.beam) if args.beam else None
+    images = expand_inputs(args.images)
+    if not images:
+        raise RadioUNetError(f"no FITS image in {' '.join(args.images)}")
+    if args.catalog:
+        sites = catalog_sites(_read_catalog(args), images, beam)
+        if not sites:
+            raise RadioUNetError(f"{args.catalog}: no usable cluster lies in the images")
+    else:
+        require_positive_int(args.sites, "sites")
+        if not 0 < args.redshift < 10:
+            raise InvalidParameterError("redshift", args.redshift, "must be between 0 and 10")
+        if args.r500:
+            r500_kpc = _quantity(args.r500, u.kpc, "r500").to_value(u.kpc)
+        else:
+            r500_kpc = r500_from_m500(_quantity(args.m500, u.Msun, "m500"), args.redshift).to_value(u.kpc)
+        sites = random_sites(images, args.sites, args.redshift, r500_kpc, seed=args.seed, beam=beam,
+                             margin_arcsec=0.0)
+    out = ensure_writable_directory(args.out)
+    predictor = Predictor(args.model or DEFAULT_MODEL, args.device)
+    fluxes = np.geomspace(low, high, args.n_flux) * 1e-3
+    injections = run_injections(sites, predictor, fluxes, re_kpc, out, factor=args.factor,
+                                ratio_threshold=args.ratio_threshold, beam=beam, progress=not args.no_progress)
+    by_flux, by_snr = completeness(injections, "flux"), completeness(injections, "i0_snr")
+    for table, name in ((injections, "injections.ecsv"), (by_flux, "completeness.ecsv"),
+                        (by_snr, "completeness_snr.ecsv")):
+        with atomic_path(out / name) as tmp:
+            table.write(tmp, format="ascii.ecsv", overwrite=True)
+    baseline = len(set(injections["site"][np.asarray(injections["detected_baseline"], bool)]))
+    plot_completeness(by_flux, by_snr, out / "completeness.png",
+                      title=f"{len(sites) - baseline} sites, r_e = {re_kpc:g} kpc, "
+                            f"R > {injections.meta['ratio_threshold']:.3g}")
+    print(by_flux)
+    levels = ", ".join(f"{100 * level:.0f}% at {flux_at_completeness(by_flux, level):.3g} mJy" for level in (0.5, 0.9))
+    print(f"inject: {len(sites)} sites ({baseline} already detected without a halo, left out); completeness "
+          f"{levels}; {out}/injections.ecsv, completeness.ecsv, completeness_snr.ecsv, completeness.png")
+
+
 def _cmd_presets(args):
     from radiounet.sky.survey import PRESETS, get_survey
 
@@ -305,6 +403,33 @@ def _add_segmentation_options(parser):
     parser.add_argument("--model", help="shipped model name or model file (default: the default model)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: auto")
     parser.add_argument("--beam", help="beam when a header has none: BMAJ[,BMIN,BPA] in arcsec, arcsec, deg")
+
+
+def _add_aperture_options(parser):
+    parser.add_argument("--factor", type=float, default=2.2, help="aperture radius in R500 (default: 2.2)")
+    parser.add_argument("--ratio-threshold", type=float,
+                        help="detected when R exceeds this (default: the model's, else 0.015)")
+
+
+def _add_catalog_options(parser):
+    columns = parser.add_argument_group("catalogue columns (defaults: Planck PSZ2)")
+    columns.add_argument("--name-column", default="NAME")
+    columns.add_argument("--ra-column", default="RA", help="degrees")
+    columns.add_argument("--dec-column", default="DEC", help="degrees")
+    columns.add_argument("--redshift-column", default="REDSHIFT")
+    columns.add_argument("--mass-column", default="MSZ", help="M500")
+    columns.add_argument("--mass-unit", default="1e14 Msun", help="unit of the mass column (default: 1e14 Msun)")
+    columns.add_argument("--r500-column", help="use this R500 column instead of the mass")
+    columns.add_argument("--r500-unit", default="kpc", help="unit of --r500-column: kpc, Mpc, arcsec, arcmin, deg")
+
+
+def _read_catalog(args):
+    from radiounet.detect.catalog import read_cluster_catalog
+
+    return read_cluster_catalog(
+        args.catalog, name=args.name_column, ra=args.ra_column, dec=args.dec_column, redshift=args.redshift_column,
+        mass=args.mass_column, mass_unit=_quantity(args.mass_unit, u.Msun, "mass_unit"), r500=args.r500_column,
+        r500_unit=u.Unit(args.r500_unit))
 
 
 def build_parser():
@@ -416,37 +541,66 @@ def build_parser():
     detect.add_argument("--images", nargs="+", required=True, help="FITS mosaics, images, cutouts or folders")
     detect.add_argument("--out", required=True, help="output folder")
     _add_segmentation_options(detect)
-    detect.add_argument("--factor", type=float, default=2.2, help="aperture radius in R500 (default: 2.2)")
-    detect.add_argument("--ratio-threshold", type=float,
-                        help="detected when R exceeds this (default: the model's, else 0.015)")
-    columns = detect.add_argument_group("catalogue columns (defaults: Planck PSZ2)")
-    columns.add_argument("--name-column", default="NAME")
-    columns.add_argument("--ra-column", default="RA", help="degrees")
-    columns.add_argument("--dec-column", default="DEC", help="degrees")
-    columns.add_argument("--redshift-column", default="REDSHIFT")
-    columns.add_argument("--mass-column", default="MSZ", help="M500")
-    columns.add_argument("--mass-unit", default="1e14 Msun", help="unit of the mass column (default: 1e14 Msun)")
-    columns.add_argument("--r500-column", help="use this R500 column instead of the mass")
-    columns.add_argument("--r500-unit", default="kpc", help="unit of --r500-column: kpc, Mpc, arcsec, arcmin, deg")
+    _add_aperture_options(detect)
+    _add_catalog_options(detect)
     detect.add_argument("--no-progress", action="store_true")
     detect.set_defaults(func=_cmd_detect)
 
-    evaluate = commands.add_parser(
-        "evaluate", help="compare detections with a truth classification: confusion table, metrics, curves",
-        description="Match detections to truth classes by name. Prints the table per class and accuracy, "
-                    "precision, recall and false-negative rate with bootstrap 95%% intervals; writes "
-                    "confusion.ecsv, threshold_sweep.ecsv, evaluation.json, roc.png and precision_recall.png.",
+    inject = commands.add_parser(
+        "inject", help="inject mock halos into real images and measure the completeness of detection",
+        description="Add circular exponential halos (I0 exp(-r/r_e), convolved with the image's beam) of "
+                    "--n-flux flux densities between the ends of --flux-range at each site: the clusters of "
+                    "--catalog that lie in the images, or --sites random positions per image with --redshift and "
+                    "--m500 (or --r500). Each injected cutout is segmented and its detection ratio R measured as "
+                    "in detect. Writes DIR/injections.ecsv (one row per site and flux), completeness.ecsv (per "
+                    "flux), completeness_snr.ecsv (per bin of I0 / rms) and completeness.png. Sites already done "
+                    "(DIR/sites/) are reused when the command is run again.",
     )
-    evaluate.add_argument("--detections", required=True, help="detections.ecsv from radio-unet detect")
-    evaluate.add_argument("--truth", required=True, help="table of truth classes (FITS, CSV, ECSV)")
-    evaluate.add_argument("--truth-column", required=True, help="column of the class, e.g. RH/RR/NDE/U")
-    evaluate.add_argument("--truth-name-column", default="name", help="column of cluster names (default: name)")
-    evaluate.add_argument("--positive", default=",".join(("RH", "RR", "RH+RR", "DE", "halo", "relic")),
+    inject.add_argument("--images", nargs="+", required=True, help="FITS images, or folders of them")
+    inject.add_argument("--out", required=True, help="output folder")
+    _add_segmentation_options(inject)
+    inject.add_argument("--flux-range", default="2,300", metavar="MIN,MAX",
+                        help="flux densities of the halos at the image's frequency, mJy (default: 2,300)")
+    inject.add_argument("--n-flux", type=int, default=8, help="flux levels, log-spaced (default: 8)")
+    inject.add_argument("--re", default="150 kpc", help="e-folding radius of the halos (default: 150 kpc)")
+    inject.add_argument("--catalog", help="inject at these clusters (FITS, CSV or ECSV; Planck PSZ2 as is)")
+    inject.add_argument("--sites", type=int, default=5, help="random sites per image without --catalog (default: 5)")
+    inject.add_argument("--redshift", type=float, default=0.2, help="redshift of random sites (default: 0.2)")
+    inject.add_argument("--m500", default="4e14 Msun", help="M500 of random sites (default: 4e14 Msun)")
+    inject.add_argument("--r500", help="R500 of random sites instead of --m500 (kpc, or a quantity)")
+    inject.add_argument("--seed", type=int, default=0, help="seed of the random sites (default: 0)")
+    _add_aperture_options(inject)
+    _add_catalog_options(inject)
+    inject.add_argument("--no-progress", action="store_true")
+    inject.set_defaults(func=_cmd_inject)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="compare detections with a truth classification, and probability maps with truth masks",
+        description="Cluster level (--detections, --truth, --truth-column): match detections to truth classes by "
+                    "name; print the table per class and accuracy, precision, recall and false-negative rate "
+                    "with bootstrap 95%% intervals; write confusion.ecsv, threshold_sweep.ecsv, evaluation.json, "
+                    "roc.png and precision_recall.png. Pixel level (--predictions, --truth-masks): Dice, IoU, "
+                    "precision and recall of the maps of radio-unet predict against truth masks; write "
+                    "pixel_metrics.ecsv. Either or both.",
+    )
+    clusters = evaluate.add_argument_group("cluster level")
+    clusters.add_argument("--detections", help="detections.ecsv from radio-unet detect")
+    clusters.add_argument("--truth", help="table of truth classes (FITS, CSV, ECSV)")
+    clusters.add_argument("--truth-column", help="column of the class, e.g. RH/RR/NDE/U")
+    clusters.add_argument("--truth-name-column", default="name", help="column of cluster names (default: name)")
+    clusters.add_argument("--positive", default=",".join(("RH", "RR", "RH+RR", "DE", "halo", "relic")),
                           help="comma-separated classes with diffuse emission")
-    evaluate.add_argument("--negative", default="NDE,none", help="comma-separated classes without (default NDE,none)")
-    evaluate.add_argument("--metric", default="accuracy", choices=("accuracy", "f1", "youden"),
+    clusters.add_argument("--negative", default="NDE,none", help="comma-separated classes without (default NDE,none)")
+    clusters.add_argument("--metric", default="accuracy", choices=("accuracy", "f1", "youden"),
                           help="what the R-threshold sweep maximises")
-    evaluate.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default: 1000)")
+    clusters.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default: 1000)")
+    pixels = evaluate.add_argument_group("pixel level")
+    pixels.add_argument("--predictions", nargs="+", metavar="PATH",
+                        help="STEM.prob.fits maps of radio-unet predict, or their folder")
+    pixels.add_argument("--truth-masks", nargs="+", metavar="PATH",
+                        help="truth masks STEM.mask.fits (or STEM.fits), or their folder; paired by STEM")
+    pixels.add_argument("--threshold", type=float,
+                        help="probability threshold (default: the one each map was written with)")
     evaluate.add_argument("--out", help="output folder (default: the folder of --detections)")
     evaluate.set_defaults(func=_cmd_evaluate)
 

@@ -15,14 +15,13 @@ import warnings
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import SkyCoord
-from astropy.nddata import Cutout2D
 from astropy.table import QTable
 from tqdm import tqdm
 
 from radiounet.detect.aperture import aperture_ratio
 from radiounet.detect.sources import diffuse_sources
 from radiounet.errors import RadioUNetError
-from radiounet.io.image import RadioImage, pixel_arcsec, read_radio_image
+from radiounet.io.image import pixel_arcsec, read_cutout, read_radio_image
 
 __all__ = ["DETECTION_COLUMNS", "REFERENCE_RATIO_THRESHOLD", "detect_clusters"]
 
@@ -58,15 +57,6 @@ def _best_image(images, position):
         if margin > 0 and margin > best_margin:
             best, best_wcs, best_margin = path, wcs, margin
     return best, best_wcs
-
-
-def _cutout(path, beam, position, size_pixels):
-    # Cutout2D slices the (memory-mapped) data, so only the cutout is read, even from a large mosaic.
-    with read_radio_image(path, beam) as image:
-        cut = Cutout2D(image.data, position, (size_pixels, size_pixels), wcs=image.wcs, mode="partial",
-                       fill_value=np.nan, copy=True)
-        return RadioImage(path=path, data=cut.data.astype(np.float32), jy_per_unit=image.jy_per_unit, wcs=cut.wcs,
-                          beam=image.beam, header=cut.wcs.to_header())
 
 
 def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_threshold=None, beam=None,
@@ -127,7 +117,7 @@ def _measure(row, images, predictor, factor, ratio_threshold, beam, thumbnails):
     try:
         radius = factor * row["r500_arcsec"] / pixel_arcsec(wcs)
         size = int(2 * np.ceil(radius) + predictor.tile)
-        image = _cutout(path, beam, position, size)
+        image = read_cutout(path, position, size, beam)
         prediction = predictor.predict(image)
     except RadioUNetError as exc:
         row["status"] = f"error: {exc}"[:200]

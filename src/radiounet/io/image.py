@@ -20,7 +20,7 @@ from radio_beam import Beam
 
 from radiounet.errors import RadioUNetError
 
-__all__ = ["RadioImage", "read_radio_image", "parse_beam", "pixel_arcsec"]
+__all__ = ["RadioImage", "read_radio_image", "read_cutout", "parse_beam", "pixel_arcsec"]
 
 _BRIGHTNESS_UNITS = {"jy/beam": 1.0, "mjy/beam": 1e-3, "ujy/beam": 1e-6, "µjy/beam": 1e-6, "jy/bm": 1.0}
 _KEPT_CARDS = ("BMAJ", "BMIN", "BPA", "FREQ", "RESTFRQ", "TELESCOP", "OBJECT", "ORIGIN")
@@ -217,3 +217,21 @@ def read_radio_image(path, beam=None, *, pixels_only=False):
         raise
     return RadioImage(path=path, data=data, jy_per_unit=scale, wcs=wcs, beam=beam, header=celestial_header,
                       _hdul=hdul)
+
+
+def read_cutout(path, position, size_pixels, beam=None):
+    """A square :class:`RadioImage` of ``size_pixels`` centred on ``position`` (a SkyCoord), NaN outside the image.
+
+    Only the cutout is read (``astropy.nddata.Cutout2D`` slices the
+    memory-mapped data), even from a large mosaic; the result is float32 in
+    memory and needs no closing.
+    """
+    from astropy.nddata import Cutout2D
+
+    with read_radio_image(path, beam) as image:
+        cut = Cutout2D(image.data, position, (size_pixels, size_pixels), wcs=image.wcs, mode="partial",
+                       fill_value=np.nan, copy=True)
+        header = image.header.copy()
+        header.update(cut.wcs.to_header())
+        return RadioImage(path=str(path), data=cut.data.astype(np.float32), jy_per_unit=image.jy_per_unit,
+                          wcs=cut.wcs, beam=image.beam, header=header)

@@ -53,6 +53,7 @@ DEFAULTS = {
         "bce_weight": 1.0,
         "dice_weight": 1.0,
         "pos_weight": 2.0,
+        "radio_galaxy_weight": 1.0,
         "amp": True,
         "workers": 2,
         "early_stopping_patience": 6,
@@ -172,5 +173,7 @@ def validate_config(config, source="config"):
             raise RadioUNetError(f"{source}: augment.{key} must be a range 0 < low <= high")
     if not 0 < config["training"]["threshold"] < 1:
         raise RadioUNetError(f"{source}: training.threshold must be between 0 and 1")
+    if config["training"]["radio_galaxy_weight"] <= 0:
+        raise RadioUNetError(f"{source}: training.radio_galaxy_weight must be positive")
     if config["training"]["learning_rate"] <= 0:
         raise InvalidParameterError("training.learning_rate", config["training"]["learning_rate"], "must be positive")

@@ -34,6 +34,7 @@ from radiounet.io.atomic import atomic_path, ensure_writable_directory
 from radiounet.models.store import load_weights, resolve_model_path, save_model
 from radiounet.models.summary import count_parameters
 from radiounet.models.unet import UNet, UNetConfig
+from radiounet.sky.labels import CLASS_NAMES
 from radiounet.train.augment import log_uniform_factors, random_dihedral
 from radiounet.train.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
 from radiounet.train.distributed import all_reduce_sum, setup_distributed, teardown_distributed
@@ -58,9 +59,14 @@ class TrainResult:
 
 
 def prepare_batch(batch, device, augment=None, generator=None):
-    """Normalised inputs and float targets of a batch, augmented when ``augment`` (the config section) is given."""
+    """Normalised inputs, float targets and class labels of a batch.
+
+    Augmented when ``augment`` (the config section) is given; the labels
+    (``(batch, 1, H, W)``, int64) follow the same flips and rotations.
+    """
     image = batch["image"].to(device, non_blocking=True)
     mask = batch["mask"].to(device, non_blocking=True)
+    labels = batch["labels"].to(device, non_blocking=True)[:, None]
     rms = torch.as_tensor(batch["rms"], dtype=torch.float32).to(device).view(-1, 1, 1, 1)
     if augment is not None:
         n = image.shape[0]
@@ -71,8 +77,17 @@ def prepare_batch(batch, device, augment=None, generator=None):
         image = image * flux
         rms = rms * noise * flux
         if augment["dihedral"]:
-            image, mask = random_dihedral([image, mask], generator)
-    return normalize(image, rms), mask
+            image, mask, labels = random_dihedral([image, mask, labels], generator)
+    return normalize(image, rms), mask, labels
+
+
+def _pixel_weight(labels, training):
+    """BCE weight per pixel: ``radio_galaxy_weight`` on radio-galaxy pixels, 1 elsewhere (None when all 1)."""
+    if training["radio_galaxy_weight"] == 1.0:
+        return None
+    weight = torch.ones(labels.shape, dtype=torch.float32, device=labels.device)
+    weight[labels == CLASS_NAMES.index("radio_galaxy")] = training["radio_galaxy_weight"]
+    return weight
 
 
 def _lr_lambda(epochs, warmup, steps_per_epoch, schedule):
@@ -106,10 +121,10 @@ def _evaluate(model, loader, context, training, progress):
     sums = torch.zeros(4, dtype=torch.float64)
     with torch.no_grad():
         for batch in tqdm(loader, desc="validate", leave=False, disable=not progress, unit="batch"):
-            inputs, target = prepare_batch(batch, context.device)
+            inputs, target, labels = prepare_batch(batch, context.device)
             logits = model(inputs)
             loss = segmentation_loss(logits, target, training["bce_weight"], training["dice_weight"],
-                                     training["pos_weight"])
+                                     training["pos_weight"], _pixel_weight(labels, training))
             predicted = torch.sigmoid(logits) > training["threshold"]
             counts.update(predicted.cpu(), target.cpu() > 0.5)
             no_emission = target.flatten(1).amax(1) == 0
@@ -249,11 +264,11 @@ def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progres
         loss_sum, tiles = 0.0, 0
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{training['epochs']}", disable=not progress, unit="batch")
         for batch in bar:
-            inputs, target = prepare_batch(batch, context.device, config["augment"], generator)
+            inputs, target, labels = prepare_batch(batch, context.device, config["augment"], generator)
             with torch.autocast(context.device.type, dtype=torch.float16, enabled=use_amp):
                 logits = network(inputs)
             loss = segmentation_loss(logits.float(), target, training["bce_weight"], training["dice_weight"],
-                                     training["pos_weight"])
+                                     training["pos_weight"], _pixel_weight(labels, training))
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)

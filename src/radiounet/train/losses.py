@@ -20,12 +20,18 @@ def soft_dice_loss(logits, target, smooth=1.0):
     return 1.0 - (2.0 * intersection + smooth) / (probability.sum() + target.sum() + smooth)
 
 
-def segmentation_loss(logits, target, bce_weight=1.0, dice_weight=1.0, pos_weight=None):
-    """``bce_weight * BCE + dice_weight * soft Dice``; ``pos_weight`` up-weights positive pixels in the BCE."""
-    weight = None if pos_weight is None else torch.as_tensor(pos_weight, device=logits.device, dtype=logits.dtype)
+def segmentation_loss(logits, target, bce_weight=1.0, dice_weight=1.0, pos_weight=None, pixel_weight=None):
+    """``bce_weight * BCE + dice_weight * soft Dice``.
+
+    ``pos_weight`` up-weights positive pixels in the BCE; ``pixel_weight`` (same
+    shape as ``target``) weights every pixel's BCE term, for instance to make
+    the pixels of radio galaxies (hard negatives) cost more than blank sky.
+    """
+    positive = None if pos_weight is None else torch.as_tensor(pos_weight, device=logits.device, dtype=logits.dtype)
     loss = logits.new_zeros(())
     if bce_weight:
-        loss = loss + bce_weight * F.binary_cross_entropy_with_logits(logits, target, pos_weight=weight)
+        loss = loss + bce_weight * F.binary_cross_entropy_with_logits(logits, target, weight=pixel_weight,
+                                                                      pos_weight=positive)
     if dice_weight:
         loss = loss + dice_weight * soft_dice_loss(logits, target)
     return loss

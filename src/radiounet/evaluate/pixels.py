@@ -1,0 +1,151 @@
+"""Pixel metrics of probability maps against truth masks: Dice, IoU, precision, recall.
+
+Predictions are the ``STEM.prob.fits`` maps written by ``radio-unet predict``;
+truth masks are FITS images with 1 on diffuse emission (the simulator's
+``STEM.mask.fits``). A prediction ``STEM.prob.fits`` is paired with the
+truth mask named ``STEM.mask.fits`` or ``STEM.fits``. A truth mask on
+another pixel grid is regridded onto the prediction's (nearest pixel, with
+``reproject``); blank pixels of the prediction (NaN) are left out.
+"""
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import QTable
+from astropy.wcs import WCS, FITSFixedWarning
+
+from radiounet.errors import RadioUNetError
+
+__all__ = ["PIXEL_COLUMNS", "pair_predictions", "pixel_counts", "pixel_metrics"]
+
+PIXEL_COLUMNS = ("image", "truth_mask", "n_pixels", "n_truth", "n_predicted", "tp", "fp", "fn", "dice", "iou",
+                 "precision", "recall")
+_PROB_SUFFIX = ".prob.fits"
+
+
+def _files(paths, suffix):
+    files = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files.extend(sorted(p for p in path.iterdir() if p.name.endswith(suffix)))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise RadioUNetError(f"{path}: no such file or folder")
+    return files
+
+
+def pair_predictions(predictions, truth_masks):
+    """Pairs ``(prob_path, mask_path)`` matched by stem, and the probability maps without a truth mask.
+
+    ``predictions`` and ``truth_masks`` are files or folders (a folder of
+    predictions stands for its ``*.prob.fits``, a folder of masks for its
+    ``*.fits``, where ``STEM.mask.fits`` is taken before ``STEM.fits``).
+    """
+    truth = {}
+    # STEM.mask.fits wins over STEM.fits: a simulator folder holds both the image and the mask.
+    for path in sorted(_files(truth_masks, ".fits"), key=lambda p: p.name.endswith(".mask.fits")):
+        name = path.name
+        stem = name[: -len(".mask.fits")] if name.endswith(".mask.fits") else name[: -len(".fits")]
+        truth[stem] = path
+    pairs, unmatched = [], []
+    for path in _files(predictions, _PROB_SUFFIX):
+        if not path.name.endswith(_PROB_SUFFIX):
+            raise RadioUNetError(f"{path}: not a probability map of radio-unet predict (STEM{_PROB_SUFFIX})")
+        stem = path.name[: -len(_PROB_SUFFIX)]
+        if stem in truth:
+            pairs.append((path, truth[stem]))
+        else:
+            unmatched.append(path)
+    return pairs, unmatched
+
+
+def _read_plane(path):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FITSFixedWarning)
+            with fits.open(path) as hdul:
+                hdu = next((h for h in hdul if h.data is not None and h.data.ndim >= 2), None)
+                if hdu is None:
+                    raise RadioUNetError(f"{path}: no image in the file")
+                data = np.asarray(hdu.data, dtype=np.float32)
+                header = hdu.header
+                wcs = WCS(header).celestial
+    except (OSError, ValueError, TypeError) as exc:
+        raise RadioUNetError(f"{path}: cannot read the FITS image ({exc})") from None
+    data = data.reshape(data.shape[-2:]) if data.size == np.prod(data.shape[-2:]) else None
+    if data is None:
+        raise RadioUNetError(f"{path}: the image has more than one plane")
+    return data, header, wcs
+
+
+def _truth_on_grid(mask_path, prob_wcs, prob_shape):
+    mask, _, mask_wcs = _read_plane(mask_path)
+    if mask.shape == tuple(prob_shape) and (not mask_wcs.has_celestial or mask_wcs.wcs.compare(prob_wcs.wcs)):
+        return mask > 0.5
+    if not mask_wcs.has_celestial or not prob_wcs.has_celestial:
+        raise RadioUNetError(f"{mask_path}: the truth mask has another shape than the prediction "
+                             f"({mask.shape} vs {tuple(prob_shape)}) and no celestial WCS to regrid it")
+    from reproject import reproject_interp
+
+    regridded, footprint = reproject_interp((mask, mask_wcs), prob_wcs, shape_out=tuple(prob_shape),
+                                            order="nearest-neighbor")
+    return (np.nan_to_num(regridded) > 0.5) & (footprint > 0)
+
+
+def pixel_counts(probability, truth, threshold):
+    """Pixels, truth pixels, predicted pixels, TP, FP and FN of ``probability > threshold`` against ``truth``.
+
+    Pixels where the probability is NaN (blank in the image) are not counted.
+    """
+    valid = np.isfinite(probability)
+    predicted = (np.nan_to_num(probability, nan=0.0) > threshold) & valid
+    truth = np.asarray(truth, bool) & valid
+    tp = int(np.sum(predicted & truth))
+    return dict(n_pixels=int(valid.sum()), n_truth=int(truth.sum()), n_predicted=int(predicted.sum()), tp=tp,
+                fp=int(predicted.sum()) - tp, fn=int(truth.sum()) - tp)
+
+
+def _ratios(tp, fp, fn):
+    def ratio(a, b):
+        return a / b if b else float("nan")
+
+    return dict(dice=ratio(2 * tp, 2 * tp + fp + fn), iou=ratio(tp, tp + fp + fn), precision=ratio(tp, tp + fp),
+                recall=ratio(tp, tp + fn))
+
+
+def pixel_metrics(pairs, threshold=None):
+    """One row per ``(prob_path, mask_path)`` pair and the totals over all of them.
+
+    Parameters
+    ----------
+    pairs : sequence of (path, path)
+        From :func:`pair_predictions`.
+    threshold : float, optional
+        Probability threshold; default: the one the map was written with
+        (``RUTHRESH`` card), else 0.5.
+
+    Returns
+    -------
+    astropy.table.QTable
+        Columns :data:`PIXEL_COLUMNS`; ``meta["total"]`` holds the counts and
+        Dice, IoU, precision and recall over all pixels of all images (NaN
+        where undefined, e.g. Dice when neither truth nor prediction has a
+        pixel).
+    """
+    rows = []
+    for prob_path, mask_path in pairs:
+        probability, header, prob_wcs = _read_plane(prob_path)
+        cut = float(threshold if threshold is not None else header.get("RUTHRESH", 0.5))
+        truth = _truth_on_grid(mask_path, prob_wcs, probability.shape)
+        counts = pixel_counts(probability, truth, cut)
+        rows.append(dict(image=str(prob_path), truth_mask=str(mask_path), **counts,
+                         **_ratios(counts["tp"], counts["fp"], counts["fn"])))
+    table = QTable(rows=rows, names=PIXEL_COLUMNS) if rows else QTable(names=PIXEL_COLUMNS)
+    total = {key: int(sum(row[key] for row in rows)) for key in ("n_pixels", "n_truth", "n_predicted", "tp", "fp",
+                                                                 "fn")}
+    total.update(_ratios(total["tp"], total["fp"], total["fn"]))
+    table.meta["total"] = total
+    return table
