@@ -66,7 +66,9 @@ def _markdown(name, card, sha256, path):
         f"{int(config['data']['fraction_diffuse'] * 100)}% with diffuse emission, "
         f"{int(config['data']['fraction_radio_galaxies'] * 100)}% with radio galaxies only; "
         f"redshift {config['data']['redshift'][0]}-{config['data']['redshift'][1]}",
-        f"- best epoch {training['best_epoch']} of at most {config['training']['epochs']}; "
+        f"- weights of epoch {training.get('epoch', training.get('best_epoch'))} "
+        f"({'best validation Dice' if training.get('keep', 'best') == 'best' else 'the last epoch'}) "
+        f"of at most {config['training']['epochs']}; "
         f"{training['seconds'] / 60:.0f} minutes on {training['hardware']} (torch {training['torch_version']})",
         f"- validation during training (pixels of all validation tiles): Dice {card['validation']['dice']:.3f}, "
         f"IoU {card['validation']['iou']:.3f}, precision {card['validation']['precision']:.3f}, "

@@ -71,3 +71,21 @@ def test_inject_command_detects_bright_halos_and_resumes(tmp_path, capsys):
 def test_inject_rejects_a_bad_flux_range(tmp_path, capsys):
     assert main(["inject", "--images", str(tmp_path), "--out", str(tmp_path / "o"), "--flux-range", "5"]) == 2
     assert "flux-range" in capsys.readouterr().err
+
+
+def test_catalog_sites_are_the_usable_clusters_inside_the_images(tmp_path):
+    from astropy.table import Table
+
+    from radiounet.detect.catalog import read_cluster_catalog
+    from radiounet.evaluate.injection import catalog_sites
+
+    sim = tmp_path / "sim"
+    assert main(["simulate", "--out", str(sim), "--n-fields", "1", "--size", "256", "--seed", "2", "--no-png",
+                 "--no-progress"]) == 0
+    truth = QTable.read(sim / "truth.ecsv")
+    ra, dec = truth["ra"][0].value, truth["dec"][0].value
+    Table({"NAME": ["inside", "outside", "no z"], "RA": [ra, ra + 5, ra], "DEC": [dec, dec, dec],
+           "REDSHIFT": [0.2, 0.2, -1.0], "MSZ": [4.0, 4.0, 4.0]}).write(tmp_path / "psz.fits")
+    sites = catalog_sites(read_cluster_catalog(tmp_path / "psz.fits"), [sim / "field_00000.fits"])
+    assert [site.name for site in sites] == ["inside"]
+    assert sites[0].z == 0.2 and sites[0].image == str(sim / "field_00000.fits") and sites[0].r500_kpc > 500

@@ -21,6 +21,20 @@ def test_empty_masks_give_finite_losses_that_reward_predicting_nothing():
     assert torch.isfinite(quiet) and quiet < 0.01 and noisy > 1
 
 
+def test_pixel_weight_scales_the_cross_entropy_of_the_weighted_pixels():
+    target = torch.zeros(1, 1, 4, 4)
+    logits = torch.zeros(1, 1, 4, 4)
+    logits[0, 0, 0, 0] = 3.0  # one false positive
+    weight = torch.ones_like(target)
+    plain = segmentation_loss(logits, target, dice_weight=0)
+    assert torch.allclose(segmentation_loss(logits, target, dice_weight=0, pixel_weight=weight), plain)
+    weight[0, 0, 0, 0] = 4.0
+    heavier = segmentation_loss(logits, target, dice_weight=0, pixel_weight=weight)
+    # BCE of the false positive is softplus(3); the others are log 2 each
+    expected = (4 * torch.nn.functional.softplus(torch.tensor(3.0)) + 15 * torch.log(torch.tensor(2.0))) / 16
+    assert torch.allclose(heavier, expected)
+
+
 def test_pixel_metrics_on_a_hand_made_case():
     predicted = torch.tensor([[1, 1, 0, 0]], dtype=torch.bool)
     target = torch.tensor([[1, 0, 1, 0]], dtype=torch.bool)

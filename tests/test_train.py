@@ -135,6 +135,35 @@ def test_early_stopping_when_validation_dice_stops_improving(tiny_config, tmp_pa
     assert result.stopped_early and result.epochs_run == 4 and result.best_epoch == 2
 
 
+def test_keep_last_ships_the_last_epoch_not_the_best(tiny_config, tmp_path, monkeypatch):
+    scores = iter([0.2, 0.5, 0.4])
+
+    def fake_evaluate(*args):
+        return dict(dice=next(scores), iou=0.0, precision=0.0, recall=0.0, empty_tile_positive_fraction=0.0,
+                    val_loss=1.0)
+
+    monkeypatch.setattr(loop, "_evaluate", fake_evaluate)
+    result = _run(load_config(tiny_config, ["training.keep=last"]), tmp_path / "run")
+    assert result.best_epoch == 2 and result.kept_epoch == 3
+    _, card = load_model(result.model_path)
+    assert card["training"]["epoch"] == 3 and card["training"]["keep"] == "last" and card["validation"]["dice"] == 0.4
+    last = load_file(str(tmp_path / "run" / "checkpoints" / "last.safetensors"))
+    kept = load_file(str(result.model_path))
+    assert all(torch.equal(last[k], kept[k]) for k in last)
+
+
+def test_radio_galaxy_pixels_follow_the_augmentation_of_the_masks():
+    generator = torch.Generator().manual_seed(0)
+    mask = (torch.rand(6, 1, 16, 16, generator=generator) > 0.7).float()
+    batch = dict(image=torch.randn(6, 1, 16, 16, generator=generator), mask=mask,
+                 labels=(mask[:, 0] * 3).long(), rms=torch.ones(6))
+    config = dict(DEFAULTS["augment"])
+    _, target, labels = loop.prepare_batch(batch, "cpu", config, generator)
+    assert torch.equal(labels, (target * 3).long())
+    weight = loop._pixel_weight(labels, dict(radio_galaxy_weight=4.0))
+    assert torch.equal(weight, 1 + 3 * target) and loop._pixel_weight(labels, dict(radio_galaxy_weight=1.0)) is None
+
+
 def test_training_from_shards_splits_by_field(tmp_path):
     assert main(["dataset", "--out", str(tmp_path / "tiles"), "--n-fields", "6", "--size", "64",
                  "--tile-size", "32", "--fields-per-shard", "3", "--no-progress"]) == 0

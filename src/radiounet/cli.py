@@ -143,8 +143,9 @@ def _report(result):
         print("no epoch finished")
         return
     m = result.best_metrics
-    print(f"best model (epoch {result.best_epoch}): validation Dice {m['dice']:.3f}, IoU {m['iou']:.3f}, "
-          f"precision {m['precision']:.3f}, recall {m['recall']:.3f} -> {result.model_path}"
+    kept = "" if result.kept_epoch == result.best_epoch else f"; kept: the last epoch ({result.kept_epoch})"
+    print(f"best validation Dice at epoch {result.best_epoch}: Dice {m['dice']:.3f}, IoU {m['iou']:.3f}, "
+          f"precision {m['precision']:.3f}, recall {m['recall']:.3f}{kept} -> {result.model_path}"
           + (" (stopped early)" if result.stopped_early else ""))
 
 

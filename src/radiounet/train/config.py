@@ -57,6 +57,7 @@ DEFAULTS = {
         "amp": True,
         "workers": 2,
         "early_stopping_patience": 6,
+        "keep": "best",
         "threshold": 0.5,
         "device": "auto",
         "seed": 0,
@@ -69,6 +70,7 @@ _CHOICES = {
     ("data", "source"): ("synthetic", "shards"),
     ("training", "schedule"): ("cosine", "constant"),
     ("training", "device"): ("auto", "cpu", "cuda"),
+    ("training", "keep"): ("best", "last"),
 }
 
 

@@ -53,6 +53,7 @@ class TrainResult:
 
     model_path: Path
     best_epoch: int
+    kept_epoch: int
     best_metrics: dict
     epochs_run: int
     stopped_early: bool
@@ -149,7 +150,8 @@ def _model_card(config, survey, metrics, epoch, seconds, command, extra):
         tile_size=config["data"]["tile_size"],
         native_sampling=dict(beam_fwhm_pixels=bmaj / survey.pixel_arcsec, survey=survey.name,
                              bmaj_arcsec=bmaj, pixel_arcsec=survey.pixel_arcsec),
-        training=dict(config=config, command=command, best_epoch=epoch, seconds=round(seconds, 1),
+        training=dict(config=config, command=command, epoch=epoch, keep=config["training"]["keep"],
+                      seconds=round(seconds, 1),
                       hardware=_hardware(), torch_version=torch.__version__),
         validation=metrics,
         **extra,
@@ -298,7 +300,7 @@ def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progres
                     if key != "epoch":
                         writer.add_scalar(key, value, epoch + 1)
                 writer.flush()
-            if improved:
+            if improved or training["keep"] == "last":
                 card = _model_card(config, survey, metrics, epoch + 1, state["seconds"], command, card_extra)
                 card["parameters"] = count_parameters(model)
                 save_model(out_dir / "model.safetensors", model, card)
@@ -311,7 +313,8 @@ def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progres
             break
     if writer is not None:
         writer.close()
-    return TrainResult(model_path=out_dir / "model.safetensors", best_epoch=state["best_epoch"],
+    kept_epoch = state["epoch"] + 1 if training["keep"] == "last" else state["best_epoch"]
+    return TrainResult(model_path=out_dir / "model.safetensors", best_epoch=state["best_epoch"], kept_epoch=kept_epoch,
                        best_metrics=state["best_metrics"], epochs_run=state["epoch"] + 1, stopped_early=stopped_early)
 
 
