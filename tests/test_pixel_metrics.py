@@ -92,7 +92,7 @@ def test_evaluate_command_writes_pixel_metrics(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--predictions", "p.prob.fits"], "--predictions and --truth-masks go together"),
+    (["--predictions", "p.prob.fits"], "--predictions goes with --truth-masks or --truth-labels"),
     (["--detections", "d.ecsv", "--out", "o"], "--detections, --truth and --truth-column go together"),
     ([], "give --detections"),
 ])

@@ -261,14 +261,14 @@ def _cmd_evaluate(args):
     from radiounet.io.atomic import ensure_writable_directory
 
     cluster_level = (args.detections, args.truth, args.truth_column)
-    pixel_level = (args.predictions, args.truth_masks)
+    pixel_level = (args.predictions, args.truth_masks or args.truth_labels)
     if any(cluster_level) and not all(cluster_level):
         raise RadioUNetError("evaluate: --detections, --truth and --truth-column go together")
     if any(pixel_level) and not all(pixel_level):
-        raise RadioUNetError("evaluate: --predictions and --truth-masks go together")
+        raise RadioUNetError("evaluate: --predictions goes with --truth-masks or --truth-labels")
     if not any(cluster_level + pixel_level):
-        raise RadioUNetError("evaluate: give --detections/--truth/--truth-column, --predictions/--truth-masks, "
-                             "or both")
+        raise RadioUNetError("evaluate: give --detections/--truth/--truth-column, --predictions with "
+                             "--truth-masks or --truth-labels, or both")
     if args.threshold is not None and not 0 < args.threshold < 1:
         raise InvalidParameterError("--threshold", args.threshold, "must be between 0 and 1")
     if args.out is None and not args.detections:
@@ -276,8 +276,10 @@ def _cmd_evaluate(args):
     out = ensure_writable_directory(args.out or Path(args.detections).parent)
     if args.detections:
         _evaluate_clusters(args, out)
-    if args.predictions:
+    if args.predictions and args.truth_masks:
         _evaluate_pixels(args, out)
+    if args.predictions and args.truth_labels:
+        _evaluate_classes(args, out)
 
 
 def _evaluate_clusters(args, out):
@@ -311,6 +313,18 @@ def _evaluate_clusters(args, out):
         print(f"{key}: {value:.3f} (95% interval {low:.3f}-{high:.3f})")
     print(f"{evaluation.metrics['n']} clusters evaluated, {evaluation.n_unmatched} without truth or measurement; "
           f"best R threshold for {evaluation.best_metric}: {evaluation.best_threshold:.4g}; outputs in {out}")
+
+
+def _evaluate_classes(args, out):
+    from radiounet.evaluate.pixels import class_confusion, pair_class_maps
+    from radiounet.io.atomic import atomic_path
+
+    pairs = pair_class_maps(args.predictions, args.truth_labels)
+    table = class_confusion(pairs)
+    with atomic_path(out / "class_confusion.ecsv") as tmp:
+        table.write(tmp, format="ascii.ecsv", overwrite=True)
+    print(f"class confusion over {len(pairs)} images (rows: true class, columns: predicted; pixels):")
+    print(table)
 
 
 def _evaluate_pixels(args, out):
@@ -600,6 +614,9 @@ def build_parser():
                         help="STEM.prob.fits maps of radio-unet predict, or their folder")
     pixels.add_argument("--truth-masks", nargs="+", metavar="PATH",
                         help="truth masks STEM.mask.fits (or STEM.fits), or their folder; paired by STEM")
+    pixels.add_argument("--truth-labels", nargs="+", metavar="PATH",
+                        help="class labels STEM.labels.fits (or their folder): confusion matrix of the class maps "
+                             "STEM.classes.fits of a class model")
     pixels.add_argument("--threshold", type=float,
                         help="probability threshold (default: the one each map was written with)")
     evaluate.add_argument("--out", help="output folder (default: the folder of --detections)")

@@ -28,7 +28,8 @@ __all__ = ["DETECTION_COLUMNS", "REFERENCE_RATIO_THRESHOLD", "detect_clusters"]
 #: Threshold on R of the reference work (its own model); used when a model stores none.
 REFERENCE_RATIO_THRESHOLD = 0.015
 DETECTION_COLUMNS = ("name", "ra", "dec", "z", "r500_kpc", "r500_arcsec", "R", "detected", "status", "coverage",
-                     "image", "n_sources", "source_flux", "largest_source_kpc")
+                     "image", "n_sources", "source_flux", "largest_source_kpc", "class", "R_halo", "R_relic",
+                     "R_radio_galaxy")
 
 
 def _headers(paths, beam):
@@ -85,6 +86,11 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
     astropy.table.QTable
         Columns :data:`DETECTION_COLUMNS`. ``status`` is the catalogue's, or
         ``outside_images``, ``partial_coverage`` (R from the covered part) or ``ok``.
+        With a class model, ``R_halo``, ``R_relic`` and ``R_radio_galaxy`` are
+        the mean class probabilities in the aperture (``R = R_halo + R_relic``)
+        and ``class`` is "none" when not detected, "both" when halo and relic
+        each exceed the threshold, else the larger of the two; with a binary
+        model they are NaN and ``class`` is "diffuse" or "none".
     """
     if ratio_threshold is None:
         ratio_threshold = float(predictor.card.get("detection_ratio_threshold", REFERENCE_RATIO_THRESHOLD))
@@ -95,7 +101,8 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
                    z=cluster["z"], r500_kpc=cluster["r500_kpc"].to_value(u.kpc),
                    r500_arcsec=cluster["r500_arcsec"].to_value(u.arcsec), R=np.nan, detected=False,
                    status=str(cluster["status"]), coverage=0.0, image="", n_sources=0, source_flux=0.0,
-                   largest_source_kpc=np.nan)
+                   largest_source_kpc=np.nan, R_halo=np.nan, R_relic=np.nan, R_radio_galaxy=np.nan,
+                   **{"class": "none"})
         if row["status"] == "ok":
             _measure(row, images, predictor, factor, ratio_threshold, beam, thumbnails)
         rows.append(row)
@@ -105,6 +112,22 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
         table[name] = u.Quantity(table[name], unit, dtype=float)
     table.meta.update(factor=factor, ratio_threshold=ratio_threshold, model=predictor.model_name)
     return table
+
+
+def _classify(row, prediction, x, y, radius, ratio_threshold):
+    """``class`` of a cluster (none / halo / relic / both, or diffuse for a binary model) and R per class."""
+    if prediction.class_probability is None:
+        row["class"] = "diffuse" if row["detected"] else "none"
+        return
+    for name in ("halo", "relic", "radio_galaxy"):
+        plane = prediction.class_probability[prediction.class_names.index(name)]
+        row[f"R_{name}"] = aperture_ratio(plane, x, y, radius).ratio
+    if not row["detected"]:
+        row["class"] = "none"
+    elif min(row["R_halo"], row["R_relic"]) > ratio_threshold:
+        row["class"] = "both"
+    else:
+        row["class"] = "halo" if row["R_halo"] >= row["R_relic"] else "relic"
 
 
 def _measure(row, images, predictor, factor, ratio_threshold, beam, thumbnails):
@@ -126,9 +149,11 @@ def _measure(row, images, predictor, factor, ratio_threshold, beam, thumbnails):
     aperture = aperture_ratio(prediction.probability, float(x), float(y), radius)
     row.update(R=aperture.ratio, coverage=aperture.coverage, detected=bool(aperture.ratio > ratio_threshold),
                status="ok" if aperture.coverage >= 0.999 else "partial_coverage")
+    _classify(row, prediction, float(x), float(y), radius, ratio_threshold)
     sources = diffuse_sources(prediction.probability, prediction.threshold, image.data * image.jy_per_unit,
                               float(np.median(prediction.rms)), image.wcs, image.beam_area_pixels,
-                              image.pixel_arcsec, redshift=row["z"])
+                              image.pixel_arcsec, redshift=row["z"], class_probability=prediction.class_probability,
+                              class_names=prediction.class_names)
     if thumbnails is not None:
         from radiounet.detect.report import save_thumbnail, thumbnail_filename
 

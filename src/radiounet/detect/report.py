@@ -74,7 +74,8 @@ def _cell(value, unit=""):
 
 def write_report(path, detections, thumbnail_names):
     """Write ``report.html`` for a detections table; ``thumbnail_names`` maps cluster name -> PNG path."""
-    columns = ["name", "z", "r500_kpc", "R", "detected", "status", "coverage", "n_sources", "largest_source_kpc"]
+    columns = ["name", "z", "r500_kpc", "R", "detected", "class", "status", "coverage", "n_sources",
+               "largest_source_kpc"]
     rows = []
     for row in detections:
         thumb = thumbnail_names.get(row["name"])

@@ -11,7 +11,8 @@ from radiounet.sky.cosmology import DEFAULT_COSMOLOGY, kpc_per_arcsec
 __all__ = ["diffuse_sources", "SOURCE_COLUMNS"]
 
 SOURCE_COLUMNS = ("id", "ra", "dec", "x", "y", "area", "n_pixels", "flux", "flux_err", "peak_probability",
-                  "mean_probability", "las", "las_kpc", "semimajor", "semiminor", "orientation")
+                  "mean_probability", "las", "las_kpc", "semimajor", "semiminor", "orientation", "class",
+                  "halo_fraction")
 
 
 def _largest_size_pixels(rows, cols):
@@ -27,7 +28,8 @@ def _largest_size_pixels(rows, cols):
 
 
 def diffuse_sources(probability, threshold, image_jy, rms_jy, wcs, beam_area_pixels, pixel_arcsec, *,
-                    redshift=None, cosmology=DEFAULT_COSMOLOGY, min_pixels=None):
+                    redshift=None, cosmology=DEFAULT_COSMOLOGY, min_pixels=None, class_probability=None,
+                    class_names=()):
     """One row per connected region of ``probability >= threshold``.
 
     Parameters
@@ -47,6 +49,8 @@ def diffuse_sources(probability, threshold, image_jy, rms_jy, wcs, beam_area_pix
         Adds the largest linear size in kpc.
     min_pixels : int, optional
         Smallest region kept (default: one beam area).
+    class_probability : numpy.ndarray, optional
+        ``(classes, ny, nx)`` probabilities of a class model, named by ``class_names``.
 
     Returns
     -------
@@ -60,7 +64,10 @@ def diffuse_sources(probability, threshold, image_jy, rms_jy, wcs, beam_area_pix
         (arcsec: largest angular size) and ``las_kpc`` (NaN without a redshift);
         ``semimajor``, ``semiminor`` (arcsec: twice the second-moment sigmas) and
         ``orientation`` (deg, counter-clockwise from the pixel x axis): an ellipse
-        that outlines the region, used for the DS9 regions.
+        that outlines the region, used for the DS9 regions; ``class``: "halo" or
+        "relic", whichever holds more probability in the region, with
+        ``halo_fraction`` = sum of P(halo) / sum of P(halo) + P(relic) there (a
+        binary model: "diffuse" and NaN).
     """
     min_pixels = max(int(np.ceil(beam_area_pixels)), 1) if min_pixels is None else min_pixels
     with np.errstate(invalid="ignore"):
@@ -94,13 +101,24 @@ def diffuse_sources(probability, threshold, image_jy, rms_jy, wcs, beam_area_pix
         flux_err = float(np.nanmedian(rms(r, c))) * np.sqrt(n / beam_area_pixels)
         sky = wcs.pixel_to_world(x, y)
         las = _largest_size_pixels(r, c) * pixel_arcsec
+        kind, halo_fraction = _region_class(class_probability, class_names, r, c)
         rows.append(dict(id=len(rows) + 1, ra=sky.ra.deg, dec=sky.dec.deg, x=float(x), y=float(y),
                          area=n * pixel_arcsec**2 / 3600.0, n_pixels=n, flux=flux, flux_err=flux_err,
                          peak_probability=float(weights.max()), mean_probability=float(weights.mean()),
                          las=las, las_kpc=las * scale, semimajor=2 * semimajor * pixel_arcsec,
-                         semiminor=2 * semiminor * pixel_arcsec, orientation=orientation))
+                         semiminor=2 * semiminor * pixel_arcsec, orientation=orientation, **{"class": kind},
+                         halo_fraction=halo_fraction))
     table = QTable(rows=rows, names=SOURCE_COLUMNS) if rows else QTable({name: [] for name in SOURCE_COLUMNS})
     return _with_units(table)
+
+
+def _region_class(class_probability, class_names, rows, cols):
+    if class_probability is None:
+        return "diffuse", float("nan")
+    halo = float(np.nansum(class_probability[class_names.index("halo")][rows, cols]))
+    relic = float(np.nansum(class_probability[class_names.index("relic")][rows, cols]))
+    fraction = halo / (halo + relic) if halo + relic > 0 else float("nan")
+    return ("halo" if halo >= relic else "relic"), fraction
 
 
 def _moments(dx, dy, weights):

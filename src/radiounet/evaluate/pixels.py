@@ -18,7 +18,8 @@ from astropy.wcs import WCS, FITSFixedWarning
 
 from radiounet.errors import RadioUNetError
 
-__all__ = ["PIXEL_COLUMNS", "pair_predictions", "pixel_counts", "pixel_metrics"]
+__all__ = ["PIXEL_COLUMNS", "pair_predictions", "pixel_counts", "pixel_metrics", "pair_class_maps",
+           "class_confusion"]
 
 PIXEL_COLUMNS = ("image", "truth_mask", "n_pixels", "n_truth", "n_predicted", "tp", "fp", "fn", "dice", "iou",
                  "precision", "recall")
@@ -149,3 +150,77 @@ def pixel_metrics(pairs, threshold=None):
     total.update(_ratios(total["tp"], total["fp"], total["fn"]))
     table.meta["total"] = total
     return table
+
+
+def pair_class_maps(predictions, truth_labels):
+    """Pairs ``(STEM.classes.fits, STEM.labels.fits)`` of class cubes (beside the probability maps) and truth labels.
+
+    ``predictions`` are the probability maps or their folders (as for
+    :func:`pair_predictions`); ``truth_labels`` files or folders of
+    ``STEM.labels.fits`` (the simulator's class labels).
+    """
+    labels = {path.name[: -len(".labels.fits")]: path for path in _files(truth_labels, ".labels.fits")
+              if path.name.endswith(".labels.fits")}
+    pairs = []
+    for path in _files(predictions, _PROB_SUFFIX):
+        stem = path.name[: -len(_PROB_SUFFIX)]
+        cube = path.with_name(f"{stem}.classes.fits")
+        if not cube.exists():
+            raise RadioUNetError(f"{path}: no class map {cube.name} beside it (predicted with a binary model?)")
+        if stem in labels:
+            pairs.append((cube, labels[stem]))
+    return pairs
+
+
+def class_confusion(pairs):
+    """Pixel confusion matrix of the most probable class against the truth labels, over all pairs.
+
+    Returns
+    -------
+    astropy.table.QTable
+        One row per true class: ``class``, ``n_pixels``, one column per
+        predicted class (pixel counts), ``recall`` and ``dice`` of the class.
+        Blank pixels (NaN) are not counted.
+    """
+    names = None
+    counts = None
+    for cube_path, labels_path in pairs:
+        cube, header = _read_cube(cube_path)
+        these = tuple(header[f"CLASS{k}"] for k in range(cube.shape[0]))
+        if names is None:
+            names, counts = these, np.zeros((len(these), len(these)), dtype=np.int64)
+        elif these != names:
+            raise RadioUNetError(f"{cube_path}: other classes ({', '.join(these)}) than {', '.join(names)}")
+        truth, _, _ = _read_plane(labels_path)
+        if truth.shape != cube.shape[1:]:
+            raise RadioUNetError(f"{labels_path}: shape {truth.shape} differs from the class map's {cube.shape[1:]}")
+        valid = np.all(np.isfinite(cube), axis=0)
+        predicted = np.argmax(np.nan_to_num(cube, nan=-1.0), axis=0)[valid]
+        true = truth[valid].astype(np.int64)
+        if true.size and (true.min() < 0 or true.max() >= len(names)):
+            raise RadioUNetError(f"{labels_path}: labels outside 0..{len(names) - 1}")
+        counts += np.bincount(true * len(names) + predicted, minlength=len(names) ** 2).reshape(counts.shape)
+    if names is None:
+        raise RadioUNetError("no class map has truth labels with the same stem")
+    table = QTable({"class": list(names), "n_pixels": counts.sum(axis=1)})
+    for k, name in enumerate(names):
+        table[f"as_{name}"] = counts[:, k]
+    tp = np.diagonal(counts).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table["recall"] = tp / counts.sum(axis=1)
+        table["dice"] = 2 * tp / (counts.sum(axis=1) + counts.sum(axis=0))
+    return table
+
+
+def _read_cube(path):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FITSFixedWarning)
+            with fits.open(path) as hdul:
+                data = np.asarray(hdul[0].data, dtype=np.float32)
+                header = hdul[0].header
+    except (OSError, ValueError, TypeError) as exc:
+        raise RadioUNetError(f"{path}: cannot read the class map ({exc})") from None
+    if data.ndim != 3 or "CLASS0" not in header:
+        raise RadioUNetError(f"{path}: not a class map of radio-unet predict (a cube with CLASSn cards)")
+    return data, header

@@ -11,22 +11,39 @@ import numpy as np
 import torch
 
 from radiounet.data.normalize import estimate_rms, normalize
+from radiounet.models.outputs import diffuse_probability
 from radiounet.sky import FieldConfig, SkyConfig, field_rng, simulate_field
+from radiounet.sky.labels import CLASS_NAMES
+from radiounet.train.metrics import ConfusionCounts
 
-__all__ = ["evaluate_synthetic", "HELD_OUT_SEED"]
+__all__ = ["evaluate_synthetic", "radio_galaxy_labelled", "HELD_OUT_SEED"]
 
 #: Seed of the held-out fields; training configurations use other seeds.
 HELD_OUT_SEED = 777_000_001
 
 
 def _probabilities(model, images, device, batch_size):
-    out = []
+    """Diffuse-emission probabilities ``(n, H, W)`` and, for a class model, the predicted classes (else None)."""
+    probability, classes = [], []
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
             batch = np.stack([normalize(im, estimate_rms(im)) for im in images[start:start + batch_size]])
-            logits = model(torch.from_numpy(batch)[:, None].to(device))
-            out.append(torch.sigmoid(logits)[:, 0].float().cpu().numpy())
-    return np.concatenate(out)
+            logits = model(torch.from_numpy(batch)[:, None].to(device)).float()
+            probability.append(diffuse_probability(logits)[:, 0].cpu().numpy())
+            classes.append(logits.argmax(1).cpu().numpy())
+    return np.concatenate(probability), (np.concatenate(classes) if logits.shape[1] > 1 else None)
+
+
+def radio_galaxy_labelled(predicted, labels):
+    """Whether a field's radio galaxies are labelled as such: in their footprint (true label radio galaxy),
+    more pixels are predicted radio galaxy than halo or relic. None for a field without radio galaxy."""
+    footprint = labels == CLASS_NAMES.index("radio_galaxy")
+    if not footprint.any():
+        return None
+    inside = predicted[footprint]
+    as_galaxy = np.sum(inside == CLASS_NAMES.index("radio_galaxy"))
+    as_diffuse = np.sum((inside == CLASS_NAMES.index("halo")) | (inside == CLASS_NAMES.index("relic")))
+    return bool(as_galaxy > as_diffuse)
 
 
 def evaluate_synthetic(model, survey, *, tile_size=192, n_fields=100, threshold=0.5, seed=HELD_OUT_SEED,
@@ -38,17 +55,27 @@ def evaluate_synthetic(model, survey, *, tile_size=192, n_fields=100, threshold=
     dict
         ``diffuse``: pixel Dice, IoU, precision and recall over all diffuse
         fields together, and the median Dice per field; ``radio_galaxies`` and
-        ``empty``: mean and maximum fraction of pixels called diffuse.
+        ``empty``: mean and maximum fraction of pixels called diffuse. For a
+        class model also ``classes``: the pixel confusion matrix over all
+        fields (rows true, columns predicted class), the Dice of each class,
+        and the fraction of fields holding a radio galaxy where it is
+        labelled as one (:func:`radio_galaxy_labelled`).
     """
     model = model.to(device).eval()
     kinds = {"diffuse": (1.0, 0.0), "radio_galaxies": (0.0, 1.0), "empty": (0.0, 0.0)}
     base = FieldConfig(survey, shape=(tile_size, tile_size), mask_threshold=mask_threshold)
     results = {}
+    confusion = ConfusionCounts(len(CLASS_NAMES))
+    galaxy_fields = []
     for k, (kind, (f_diffuse, f_galaxies)) in enumerate(kinds.items()):
         config = replace(base, sky=SkyConfig(fraction_diffuse=f_diffuse, fraction_radio_galaxies=f_galaxies,
                                              redshift=tuple(redshift)))
         fields = [simulate_field(config, field_rng(seed + k, i)) for i in range(n_fields)]
-        probability = _probabilities(model, [f.image for f in fields], device, batch_size)
+        probability, classes = _probabilities(model, [f.image for f in fields], device, batch_size)
+        if classes is not None:
+            labels = np.stack([f.labels for f in fields])
+            confusion.update(torch.from_numpy(classes), torch.from_numpy(labels.astype(np.int64)))
+            galaxy_fields += [radio_galaxy_labelled(p, t) for p, t in zip(classes, labels)]
         predicted = probability > threshold
         truth = np.stack([f.mask for f in fields])
         if kind == "diffuse":
@@ -64,4 +91,10 @@ def evaluate_synthetic(model, survey, *, tile_size=192, n_fields=100, threshold=
             fractions = predicted.reshape(n_fields, -1).mean(axis=1)
             results[kind] = dict(mean_fraction_called_diffuse=float(fractions.mean()),
                                  max_fraction_called_diffuse=float(fractions.max()), n_fields=n_fields)
+    if galaxy_fields:
+        with_galaxy = [g for g in galaxy_fields if g is not None]
+        results["classes"] = dict(
+            names=list(CLASS_NAMES), confusion=confusion.counts.long().tolist(),
+            dice=dict(zip(CLASS_NAMES, confusion.dice())), n_fields_with_radio_galaxy=len(with_galaxy),
+            radio_galaxy_labelled_fraction=float(np.mean(with_galaxy)) if with_galaxy else float("nan"))
     return results

@@ -70,7 +70,9 @@ def _segment(path, out, predictor, beam, redshift, scratch):
         prediction = predictor.predict(radio, scratch=scratch if large else None)
         sources = diffuse_sources(prediction.probability, prediction.threshold, image_jy,
                                   _rms_lookup(prediction, radio.shape), radio.wcs,
-                                  radio.beam_area_pixels, radio.pixel_arcsec, redshift=redshift)
+                                  radio.beam_area_pixels, radio.pixel_arcsec, redshift=redshift,
+                                  class_probability=prediction.class_probability,
+                                  class_names=prediction.class_names)
         write_prediction(out, radio, image_jy, prediction, sources, predictor)
     return sources
 
@@ -103,7 +105,7 @@ def predict_files(paths, out_dir, predictor, *, beam=None, redshift=None, overwr
     mine = list(paths)[rank::world]
     summary = BatchSummary()
     for path in tqdm(mine, unit="image", desc="predict", disable=not progress):
-        outputs = output_paths(out_dir, image_stem(path), predictor.tta)
+        outputs = output_paths(out_dir, image_stem(path), predictor.tta, bool(predictor.class_names))
         if not overwrite and all(p.exists() for p in outputs.values()):
             summary.skipped.append(path)
             continue

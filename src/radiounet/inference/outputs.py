@@ -3,6 +3,7 @@
 ``STEM.prob.fits``     probability of diffuse emission (float32, NaN where blank), the input's celestial WCS
 ``STEM.mask.fits``     probability >= threshold (uint8)
 ``STEM.spread.fits``   with test-time augmentation: standard deviation over the 8 flips/rotations
+``STEM.classes.fits``  with a class model: the probability of each class, a cube with a CLASS axis
 ``STEM.sources.ecsv``  one row per diffuse region (see :func:`radiounet.detect.diffuse_sources`)
 ``STEM.reg``           DS9 regions of those sources (ellipses from the region moments, labelled by id)
 ``STEM.png``           quick-look: image with WCS axes, probability contours, source ids, beam
@@ -26,14 +27,15 @@ from radiounet import __version__  # noqa: E402
 from radiounet.io.atomic import atomic_path  # noqa: E402
 from radiounet.io.fits import write_image  # noqa: E402
 
-__all__ = ["output_paths", "write_prediction"]
+__all__ = ["output_paths", "write_prediction", "class_cube_header"]
 
 _MAX_DISPLAY_PIXELS = 1200
 
 
-def output_paths(out_dir, stem, tta=False):
+def output_paths(out_dir, stem, tta=False, classes=False):
     """The files written for ``stem``, in writing order (the last one marks completion)."""
-    names = ["prob.fits", "mask.fits"] + (["spread.fits"] if tta else []) + ["sources.ecsv", "reg", "png"]
+    names = (["prob.fits", "mask.fits"] + (["spread.fits"] if tta else []) + (["classes.fits"] if classes else [])
+             + ["sources.ecsv", "reg", "png"])
     return {name.split(".")[0]: out_dir / f"{stem}.{name}" for name in names}
 
 
@@ -64,9 +66,13 @@ def _quicklook(path, image, prediction, sources, radio, title):
         ax = figure.add_subplot(projection=wcs)
         norm = ImageNormalize(vmin=-2 * rms_mjy, vmax=50 * rms_mjy, stretch=AsinhStretch(0.02))
         im = ax.imshow(shown * 1e3, origin="lower", cmap="gray_r", norm=norm)
-        if np.nanmax(probability, initial=0) >= 0.3:
-            ax.contour(np.nan_to_num(probability), levels=[0.3, prediction.threshold, 0.9],
-                       colors=["gold", "orangered", "crimson"], linewidths=[0.6, 1.2, 0.8])
+        # The mask threshold (thick) between a lower and an upper contour; any threshold the user chose.
+        levels = {0.3: ("gold", 0.6), 0.9: ("crimson", 0.8)}
+        levels[prediction.threshold] = ("orangered", 1.2)
+        if np.nanmax(probability, initial=0) >= min(levels):
+            ax.contour(np.nan_to_num(probability), levels=sorted(levels),
+                       colors=[levels[k][0] for k in sorted(levels)],
+                       linewidths=[levels[k][1] for k in sorted(levels)])
         for row in sources:
             ax.text(row["x"] / factor, row["y"] / factor, str(row["id"]), color="crimson", fontsize=9,
                     fontweight="bold", ha="center", va="center")
@@ -83,6 +89,19 @@ def _quicklook(path, image, prediction, sources, radio, title):
         plt.close(figure)
 
 
+def class_cube_header(header, class_names):
+    """``header`` (2-D celestial) with a third axis CLASS: plane ``k`` (1-based) is ``class_names[k - 1]``."""
+    header = header.copy()
+    header["NAXIS"] = 3
+    header["WCSAXES"] = 3
+    for keyword, value, comment in (("CTYPE3", "CLASS", "class index; names in CLASSn"), ("CRPIX3", 1.0, ""),
+                                    ("CRVAL3", 0.0, ""), ("CDELT3", 1.0, ""), ("CUNIT3", "", "")):
+        header[keyword] = (value, comment)
+    for k, name in enumerate(class_names):
+        header[f"CLASS{k}"] = (name, f"plane {k + 1}")
+    return header
+
+
 def write_prediction(paths, radio, image_jy, prediction, sources, predictor):
     """Write every output of one image (``paths`` from :func:`output_paths`)."""
     header = radio.header.copy()
@@ -93,6 +112,9 @@ def write_prediction(paths, radio, image_jy, prediction, sources, predictor):
     if "spread" in paths:
         write_image(paths["spread"], prediction.spread, header,
                     _cards(predictor, "std of probability over 8 flips/rotations"))
+    if "classes" in paths:
+        write_image(paths["classes"], prediction.class_probability, class_cube_header(header, prediction.class_names),
+                    _cards(predictor, "class probabilities (CLASS axis)"))
     sources.meta.update(image=str(radio.path), model=predictor.model_name, threshold=predictor.threshold,
                         radiounet_version=__version__)
     with atomic_path(paths["sources"]) as tmp:

@@ -22,6 +22,7 @@ from astropy.wcs import WCS
 from radiounet.errors import InvalidParameterError
 from radiounet.inference.noise import NormalisedImage, rms_mesh
 from radiounet.inference.sliding_window import sliding_window_inference
+from radiounet.models.outputs import diffuse_probability
 from radiounet.models.store import DEFAULT_MODEL, load_model
 
 __all__ = ["Predictor", "Prediction"]
@@ -47,6 +48,9 @@ class Prediction:
     threshold : float
     resampled : bool
         Whether the image was regridded to the model's sampling.
+    class_probability : numpy.ndarray or None
+        ``(classes, ny, nx)`` probabilities of :attr:`class_names` (class models only).
+    class_names : tuple of str
     """
 
     probability: np.ndarray
@@ -56,6 +60,8 @@ class Prediction:
     rms_box: int
     threshold: float
     resampled: bool
+    class_probability: np.ndarray = None
+    class_names: tuple = ()
 
 
 def _dihedral(x, k, flip):
@@ -110,28 +116,39 @@ class Predictor:
         self.batch_size = batch_size
         self.tta = tta
         self.native_beam_pixels = float(self.card["native_sampling"]["beam_fwhm_pixels"])
+        self.class_names = tuple(self.card.get("classes", ()))
+        self.channels = 1 + int(tta) + len(self.class_names)
+
+    def _probabilities(self, batch):
+        """Diffuse-emission probability, then the class probabilities of a class model: ``(n, 1 + classes, H, W)``."""
+        logits = self.model(batch).float()
+        if not self.class_names:
+            return torch.sigmoid(logits)
+        return torch.cat([diffuse_probability(logits), torch.softmax(logits, dim=1)], dim=1)
 
     def _network(self, batch):
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.device.type == "cuda"):
             if not self.tta:
-                return torch.sigmoid(self.model(batch).float())
+                return self._probabilities(batch)
             outputs = torch.stack([
-                _undo_dihedral(torch.sigmoid(self.model(_dihedral(batch, k, f)).float()), k, f)
+                _undo_dihedral(self._probabilities(_dihedral(batch, k, f)), k, f)
                 for k in range(4) for f in (False, True)
             ])
-        return torch.cat([outputs.mean(0), outputs.std(0)], dim=1)
+        mean = outputs.mean(0)
+        return torch.cat([mean[:, :1], outputs[:, :, :1].std(0), mean[:, 1:]], dim=1)
 
     def predict_array(self, data, *, out=None, progress=False):
         """Probability (and spread) of a 2-D array already at the model's sampling.
 
         ``data`` is in any brightness unit (the noise normalisation removes
-        it) and may be a memory map; ``out`` (``(channels, ny, nx)``, 2
-        channels with TTA) may be one too.
+        it) and may be a memory map; ``out`` (``(self.channels, ny, nx)``)
+        may be one too.
 
         Returns
         -------
         output : numpy.ndarray
-            ``(channels, ny, nx)``
+            ``(self.channels, ny, nx)``: the probability of diffuse emission,
+            its spread (with TTA), the class probabilities (class models).
         rms : numpy.ndarray
             The noise mesh.
         """
@@ -140,7 +157,7 @@ class Predictor:
         view = NormalisedImage(data, mesh, box)
         output = sliding_window_inference(view, self._network, tile=self.tile, crop=self.crop,
                                           batch_size=self.batch_size, blend=self.blend,
-                                          channels=2 if self.tta else 1, device=self.device, out=out,
+                                          channels=self.channels, device=self.device, out=out,
                                           progress=progress)
         return output, mesh
 
@@ -172,7 +189,7 @@ class Predictor:
         from reproject import reproject_interp
 
         target, shape = self._native_grid(image)
-        channels = 2 if self.tta else 1
+        channels = self.channels
         data = image.data
         out = None
         if target is not None:
@@ -196,6 +213,9 @@ class Predictor:
             output[:, rows][:, blank] = np.nan
             with np.errstate(invalid="ignore"):
                 mask[rows] = output[0, rows] >= self.threshold
+        first_class = 1 + int(self.tta)
         return Prediction(probability=output[0], mask=mask, spread=output[1] if self.tta else None,
                           rms=mesh * image.jy_per_unit, rms_box=2 * self.tile, threshold=self.threshold,
-                          resampled=target is not None)
+                          resampled=target is not None,
+                          class_probability=output[first_class:] if self.class_names else None,
+                          class_names=self.class_names)

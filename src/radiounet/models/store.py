@@ -119,13 +119,20 @@ def load_model(name_or_path, device="cpu"):
     return model.to(device).eval(), card
 
 
-def load_weights(model, path):
-    """Load safetensors weights into ``model``; an architecture mismatch is a one-line error."""
+def load_weights(model, path, *, except_head=False):
+    """Load safetensors weights into ``model``; an architecture mismatch is a one-line error.
+
+    With ``except_head`` the output head keeps its own weights: a model with
+    another number of outputs (binary -> classes) starts from the rest.
+    """
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError) as exc:
         raise RadioUNetError(f"{path}: not a readable safetensors file ({exc})") from None
     expected = model.state_dict()
+    if except_head:
+        state = {k: v for k, v in state.items() if not k.startswith("head.")}
+        state.update({k: v for k, v in expected.items() if k.startswith("head.")})
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from radiounet.errors import InvalidParameterError, RadioUNetError
+from radiounet.sky.labels import CLASS_NAMES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -19,7 +20,7 @@ else:  # pragma: no cover
 __all__ = ["DEFAULTS", "load_config", "apply_overrides", "validate_config"]
 
 DEFAULTS = {
-    "model": {"depth": 4, "width": 16, "norm": "batch", "dropout": 0.1},
+    "model": {"depth": 4, "width": 16, "norm": "batch", "dropout": 0.1, "out_channels": 1},
     "data": {
         "source": "synthetic",
         "preset": "lotss-dr2-6",
@@ -175,6 +176,9 @@ def validate_config(config, source="config"):
             raise RadioUNetError(f"{source}: augment.{key} must be a range 0 < low <= high")
     if not 0 < config["training"]["threshold"] < 1:
         raise RadioUNetError(f"{source}: training.threshold must be between 0 and 1")
+    if config["model"]["out_channels"] not in (1, len(CLASS_NAMES)):
+        raise RadioUNetError(f"{source}: model.out_channels must be 1 (diffuse emission) or {len(CLASS_NAMES)} "
+                             f"(classes {', '.join(CLASS_NAMES)})")
     if config["training"]["radio_galaxy_weight"] <= 0:
         raise RadioUNetError(f"{source}: training.radio_galaxy_weight must be positive")
     if config["training"]["learning_rate"] <= 0:

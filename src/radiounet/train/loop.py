@@ -31,15 +31,16 @@ from radiounet import __version__
 from radiounet.data.normalize import normalize
 from radiounet.errors import RadioUNetError
 from radiounet.io.atomic import atomic_path, ensure_writable_directory
-from radiounet.models.store import load_weights, resolve_model_path, save_model
+from radiounet.models.outputs import diffuse_probability
+from radiounet.models.store import load_weights, read_model_card, resolve_model_path, save_model
 from radiounet.models.summary import count_parameters
 from radiounet.models.unet import UNet, UNetConfig
 from radiounet.sky.labels import CLASS_NAMES
 from radiounet.train.augment import log_uniform_factors, random_dihedral
 from radiounet.train.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
 from radiounet.train.distributed import all_reduce_sum, setup_distributed, teardown_distributed
-from radiounet.train.losses import segmentation_loss
-from radiounet.train.metrics import PixelCounts
+from radiounet.train.losses import class_segmentation_loss, segmentation_loss
+from radiounet.train.metrics import ConfusionCounts, PixelCounts
 
 __all__ = ["TrainResult", "train", "prepare_batch"]
 
@@ -82,13 +83,27 @@ def prepare_batch(batch, device, augment=None, generator=None):
     return normalize(image, rms), mask, labels
 
 
-def _pixel_weight(labels, training):
-    """BCE weight per pixel: ``radio_galaxy_weight`` on radio-galaxy pixels, 1 elsewhere (None when all 1)."""
-    if training["radio_galaxy_weight"] == 1.0:
+def _pixel_weight(labels, training, classes=False):
+    """Loss weight per pixel: ``radio_galaxy_weight`` on radio-galaxy pixels, 1 elsewhere (None when all 1).
+
+    For a class model the diffuse pixels also get ``pos_weight`` (a binary
+    model has it in the BCE instead).
+    """
+    diffuse_weight = training["pos_weight"] if classes else 1.0
+    if training["radio_galaxy_weight"] == 1.0 and diffuse_weight == 1.0:
         return None
     weight = torch.ones(labels.shape, dtype=torch.float32, device=labels.device)
     weight[labels == CLASS_NAMES.index("radio_galaxy")] = training["radio_galaxy_weight"]
+    weight[(labels == CLASS_NAMES.index("halo")) | (labels == CLASS_NAMES.index("relic"))] = diffuse_weight
     return weight
+
+
+def _loss(logits, target, labels, training):
+    if logits.shape[1] == 1:
+        return segmentation_loss(logits, target, training["bce_weight"], training["dice_weight"],
+                                 training["pos_weight"], _pixel_weight(labels, training))
+    return class_segmentation_loss(logits, labels, target, training["bce_weight"], training["dice_weight"],
+                                   _pixel_weight(labels, training, classes=True))
 
 
 def _lr_lambda(epochs, warmup, steps_per_epoch, schedule):
@@ -118,16 +133,18 @@ def _loader(dataset, batch_size, shuffle, context, workers, seed):
 def _evaluate(model, loader, context, training, progress):
     model.eval()
     counts = PixelCounts()
+    classes = ConfusionCounts(len(CLASS_NAMES)) if model.head.out_channels > 1 else None
     # loss sum, tiles, positive pixels and all pixels in tiles without emission
     sums = torch.zeros(4, dtype=torch.float64)
     with torch.no_grad():
         for batch in tqdm(loader, desc="validate", leave=False, disable=not progress, unit="batch"):
             inputs, target, labels = prepare_batch(batch, context.device)
             logits = model(inputs)
-            loss = segmentation_loss(logits, target, training["bce_weight"], training["dice_weight"],
-                                     training["pos_weight"], _pixel_weight(labels, training))
-            predicted = torch.sigmoid(logits) > training["threshold"]
+            loss = _loss(logits, target, labels, training)
+            predicted = diffuse_probability(logits) > training["threshold"]
             counts.update(predicted.cpu(), target.cpu() > 0.5)
+            if classes is not None:
+                classes.update(logits.argmax(1).cpu(), labels[:, 0].cpu())
             no_emission = target.flatten(1).amax(1) == 0
             sums += torch.tensor([float(loss) * len(target), len(target), float(predicted[no_emission].sum()),
                                   predicted[no_emission].numel()], dtype=torch.float64)
@@ -136,15 +153,23 @@ def _evaluate(model, loader, context, training, progress):
     metrics = counts.metrics()
     metrics["empty_tile_positive_fraction"] = float(sums[2] / sums[3]) if sums[3] else 0.0
     metrics["val_loss"] = float(sums[0] / max(sums[1], 1))
+    if classes is not None:
+        classes.all_reduce()
+        metrics["class_dice"] = dict(zip(CLASS_NAMES, classes.dice()))
     return metrics
 
 
 def _model_card(config, survey, metrics, epoch, seconds, command, extra):
     bmaj = float(survey.beam.major.to_value("arcsec"))
+    if config["model"]["out_channels"] > 1:
+        task = dict(task="segmentation into classes " + ", ".join(CLASS_NAMES), classes=list(CLASS_NAMES),
+                    output="class probabilities = softmax(logits); diffuse emission = halo + relic")
+    else:
+        task = dict(task="binary segmentation of diffuse radio emission (halo + relic)",
+                    output="probability of diffuse emission = sigmoid(logit)")
     return dict(
         radiounet_version=__version__,
-        task="binary segmentation of diffuse radio emission (halo + relic)",
-        output="probability of diffuse emission = sigmoid(logit)",
+        **task,
         normalization="asinh(image / rms), rms = robust noise of the image in Jy/beam; NaN -> 0",
         threshold=config["training"]["threshold"],
         tile_size=config["data"]["tile_size"],
@@ -223,7 +248,10 @@ def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progres
     torch.manual_seed(training["seed"])
     model = UNet(UNetConfig(**config["model"]))
     if init_model is not None:
-        load_weights(model, resolve_model_path(init_model))
+        path = resolve_model_path(init_model)
+        # A class model may start from a binary one: all but the output head.
+        load_weights(model, path, except_head=read_model_card(path)["architecture"]["out_channels"]
+                     != config["model"]["out_channels"])
     if freeze_levels:
         levels = None if freeze_levels < 0 else freeze_levels
         for parameter in model.encoder_parameters(levels):
@@ -269,8 +297,7 @@ def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progres
             inputs, target, labels = prepare_batch(batch, context.device, config["augment"], generator)
             with torch.autocast(context.device.type, dtype=torch.float16, enabled=use_amp):
                 logits = network(inputs)
-            loss = segmentation_loss(logits.float(), target, training["bce_weight"], training["dice_weight"],
-                                     training["pos_weight"], _pixel_weight(labels, training))
+            loss = _loss(logits.float(), target, labels, training)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -307,7 +334,9 @@ def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progres
             save_checkpoint(out_dir, model, optimizer, scheduler, state)
             print(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f}, val loss {row['val_loss']:.4f}, "
                   f"Dice {row['dice']:.3f}, IoU {row['iou']:.3f}, precision {row['precision']:.3f}, "
-                  f"recall {row['recall']:.3f}, {row['train_tiles_per_second']:.1f} tiles/s", file=sys.stderr)
+                  f"recall {row['recall']:.3f}, {row['train_tiles_per_second']:.1f} tiles/s"
+                  + "".join(f", {name} Dice {value:.3f}" for name, value in metrics.get("class_dice", {}).items()),
+                  file=sys.stderr)
         if state["stale_epochs"] >= training["early_stopping_patience"]:
             stopped_early = True
             break

@@ -10,14 +10,43 @@ background.
 import torch
 import torch.nn.functional as F
 
-__all__ = ["soft_dice_loss", "segmentation_loss"]
+from radiounet.models.outputs import diffuse_probability
+
+__all__ = ["soft_dice_loss", "segmentation_loss", "class_segmentation_loss"]
+
+def _soft_dice(probability, target, smooth=1.0):
+    intersection = (probability * target).sum()
+    return 1.0 - (2.0 * intersection + smooth) / (probability.sum() + target.sum() + smooth)
 
 
 def soft_dice_loss(logits, target, smooth=1.0):
     """1 - soft Dice between ``sigmoid(logits)`` and ``target`` over the whole batch."""
-    probability = torch.sigmoid(logits)
-    intersection = (probability * target).sum()
-    return 1.0 - (2.0 * intersection + smooth) / (probability.sum() + target.sum() + smooth)
+    return _soft_dice(torch.sigmoid(logits), target, smooth)
+
+
+def class_segmentation_loss(logits, labels, target, ce_weight=1.0, dice_weight=1.0, pixel_weight=None):
+    """Cross-entropy over the classes + soft Dice of the derived diffuse probability against the mask.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        ``(batch, classes, H, W)``.
+    labels : torch.Tensor
+        ``(batch, 1, H, W)`` class indices.
+    target : torch.Tensor
+        ``(batch, 1, H, W)`` diffuse mask (0/1), the binary model's target.
+    pixel_weight : torch.Tensor, optional
+        ``(batch, 1, H, W)`` weight of each pixel's cross-entropy.
+    """
+    loss = logits.new_zeros(())
+    if ce_weight:
+        ce = F.cross_entropy(logits, labels[:, 0], reduction="none")
+        if pixel_weight is not None:
+            ce = ce * pixel_weight[:, 0]
+        loss = loss + ce_weight * ce.mean()
+    if dice_weight:
+        loss = loss + dice_weight * _soft_dice(diffuse_probability(logits), target)
+    return loss
 
 
 def segmentation_loss(logits, target, bce_weight=1.0, dice_weight=1.0, pos_weight=None, pixel_weight=None):

@@ -4,7 +4,7 @@ import torch
 
 from radiounet.train.distributed import all_reduce_sum
 
-__all__ = ["PixelCounts"]
+__all__ = ["PixelCounts", "ConfusionCounts"]
 
 
 class PixelCounts:
@@ -33,3 +33,27 @@ class PixelCounts:
 
         return dict(dice=ratio(2 * tp, 2 * tp + fp + fn), iou=ratio(tp, tp + fp + fn),
                     precision=ratio(tp, tp + fp), recall=ratio(tp, tp + fn))
+
+
+class ConfusionCounts:
+    """Confusion matrix of class maps (rows: true class, columns: predicted class), summed over batches."""
+
+    def __init__(self, n_classes):
+        self.n_classes = n_classes
+        self.counts = torch.zeros(n_classes, n_classes, dtype=torch.float64)
+
+    def update(self, predicted, target):
+        """Add integer class maps of the same shape."""
+        index = target.reshape(-1).long() * self.n_classes + predicted.reshape(-1).long()
+        self.counts += torch.bincount(index, minlength=self.n_classes**2).reshape(self.n_classes,
+                                                                                  self.n_classes).to(self.counts)
+
+    def all_reduce(self):
+        """Sum the counts over the processes of a distributed run."""
+        self.counts = all_reduce_sum(self.counts)
+
+    def dice(self):
+        """Dice of each class (NaN for a class neither present nor predicted)."""
+        tp = self.counts.diagonal()
+        denominator = self.counts.sum(0) + self.counts.sum(1)
+        return [float(2 * t / d) if d else float("nan") for t, d in zip(tp, denominator)]
