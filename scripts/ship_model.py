@@ -88,6 +88,7 @@ def _markdown(name, card, sha256, path):
         f"| compact sources only | pixels called diffuse (mean / max) | "
         f"{empty['mean_fraction_called_diffuse']:.2%} / {empty['max_fraction_called_diffuse']:.2%} | |",
         "",
+        *_class_section(held.get("classes")),
         "Reproduce:",
         "",
         "```bash",
@@ -99,6 +100,28 @@ def _markdown(name, card, sha256, path):
         "",
     ]
     return "\n".join(lines)
+
+
+def _class_section(classes):
+    """Per-class Dice, the pixel confusion matrix and the radio-galaxy criterion of a class model."""
+    if not classes:
+        return []
+    names = classes["names"]
+    lines = [
+        "## Classes (all held-out fields together)",
+        "",
+        f"Fields holding a radio galaxy where it is labelled radio galaxy (more of its pixels predicted radio "
+        f"galaxy than halo or relic): {classes['radio_galaxy_labelled_fraction']:.1%} of "
+        f"{classes['n_fields_with_radio_galaxy']} (target >= 90%).",
+        "",
+        "| true \\ predicted | " + " | ".join(names) + " | Dice |",
+        "| --- | " + " | ".join("---" for _ in names) + " | --- |",
+    ]
+    for name, row in zip(names, classes["confusion"]):
+        total = max(sum(row), 1)
+        cells = " | ".join(f"{count / total:.1%}" for count in row)
+        lines.append(f"| {name} ({sum(row):,} px) | {cells} | {classes['dice'][name]:.3f} |")
+    return lines + ["", "Rows: share of each true class's pixels given each predicted class.", ""]
 
 
 def main():

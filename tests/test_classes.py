@@ -135,3 +135,18 @@ def test_evaluate_prints_the_class_confusion_matrix(tmp_path, class_model, capsy
     assert sum(int(table[f"as_{name}"].sum()) for name in CLASS_NAMES) == labels.size
     output = capsys.readouterr().out
     assert "class confusion over 1 images" in output and "pixel metrics over 1 images" in output
+
+
+def test_a_class_head_from_a_binary_model_starts_with_its_probabilities(tmp_path):
+    from radiounet.models.store import load_weights
+
+    torch.manual_seed(3)
+    binary = UNet(UNetConfig(depth=2, width=4, norm="none", dropout=0.0)).eval()
+    path = save_model(tmp_path / "binary.safetensors", binary, CARD)
+    classes = UNet(UNetConfig(depth=2, width=4, norm="none", dropout=0.0, out_channels=len(CLASS_NAMES))).eval()
+    load_weights(classes, path, except_head=True)
+    loop._class_head_from_binary(classes, path)
+    x = torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        # radio galaxy and compact start at logit -3: a few per cent of the probability
+        assert torch.allclose(diffuse_probability(classes(x)), torch.sigmoid(binary(x)), atol=0.05)

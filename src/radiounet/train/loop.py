@@ -98,6 +98,27 @@ def _pixel_weight(labels, training, classes=False):
     return weight
 
 
+def _class_head_from_binary(model, path):
+    """Start a class head where the binary model is: P(halo) + P(relic) = its sigmoid, other classes unlikely.
+
+    With binary logit ``z``: background 0, halo and relic ``z - ln 2``, radio galaxy and compact ``-3``
+    (constant), so that softmax(halo) + softmax(relic) = sigmoid(z) up to the small share of the last two.
+    A random head would make the first epochs relearn what the binary model knows.
+    """
+    from safetensors.torch import load_file
+
+    binary = load_file(str(path))
+    weight, bias = binary["head.weight"], binary["head.bias"]
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.fill_(-3.0)
+        model.head.bias[CLASS_NAMES.index("background")] = 0.0
+        for name in ("halo", "relic"):
+            k = CLASS_NAMES.index(name)
+            model.head.weight[k] = weight[0]
+            model.head.bias[k] = bias[0] - math.log(2.0)
+
+
 def _loss(logits, target, labels, training):
     if logits.shape[1] == 1:
         return segmentation_loss(logits, target, training["bce_weight"], training["dice_weight"],
@@ -249,9 +270,10 @@ def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progres
     model = UNet(UNetConfig(**config["model"]))
     if init_model is not None:
         path = resolve_model_path(init_model)
-        # A class model may start from a binary one: all but the output head.
-        load_weights(model, path, except_head=read_model_card(path)["architecture"]["out_channels"]
-                     != config["model"]["out_channels"])
+        from_binary = read_model_card(path)["architecture"]["out_channels"] == 1 < config["model"]["out_channels"]
+        load_weights(model, path, except_head=from_binary)
+        if from_binary:
+            _class_head_from_binary(model, path)
     if freeze_levels:
         levels = None if freeze_levels < 0 else freeze_levels
         for parameter in model.encoder_parameters(levels):
