@@ -62,6 +62,9 @@ def test_config_defaults_file_and_overrides(tiny_config):
     ("[data]\nsource = 'tapes'\n", "data.source must be one of"),
     ("[data]\ntile_size = 100\n", r"multiple of 2\*\*model.depth"),
     ("[data]\nsource = 'shards'\n", "needs data.shards"),
+    ("[model]\nout_channels = 3\n", "model.out_channels must be 1"),
+    ("[training]\nhead_learning_rate_factor = 0.0\n", "head_learning_rate_factor must be positive"),
+    ("[training]\nkeep = 'first'\n", "training.keep must be one of"),
 ])
 def test_config_errors_name_the_file_and_key(tmp_path, text, message):
     path = tmp_path / "bad.toml"

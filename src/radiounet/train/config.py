@@ -48,6 +48,7 @@ DEFAULTS = {
         "epochs": 20,
         "batch_size": 8,
         "learning_rate": 2e-3,
+        "head_learning_rate_factor": 1.0,
         "weight_decay": 1e-4,
         "schedule": "cosine",
         "warmup_epochs": 1,
@@ -179,6 +180,8 @@ def validate_config(config, source="config"):
     if config["model"]["out_channels"] not in (1, len(CLASS_NAMES)):
         raise RadioUNetError(f"{source}: model.out_channels must be 1 (diffuse emission) or {len(CLASS_NAMES)} "
                              f"(classes {', '.join(CLASS_NAMES)})")
+    if config["training"]["head_learning_rate_factor"] <= 0:
+        raise RadioUNetError(f"{source}: training.head_learning_rate_factor must be positive")
     if config["training"]["radio_galaxy_weight"] <= 0:
         raise RadioUNetError(f"{source}: training.radio_galaxy_weight must be positive")
     if config["training"]["learning_rate"] <= 0:

@@ -99,11 +99,11 @@ def _pixel_weight(labels, training, classes=False):
 
 
 def _class_head_from_binary(model, path):
-    """Start a class head where the binary model is: P(halo) + P(relic) = its sigmoid, other classes unlikely.
+    """Start a class head where the binary model is: P(halo) + P(relic) = its sigmoid.
 
-    With binary logit ``z``: background 0, halo and relic ``z - ln 2``, radio galaxy and compact ``-3``
-    (constant), so that softmax(halo) + softmax(relic) = sigmoid(z) up to the small share of the last two.
-    A random head would make the first epochs relearn what the binary model knows.
+    With binary logit ``z``: background, radio galaxy and compact 0 (they share the rest equally until
+    trained apart), halo and relic ``z - ln 2 + ln 3``, so that softmax(halo) + softmax(relic) =
+    sigmoid(z). A random head would make the first epochs relearn what the binary model knows.
     """
     from safetensors.torch import load_file
 
@@ -111,12 +111,11 @@ def _class_head_from_binary(model, path):
     weight, bias = binary["head.weight"], binary["head.bias"]
     with torch.no_grad():
         model.head.weight.zero_()
-        model.head.bias.fill_(-3.0)
-        model.head.bias[CLASS_NAMES.index("background")] = 0.0
+        model.head.bias.zero_()
         for name in ("halo", "relic"):
             k = CLASS_NAMES.index(name)
             model.head.weight[k] = weight[0]
-            model.head.bias[k] = bias[0] - math.log(2.0)
+            model.head.bias[k] = bias[0] - math.log(2.0) + math.log(len(CLASS_NAMES) - 2)
 
 
 def _loss(logits, target, labels, training):
@@ -282,8 +281,12 @@ def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progres
     train_set, val_set = datasets
     train_loader = _loader(train_set, training["batch_size"], True, context, training["workers"], training["seed"])
     val_loader = _loader(val_set, training["batch_size"], False, context, training["workers"], training["seed"])
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=training["learning_rate"], weight_decay=training["weight_decay"])
+    # The output head may learn faster than the rest (a new class head on a trained network).
+    head = [p for p in model.head.parameters() if p.requires_grad]
+    body = [p for name, p in model.named_parameters() if p.requires_grad and not name.startswith("head.")]
+    optimizer = torch.optim.AdamW(
+        [dict(params=body), dict(params=head, lr=training["learning_rate"] * training["head_learning_rate_factor"])],
+        lr=training["learning_rate"], weight_decay=training["weight_decay"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, _lr_lambda(training["epochs"], training["warmup_epochs"], len(train_loader), training["schedule"]))
     state = dict(epoch=-1, best_dice=-1.0, best_epoch=-1, best_metrics={}, stale_epochs=0, seconds=0.0)
