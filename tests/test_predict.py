@@ -189,3 +189,12 @@ def test_large_images_go_through_memory_mapped_outputs_with_the_same_result(tmp_
         b = fits.getdata(tmp_path / "mapped" / f"{LOTSS.stem}.{suffix}")
         np.testing.assert_array_equal(a, b)
     assert not list((tmp_path / "mapped").glob(".*"))
+
+
+def test_a_folder_stands_for_its_images_not_for_masks_labels_or_maps(tmp_path):
+    from radiounet.inference.batch import expand_inputs
+
+    for name in ("a.fits", "a.mask.fits", "a.labels.fits", "b.FITS", "b.prob.fits", "b.classes.fits", "c.txt"):
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in expand_inputs([tmp_path])] == ["a.fits", "b.FITS"]
+    assert [p.name for p in expand_inputs([tmp_path / "a.mask.fits"])] == ["a.mask.fits"]

@@ -41,13 +41,18 @@ def image_stem(path):
     return Path(name).stem
 
 
+#: radiounet's own products, left out when a folder is expanded (simulator masks and labels, predict's maps).
+PRODUCT_SUFFIXES = (".mask.fits", ".labels.fits", ".prob.fits", ".spread.fits", ".classes.fits")
+
+
 def expand_inputs(inputs):
-    """Files as given; a folder stands for the FITS files in it."""
+    """Files as given; a folder stands for the FITS images in it, without radiounet's own products."""
     paths = []
     for item in inputs:
         item = Path(item)
         if item.is_dir():
-            paths.extend(sorted(p for p in item.iterdir() if p.name.lower().endswith(_SUFFIXES)))
+            paths.extend(sorted(p for p in item.iterdir() if p.name.lower().endswith(_SUFFIXES)
+                                and not p.name.lower().endswith(PRODUCT_SUFFIXES)))
         else:
             paths.append(item)
     return paths
