@@ -57,3 +57,18 @@ def test_dihedral_augmentation_keeps_images_and_masks_aligned():
         assert sorted(a[0].flatten().tolist()) == sorted(image[0].flatten().tolist())
         seen.add(tuple(a[0].flatten().tolist()))
     assert len(seen) == 8
+
+
+def test_class_dice_counts_a_missed_rare_class():
+    from radiounet.train.losses import class_segmentation_loss
+
+    labels = torch.zeros(1, 1, 8, 8, dtype=torch.long)
+    labels[0, 0, 0, :4] = 2  # 4 relic pixels among 64
+    target = (labels == 2).float()
+    perfect = torch.nn.functional.one_hot(labels[:, 0], 5).permute(0, 3, 1, 2).float() * 20
+    as_halo = perfect.clone()
+    as_halo[:, [1, 2]] = as_halo[:, [2, 1]]  # relic pixels called halo: the diffuse map is still perfect
+    missed = class_segmentation_loss(as_halo, labels, target, ce_weight=0)
+    assert class_segmentation_loss(perfect, labels, target, ce_weight=0) < 1e-3
+    # soft Dice loss (smooth 1) of relic: 1 - 1/5 (4 missed); of halo: 1 - 1/5 (4 false); mean over 4 classes, x 0.5
+    assert missed == pytest.approx(0.5 * (0.8 + 0.8) / 4, abs=1e-3)

@@ -25,7 +25,13 @@ def soft_dice_loss(logits, target, smooth=1.0):
 
 
 def class_segmentation_loss(logits, labels, target, ce_weight=1.0, dice_weight=1.0, pixel_weight=None):
-    """Cross-entropy over the classes + soft Dice of the derived diffuse probability against the mask.
+    """Cross-entropy over the classes + soft Dice, for a class model.
+
+    The Dice term is the mean of the soft Dice of the derived diffuse
+    probability P(halo) + P(relic) against the mask (the binary task) and the
+    mean soft Dice of the foreground classes (every class but the first,
+    background) against their labels, as nnU-Net does for rare classes: a
+    relic covering 0.5% of the pixels counts as much as a halo.
 
     Parameters
     ----------
@@ -45,7 +51,11 @@ def class_segmentation_loss(logits, labels, target, ce_weight=1.0, dice_weight=1
             ce = ce * pixel_weight[:, 0]
         loss = loss + ce_weight * ce.mean()
     if dice_weight:
-        loss = loss + dice_weight * _soft_dice(diffuse_probability(logits), target)
+        probability = torch.softmax(logits, dim=1)
+        one_hot = F.one_hot(labels[:, 0], logits.shape[1]).permute(0, 3, 1, 2).to(probability.dtype)
+        per_class = torch.stack([_soft_dice(probability[:, k], one_hot[:, k]) for k in range(1, logits.shape[1])])
+        diffuse = _soft_dice(diffuse_probability(logits), target)
+        loss = loss + dice_weight * 0.5 * (diffuse + per_class.mean())
     return loss
 
 
