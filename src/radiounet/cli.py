@@ -355,7 +355,7 @@ def _cmd_inject(args):
     from radiounet.io.atomic import atomic_path, ensure_writable_directory
     from radiounet.io.image import parse_beam
     from radiounet.models.store import DEFAULT_MODEL
-    from radiounet.sky.cosmology import r500_from_m500
+    from radiounet.sky.cosmology import kpc_per_arcsec, r500_from_m500
 
     if not args.factor > 0:
         raise InvalidParameterError("factor", args.factor, "must be positive")
@@ -385,8 +385,9 @@ def _cmd_inject(args):
             r500_kpc = _quantity(args.r500, u.kpc, "r500").to_value(u.kpc)
         else:
             r500_kpc = r500_from_m500(_quantity(args.m500, u.Msun, "m500"), args.redshift).to_value(u.kpc)
+        re_arcsec = re_kpc / kpc_per_arcsec(args.redshift).to_value(u.kpc / u.arcsec)
         sites = random_sites(images, args.sites, args.redshift, r500_kpc, seed=args.seed, beam=beam,
-                             margin_arcsec=0.0)
+                             margin_arcsec=2 * re_arcsec)
     out = ensure_writable_directory(args.out)
     predictor = Predictor(args.model or DEFAULT_MODEL, args.device)
     fluxes = np.geomspace(low, high, args.n_flux) * 1e-3
