@@ -227,19 +227,14 @@ def _cmd_predict(args):
 def _cmd_detect(args):
     from radiounet.detect.clusters import detect_clusters
     from radiounet.detect.report import thumbnail_filename, write_report
-    from radiounet.inference.batch import expand_inputs
     from radiounet.inference.predictor import Predictor
     from radiounet.io.atomic import atomic_path, ensure_writable_directory
     from radiounet.io.image import parse_beam
     from radiounet.models.store import DEFAULT_MODEL
 
-    if not args.factor > 0:
-        raise InvalidParameterError("factor", args.factor, "must be positive")
     catalog = _read_catalog(args)
     out = ensure_writable_directory(args.out)
-    images = expand_inputs(args.images)
-    if not images:
-        raise RadioUNetError(f"no FITS image in {' '.join(args.images)}")
+    images = _aperture_images(args)
     predictor = Predictor(args.model or DEFAULT_MODEL, args.device)
     detections = detect_clusters(catalog, images, predictor, factor=args.factor, ratio_threshold=args.ratio_threshold,
                                  beam=parse_beam(args.beam) if args.beam else None, thumbnails=out / "thumbnails",
@@ -350,15 +345,12 @@ def _cmd_inject(args):
 
     from radiounet.evaluate.injection import (catalog_sites, completeness, flux_at_completeness, plot_completeness,
                                               random_sites, run_injections)
-    from radiounet.inference.batch import expand_inputs
     from radiounet.inference.predictor import Predictor
     from radiounet.io.atomic import atomic_path, ensure_writable_directory
     from radiounet.io.image import parse_beam
     from radiounet.models.store import DEFAULT_MODEL
     from radiounet.sky.cosmology import kpc_per_arcsec, r500_from_m500
 
-    if not args.factor > 0:
-        raise InvalidParameterError("factor", args.factor, "must be positive")
     try:
         low, high = (float(v) for v in args.flux_range.split(","))
     except ValueError:
@@ -370,9 +362,7 @@ def _cmd_inject(args):
     if not re_kpc > 0:
         raise InvalidParameterError("re", args.re, "must be positive")
     beam = parse_beam(args.beam) if args.beam else None
-    images = expand_inputs(args.images)
-    if not images:
-        raise RadioUNetError(f"no FITS image in {' '.join(args.images)}")
+    images = _aperture_images(args)
     if args.catalog:
         sites = catalog_sites(_read_catalog(args), images, beam)
         if not sites:
@@ -425,6 +415,18 @@ def _add_aperture_options(parser):
     parser.add_argument("--factor", type=float, default=2.2, help="aperture radius in R500 (default: 2.2)")
     parser.add_argument("--ratio-threshold", type=float,
                         help="detected when R exceeds this (default: the model's, else 0.015)")
+
+
+def _aperture_images(args):
+    """The images of detect or inject (folders expanded), after checking the aperture factor."""
+    from radiounet.inference.batch import expand_inputs
+
+    if not args.factor > 0:
+        raise InvalidParameterError("factor", args.factor, "must be positive")
+    images = expand_inputs(args.images)
+    if not images:
+        raise RadioUNetError(f"no FITS image in {' '.join(args.images)}")
+    return images
 
 
 def _add_catalog_options(parser):

@@ -182,13 +182,16 @@ def class_confusion(pairs):
         predicted class (pixel counts), ``recall`` and ``dice`` of the class.
         Blank pixels (NaN) are not counted.
     """
-    names = None
-    counts = None
+    import torch
+
+    from radiounet.train.metrics import ConfusionCounts
+
+    names, counts = None, None
     for cube_path, labels_path in pairs:
         cube, header = _read_cube(cube_path)
         these = tuple(header[f"CLASS{k}"] for k in range(cube.shape[0]))
         if names is None:
-            names, counts = these, np.zeros((len(these), len(these)), dtype=np.int64)
+            names, counts = these, ConfusionCounts(len(these))
         elif these != names:
             raise RadioUNetError(f"{cube_path}: other classes ({', '.join(these)}) than {', '.join(names)}")
         truth, _, _ = _read_plane(labels_path)
@@ -199,16 +202,16 @@ def class_confusion(pairs):
         true = truth[valid].astype(np.int64)
         if true.size and (true.min() < 0 or true.max() >= len(names)):
             raise RadioUNetError(f"{labels_path}: labels outside 0..{len(names) - 1}")
-        counts += np.bincount(true * len(names) + predicted, minlength=len(names) ** 2).reshape(counts.shape)
+        counts.update(torch.from_numpy(predicted), torch.from_numpy(true))
     if names is None:
         raise RadioUNetError("no class map has truth labels with the same stem")
-    table = QTable({"class": list(names), "n_pixels": counts.sum(axis=1)})
+    matrix = counts.counts.numpy().astype(np.int64)
+    table = QTable({"class": list(names), "n_pixels": matrix.sum(axis=1)})
     for k, name in enumerate(names):
-        table[f"as_{name}"] = counts[:, k]
-    tp = np.diagonal(counts).astype(float)
+        table[f"as_{name}"] = matrix[:, k]
     with np.errstate(invalid="ignore", divide="ignore"):
-        table["recall"] = tp / counts.sum(axis=1)
-        table["dice"] = 2 * tp / (counts.sum(axis=1) + counts.sum(axis=0))
+        table["recall"] = np.diagonal(matrix) / matrix.sum(axis=1)
+    table["dice"] = counts.dice()
     return table
 
 
