@@ -9,45 +9,11 @@ config (default: configs/lotss-default.toml).
 """
 
 import argparse
-import time
 
 import torch
 
-from radiounet.models import UNet, UNetConfig, count_parameters, flops_per_tile
+from radiounet.models import UNet, UNetConfig, count_parameters, flops_per_tile, throughput
 from radiounet.train.config import load_config
-
-
-def _rate(step, batch, steps, device):
-    step()  # warm-up
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return batch * steps / (time.perf_counter() - start)
-
-
-def _measure(model_config, device, tile, batch, steps):
-    model = UNet(model_config).to(device)
-    optimizer = torch.optim.AdamW(model.parameters())
-    x = torch.randn(batch, 1, tile, tile, device=device)
-    target = (torch.rand_like(x) > 0.9).float()
-
-    def train_step():
-        model.train()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x), target)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    def infer_step():
-        model.eval()
-        with torch.no_grad():
-            model(x)
-
-    return _rate(train_step, batch, steps, device), _rate(infer_step, batch, steps, device)
 
 
 def main():
@@ -66,8 +32,10 @@ def main():
           f"batch {args.batch}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
     print(f"{'device':<8}{'train tiles/s':>15}{'infer tiles/s':>15}{'infer/train':>13}")
     for device in devices:
-        train_rate, infer_rate = _measure(model_config, device, tile, args.batch, args.steps)
+        rates = throughput(model_config, device, tile, args.batch, args.steps)
+        train_rate, infer_rate = rates["train"], rates["inference"]
         print(f"{device.type:<8}{train_rate:>15.1f}{infer_rate:>15.1f}{infer_rate / train_rate:>12.1f}x")
+
 
 if __name__ == "__main__":
     main()

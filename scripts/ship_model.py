@@ -20,11 +20,12 @@ import time
 from pathlib import Path
 
 import astropy.units as u
+import torch
 
 from radiounet.evaluate import evaluate_synthetic
 from radiounet.evaluate.calibrate import calibrate_ratio_threshold
 from radiounet.inference import Predictor
-from radiounet.models import count_parameters, flops_per_tile, load_model, save_model
+from radiounet.models import UNetConfig, count_parameters, flops_per_tile, load_model, save_model, throughput
 from radiounet.models.store import sha256_of
 from radiounet.sky import custom_survey
 
@@ -55,6 +56,10 @@ def _markdown(name, card, sha256, path):
         f"({card['ratio_calibration']['n_with_diffuse_emission']} with diffuse emission; R within 2.2 R500): "
         f"accuracy {card['ratio_calibration']['accuracy']:.2f}, precision {card['ratio_calibration']['precision']:.2f}, "
         f"recall {card['ratio_calibration']['recall']:.2f}",
+        f"- speed ({card['throughput']['device']}, batch {card['throughput']['batch_size']}, "
+        "`python benchmarks/bench_model.py`): "
+        f"{card['throughput']['train_tiles_per_second']:.0f} training and "
+        f"{card['throughput']['inference_tiles_per_second']:.0f} inference tiles per second",
         "",
         "## Training",
         f"- command: `{training['command']}`"
@@ -85,6 +90,10 @@ def _markdown(name, card, sha256, path):
         f"| with diffuse emission | median Dice per field | {d['median_field_dice']:.3f} | |",
         f"| radio galaxies only | pixels called diffuse (mean / max) | {rg['mean_fraction_called_diffuse']:.2%} / "
         f"{rg['max_fraction_called_diffuse']:.2%} | <= 1% |",
+        f"| radio galaxies only | pixels called diffuse, 90th percentile of the fields | "
+        f"{rg['p90_fraction_called_diffuse']:.2%} | |",
+        f"| radio galaxies only | the galaxies' own pixels called diffuse | "
+        f"{rg['footprint_fraction_called_diffuse']:.2%} | |",
         f"| compact sources only | pixels called diffuse (mean / max) | "
         f"{empty['mean_fraction_called_diffuse']:.2%} / {empty['max_fraction_called_diffuse']:.2%} | |",
         "",
@@ -154,6 +163,9 @@ def main():
     card["ratio_calibration"] = dict(n_fields=len(table), size_pixels=1024, factor=2.2, metric="accuracy",
                                      n_with_diffuse_emission=int(table["diffuse"].sum()), **metrics)
     print(f"R threshold {threshold:.4g}: {metrics}")
+    speed = throughput(UNetConfig(**card["architecture"]), "cpu", card["tile_size"], batch_size=16)
+    card["throughput"] = dict(device=f"CPU ({torch.get_num_threads()} threads)", batch_size=16,
+                              **{f"{k}_tiles_per_second": v for k, v in speed.items()})
     card.update(name=args.name, description=args.description, parameters=count_parameters(model),
                 recipe=args.recipe or [card["training"]["command"]], source_file=args.model,
                 flops_per_tile=flops_per_tile(model, card["tile_size"]))

@@ -149,3 +149,20 @@ def test_a_class_head_from_a_binary_model_starts_with_its_probabilities(tmp_path
     x = torch.randn(2, 1, 32, 32)
     with torch.no_grad():
         assert torch.allclose(diffuse_probability(classes(x)), torch.sigmoid(binary(x)), atol=1e-5)
+
+
+def test_shipped_class_model_tells_the_radio_galaxy_of_the_example_from_its_halo(tmp_path):
+    examples = Path(__file__).parents[1] / "examples"
+    _, card = load_model("lotss-classes-v1")
+    assert card["classes"] == list(CLASS_NAMES) and 0 < card["detection_ratio_threshold"] < 0.1
+    assert main(["predict", str(examples / "simulated_cluster.fits"), "--model", "lotss-classes-v1", "--out",
+                 str(tmp_path), "--no-progress"]) == 0
+    classes = fits.getdata(tmp_path / "simulated_cluster.classes.fits").argmax(axis=0)
+    mask = fits.getdata(tmp_path / "simulated_cluster.mask.fits").astype(bool)
+    truth = fits.getdata(examples / "simulated_cluster.mask.fits").astype(bool)
+    assert 2 * (mask & truth).sum() / (mask.sum() + truth.sum()) > 0.5
+    components = QTable.read(examples / "simulated_cluster.truth.ecsv")
+    halo = components[components["kind"] == "halo"][0]
+    tailed = components[components["subtype"] == "head-tail"][0]
+    assert mask[int(round(halo["y"])), int(round(halo["x"]))]
+    assert CLASS_NAMES[classes[int(round(tailed["y"])), int(round(tailed["x"]))]] == "radio_galaxy"

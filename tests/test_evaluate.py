@@ -1,13 +1,15 @@
-"""Evaluation of detections against truth classes: numbers of a hand-made case, sweep, CLI outputs."""
+"""Evaluation: detections against truth classes (hand-made case, sweep, CLI outputs), held-out synthetic fields."""
 
 import json
 
 import numpy as np
 import pytest
+import torch
 from astropy.table import QTable, Table
 
 from radiounet.cli import main
 from radiounet.evaluate.detections import binary_metrics, evaluate_detections
+from radiounet.evaluate.synthetic import evaluate_synthetic
 
 
 def _detections():
@@ -77,3 +79,26 @@ def test_calibration_returns_the_best_threshold_of_its_own_sweep(tmp_path):
              for t in np.concatenate([[0.0], np.asarray(table["R"])])]
     assert metrics["accuracy"] == pytest.approx(max(sweep))
     assert threshold == 0.0 or threshold in set(np.asarray(table["R"]).tolist())
+
+
+class _ConstantLogit(torch.nn.Module):
+    """A stand-in model that calls every pixel diffuse (positive logit) or none (negative)."""
+
+    def __init__(self, logit):
+        super().__init__()
+        self.logit = logit
+
+    def forward(self, x):
+        return torch.full_like(x, self.logit)
+
+
+@pytest.mark.parametrize("logit, expected", [(8.0, 1.0), (-8.0, 0.0)])
+def test_held_out_radio_galaxy_fractions_count_fields_and_galaxy_pixels(lotss, logit, expected):
+    results = evaluate_synthetic(_ConstantLogit(logit), lotss, tile_size=64, n_fields=4)
+    galaxies = results["radio_galaxies"]
+    for key in ("mean_fraction_called_diffuse", "p90_fraction_called_diffuse", "max_fraction_called_diffuse",
+                "footprint_fraction_called_diffuse"):
+        assert galaxies[key] == expected
+    assert results["empty"]["mean_fraction_called_diffuse"] == expected
+    assert "footprint_fraction_called_diffuse" not in results["empty"]
+    assert (results["diffuse"]["recall"] == 1.0) == (expected == 1.0)

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from radiounet.errors import InvalidParameterError, RadioUNetError
-from radiounet.models import UNet, UNetConfig, count_parameters, flops_per_tile, load_model, read_model_card, save_model
+from radiounet.models import (UNet, UNetConfig, count_parameters, flops_per_tile, load_model, read_model_card,
+                              save_model, throughput)
 from radiounet.models import store
 
 
@@ -55,6 +56,13 @@ def test_unet_cost_grows_with_width():
     small, large = UNet(UNetConfig(width=8)), UNet(UNetConfig(width=16))
     assert count_parameters(large) > 3 * count_parameters(small)
     assert flops_per_tile(large, 64) > 3 * flops_per_tile(small, 64)
+
+
+@pytest.mark.parametrize("out_channels", [1, 5])
+def test_throughput_times_training_and_inference_of_binary_and_class_heads(out_channels):
+    rates = throughput(UNetConfig(depth=2, width=4, out_channels=out_channels), tile_size=32, batch_size=2, steps=1)
+    assert set(rates) == {"train", "inference"}
+    assert all(0 < v < float("inf") for v in rates.values())
 
 
 def test_model_file_round_trip_with_card(tmp_path):

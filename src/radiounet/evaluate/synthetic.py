@@ -55,7 +55,10 @@ def evaluate_synthetic(model, survey, *, tile_size=192, n_fields=100, threshold=
     dict
         ``diffuse``: pixel Dice, IoU, precision and recall over all diffuse
         fields together, and the median Dice per field; ``radio_galaxies`` and
-        ``empty``: mean and maximum fraction of pixels called diffuse. For a
+        ``empty``: mean, 90th percentile and maximum over fields of the
+        fraction of pixels called diffuse; for ``radio_galaxies`` also the
+        fraction of the galaxies' own pixels (label radio galaxy) called
+        diffuse, which does not depend on the field size. For a
         class model also ``classes``: the pixel confusion matrix over all
         fields (rows true, columns predicted class), the Dice of each class,
         and the fraction of fields holding a radio galaxy where it is
@@ -90,7 +93,12 @@ def evaluate_synthetic(model, survey, *, tile_size=192, n_fields=100, threshold=
         else:
             fractions = predicted.reshape(n_fields, -1).mean(axis=1)
             results[kind] = dict(mean_fraction_called_diffuse=float(fractions.mean()),
+                                 p90_fraction_called_diffuse=float(np.percentile(fractions, 90)),
                                  max_fraction_called_diffuse=float(fractions.max()), n_fields=n_fields)
+            if kind == "radio_galaxies":
+                footprint = np.stack([f.labels for f in fields]) == CLASS_NAMES.index("radio_galaxy")
+                results[kind]["footprint_fraction_called_diffuse"] = (float(predicted[footprint].mean())
+                                                                     if footprint.any() else float("nan"))
     if galaxy_fields:
         with_galaxy = [g for g in galaxy_fields if g is not None]
         results["classes"] = dict(

@@ -1,9 +1,13 @@
-"""Size and cost of a network: parameters and floating-point operations per tile."""
+"""Size and cost of a network: parameters, floating-point operations and tiles per second."""
+
+import time
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ["count_parameters", "flops_per_tile"]
+from radiounet.models.unet import UNet
+
+__all__ = ["count_parameters", "flops_per_tile", "throughput"]
 
 
 def count_parameters(model):
@@ -24,3 +28,50 @@ def flops_per_tile(model, tile_size=192):
         model(x)
     model.train(was_training)
     return counter.get_total_flops()
+
+
+def _tiles_per_second(step, batch_size, steps, device):
+    step()  # warm-up
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return batch_size * steps / (time.perf_counter() - start)
+
+
+def throughput(model_config, device="cpu", tile_size=192, batch_size=16, steps=5):
+    """Training and inference speed of a fresh network of ``model_config``, in tiles per second.
+
+    A training step is forward, backward and an AdamW update on random tiles;
+    inference is a forward pass without gradients. Both run ``steps`` times
+    after one warm-up step, in the current number of torch threads.
+
+    Returns
+    -------
+    dict
+        ``train`` and ``inference`` tiles per second.
+    """
+    device = torch.device(device)
+    model = UNet(model_config).to(device)
+    optimizer = torch.optim.AdamW(model.parameters())
+    x = torch.randn(batch_size, model_config.in_channels, tile_size, tile_size, device=device)
+    with torch.no_grad():
+        target = (torch.rand_like(model(x)) > 0.9).float()
+
+    def train_step():
+        model.train()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x), target)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    def inference_step():
+        model.eval()
+        with torch.no_grad():
+            model(x)
+
+    return dict(train=_tiles_per_second(train_step, batch_size, steps, device),
+                inference=_tiles_per_second(inference_step, batch_size, steps, device))
