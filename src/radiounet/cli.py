@@ -228,8 +228,9 @@ def _cmd_detect(args):
     from radiounet.detect.clusters import detect_clusters
     from radiounet.detect.report import thumbnail_filename, write_report
     from radiounet.inference.predictor import Predictor
-    from radiounet.io.atomic import atomic_path, ensure_writable_directory
+    from radiounet.io.atomic import ensure_writable_directory
     from radiounet.io.image import parse_beam
+    from radiounet.io.tables import write_table
     from radiounet.models.store import DEFAULT_MODEL
 
     catalog = _read_catalog(args)
@@ -239,10 +240,8 @@ def _cmd_detect(args):
     detections = detect_clusters(catalog, images, predictor, factor=args.factor, ratio_threshold=args.ratio_threshold,
                                  beam=parse_beam(args.beam) if args.beam else None, thumbnails=out / "thumbnails",
                                  progress=not args.no_progress)
-    with atomic_path(out / "detections.ecsv") as tmp:
-        detections.write(tmp, format="ascii.ecsv", overwrite=True)
-    with atomic_path(out / "detections.csv") as tmp:
-        detections.write(tmp, format="ascii.csv", overwrite=True)
+    write_table(detections, out / "detections.ecsv")
+    write_table(detections, out / "detections.csv", format="ascii.csv")
     thumbnails = {name: f"thumbnails/{thumbnail_filename(name)}" for name in detections["name"]
                   if (out / "thumbnails" / thumbnail_filename(name)).exists()}
     write_report(out / "report.html", detections, thumbnails)
@@ -283,7 +282,7 @@ def _evaluate_clusters(args, out):
     from radiounet.evaluate.curves import save_curves
     from radiounet.evaluate.detections import evaluate_detections
     from radiounet.io.atomic import atomic_path
-    from radiounet.io.tables import read_table
+    from radiounet.io.tables import read_table, write_table
 
     detections, truth = read_table(args.detections), read_table(args.truth)
     for column in (args.truth_name_column, args.truth_column):
@@ -293,10 +292,8 @@ def _evaluate_clusters(args, out):
     evaluation = evaluate_detections(detections, classes, positive=args.positive.split(","),
                                      negative=args.negative.split(","), metric=args.metric,
                                      n_bootstrap=args.bootstrap)
-    with atomic_path(out / "confusion.ecsv") as tmp:
-        evaluation.per_class.write(tmp, format="ascii.ecsv", overwrite=True)
-    with atomic_path(out / "threshold_sweep.ecsv") as tmp:
-        evaluation.sweep.write(tmp, format="ascii.ecsv", overwrite=True)
+    write_table(evaluation.per_class, out / "confusion.ecsv")
+    write_table(evaluation.sweep, out / "threshold_sweep.ecsv")
     summary = dict(metrics=evaluation.metrics, best_threshold=evaluation.best_threshold,
                    best_metric=evaluation.best_metric, unmatched_or_unmeasured=evaluation.n_unmatched)
     with atomic_path(out / "evaluation.json") as tmp:
@@ -312,19 +309,18 @@ def _evaluate_clusters(args, out):
 
 def _evaluate_classes(args, out):
     from radiounet.evaluate.pixels import class_confusion, pair_class_maps
-    from radiounet.io.atomic import atomic_path
+    from radiounet.io.tables import write_table
 
     pairs = pair_class_maps(args.predictions, args.truth_labels)
     table = class_confusion(pairs)
-    with atomic_path(out / "class_confusion.ecsv") as tmp:
-        table.write(tmp, format="ascii.ecsv", overwrite=True)
+    write_table(table, out / "class_confusion.ecsv")
     print(f"class confusion over {len(pairs)} images (rows: true class, columns: predicted; pixels):")
     print(table)
 
 
 def _evaluate_pixels(args, out):
     from radiounet.evaluate.pixels import pair_predictions, pixel_metrics
-    from radiounet.io.atomic import atomic_path
+    from radiounet.io.tables import write_table
 
     pairs, unmatched = pair_predictions(args.predictions, args.truth_masks)
     for path in unmatched:
@@ -332,8 +328,7 @@ def _evaluate_pixels(args, out):
     if not pairs:
         raise RadioUNetError("evaluate: no probability map has a truth mask with the same stem")
     table = pixel_metrics(pairs, args.threshold)
-    with atomic_path(out / "pixel_metrics.ecsv") as tmp:
-        table.write(tmp, format="ascii.ecsv", overwrite=True)
+    write_table(table, out / "pixel_metrics.ecsv")
     total = table.meta["total"]
     print(f"pixel metrics over {len(table)} images ({total['n_truth']} truth pixels, {total['n_predicted']} "
           f"predicted): Dice {total['dice']:.3f}, IoU {total['iou']:.3f}, precision {total['precision']:.3f}, "
@@ -346,8 +341,9 @@ def _cmd_inject(args):
     from radiounet.evaluate.injection import (catalog_sites, completeness, flux_at_completeness, plot_completeness,
                                               random_sites, run_injections)
     from radiounet.inference.predictor import Predictor
-    from radiounet.io.atomic import atomic_path, ensure_writable_directory
+    from radiounet.io.atomic import ensure_writable_directory
     from radiounet.io.image import parse_beam
+    from radiounet.io.tables import write_table
     from radiounet.models.store import DEFAULT_MODEL
     from radiounet.sky.cosmology import kpc_per_arcsec, r500_from_m500
 
@@ -386,8 +382,7 @@ def _cmd_inject(args):
     by_flux, by_snr = completeness(injections, "flux"), completeness(injections, "i0_snr")
     for table, name in ((injections, "injections.ecsv"), (by_flux, "completeness.ecsv"),
                         (by_snr, "completeness_snr.ecsv")):
-        with atomic_path(out / name) as tmp:
-            table.write(tmp, format="ascii.ecsv", overwrite=True)
+        write_table(table, out / name)
     baseline = len(set(injections["site"][np.asarray(injections["detected_baseline"], bool)]))
     plot_completeness(by_flux, by_snr, out / "completeness.png",
                       title=f"{len(sites) - baseline} sites, r_e = {re_kpc:g} kpc, "

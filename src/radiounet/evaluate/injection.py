@@ -33,6 +33,7 @@ from radiounet.detect.aperture import aperture_ratio
 from radiounet.errors import InvalidParameterError, RadioUNetError
 from radiounet.io.atomic import atomic_path
 from radiounet.io.image import pixel_arcsec, read_cutout, read_radio_image
+from radiounet.io.tables import write_table
 from radiounet.sky.cosmology import DEFAULT_COSMOLOGY, kpc_per_arcsec
 
 __all__ = ["INJECTION_COLUMNS", "InjectionSite", "halo_image", "random_sites", "catalog_sites", "inject_site",
@@ -78,9 +79,8 @@ def halo_image(shape, x, y, flux_jy, re_pix, beam, pixel_size_arcsec):
     rows, cols = np.indices(shape, dtype=np.float64)
     r = np.hypot(cols - x, rows - y)
     profile = np.where(r <= _HALO_EXTENT_IN_RE * re_pix, np.exp(-r / re_pix), 0.0)
-    # Normalised to the analytic flux of the truncated profile, so that a halo cut by the edge keeps its I0.
-    truncated = 1.0 - (1.0 + _HALO_EXTENT_IN_RE) * np.exp(-_HALO_EXTENT_IN_RE)
-    sky = flux_jy * profile / (2 * np.pi * re_pix**2 * truncated)
+    # I0 from the analytic flux of the truncated profile, so that a halo cut by the edge keeps its I0.
+    sky = profile * _central_brightness(flux_jy, re_pix, beam_area_pixels=1.0)  # Jy/pixel
     kernel = beam.as_kernel(pixel_size_arcsec * u.arcsec).array
     beam_area_pixels = float(beam.sr.to_value(u.arcsec**2)) / pixel_size_arcsec**2
     smoothed = scipy.signal.fftconvolve(sky, kernel / kernel.sum(), mode="same")
@@ -88,7 +88,7 @@ def halo_image(shape, x, y, flux_jy, re_pix, beam, pixel_size_arcsec):
 
 
 def _central_brightness(flux_jy, re_pix, beam_area_pixels):
-    """I0 of the exponential profile in Jy/beam (before beam smoothing)."""
+    """I0 of the exponential profile truncated at 6 r_e, in Jy/beam (Jy/pixel with ``beam_area_pixels=1``)."""
     truncated = 1.0 - (1.0 + _HALO_EXTENT_IN_RE) * np.exp(-_HALO_EXTENT_IN_RE)
     return flux_jy / (2 * np.pi * re_pix**2 * truncated) * beam_area_pixels
 
@@ -252,8 +252,7 @@ def run_injections(sites, predictor, fluxes, re_kpc, out_dir, *, factor=2.2, rat
         table = inject_site(site, predictor, fluxes, re_kpc, factor=factor, ratio_threshold=ratio_threshold,
                             beam=beam, cosmology=cosmology)
         table.meta["ratio_threshold"] = ratio_threshold
-        with atomic_path(path) as tmp:
-            table.write(tmp, format="ascii.ecsv", overwrite=True)
+        write_table(table, path)
         tables.append(table)
     table = vstack(tables, metadata_conflicts="silent") if tables else _table([])
     table.meta.update(ratio_threshold=ratio_threshold, factor=factor, re_kpc=float(re_kpc),

@@ -26,6 +26,7 @@ from regions import EllipsePixelRegion, PixCoord, Regions  # noqa: E402
 from radiounet import __version__  # noqa: E402
 from radiounet.io.atomic import atomic_path  # noqa: E402
 from radiounet.io.fits import write_image  # noqa: E402
+from radiounet.io.tables import write_table  # noqa: E402
 
 __all__ = ["output_paths", "write_prediction", "class_cube_header"]
 
@@ -117,8 +118,7 @@ def write_prediction(paths, radio, image_jy, prediction, sources, predictor):
                     _cards(predictor, "class probabilities (CLASS axis)"))
     sources.meta.update(image=str(radio.path), model=predictor.model_name, threshold=predictor.threshold,
                         radiounet_version=__version__)
-    with atomic_path(paths["sources"]) as tmp:
-        sources.write(tmp, format="ascii.ecsv", overwrite=True)
+    write_table(sources, paths["sources"])
     with atomic_path(paths["reg"]) as tmp:
         _regions(sources, radio.wcs, radio.pixel_arcsec).write(str(tmp), format="ds9", overwrite=True)
     area = float(np.nanmean(prediction.mask)) if prediction.mask.size else 0.0

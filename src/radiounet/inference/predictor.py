@@ -22,7 +22,7 @@ from astropy.wcs import WCS
 from radiounet.errors import InvalidParameterError
 from radiounet.inference.noise import NormalisedImage, rms_mesh
 from radiounet.inference.sliding_window import sliding_window_inference
-from radiounet.models.outputs import diffuse_probability
+from radiounet.models.outputs import diffuse_from_classes
 from radiounet.models.store import DEFAULT_MODEL, load_model
 
 __all__ = ["Predictor", "Prediction"]
@@ -124,7 +124,8 @@ class Predictor:
         logits = self.model(batch).float()
         if not self.class_names:
             return torch.sigmoid(logits)
-        return torch.cat([diffuse_probability(logits), torch.softmax(logits, dim=1)], dim=1)
+        classes = torch.softmax(logits, dim=1)
+        return torch.cat([diffuse_from_classes(classes), classes], dim=1)
 
     def _network(self, batch):
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.device.type == "cuda"):

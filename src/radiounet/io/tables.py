@@ -1,4 +1,4 @@
-"""Reading tables (FITS, CSV, ECSV) with one-line errors."""
+"""Reading tables (FITS, CSV, ECSV) with one-line errors, and writing them atomically."""
 
 import warnings
 
@@ -6,8 +6,9 @@ from astropy.table import Table
 from astropy.units import UnitsWarning
 
 from radiounet.errors import RadioUNetError
+from radiounet.io.atomic import atomic_path
 
-__all__ = ["read_table"]
+__all__ = ["read_table", "write_table"]
 
 
 def read_table(path):
@@ -24,3 +25,9 @@ def read_table(path):
             return Table.read(path)
     except Exception as exc:  # astropy raises many kinds for unreadable tables
         raise RadioUNetError(f"{path}: not a readable table ({exc})") from None
+
+
+def write_table(table, path, format="ascii.ecsv"):
+    """Write ``table`` to ``path`` in ``format`` through a temporary file, so no half-written table is left."""
+    with atomic_path(path) as tmp:
+        table.write(tmp, format=format, overwrite=True)

@@ -4,7 +4,7 @@ import torch
 
 from radiounet.sky.labels import CLASS_NAMES
 
-__all__ = ["DIFFUSE_CLASSES", "diffuse_probability"]
+__all__ = ["DIFFUSE_CLASSES", "diffuse_probability", "diffuse_from_classes"]
 
 #: Classes whose probabilities add up to the diffuse-emission probability.
 DIFFUSE_CLASSES = (CLASS_NAMES.index("halo"), CLASS_NAMES.index("relic"))
@@ -19,4 +19,9 @@ def diffuse_probability(logits):
     """
     if logits.shape[1] == 1:
         return torch.sigmoid(logits)
-    return torch.softmax(logits, dim=1)[:, DIFFUSE_CLASSES].sum(dim=1, keepdim=True)
+    return diffuse_from_classes(torch.softmax(logits, dim=1))
+
+
+def diffuse_from_classes(class_probability):
+    """P(halo) + P(relic), ``(batch, 1, H, W)``, of class probabilities ``(batch, classes, H, W)``."""
+    return class_probability[:, DIFFUSE_CLASSES].sum(dim=1, keepdim=True)

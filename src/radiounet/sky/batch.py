@@ -26,6 +26,7 @@ from radiounet._parallel import run_jobs
 from radiounet.errors import InvalidParameterError, RadioUNetError, require_positive_int
 from radiounet.io.atomic import atomic_path, ensure_writable_directory
 from radiounet.io.fits import image_header, write_image
+from radiounet.io.tables import write_table
 from radiounet.sky.field import field_rng, simulate_field
 from radiounet.sky.labels import CLASS_NAMES
 from radiounet.sky.truth import components_table, field_truth_row, rows_to_qtable
@@ -57,8 +58,7 @@ def write_field(field, directory, name, quicklook=True):
     }
     components.meta["field_truth_columns"] = list(truth)
     components.meta["field_truth_units"] = {k: str(v.unit) for k, v in truth.items() if hasattr(v, "unit")}
-    with atomic_path(directory / f"{name}.truth.ecsv") as tmp:
-        components.write(tmp, format="ascii.ecsv", overwrite=True)
+    write_table(components, directory / f"{name}.truth.ecsv")
     return truth
 
 
@@ -150,6 +150,5 @@ def _write_tables(directory, names):
     truth.meta["description"] = "Simulated fields: one row per field (radiounet simulate)"
     components.meta["description"] = "Halos, relics and radio galaxies of the simulated fields"
     for table, filename in ((truth, "truth.ecsv"), (components, "components.ecsv")):
-        with atomic_path(directory / filename) as tmp:
-            table.write(tmp, format="ascii.ecsv", overwrite=True)
+        write_table(table, directory / filename)
     return truth

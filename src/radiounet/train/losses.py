@@ -10,7 +10,7 @@ background.
 import torch
 import torch.nn.functional as F
 
-from radiounet.models.outputs import diffuse_probability
+from radiounet.models.outputs import diffuse_from_classes
 
 __all__ = ["soft_dice_loss", "segmentation_loss", "class_segmentation_loss"]
 
@@ -54,7 +54,7 @@ def class_segmentation_loss(logits, labels, target, ce_weight=1.0, dice_weight=1
         probability = torch.softmax(logits, dim=1)
         one_hot = F.one_hot(labels[:, 0], logits.shape[1]).permute(0, 3, 1, 2).to(probability.dtype)
         per_class = torch.stack([_soft_dice(probability[:, k], one_hot[:, k]) for k in range(1, logits.shape[1])])
-        diffuse = _soft_dice(diffuse_probability(logits), target)
+        diffuse = _soft_dice(diffuse_from_classes(probability), target)
         loss = loss + dice_weight * 0.5 * (diffuse + per_class.mean())
     return loss
 
