@@ -9,7 +9,9 @@
 2. writes the model with those metrics added to its card into
    src/radiounet/models/pretrained/NAME.safetensors;
 3. calibrates the detection-ratio threshold on simulated cluster fields
-   (radiounet.evaluate.calibrate) and stores it as ``detection_ratio_threshold``;
+   (radiounet.evaluate.calibrate) and stores it as ``detection_ratio_threshold``; for a class
+   model, fits detect's cluster classes (none / halo / relic / both) on the same fields
+   (radiounet.detect.cluster_class) and stores them as ``cluster_classes``;
 4. records its sha256 in pretrained/registry.json and writes pretrained/NAME.md, the
    human-readable model card.
 """
@@ -22,6 +24,7 @@ from pathlib import Path
 import astropy.units as u
 import torch
 
+from radiounet.detect.cluster_class import classifier_from_calibration
 from radiounet.evaluate import evaluate_synthetic
 from radiounet.evaluate.calibrate import calibrate_ratio_threshold
 from radiounet.inference import Predictor
@@ -98,6 +101,7 @@ def _markdown(name, card, sha256, path):
         f"{empty['mean_fraction_called_diffuse']:.2%} / {empty['max_fraction_called_diffuse']:.2%} | |",
         "",
         *_class_section(held.get("classes")),
+        *_cluster_class_section(card.get("cluster_classes")),
         "Reproduce:",
         "",
         "```bash",
@@ -109,6 +113,18 @@ def _markdown(name, card, sha256, path):
         "",
     ]
     return "\n".join(lines)
+
+
+def _confusion_table(corner, names, confusion, unit="", fractions=False, dice=None):
+    """Markdown rows of a confusion matrix (rows: true class with its total; cells: counts or row fractions)."""
+    lines = ["| " + " | ".join([corner, *names] + (["Dice"] if dice else [])) + " |",
+             "| " + " | ".join(["---"] * (len(names) + 1 + bool(dice))) + " |"]
+    for name, row in zip(names, confusion):
+        total = sum(row)
+        cells = [f"{count / max(total, 1):.1%}" if fractions else str(count) for count in row]
+        lines.append("| " + " | ".join([f"{name} ({total:,}{unit})", *cells] + ([f"{dice[name]:.3f}"] if dice else []))
+                     + " |")
+    return lines
 
 
 def _class_section(classes):
@@ -123,14 +139,28 @@ def _class_section(classes):
         f"galaxy than halo or relic): {classes['radio_galaxy_labelled_fraction']:.1%} of "
         f"{classes['n_fields_with_radio_galaxy']} (target >= 90%).",
         "",
-        "| true \\ predicted | " + " | ".join(names) + " | Dice |",
-        "| --- | " + " | ".join("---" for _ in names) + " | --- |",
+        *_confusion_table("true \\ predicted", names, classes["confusion"], " px", fractions=True,
+                          dice=classes["dice"]),
     ]
-    for name, row in zip(names, classes["confusion"]):
-        total = max(sum(row), 1)
-        cells = " | ".join(f"{count / total:.1%}" for count in row)
-        lines.append(f"| {name} ({sum(row):,} px) | {cells} | {classes['dice'][name]:.3f} |")
     return lines + ["", "Rows: share of each true class's pixels given each predicted class.", ""]
+
+
+def _cluster_class_section(classifier):
+    """The per-cluster classifier of ``detect`` (P_none, P_halo, P_relic, P_both) and its out-of-fold confusion."""
+    if not classifier:
+        return []
+    names = classifier["classes"]
+    lines = [
+        "## Cluster classes in `radio-unet detect`",
+        "",
+        f"P_none, P_halo, P_relic, P_both come from a multinomial logistic regression on "
+        f"{', '.join(classifier['features'])} within 2.2 R500, fitted on the {classifier['n_fields']} calibration "
+        f"fields (truth: the labels inside the aperture). Out of fold (5 folds) the most probable outcome is "
+        f"right for {classifier['cross_validated_accuracy']:.1%} of them:",
+        "",
+        *_confusion_table("true \\ most probable", names, classifier["confusion"]),
+    ]
+    return lines + [""]
 
 
 def main():
@@ -163,6 +193,9 @@ def main():
     card["ratio_calibration"] = dict(n_fields=len(table), size_pixels=1024, factor=2.2, metric="accuracy",
                                      n_with_diffuse_emission=int(table["diffuse"].sum()), **metrics)
     print(f"R threshold {threshold:.4g}: {metrics}")
+    if predictor.class_names:
+        card["cluster_classes"] = classifier_from_calibration(table)
+        print(f"cluster classes: {card['cluster_classes']}")
     speed = throughput(UNetConfig(**card["architecture"]), "cpu", card["tile_size"], batch_size=16)
     card["throughput"] = dict(device=f"CPU ({torch.get_num_threads()} threads)", batch_size=16,
                               **{f"{k}_tiles_per_second": v for k, v in speed.items()})

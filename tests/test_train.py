@@ -167,6 +167,15 @@ def test_radio_galaxy_pixels_follow_the_augmentation_of_the_masks():
     assert torch.equal(weight, 1 + 3 * target) and loop._pixel_weight(labels, dict(radio_galaxy_weight=1.0)) is None
 
 
+def test_class_models_weight_relic_pixels_on_top_of_the_diffuse_weight():
+    labels = torch.tensor([[[[0, 1, 2, 3, 4]]]])
+    training = dict(DEFAULTS["training"], pos_weight=2.0, radio_galaxy_weight=3.0, relic_weight=4.0)
+    weight = loop._pixel_weight(labels, training, classes=True)
+    assert weight.flatten().tolist() == [1.0, 2.0, 8.0, 3.0, 1.0]
+    assert loop._pixel_weight(labels, dict(training, pos_weight=1.0, radio_galaxy_weight=1.0, relic_weight=1.0),
+                              classes=True) is None
+
+
 def test_training_from_shards_splits_by_field(tmp_path):
     assert main(["dataset", "--out", str(tmp_path / "tiles"), "--n-fields", "6", "--size", "64",
                  "--tile-size", "32", "--fields-per-shard", "3", "--no-progress"]) == 0

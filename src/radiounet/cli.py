@@ -280,7 +280,7 @@ def _evaluate_clusters(args, out):
     import json
 
     from radiounet.evaluate.curves import save_curves
-    from radiounet.evaluate.detections import evaluate_detections
+    from radiounet.evaluate.detections import cluster_class_confusion, evaluate_detections
     from radiounet.io.atomic import atomic_path
     from radiounet.io.tables import read_table, write_table
 
@@ -305,6 +305,12 @@ def _evaluate_clusters(args, out):
         print(f"{key}: {value:.3f} (95% interval {low:.3f}-{high:.3f})")
     print(f"{evaluation.metrics['n']} clusters evaluated, {evaluation.n_unmatched} without truth or measurement; "
           f"best R threshold for {evaluation.best_metric}: {evaluation.best_threshold:.4g}; outputs in {out}")
+    classes_table = cluster_class_confusion(detections, classes)
+    if classes_table is not None:
+        write_table(classes_table, out / "cluster_class_confusion.ecsv")
+        print("cluster classes (rows: truth RH -> halo, RR -> relic, RH+RR -> both, NDE -> none; columns: the "
+              "model's class):")
+        print(classes_table)
 
 
 def _evaluate_classes(args, out):

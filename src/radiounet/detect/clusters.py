@@ -19,20 +19,22 @@ from astropy.table import QTable
 from tqdm import tqdm
 
 from radiounet.detect.aperture import aperture_ratio
+from radiounet.detect.cluster_class import CLUSTER_CLASSES, cluster_class_probabilities, cluster_features
 from radiounet.detect.sources import diffuse_sources
 from radiounet.errors import RadioUNetError
 from radiounet.io.image import pixel_arcsec, read_cutout, read_radio_image
 
-__all__ = ["DETECTION_COLUMNS", "REFERENCE_RATIO_THRESHOLD", "detect_clusters"]
+__all__ = ["DETECTION_COLUMNS", "REFERENCE_RATIO_THRESHOLD", "detect_clusters", "usable_images", "image_containing"]
 
 #: Threshold on R of the reference work (its own model); used when a model stores none.
 REFERENCE_RATIO_THRESHOLD = 0.015
 DETECTION_COLUMNS = ("name", "ra", "dec", "z", "r500_kpc", "r500_arcsec", "R", "detected", "status", "coverage",
                      "image", "n_sources", "source_flux", "largest_source_kpc", "class", "R_halo", "R_relic",
-                     "R_radio_galaxy")
+                     "R_radio_galaxy", "P_none", "P_halo", "P_relic", "P_both")
 
 
-def _headers(paths, beam):
+def usable_images(paths, beam):
+    """``(path, wcs, shape)`` of each readable image; unreadable ones are skipped with a warning."""
     images = []
     for path in paths:
         try:
@@ -45,7 +47,7 @@ def _headers(paths, beam):
     return images
 
 
-def _best_image(images, position):
+def image_containing(images, position):
     """Path and WCS of the image that holds ``position`` farthest from its edges (None, None if none does)."""
     best, best_wcs, best_margin = None, None, -np.inf
     for path, wcs, (ny, nx) in images:
@@ -87,14 +89,18 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
         Columns :data:`DETECTION_COLUMNS`. ``status`` is the catalogue's, or
         ``outside_images``, ``partial_coverage`` (R from the covered part) or ``ok``.
         With a class model, ``R_halo``, ``R_relic`` and ``R_radio_galaxy`` are
-        the mean class probabilities in the aperture (``R = R_halo + R_relic``)
-        and ``class`` is "none" when not detected, "both" when halo and relic
-        each exceed the threshold, else the larger of the two; with a binary
-        model they are NaN and ``class`` is "diffuse" or "none".
+        the mean class probabilities in the aperture (``R = R_halo + R_relic``);
+        ``P_none``, ``P_halo``, ``P_relic``, ``P_both`` the probabilities of
+        the four outcomes from the model's calibrated cluster classifier
+        (:mod:`radiounet.detect.cluster_class`); ``class`` is "none" when not
+        detected, else the most probable of halo, relic and both (for a model
+        without the classifier: "both" when R_halo and R_relic each exceed
+        the threshold, else the larger of the two). With a binary model these
+        are NaN and ``class`` is "diffuse" or "none".
     """
     if ratio_threshold is None:
         ratio_threshold = float(predictor.card.get("detection_ratio_threshold", REFERENCE_RATIO_THRESHOLD))
-    images = _headers(image_paths, beam)
+    images = usable_images(image_paths, beam)
     rows = []
     for cluster in tqdm(catalog, unit="cluster", desc="detect", disable=not progress):
         row = dict(name=cluster["name"], ra=cluster["ra"].to_value(u.deg), dec=cluster["dec"].to_value(u.deg),
@@ -102,7 +108,7 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
                    r500_arcsec=cluster["r500_arcsec"].to_value(u.arcsec), R=np.nan, detected=False,
                    status=str(cluster["status"]), coverage=0.0, image="", n_sources=0, source_flux=0.0,
                    largest_source_kpc=np.nan, R_halo=np.nan, R_relic=np.nan, R_radio_galaxy=np.nan,
-                   **{"class": "none"})
+                   **{f"P_{name}": np.nan for name in CLUSTER_CLASSES}, **{"class": "none"})
         if row["status"] == "ok":
             _measure(row, images, predictor, factor, ratio_threshold, beam, thumbnails)
         rows.append(row)
@@ -114,16 +120,22 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
     return table
 
 
-def _classify(row, prediction, x, y, radius, ratio_threshold):
-    """``class`` of a cluster (none / halo / relic / both, or diffuse for a binary model) and R per class."""
+def _classify(row, prediction, x, y, radius, ratio_threshold, classifier):
+    """``class`` of a cluster (none / halo / relic / both, or diffuse for a binary model), R and P per class."""
     if prediction.class_probability is None:
         row["class"] = "diffuse" if row["detected"] else "none"
         return
     for name in ("halo", "relic", "radio_galaxy"):
         plane = prediction.class_probability[prediction.class_names.index(name)]
         row[f"R_{name}"] = aperture_ratio(plane, x, y, radius).ratio
+    if classifier is not None:
+        features = cluster_features(row["R_halo"], row["R_relic"], row["R_radio_galaxy"])
+        row.update({f"P_{name}": float(p)
+                    for name, p in zip(CLUSTER_CLASSES, cluster_class_probabilities(classifier, features)[0])})
     if not row["detected"]:
         row["class"] = "none"
+    elif classifier is not None:
+        row["class"] = max(("halo", "relic", "both"), key=lambda name: row[f"P_{name}"])
     elif min(row["R_halo"], row["R_relic"]) > ratio_threshold:
         row["class"] = "both"
     else:
@@ -132,7 +144,7 @@ def _classify(row, prediction, x, y, radius, ratio_threshold):
 
 def _measure(row, images, predictor, factor, ratio_threshold, beam, thumbnails):
     position = SkyCoord(row["ra"] * u.deg, row["dec"] * u.deg)
-    path, wcs = _best_image(images, position)
+    path, wcs = image_containing(images, position)
     if path is None:
         row["status"] = "outside_images"
         return
@@ -149,7 +161,7 @@ def _measure(row, images, predictor, factor, ratio_threshold, beam, thumbnails):
     aperture = aperture_ratio(prediction.probability, float(x), float(y), radius)
     row.update(R=aperture.ratio, coverage=aperture.coverage, detected=bool(aperture.ratio > ratio_threshold),
                status="ok" if aperture.coverage >= 0.999 else "partial_coverage")
-    _classify(row, prediction, float(x), float(y), radius, ratio_threshold)
+    _classify(row, prediction, float(x), float(y), radius, ratio_threshold, predictor.card.get("cluster_classes"))
     sources = diffuse_sources(prediction.probability, prediction.threshold, image.data * image.jy_per_unit,
                               float(np.median(prediction.rms)), image.wcs, image.beam_area_pixels,
                               image.pixel_arcsec, redshift=row["z"], class_probability=prediction.class_probability,

@@ -6,16 +6,13 @@ a column header sorts the table.
 
 import html
 
-import matplotlib
+import numpy as np
+from astropy.visualization import AsinhStretch, ImageNormalize
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from astropy.visualization import AsinhStretch, ImageNormalize  # noqa: E402
-from matplotlib.patches import Circle  # noqa: E402
-
-from radiounet import __version__  # noqa: E402
-from radiounet.io.atomic import atomic_path  # noqa: E402
+from radiounet import __version__
+from radiounet.io.atomic import atomic_path
 
 __all__ = ["save_thumbnail", "thumbnail_filename", "write_report"]
 
@@ -46,23 +43,19 @@ def save_thumbnail(path, image, prediction, centre, radius, row):
     path.parent.mkdir(parents=True, exist_ok=True)
     data = np.asarray(image.data, dtype=np.float32) * image.jy_per_unit * 1e3
     rms = float(np.median(prediction.rms)) * 1e3
-    figure = plt.figure(figsize=(3.2, 3.2))
-    try:
-        ax = figure.add_subplot(projection=image.wcs)
-        ax.imshow(data, origin="lower", cmap="gray_r",
-                  norm=ImageNormalize(vmin=-2 * rms, vmax=30 * rms, stretch=AsinhStretch(0.02)))
-        probability = np.nan_to_num(prediction.probability)
-        if probability.max() >= 0.3:
-            ax.contour(probability, levels=[0.3, prediction.threshold], colors=["gold", "orangered"],
-                       linewidths=0.8)
-        ax.add_patch(Circle(centre, radius, fill=False, edgecolor="deepskyblue", linestyle="--", linewidth=1))
-        ax.set_title(f"{row['name']}  R={row['R']:.3f}", fontsize=8)
-        ax.coords[0].set_ticklabel_visible(False)
-        ax.coords[1].set_ticklabel_visible(False)
-        with atomic_path(path) as tmp:
-            figure.savefig(tmp, format="png", dpi=80, metadata={"Software": None})
-    finally:
-        plt.close(figure)
+    figure = Figure(figsize=(3.2, 3.2))
+    ax = figure.add_subplot(projection=image.wcs)
+    ax.imshow(data, origin="lower", cmap="gray_r",
+              norm=ImageNormalize(vmin=-2 * rms, vmax=30 * rms, stretch=AsinhStretch(0.02)))
+    probability = np.nan_to_num(prediction.probability)
+    if probability.max() >= 0.3:
+        ax.contour(probability, levels=[0.3, prediction.threshold], colors=["gold", "orangered"], linewidths=0.8)
+    ax.add_patch(Circle(centre, radius, fill=False, edgecolor="deepskyblue", linestyle="--", linewidth=1))
+    ax.set_title(f"{row['name']}  R={row['R']:.3f}", fontsize=8)
+    ax.coords[0].set_ticklabel_visible(False)
+    ax.coords[1].set_ticklabel_visible(False)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=80, metadata={"Software": None})
 
 
 def _cell(value, unit=""):

@@ -4,7 +4,10 @@ Fields with and without diffuse emission (radio galaxies included) are
 simulated at the model's native sampling, segmented, and ``R`` is measured in
 ``factor x R500`` around each cluster exactly as ``radio-unet detect`` does;
 the threshold that maximises the chosen metric over the sweep of R values is
-the calibrated one.
+the calibrated one. For a class model the mean class probabilities in the
+aperture and the cluster's true class (none, halo, relic, both: what the
+labels hold inside the aperture) are recorded too, to fit
+:func:`radiounet.detect.cluster_class.fit_cluster_classifier`.
 """
 
 import numpy as np
@@ -12,7 +15,8 @@ from astropy.table import QTable
 
 from radiounet.detect.aperture import aperture_ratio
 from radiounet.evaluate.detections import binary_metrics
-from radiounet.sky import FieldConfig, SkyConfig, field_rng, simulate_field
+from radiounet.sky import CLASS_NAMES, FieldConfig, SkyConfig, field_rng, simulate_field
+from radiounet.sky.labels import cluster_class_of
 
 __all__ = ["CALIBRATION_SEED", "calibrate_ratio_threshold"]
 
@@ -28,7 +32,8 @@ def calibrate_ratio_threshold(predictor, survey, *, n_fields=60, size=1024, fact
     -------
     threshold : float
     table : astropy.table.QTable
-        One row per field: ``R``, ``coverage``, ``diffuse`` (truth: a halo or relic whose mask is not empty).
+        One row per field: ``R``, ``coverage``, ``diffuse`` (truth: a halo or relic whose mask is not empty),
+        ``z``; for a class model also ``R_halo``, ``R_relic``, ``R_radio_galaxy`` and ``cluster_class``.
     metrics : dict
         :func:`radiounet.evaluate.detections.binary_metrics` at the threshold.
     """
@@ -37,11 +42,20 @@ def calibrate_ratio_threshold(predictor, survey, *, n_fields=60, size=1024, fact
     rows = []
     for i in range(n_fields):
         field = simulate_field(config, field_rng(seed, i))
-        probability = predictor.predict_array(field.image)[0][0]
+        output = predictor.predict_array(field.image)[0]
+        x, y = field.cluster.x, field.cluster.y
         radius = factor * field.cluster.r500_arcsec / survey.pixel_arcsec
-        aperture = aperture_ratio(probability, field.cluster.x, field.cluster.y, radius)
-        rows.append(dict(R=aperture.ratio, coverage=aperture.coverage,
-                         diffuse=bool(field.field_type == "diffuse" and field.mask.any()), z=field.cluster.z))
+        aperture = aperture_ratio(output[0], x, y, radius)
+        row = dict(R=aperture.ratio, coverage=aperture.coverage,
+                   diffuse=bool(field.field_type == "diffuse" and field.mask.any()), z=field.cluster.z)
+        if predictor.class_names:
+            planes = output[len(output) - len(predictor.class_names):]
+            for name in ("halo", "relic", "radio_galaxy"):
+                row[f"R_{name}"] = aperture_ratio(planes[predictor.class_names.index(name)], x, y, radius).ratio
+            present = [aperture_ratio(field.labels == CLASS_NAMES.index(name), x, y, radius).ratio > 0
+                       for name in ("halo", "relic")]
+            row["cluster_class"] = cluster_class_of(*present)
+        rows.append(row)
     table = QTable(rows=rows)
     ratios, truth = np.asarray(table["R"], dtype=float), np.asarray(table["diffuse"], dtype=bool)
     candidates = np.unique(np.concatenate([[0.0], ratios[np.isfinite(ratios)]]))

@@ -1,22 +1,16 @@
 """ROC and precision-recall curves of a threshold sweep, as PNG files."""
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from radiounet.io.atomic import atomic_path  # noqa: E402
+from radiounet.io.atomic import atomic_path
 
 __all__ = ["save_curves"]
 
 
 def _save(figure, path):
-    try:
-        with atomic_path(path) as tmp:
-            figure.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
-    finally:
-        plt.close(figure)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
 
 
 def save_curves(evaluation, directory):
@@ -24,14 +18,16 @@ def save_curves(evaluation, directory):
     sweep = evaluation.sweep
     fpr, tpr = np.asarray(sweep["false_positive_rate"]), np.asarray(sweep["recall"])
     order = np.argsort(fpr)
-    figure, ax = plt.subplots(figsize=(4.5, 4.5))
+    figure = Figure(figsize=(4.5, 4.5))
+    ax = figure.subplots()
     ax.plot(fpr[order], tpr[order], "o-", markersize=3)
     ax.plot([0, 1], [0, 1], ":", color="grey")
     ax.set_xlabel("false-positive rate")
     ax.set_ylabel("true-positive rate (recall)")
     ax.set_title(f"ROC; best R threshold ({evaluation.best_metric}) = {evaluation.best_threshold:.4g}", fontsize=9)
     _save(figure, directory / "roc.png")
-    figure, ax = plt.subplots(figsize=(4.5, 4.5))
+    figure = Figure(figsize=(4.5, 4.5))
+    ax = figure.subplots()
     ax.plot(np.asarray(sweep["recall"]), np.asarray(sweep["precision"]), "o-", markersize=3)
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")

@@ -14,12 +14,18 @@ import numpy as np
 from astropy.table import QTable
 
 from radiounet.errors import RadioUNetError
+from radiounet.sky.labels import CLUSTER_CLASSES
 
-__all__ = ["DEFAULT_POSITIVE", "DEFAULT_NEGATIVE", "Evaluation", "evaluate_detections", "binary_metrics"]
+__all__ = ["DEFAULT_POSITIVE", "DEFAULT_NEGATIVE", "TRUTH_CLUSTER_CLASSES", "Evaluation", "evaluate_detections",
+           "binary_metrics", "cluster_class_confusion"]
 
 DEFAULT_POSITIVE = ("RH", "RR", "RH+RR", "RH,RR", "DE", "HALO", "RELIC")
 DEFAULT_NEGATIVE = ("NDE", "NONE")
 _MEASURED = ("ok", "partial_coverage")
+#: Truth classes (upper case) that name one outcome of a class model's ``class`` column; others
+#: (DE: diffuse of unknown kind, U, DEU) are left out of :func:`cluster_class_confusion`.
+TRUTH_CLUSTER_CLASSES = {"RH": "halo", "HALO": "halo", "RR": "relic", "RELIC": "relic", "RH+RR": "both",
+                         "RH,RR": "both", "BOTH": "both", "NDE": "none", "NONE": "none"}
 
 
 @dataclass
@@ -120,3 +126,32 @@ def evaluate_detections(detections, truth_classes, *, positive=DEFAULT_POSITIVE,
     best = float(sweep["threshold"][int(np.argmax(scores))])
     return Evaluation(per_class=per_class, metrics=metrics, sweep=sweep, best_threshold=best, best_metric=metric,
                       n_unmatched=n_unmatched)
+
+
+def cluster_class_confusion(detections, truth_classes):
+    """Cluster classes of a class model (``class`` column of ``detect``) against truth classes.
+
+    Parameters
+    ----------
+    detections : astropy.table.Table
+        From ``radio-unet detect`` with a class model (finite ``R_halo``).
+    truth_classes : dict
+        Cluster name -> class label; labels in :data:`TRUTH_CLUSTER_CLASSES` are used.
+
+    Returns
+    -------
+    astropy.table.QTable or None
+        One row per true outcome (none, halo, relic, both) with ``n`` and the
+        count of each predicted class; None for detections of a binary model.
+    """
+    if "R_halo" not in detections.colnames or not np.isfinite(np.asarray(detections["R_halo"], float)).any():
+        return None
+    counts = {name: dict.fromkeys(CLUSTER_CLASSES, 0) for name in CLUSTER_CLASSES}
+    for row in detections:
+        label = TRUTH_CLUSTER_CLASSES.get(str(truth_classes.get(str(row["name"]), "")).strip().upper())
+        if label is not None and str(row["status"]) in _MEASURED and str(row["class"]) in CLUSTER_CLASSES:
+            counts[label][str(row["class"])] += 1
+    table = QTable(names=("true_class", "n") + CLUSTER_CLASSES, dtype=(str,) + (int,) * 5)
+    for name in CLUSTER_CLASSES:
+        table.add_row((name, sum(counts[name].values()), *counts[name].values()))
+    return table

@@ -130,15 +130,15 @@ def random_sites(image_paths, n_per_image, z, r500_kpc, *, margin_arcsec=0.0, se
 
 def catalog_sites(catalog, image_paths, beam=None):
     """One site per usable row of a cluster catalogue (``status == "ok"``) whose centre lies in one of the images."""
-    from radiounet.detect.clusters import _best_image, _headers
+    from radiounet.detect.clusters import image_containing, usable_images
 
-    images = _headers(image_paths, beam)
+    images = usable_images(image_paths, beam)
     sites = []
     for row in catalog:
         if row["status"] != "ok":
             continue
         position = SkyCoord(row["ra"], row["dec"])
-        path, _ = _best_image(images, position)
+        path, _ = image_containing(images, position)
         if path is not None:
             sites.append(InjectionSite(_safe(str(row["name"])), path, position, float(row["z"]),
                                        float(row["r500_kpc"].to_value(u.kpc)),
@@ -345,12 +345,10 @@ def flux_at_completeness(curve, level):
 
 def plot_completeness(by_flux, by_snr, path, title=None):
     """Two panels: completeness against flux density and against I0 / rms, with 68% intervals."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    axes = fig.subplots(1, 2)
     for ax, table, x, label in ((axes[0], by_flux, "flux", "injected flux density (mJy)"),
                                 (axes[1], by_snr, "i0_snr", "central brightness $I_0$ / rms")):
         if len(table):
@@ -369,4 +367,3 @@ def plot_completeness(by_flux, by_snr, path, title=None):
         fig.suptitle(title)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)

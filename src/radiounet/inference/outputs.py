@@ -14,14 +14,11 @@ The PNG is written last: a stem whose PNG exists is complete.
 from pathlib import Path
 
 import astropy.units as u
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from astropy.visualization import AsinhStretch, ImageNormalize  # noqa: E402
-from astropy.visualization.wcsaxes import add_beam  # noqa: E402
-from regions import EllipsePixelRegion, PixCoord, Regions  # noqa: E402
+import numpy as np
+from astropy.visualization import AsinhStretch, ImageNormalize
+from astropy.visualization.wcsaxes import add_beam
+from matplotlib.figure import Figure
+from regions import EllipsePixelRegion, PixCoord, Regions
 
 from radiounet import __version__  # noqa: E402
 from radiounet.io.atomic import atomic_path  # noqa: E402
@@ -62,32 +59,29 @@ def _quicklook(path, image, prediction, sources, radio, title):
     probability = prediction.probability[::factor, ::factor]
     wcs = radio.wcs[::factor, ::factor] if factor > 1 else radio.wcs
     rms_mjy = float(np.median(prediction.rms)) * 1e3
-    figure = plt.figure(figsize=(7.5, 7))
-    try:
-        ax = figure.add_subplot(projection=wcs)
-        norm = ImageNormalize(vmin=-2 * rms_mjy, vmax=50 * rms_mjy, stretch=AsinhStretch(0.02))
-        im = ax.imshow(shown * 1e3, origin="lower", cmap="gray_r", norm=norm)
-        # The mask threshold (thick) between a lower and an upper contour; any threshold the user chose.
-        levels = {0.3: ("gold", 0.6), 0.9: ("crimson", 0.8)}
-        levels[prediction.threshold] = ("orangered", 1.2)
-        if np.nanmax(probability, initial=0) >= min(levels):
-            ax.contour(np.nan_to_num(probability), levels=sorted(levels),
-                       colors=[levels[k][0] for k in sorted(levels)],
-                       linewidths=[levels[k][1] for k in sorted(levels)])
-        for row in sources:
-            ax.text(row["x"] / factor, row["y"] / factor, str(row["id"]), color="crimson", fontsize=9,
-                    fontweight="bold", ha="center", va="center")
-        ax.set_xlim(-0.5, shown.shape[1] - 0.5)
-        ax.set_ylim(-0.5, shown.shape[0] - 0.5)
-        add_beam(ax, major=radio.beam.major, minor=radio.beam.minor, angle=radio.beam.pa, frame=True, color="k")
-        ax.set_xlabel("RA")
-        ax.set_ylabel("Dec")
-        ax.set_title(title, fontsize=9)
-        figure.colorbar(im, ax=ax, label="mJy/beam", fraction=0.046, pad=0.04)
-        with atomic_path(path) as tmp:
-            figure.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
-    finally:
-        plt.close(figure)
+    figure = Figure(figsize=(7.5, 7))
+    ax = figure.add_subplot(projection=wcs)
+    norm = ImageNormalize(vmin=-2 * rms_mjy, vmax=50 * rms_mjy, stretch=AsinhStretch(0.02))
+    im = ax.imshow(shown * 1e3, origin="lower", cmap="gray_r", norm=norm)
+    # The mask threshold (thick) between a lower and an upper contour; any threshold the user chose.
+    levels = {0.3: ("gold", 0.6), 0.9: ("crimson", 0.8)}
+    levels[prediction.threshold] = ("orangered", 1.2)
+    if np.nanmax(probability, initial=0) >= min(levels):
+        ax.contour(np.nan_to_num(probability), levels=sorted(levels),
+                   colors=[levels[k][0] for k in sorted(levels)],
+                   linewidths=[levels[k][1] for k in sorted(levels)])
+    for row in sources:
+        ax.text(row["x"] / factor, row["y"] / factor, str(row["id"]), color="crimson", fontsize=9,
+                fontweight="bold", ha="center", va="center")
+    ax.set_xlim(-0.5, shown.shape[1] - 0.5)
+    ax.set_ylim(-0.5, shown.shape[0] - 0.5)
+    add_beam(ax, major=radio.beam.major, minor=radio.beam.minor, angle=radio.beam.pa, frame=True, color="k")
+    ax.set_xlabel("RA")
+    ax.set_ylabel("Dec")
+    ax.set_title(title, fontsize=9)
+    figure.colorbar(im, ax=ax, label="mJy/beam", fraction=0.046, pad=0.04)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
 
 
 def class_cube_header(header, class_names):

@@ -1,15 +1,12 @@
 """Quick-look PNG of a simulated field: image, mask contour, beam, scale bar and truth markers."""
 
 import astropy.units as u
-import matplotlib
+import numpy as np
+from astropy.visualization import AsinhStretch, ImageNormalize
+from astropy.visualization.wcsaxes import SphericalCircle, add_beam, add_scalebar
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from astropy.visualization import AsinhStretch, ImageNormalize  # noqa: E402
-from astropy.visualization.wcsaxes import SphericalCircle, add_beam, add_scalebar  # noqa: E402
-
-from radiounet.io.atomic import atomic_path  # noqa: E402
+from radiounet.io.atomic import atomic_path
 
 __all__ = ["plot_field", "save_field_quicklook"]
 
@@ -36,7 +33,7 @@ def plot_field(field, figure=None):
     image = _block_reduce(field.image, factor, np.mean)
     mask = _block_reduce(field.mask.astype(np.uint8), factor, np.max)
     wcs = field.wcs[::factor, ::factor] if factor > 1 else field.wcs
-    figure = figure or plt.figure(figsize=(7.5, 7))
+    figure = figure or Figure(figsize=(7.5, 7))
     ax = figure.add_subplot(projection=wcs)
     rms_mjy = survey.rms_jy * 1e3
     norm = ImageNormalize(vmin=-2 * rms_mjy, vmax=50 * rms_mjy, stretch=AsinhStretch(0.02))
@@ -68,8 +65,5 @@ def plot_field(field, figure=None):
 def save_field_quicklook(field, path, dpi=110):
     """Write the quick-look PNG of ``field`` to ``path`` atomically."""
     figure = plot_field(field)
-    try:
-        with atomic_path(path) as tmp:
-            figure.savefig(tmp, format="png", dpi=dpi, metadata={"Software": None})
-    finally:
-        plt.close(figure)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=dpi, metadata={"Software": None})

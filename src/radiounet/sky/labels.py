@@ -13,12 +13,14 @@ Both are computed from the sky components convolved with the survey beam
 
 import numpy as np
 
-__all__ = ["CLASS_NAMES", "CLASS_LAYERS", "diffuse_mask", "class_labels"]
+__all__ = ["CLASS_NAMES", "CLASS_LAYERS", "CLUSTER_CLASSES", "diffuse_mask", "class_labels", "cluster_class_of"]
 
 #: Label values: the index in this tuple.
 CLASS_NAMES = ("background", "halo", "relic", "radio_galaxy", "compact")
 #: Order of the component layers of a field's sky model (classes 1..4).
 CLASS_LAYERS = CLASS_NAMES[1:]
+#: What a cluster hosts, as ``detect`` reports it for a class model.
+CLUSTER_CLASSES = ("none", "halo", "relic", "both")
 
 
 def diffuse_mask(convolved_layers, threshold_jy):
@@ -35,3 +37,8 @@ def class_labels(convolved_layers, threshold_jy):
     diffuse = diffuse_mask(convolved_layers, threshold_jy)
     labels[diffuse] = np.where(halo >= relic, 1, 2)[diffuse]
     return labels
+
+
+def cluster_class_of(has_halo, has_relic):
+    """Name in :data:`CLUSTER_CLASSES` of a cluster with or without a halo and a relic."""
+    return CLUSTER_CLASSES[int(bool(has_halo)) + 2 * int(bool(has_relic))]

@@ -6,6 +6,8 @@ import astropy.units as u
 import numpy as np
 from astropy.table import QTable, Table
 
+from radiounet.sky.labels import cluster_class_of
+
 __all__ = ["field_truth_row", "components_table", "rows_to_qtable"]
 
 
@@ -19,6 +21,7 @@ def field_truth_row(field, name):
         field=name,
         field_type=field.field_type,
         classes=",".join(field.classes_present()) or "none",
+        cluster_class=cluster_class_of("halo" in kinds, "relic" in kinds),
         has_halo=kinds.count("halo") > 0,
         has_relic=kinds.count("relic") > 0,
         has_radio_galaxy=kinds.count("radio_galaxy") > 0,

@@ -56,6 +56,7 @@ DEFAULTS = {
         "dice_weight": 1.0,
         "pos_weight": 2.0,
         "radio_galaxy_weight": 1.0,
+        "relic_weight": 1.0,
         "amp": True,
         "workers": 2,
         "early_stopping_patience": 6,
@@ -182,7 +183,8 @@ def validate_config(config, source="config"):
                              f"(classes {', '.join(CLASS_NAMES)})")
     if config["training"]["head_learning_rate_factor"] <= 0:
         raise RadioUNetError(f"{source}: training.head_learning_rate_factor must be positive")
-    if config["training"]["radio_galaxy_weight"] <= 0:
-        raise RadioUNetError(f"{source}: training.radio_galaxy_weight must be positive")
+    for key in ("radio_galaxy_weight", "relic_weight"):
+        if config["training"][key] <= 0:
+            raise RadioUNetError(f"{source}: training.{key} must be positive")
     if config["training"]["learning_rate"] <= 0:
         raise InvalidParameterError("training.learning_rate", config["training"]["learning_rate"], "must be positive")

@@ -87,14 +87,17 @@ def _pixel_weight(labels, training, classes=False):
     """Loss weight per pixel: ``radio_galaxy_weight`` on radio-galaxy pixels, 1 elsewhere (None when all 1).
 
     For a class model the diffuse pixels also get ``pos_weight`` (a binary
-    model has it in the BCE instead).
+    model has it in the BCE instead), and relic pixels ``pos_weight x
+    relic_weight``: relics are rarer and thinner than halos.
     """
     diffuse_weight = training["pos_weight"] if classes else 1.0
-    if training["radio_galaxy_weight"] == 1.0 and diffuse_weight == 1.0:
+    relic_weight = diffuse_weight * training["relic_weight"] if classes else 1.0
+    if training["radio_galaxy_weight"] == 1.0 and diffuse_weight == 1.0 and relic_weight == 1.0:
         return None
     weight = torch.ones(labels.shape, dtype=torch.float32, device=labels.device)
     weight[labels == CLASS_NAMES.index("radio_galaxy")] = training["radio_galaxy_weight"]
-    weight[(labels == CLASS_NAMES.index("halo")) | (labels == CLASS_NAMES.index("relic"))] = diffuse_weight
+    weight[labels == CLASS_NAMES.index("halo")] = diffuse_weight
+    weight[labels == CLASS_NAMES.index("relic")] = relic_weight
     return weight
 
 

@@ -31,7 +31,7 @@ def class_segmentation_loss(logits, labels, target, ce_weight=1.0, dice_weight=1
     probability P(halo) + P(relic) against the mask (the binary task) and the
     mean soft Dice of the foreground classes (every class but the first,
     background) against their labels, as nnU-Net does for rare classes: a
-    relic covering 0.5% of the pixels counts as much as a halo.
+    relic class, with half the pixels of the halo class, counts as much.
 
     Parameters
     ----------

@@ -1,0 +1,121 @@
+"""Per-cluster class probabilities (none, halo, relic, both): the regression, detect's columns, evaluate's table."""
+
+import numpy as np
+import pytest
+import torch
+from astropy.table import QTable
+
+from radiounet.cli import main
+from radiounet.detect.cluster_class import (classifier_from_calibration, cluster_class_probabilities,
+                                            cluster_features, cross_validated_probabilities, fit_cluster_classifier)
+from radiounet.errors import RadioUNetError
+from radiounet.evaluate.detections import cluster_class_confusion
+from radiounet.models import UNet, UNetConfig, save_model
+from radiounet.sky.labels import CLASS_NAMES, CLUSTER_CLASSES, cluster_class_of
+
+
+def _synthetic_ratios(n, seed=0):
+    """Aperture ratios where a halo raises R_halo and a relic R_relic, with scatter."""
+    rng = np.random.default_rng(seed)
+    has_halo, has_relic = rng.uniform(size=n) < 0.5, rng.uniform(size=n) < 0.4
+    r_halo = 10 ** (np.where(has_halo, -1.5, -3.2) + 0.3 * rng.normal(size=n))
+    r_relic = 10 ** (np.where(has_relic, -1.8, -3.5) + 0.3 * rng.normal(size=n))
+    r_galaxy = 10 ** (-2.0 + 0.3 * rng.normal(size=n))
+    truth = [cluster_class_of(h, r) for h, r in zip(has_halo, has_relic)]
+    return QTable(dict(R_halo=r_halo, R_relic=r_relic, R_radio_galaxy=r_galaxy, cluster_class=truth))
+
+
+def test_cluster_class_names_follow_halo_and_relic():
+    assert [cluster_class_of(h, r) for h, r in ((0, 0), (1, 0), (0, 1), (1, 1))] == list(CLUSTER_CLASSES)
+
+
+def test_the_regression_recovers_separable_outcomes_out_of_fold():
+    table = _synthetic_ratios(400)
+    features = cluster_features(table["R_halo"], table["R_relic"], table["R_radio_galaxy"])
+    classifier = fit_cluster_classifier(features, list(table["cluster_class"]))
+    probabilities = cluster_class_probabilities(classifier, features)
+    assert probabilities.shape == (400, 4) and np.allclose(probabilities.sum(1), 1)
+    out_of_fold = cross_validated_probabilities(features, np.asarray(table["cluster_class"]))
+    predicted = np.asarray(CLUSTER_CLASSES)[out_of_fold.argmax(1)]
+    assert np.mean(predicted == np.asarray(table["cluster_class"])) > 0.9
+    # A cluster with a bright relic and no halo is a relic; one with neither is none.
+    both_ways = cluster_class_probabilities(classifier, cluster_features([1e-4, 1e-4], [0.05, 1e-4], [0.01, 0.01]))
+    assert both_ways[0].argmax() == CLUSTER_CLASSES.index("relic")
+    assert both_ways[1].argmax() == CLUSTER_CLASSES.index("none")
+
+
+def test_calibration_summary_counts_every_field_once():
+    result = classifier_from_calibration(_synthetic_ratios(120, seed=1))
+    confusion = np.array(result["confusion"])
+    assert confusion.sum() == result["n_fields"] == 120
+    assert confusion.sum(1).tolist() == [result["n_per_class"][name] for name in CLUSTER_CLASSES]
+    assert result["cross_validated_accuracy"] == pytest.approx(np.trace(confusion) / 120)
+
+
+def test_the_regression_rejects_unknown_outcomes_and_gives_nan_for_nan_ratios():
+    features = cluster_features([0.1, 0.001], [0.001, 0.1], [0.01, 0.01])
+    with pytest.raises(RadioUNetError, match="truth"):
+        fit_cluster_classifier(features, ["halo", "mini-halo"])
+    classifier = fit_cluster_classifier(features, ["halo", "relic"])
+    probabilities = cluster_class_probabilities(classifier, cluster_features([np.nan, 0.1], [0.1, 0.1], [0.1, 0.1]))
+    assert np.isnan(probabilities[0]).all() and np.isfinite(probabilities[1]).all()
+
+
+@pytest.fixture(scope="module")
+def class_model_with_classifier(tmp_path_factory):
+    torch.manual_seed(0)
+    net = UNet(UNetConfig(depth=2, width=4, norm="none", dropout=0.0, out_channels=len(CLASS_NAMES)))
+    table = _synthetic_ratios(200, seed=2)
+    classifier = fit_cluster_classifier(cluster_features(table["R_halo"], table["R_relic"], table["R_radio_galaxy"]),
+                                        list(table["cluster_class"]))
+    card = dict(threshold=0.5, tile_size=64, classes=list(CLASS_NAMES), cluster_classes=classifier,
+                native_sampling=dict(beam_fwhm_pixels=4.0, survey="lotss-dr2-6", bmaj_arcsec=6.0, pixel_arcsec=1.5))
+    return save_model(tmp_path_factory.mktemp("model") / "classes.safetensors", net, card)
+
+
+def test_detect_with_a_class_model_gives_class_probabilities_that_agree_with_detected(tmp_path,
+                                                                                        class_model_with_classifier,
+                                                                                        capsys):
+    sims = tmp_path / "sims"
+    assert main(["simulate", "--out", str(sims), "--n-fields", "3", "--size", "160", "--seed", "5", "--no-png",
+                 "--no-progress"]) == 0
+    catalog = ["--catalog", str(sims / "truth.ecsv"), "--images", str(sims), "--name-column", "field",
+               "--ra-column", "ra", "--dec-column", "dec", "--redshift-column", "z", "--r500-column", "r500_kpc",
+               "--model", str(class_model_with_classifier), "--factor", "0.2", "--no-progress"]
+    for threshold, out in (("0", "all"), ("0.999", "none")):
+        assert main(["detect", *catalog, "--ratio-threshold", threshold, "--out", str(tmp_path / out)]) == 0
+    detected = QTable.read(tmp_path / "all" / "detections.ecsv")
+    probabilities = np.column_stack([detected[f"P_{name}"] for name in CLUSTER_CLASSES])
+    assert len(detected) == 3 and np.allclose(probabilities.sum(1), 1)
+    assert np.allclose(detected["R"], detected["R_halo"] + detected["R_relic"], rtol=1e-4)
+    for row, p in zip(detected, probabilities):
+        assert row["detected"] and row["class"] == ("none", "halo", "relic", "both")[1 + int(np.argmax(p[1:]))]
+    assert set(QTable.read(tmp_path / "none" / "detections.ecsv")["class"]) == {"none"}
+
+    assert main(["evaluate", "--detections", str(tmp_path / "all" / "detections.ecsv"), "--truth",
+                 str(sims / "truth.ecsv"), "--truth-name-column", "field", "--truth-column", "cluster_class",
+                 "--positive", "halo,relic,both", "--negative", "none", "--bootstrap", "10"]) == 0
+    confusion = QTable.read(tmp_path / "all" / "cluster_class_confusion.ecsv")
+    truth = QTable.read(sims / "truth.ecsv")
+    assert list(confusion["true_class"]) == list(CLUSTER_CLASSES)
+    assert [int(n) for n in confusion["n"]] == [int(np.sum(truth["cluster_class"] == c)) for c in CLUSTER_CLASSES]
+    assert int(confusion["none"].sum()) == 0  # everything was detected
+    assert "cluster classes (rows: truth" in capsys.readouterr().out
+
+
+def test_cluster_class_confusion_is_none_for_a_binary_model():
+    detections = QTable(dict(name=["a"], status=["ok"], R_halo=[np.nan], **{"class": ["diffuse"]}))
+    assert cluster_class_confusion(detections, {"a": "RH"}) is None
+
+
+def test_calibration_fields_of_a_class_model_record_the_class_ratios_and_the_truth(class_model_with_classifier):
+    from radiounet.evaluate.calibrate import calibrate_ratio_threshold
+    from radiounet.inference import Predictor
+    from radiounet.sky import get_survey
+
+    _, table, _ = calibrate_ratio_threshold(Predictor(class_model_with_classifier), get_survey("lotss-dr2-6"),
+                                            n_fields=4, size=128)
+    assert set(table["cluster_class"]) <= set(CLUSTER_CLASSES)
+    assert np.allclose(table["R"], table["R_halo"] + table["R_relic"], rtol=1e-4)
+    # Fields without diffuse emission are "none" (what the labels hold inside the aperture).
+    assert all(c == "none" for c, d in zip(table["cluster_class"], table["diffuse"]) if not d)
