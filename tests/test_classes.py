@@ -166,3 +166,19 @@ def test_shipped_class_model_tells_the_radio_galaxy_of_the_example_from_its_halo
     tailed = components[components["subtype"] == "head-tail"][0]
     assert mask[int(round(halo["y"])), int(round(halo["x"]))]
     assert CLASS_NAMES[classes[int(round(tailed["y"])), int(round(tailed["x"]))]] == "radio_galaxy"
+
+
+def test_shipped_class_model_v2_labels_the_relic_of_the_example_as_relic(tmp_path):
+    examples = Path(__file__).parents[1] / "examples"
+    _, card = load_model("lotss-classes-v2")
+    assert set(card["cluster_classes"]["classes"]) == {"none", "halo", "relic", "both"}
+    assert main(["predict", str(examples / "simulated_cluster.fits"), "--model", "lotss-classes-v2", "--out",
+                 str(tmp_path), "--no-progress"]) == 0
+    classes = fits.getdata(tmp_path / "simulated_cluster.classes.fits").argmax(axis=0)
+    mask = fits.getdata(tmp_path / "simulated_cluster.mask.fits").astype(bool)
+    truth = fits.getdata(examples / "simulated_cluster.mask.fits").astype(bool)
+    assert 2 * (mask & truth).sum() / (mask.sum() + truth.sum()) > 0.6
+    components = QTable.read(examples / "simulated_cluster.truth.ecsv")
+    for kind, subtype, label in (("relic", "arc", "relic"), ("radio_galaxy", "head-tail", "radio_galaxy")):
+        component = components[(components["kind"] == kind) & (components["subtype"] == subtype)][0]
+        assert CLASS_NAMES[classes[int(round(component["y"])), int(round(component["x"]))]] == label
