@@ -45,3 +45,12 @@ def test_unreadable_catalogue_exits_2(tmp_path, capsys):
     assert main(["detect", "--catalog", str(tmp_path / "broken.csv"), "--images", str(tmp_path),
                  "--out", str(tmp_path / "o")]) == 2
     assert "broken.csv" in capsys.readouterr().err
+
+
+def test_thumbnails_and_injection_sites_share_one_portable_file_name():
+    from radiounet.detect.report import thumbnail_filename
+    from radiounet.io.names import safe_filename
+
+    assert safe_filename("PSZ2 G107.10+65.32 / A1132") == "PSZ2_G107.10+65.32___A1132"
+    # Non-ASCII letters are replaced too, so that the report opens the same on every file system.
+    assert thumbnail_filename("Abell 2255 ñ") == "Abell_2255__.png"

@@ -13,6 +13,7 @@ from matplotlib.patches import Circle
 
 from radiounet import __version__
 from radiounet.io.atomic import atomic_path
+from radiounet.io.names import safe_filename
 
 __all__ = ["save_thumbnail", "thumbnail_filename", "write_report"]
 
@@ -34,8 +35,8 @@ document.querySelectorAll('th').forEach((th, column) => th.addEventListener('cli
 
 
 def thumbnail_filename(name):
-    """File name of a cluster's thumbnail: its name with unsafe characters replaced."""
-    return "".join(ch if ch.isalnum() or ch in "+-_." else "_" for ch in name) + ".png"
+    """File name of a cluster's thumbnail: its name with unsafe characters replaced (:func:`safe_filename`)."""
+    return safe_filename(name) + ".png"
 
 
 def save_thumbnail(path, image, prediction, centre, radius, row):

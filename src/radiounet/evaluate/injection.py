@@ -17,7 +17,6 @@ Each site is written to ``OUT/sites/SITE.ecsv`` as soon as it is done, so an
 interrupted run resumes where it stopped.
 """
 
-import re
 import warnings
 from dataclasses import dataclass
 
@@ -33,6 +32,7 @@ from radiounet.detect.aperture import aperture_ratio
 from radiounet.errors import InvalidParameterError, RadioUNetError
 from radiounet.io.atomic import atomic_path
 from radiounet.io.image import pixel_arcsec, read_cutout, read_radio_image
+from radiounet.io.names import safe_filename
 from radiounet.io.tables import write_table
 from radiounet.sky.cosmology import DEFAULT_COSMOLOGY, kpc_per_arcsec
 
@@ -140,7 +140,7 @@ def catalog_sites(catalog, image_paths, beam=None):
         position = SkyCoord(row["ra"], row["dec"])
         path, _ = image_containing(images, position)
         if path is not None:
-            sites.append(InjectionSite(_safe(str(row["name"])), path, position, float(row["z"]),
+            sites.append(InjectionSite(safe_filename(str(row["name"])), path, position, float(row["z"]),
                                        float(row["r500_kpc"].to_value(u.kpc)),
                                        float(row["r500_arcsec"].to_value(u.arcsec))))
     return sites
@@ -149,11 +149,7 @@ def catalog_sites(catalog, image_paths, beam=None):
 def _stem(path):
     from radiounet.inference.batch import image_stem
 
-    return _safe(image_stem(path))
-
-
-def _safe(name):
-    return re.sub(r"[^A-Za-z0-9_.+-]", "_", name)
+    return safe_filename(image_stem(path))
 
 
 def inject_site(site, predictor, fluxes, re_kpc, *, factor=2.2, ratio_threshold, beam=None,
