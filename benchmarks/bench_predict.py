@@ -15,7 +15,8 @@ Prints tiles per second, seconds per image and the ratio to radiounet's time.
 
 With ``--mosaic N`` it instead writes an N x N mosaic (a simulated 2000x2000 field repeated) to
 a temporary FITS file and runs ``radio-unet predict`` on it in a child process, printing the
-wall time and the child's peak memory (target for 10000 x 10000: <= 2 GB).
+wall time and the child's peak memory (target for 10000 x 10000: <= 2 GB); on Linux also the
+peaks of its anonymous and file-backed (memory-mapped) resident memory.
 
     python benchmarks/bench_predict.py [--model lotss-diffuse-v1] [--size 2000] [--threads 2]
     python benchmarks/bench_predict.py --mosaic 10000
@@ -23,6 +24,7 @@ wall time and the child's peak memory (target for 10000 x 10000: <= 2 GB).
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -94,7 +96,6 @@ def mosaic_memory(size, model):
     import subprocess
     import sys
     import tempfile
-    from pathlib import Path
 
     from astropy.io import fits
 
@@ -120,12 +121,37 @@ def mosaic_memory(size, model):
                     block = field.image[: min(2000, size - row), : min(2000, size - col)]
                     hdul[0].data[row:row + block.shape[0], col:col + block.shape[1]] = block
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "radiounet.cli", "predict", str(path), "--out",
-                        str(Path(directory) / "out"), "--model", model, "--device", "cpu", "--no-progress"],
-                       check=True)
+        child = subprocess.Popen([sys.executable, "-m", "radiounet.cli", "predict", str(path), "--out",
+                                  str(Path(directory) / "out"), "--model", model, "--device", "cpu",
+                                  "--no-progress"])
+        resident = _peak_resident_kinds(child)
+        if child.returncode:
+            raise SystemExit(f"radio-unet predict failed (exit {child.returncode})")
         seconds = time.perf_counter() - start
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"{size}x{size} mosaic: radio-unet predict took {seconds:.0f} s, peak memory {peak:.0f} MiB")
+    kinds = (f" (anonymous {resident['RssAnon']:.0f} MiB, file-backed {resident['RssFile']:.0f} MiB: memory-mapped "
+             "inputs and outputs, which the kernel can drop)" if resident else "")
+    print(f"{size}x{size} mosaic: radio-unet predict took {seconds:.0f} s, peak memory {peak:.0f} MiB{kinds}")
+
+
+def _peak_resident_kinds(child, interval=0.3):
+    """Peaks of the child's anonymous and file-backed resident memory (MiB), sampled from /proc (Linux only).
+
+    ``ru_maxrss`` counts the pages of memory-mapped files as well, which the
+    kernel can write back and drop; the anonymous part is what the process holds.
+    """
+    status = Path(f"/proc/{child.pid}/status")
+    peaks = {}
+    while child.poll() is None:
+        try:
+            for line in status.read_text().splitlines():
+                key, _, value = line.partition(":")
+                if key in ("RssAnon", "RssFile"):
+                    peaks[key] = max(peaks.get(key, 0.0), int(value.split()[0]) / 1024)
+        except OSError:
+            pass
+        time.sleep(interval)
+    return peaks if len(peaks) == 2 else {}
 
 
 def _tiles(size, tile, stride):
