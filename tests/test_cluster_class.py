@@ -91,6 +91,7 @@ def test_detect_with_a_class_model_gives_class_probabilities_that_agree_with_det
     for row, p in zip(detected, probabilities):
         assert row["detected"] and row["class"] == ("none", "halo", "relic", "both")[1 + int(np.argmax(p[1:]))]
     assert set(QTable.read(tmp_path / "none" / "detections.ecsv")["class"]) == {"none"}
+    assert "<th>P_relic</th>" in (tmp_path / "all" / "report.html").read_text()
 
     assert main(["evaluate", "--detections", str(tmp_path / "all" / "detections.ecsv"), "--truth",
                  str(sims / "truth.ecsv"), "--truth-name-column", "field", "--truth-column", "cluster_class",

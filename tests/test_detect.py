@@ -37,6 +37,7 @@ def test_detect_on_simulated_fields_with_unusable_rows(tmp_path):
     assert len(Table.read(out / "detections.csv", format="ascii.csv")) == 4
     page = (out / "report.html").read_text()
     assert "field_00000" in page and "thumbnails/field_00001.png" in page and "<script>" in page
+    assert "<th>P_halo</th>" not in page  # class columns only for a class model
     assert (out / "thumbnails" / "field_00000.png").is_file()
 
 

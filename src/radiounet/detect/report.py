@@ -67,9 +67,15 @@ def _cell(value, unit=""):
 
 
 def write_report(path, detections, thumbnail_names):
-    """Write ``report.html`` for a detections table; ``thumbnail_names`` maps cluster name -> PNG path."""
+    """Write ``report.html`` for a detections table; ``thumbnail_names`` maps cluster name -> PNG path.
+
+    Detections of a class model (finite ``R_halo``) also show the class ratios and probabilities.
+    """
     columns = ["name", "z", "r500_kpc", "R", "detected", "class", "status", "coverage", "n_sources",
                "largest_source_kpc"]
+    if "R_halo" in detections.colnames and np.isfinite(np.asarray(detections["R_halo"], dtype=float)).any():
+        columns += [c for c in ("R_halo", "R_relic", "R_radio_galaxy", "P_none", "P_halo", "P_relic", "P_both")
+                    if c in detections.colnames]
     rows = []
     for row in detections:
         thumb = thumbnail_names.get(row["name"])
