@@ -102,3 +102,14 @@ def test_held_out_radio_galaxy_fractions_count_fields_and_galaxy_pixels(lotss, l
     assert results["empty"]["mean_fraction_called_diffuse"] == expected
     assert "footprint_fraction_called_diffuse" not in results["empty"]
     assert (results["diffuse"]["recall"] == 1.0) == (expected == 1.0)
+
+
+def test_one_overlap_function_with_an_explicit_value_for_empty_sets():
+    from radiounet._overlap import overlap_metrics
+    from radiounet.train.metrics import PixelCounts
+
+    assert overlap_metrics(3, 1, 2) == pytest.approx(dict(dice=6 / 9, iou=0.5, precision=0.75, recall=0.6))
+    assert all(np.isnan(v) for v in overlap_metrics(0, 0, 0).values())
+    assert overlap_metrics(0, 0, 0, empty=0.0)["dice"] == 0.0
+    # Validation during training: nothing to find and nothing found scores 1.
+    assert PixelCounts().metrics() == dict(dice=1.0, iou=1.0, precision=1.0, recall=1.0)

@@ -16,6 +16,7 @@ from astropy.io import fits
 from astropy.table import QTable
 from astropy.wcs import WCS, FITSFixedWarning
 
+from radiounet._overlap import overlap_metrics
 from radiounet.errors import RadioUNetError
 
 __all__ = ["PIXEL_COLUMNS", "pair_predictions", "pixel_counts", "pixel_metrics", "pair_class_maps",
@@ -109,14 +110,6 @@ def pixel_counts(probability, truth, threshold):
                 fp=int(predicted.sum()) - tp, fn=int(truth.sum()) - tp)
 
 
-def _ratios(tp, fp, fn):
-    def ratio(a, b):
-        return a / b if b else float("nan")
-
-    return dict(dice=ratio(2 * tp, 2 * tp + fp + fn), iou=ratio(tp, tp + fp + fn), precision=ratio(tp, tp + fp),
-                recall=ratio(tp, tp + fn))
-
-
 def pixel_metrics(pairs, threshold=None):
     """One row per ``(prob_path, mask_path)`` pair and the totals over all of them.
 
@@ -143,11 +136,11 @@ def pixel_metrics(pairs, threshold=None):
         truth = _truth_on_grid(mask_path, prob_wcs, probability.shape)
         counts = pixel_counts(probability, truth, cut)
         rows.append(dict(image=str(prob_path), truth_mask=str(mask_path), **counts,
-                         **_ratios(counts["tp"], counts["fp"], counts["fn"])))
+                         **overlap_metrics(counts["tp"], counts["fp"], counts["fn"])))
     table = QTable(rows=rows, names=PIXEL_COLUMNS) if rows else QTable(names=PIXEL_COLUMNS)
     total = {key: int(sum(row[key] for row in rows)) for key in ("n_pixels", "n_truth", "n_predicted", "tp", "fp",
                                                                  "fn")}
-    total.update(_ratios(total["tp"], total["fp"], total["fn"]))
+    total.update(overlap_metrics(total["tp"], total["fp"], total["fn"]))
     table.meta["total"] = total
     return table
 

@@ -10,6 +10,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from radiounet._overlap import overlap_metrics
 from radiounet.data.normalize import estimate_rms, normalize
 from radiounet.models.outputs import diffuse_probability
 from radiounet.sky import FieldConfig, SkyConfig, field_rng, simulate_field
@@ -87,8 +88,7 @@ def evaluate_synthetic(model, survey, *, tile_size=192, n_fields=100, threshold=
             fn = float((~predicted & truth).sum())
             per_field = [2 * (p & t).sum() / max(p.sum() + t.sum(), 1) for p, t in zip(predicted, truth)
                          if t.any()]
-            results[kind] = dict(dice=2 * tp / max(2 * tp + fp + fn, 1), iou=tp / max(tp + fp + fn, 1),
-                                 precision=tp / max(tp + fp, 1), recall=tp / max(tp + fn, 1),
+            results[kind] = dict(**overlap_metrics(tp, fp, fn, empty=0.0),
                                  median_field_dice=float(np.median(per_field)), n_fields=n_fields)
         else:
             fractions = predicted.reshape(n_fields, -1).mean(axis=1)

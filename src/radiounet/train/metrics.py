@@ -2,6 +2,7 @@
 
 import torch
 
+from radiounet._overlap import overlap_metrics
 from radiounet.train.distributed import all_reduce_sum
 
 __all__ = ["PixelCounts", "ConfusionCounts"]
@@ -26,13 +27,7 @@ class PixelCounts:
 
     def metrics(self):
         """Dict of dice, iou, precision and recall (1.0 where both prediction and truth are empty)."""
-        tp, fp, fn = (float(c) for c in self.counts)
-
-        def ratio(numerator, denominator):
-            return numerator / denominator if denominator else 1.0
-
-        return dict(dice=ratio(2 * tp, 2 * tp + fp + fn), iou=ratio(tp, tp + fp + fn),
-                    precision=ratio(tp, tp + fp), recall=ratio(tp, tp + fn))
+        return overlap_metrics(*self.counts.tolist(), empty=1.0)
 
 
 class ConfusionCounts:
