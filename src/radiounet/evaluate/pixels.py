@@ -64,7 +64,8 @@ def pair_predictions(predictions, truth_masks):
     return pairs, unmatched
 
 
-def _read_plane(path):
+def _read_image(path, what):
+    """Data (float32) and header of the first HDU holding an image of two or more axes."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FITSFixedWarning)
@@ -72,11 +73,19 @@ def _read_plane(path):
                 hdu = next((h for h in hdul if h.data is not None and h.data.ndim >= 2), None)
                 if hdu is None:
                     raise RadioUNetError(f"{path}: no image in the file")
-                data = np.asarray(hdu.data, dtype=np.float32)
-                header = hdu.header
-                wcs = WCS(header).celestial
+                return np.asarray(hdu.data, dtype=np.float32), hdu.header
     except (OSError, ValueError, TypeError) as exc:
-        raise RadioUNetError(f"{path}: cannot read the FITS image ({exc})") from None
+        raise RadioUNetError(f"{path}: cannot read the {what} ({exc})") from None
+
+
+def _read_plane(path):
+    data, header = _read_image(path, "FITS image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FITSFixedWarning)
+            wcs = WCS(header).celestial
+    except (ValueError, TypeError) as exc:
+        raise RadioUNetError(f"{path}: cannot read the FITS image's WCS ({exc})") from None
     data = data.reshape(data.shape[-2:]) if data.size == np.prod(data.shape[-2:]) else None
     if data is None:
         raise RadioUNetError(f"{path}: the image has more than one plane")
@@ -209,14 +218,7 @@ def class_confusion(pairs):
 
 
 def _read_cube(path):
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FITSFixedWarning)
-            with fits.open(path) as hdul:
-                data = np.asarray(hdul[0].data, dtype=np.float32)
-                header = hdul[0].header
-    except (OSError, ValueError, TypeError) as exc:
-        raise RadioUNetError(f"{path}: cannot read the class map ({exc})") from None
+    data, header = _read_image(path, "class map")
     if data.ndim != 3 or "CLASS0" not in header:
         raise RadioUNetError(f"{path}: not a class map of radio-unet predict (a cube with CLASSn cards)")
     return data, header
