@@ -221,6 +221,26 @@ def test_cli_train_and_finetune_with_frozen_encoder(tiny_config, tmp_path):
     assert card["fine_tuned_from"].endswith("model.safetensors")
 
 
+def test_finetune_starts_from_a_card_written_before_the_newest_config_keys(tiny_config, tmp_path):
+    # A model's card holds the training configuration of its day (the shipped ones predate relic_weight):
+    # keys added since take their defaults.
+    from radiounet.models import save_model
+    from radiounet.train.config import DEFAULTS
+
+    assert main(["train", str(tiny_config), "--out", str(tmp_path / "base"), "--no-progress",
+                 "--set", "training.epochs=1"]) == 0
+    model, card = load_model(tmp_path / "base" / "model.safetensors")
+    del card["training"]["config"]["training"]["relic_weight"]
+    old = save_model(tmp_path / "old.safetensors", model, card)
+    assert main(["simulate", "--out", str(tmp_path / "sim"), "--size", "96", "--no-png", "--no-progress",
+                 "--fraction-diffuse", "1", "--fraction-radio-galaxies", "0"]) == 0
+    assert main(["finetune", "--model", str(old), "--images", str(tmp_path / "sim" / "field_00000.fits"),
+                 "--masks", str(tmp_path / "sim" / "field_00000.mask.fits"), "--out", str(tmp_path / "tuned"),
+                 "--epochs", "1", "--tiles-per-epoch", "4", "--no-progress"]) == 0
+    _, tuned = load_model(tmp_path / "tuned" / "model.safetensors")
+    assert tuned["training"]["config"]["training"]["relic_weight"] == DEFAULTS["training"]["relic_weight"]
+
+
 def test_cli_errors_exit_2(tmp_path, capsys):
     assert main(["train", str(tmp_path / "missing.toml")]) == 2
     assert "missing.toml" in capsys.readouterr().err

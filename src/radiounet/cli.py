@@ -153,11 +153,11 @@ def _cmd_finetune(args):
     from radiounet.data.fits_pairs import FitsPairTiles
     from radiounet.models.store import read_model_card
     from radiounet.sky.survey import custom_survey
-    from radiounet.train.config import apply_overrides, validate_config
+    from radiounet.train.config import apply_overrides, config_over_defaults, validate_config
     from radiounet.train.loop import train
 
     card = read_model_card(args.model)
-    config = card["training"]["config"]
+    config = config_over_defaults(card["training"]["config"], f"{args.model}: training configuration in the card")
     config["model"] = dict(card["architecture"])
     config["training"].update(epochs=args.epochs, learning_rate=args.learning_rate, warmup_epochs=0,
                               batch_size=args.batch_size)

@@ -17,7 +17,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["DEFAULTS", "load_config", "apply_overrides", "validate_config"]
+__all__ = ["DEFAULTS", "load_config", "config_over_defaults", "apply_overrides", "validate_config"]
 
 DEFAULTS = {
     "model": {"depth": 4, "width": 16, "norm": "batch", "dropout": 0.1, "out_channels": 1},
@@ -113,6 +113,14 @@ def load_config(path=None, overrides=()):
     apply_overrides(config, overrides)
     validate_config(config, source)
     return config
+
+
+def config_over_defaults(config, source):
+    """A full configuration from a partial one, e.g. the one stored in the card of a model trained by an
+    older version (keys added since take their defaults)."""
+    full = copy.deepcopy(DEFAULTS)
+    _merge(full, config, source)
+    return full
 
 
 def _merge(config, user, source):
