@@ -151,17 +151,22 @@ def test_a_class_head_from_a_binary_model_starts_with_its_probabilities(tmp_path
         assert torch.allclose(diffuse_probability(classes(x)), torch.sigmoid(binary(x)), atol=1e-5)
 
 
-def test_shipped_class_model_tells_the_radio_galaxy_of_the_example_from_its_halo(tmp_path):
+def _predict_the_example(model, out):
+    """Most probable class per pixel, the mask, the example's truth mask and components, after ``predict``."""
     examples = Path(__file__).parents[1] / "examples"
+    assert main(["predict", str(examples / "simulated_cluster.fits"), "--model", model, "--out", str(out),
+                 "--no-progress"]) == 0
+    classes = fits.getdata(out / "simulated_cluster.classes.fits").argmax(axis=0)
+    mask = fits.getdata(out / "simulated_cluster.mask.fits").astype(bool)
+    truth = fits.getdata(examples / "simulated_cluster.mask.fits").astype(bool)
+    return classes, mask, truth, QTable.read(examples / "simulated_cluster.truth.ecsv")
+
+
+def test_shipped_class_model_tells_the_radio_galaxy_of_the_example_from_its_halo(tmp_path):
     _, card = load_model("lotss-classes-v1")
     assert card["classes"] == list(CLASS_NAMES) and 0 < card["detection_ratio_threshold"] < 0.1
-    assert main(["predict", str(examples / "simulated_cluster.fits"), "--model", "lotss-classes-v1", "--out",
-                 str(tmp_path), "--no-progress"]) == 0
-    classes = fits.getdata(tmp_path / "simulated_cluster.classes.fits").argmax(axis=0)
-    mask = fits.getdata(tmp_path / "simulated_cluster.mask.fits").astype(bool)
-    truth = fits.getdata(examples / "simulated_cluster.mask.fits").astype(bool)
+    classes, mask, truth, components = _predict_the_example("lotss-classes-v1", tmp_path)
     assert 2 * (mask & truth).sum() / (mask.sum() + truth.sum()) > 0.5
-    components = QTable.read(examples / "simulated_cluster.truth.ecsv")
     halo = components[components["kind"] == "halo"][0]
     tailed = components[components["subtype"] == "head-tail"][0]
     assert mask[int(round(halo["y"])), int(round(halo["x"]))]
@@ -169,16 +174,10 @@ def test_shipped_class_model_tells_the_radio_galaxy_of_the_example_from_its_halo
 
 
 def test_shipped_class_model_v2_labels_the_relic_of_the_example_as_relic(tmp_path):
-    examples = Path(__file__).parents[1] / "examples"
     _, card = load_model("lotss-classes-v2")
     assert set(card["cluster_classes"]["classes"]) == {"none", "halo", "relic", "both"}
-    assert main(["predict", str(examples / "simulated_cluster.fits"), "--model", "lotss-classes-v2", "--out",
-                 str(tmp_path), "--no-progress"]) == 0
-    classes = fits.getdata(tmp_path / "simulated_cluster.classes.fits").argmax(axis=0)
-    mask = fits.getdata(tmp_path / "simulated_cluster.mask.fits").astype(bool)
-    truth = fits.getdata(examples / "simulated_cluster.mask.fits").astype(bool)
+    classes, mask, truth, components = _predict_the_example("lotss-classes-v2", tmp_path)
     assert 2 * (mask & truth).sum() / (mask.sum() + truth.sum()) > 0.6
-    components = QTable.read(examples / "simulated_cluster.truth.ecsv")
     for kind, subtype, label in (("relic", "arc", "relic"), ("radio_galaxy", "head-tail", "radio_galaxy")):
         component = components[(components["kind"] == kind) & (components["subtype"] == subtype)][0]
         assert CLASS_NAMES[classes[int(round(component["y"])), int(round(component["x"]))]] == label

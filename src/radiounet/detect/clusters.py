@@ -24,13 +24,19 @@ from radiounet.detect.sources import diffuse_sources
 from radiounet.errors import RadioUNetError
 from radiounet.io.image import pixel_arcsec, read_cutout, read_radio_image
 
-__all__ = ["DETECTION_COLUMNS", "REFERENCE_RATIO_THRESHOLD", "detect_clusters", "usable_images", "image_containing"]
+__all__ = ["DETECTION_COLUMNS", "REFERENCE_RATIO_THRESHOLD", "detect_clusters", "from_class_model", "usable_images",
+           "image_containing"]
 
 #: Threshold on R of the reference work (its own model); used when a model stores none.
 REFERENCE_RATIO_THRESHOLD = 0.015
 DETECTION_COLUMNS = ("name", "ra", "dec", "z", "r500_kpc", "r500_arcsec", "R", "detected", "status", "coverage",
                      "image", "n_sources", "source_flux", "largest_source_kpc", "class", "R_halo", "R_relic",
                      "R_radio_galaxy", "P_none", "P_halo", "P_relic", "P_both")
+
+
+def from_class_model(detections):
+    """Whether a detections table was made with a class model (some row has a finite ``R_halo``)."""
+    return "R_halo" in detections.colnames and bool(np.isfinite(np.asarray(detections["R_halo"], dtype=float)).any())
 
 
 def usable_images(paths, beam):

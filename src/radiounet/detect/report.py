@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
 from radiounet import __version__
+from radiounet.detect.clusters import from_class_model
 from radiounet.io.atomic import atomic_path
 from radiounet.io.names import safe_filename
 
@@ -73,7 +74,7 @@ def write_report(path, detections, thumbnail_names):
     """
     columns = ["name", "z", "r500_kpc", "R", "detected", "class", "status", "coverage", "n_sources",
                "largest_source_kpc"]
-    if "R_halo" in detections.colnames and np.isfinite(np.asarray(detections["R_halo"], dtype=float)).any():
+    if from_class_model(detections):
         columns += [c for c in ("R_halo", "R_relic", "R_radio_galaxy", "P_none", "P_halo", "P_relic", "P_both")
                     if c in detections.colnames]
     rows = []

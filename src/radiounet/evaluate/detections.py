@@ -144,7 +144,9 @@ def cluster_class_confusion(detections, truth_classes):
         One row per true outcome (none, halo, relic, both) with ``n`` and the
         count of each predicted class; None for detections of a binary model.
     """
-    if "R_halo" not in detections.colnames or not np.isfinite(np.asarray(detections["R_halo"], float)).any():
+    from radiounet.detect.clusters import from_class_model
+
+    if not from_class_model(detections):
         return None
     counts = {name: dict.fromkeys(CLUSTER_CLASSES, 0) for name in CLUSTER_CLASSES}
     for row in detections:

@@ -20,10 +20,10 @@ from astropy.visualization.wcsaxes import add_beam
 from matplotlib.figure import Figure
 from regions import EllipsePixelRegion, PixCoord, Regions
 
-from radiounet import __version__  # noqa: E402
-from radiounet.io.atomic import atomic_path  # noqa: E402
-from radiounet.io.fits import write_image  # noqa: E402
-from radiounet.io.tables import write_table  # noqa: E402
+from radiounet import __version__
+from radiounet.io.atomic import atomic_path
+from radiounet.io.fits import write_image
+from radiounet.io.tables import write_table
 
 __all__ = ["output_paths", "write_prediction", "class_cube_header"]
 
