@@ -141,8 +141,17 @@ def _class_section(classes):
         "",
         *_confusion_table("true \\ predicted", names, classes["confusion"], " px", fractions=True,
                           dice=classes["dice"]),
+        "", "Rows: share of each true class's pixels given each predicted class.", "",
     ]
-    return lines + ["", "Rows: share of each true class's pixels given each predicted class.", ""]
+    outcomes = classes.get("radio_galaxy_outcomes")
+    if outcomes:
+        lines += ["What the radio galaxies are labelled (fields holding one):", "",
+                  "| fields | n | radio galaxy | halo or relic | compact or background |",
+                  "| --- | --- | --- | --- | --- |"]
+        lines += [f"| {kind.replace('_', ' ')} | {o['n_fields']} | {o['radio_galaxy']:.1%} | "
+                  f"{o['halo_or_relic']:.1%} | {o['compact_or_background']:.1%} |" for kind, o in outcomes.items()]
+        lines.append("")
+    return lines
 
 
 def _cluster_class_section(classifier):

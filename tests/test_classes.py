@@ -9,7 +9,8 @@ from astropy.io import fits
 from astropy.table import QTable
 
 from radiounet.cli import main
-from radiounet.evaluate.synthetic import evaluate_synthetic, radio_galaxy_labelled
+from radiounet.evaluate.synthetic import (RADIO_GALAXY_OUTCOMES, evaluate_synthetic, radio_galaxy_labelled,
+                                          radio_galaxy_outcome)
 from radiounet.inference import Predictor
 from radiounet.models import UNet, UNetConfig, load_model, save_model
 from radiounet.models.outputs import diffuse_probability
@@ -63,7 +64,11 @@ def test_radio_galaxy_labelled_counts_its_footprint():
     assert radio_galaxy_labelled(predicted, labels) is True
     predicted[:2, :2] = [[3, 1], [2, 0]]
     assert radio_galaxy_labelled(predicted, labels) is False
+    assert radio_galaxy_outcome(predicted, labels) == "halo_or_relic"
     assert radio_galaxy_labelled(predicted, np.zeros((4, 4), int)) is None
+    predicted[:2, :2] = [[4, 4], [0, 4]]
+    assert radio_galaxy_outcome(predicted, labels) == "compact_or_background"
+    assert radio_galaxy_labelled(predicted, labels) is False
 
 
 def test_a_class_model_trains_from_a_binary_one(tmp_path):
@@ -110,6 +115,12 @@ def test_held_out_metrics_of_a_class_model_include_the_confusion_matrix(class_mo
     classes = results["classes"]
     assert np.array(classes["confusion"]).sum() == 3 * 3 * 64 * 64
     assert set(classes["dice"]) == set(CLASS_NAMES) and 0 <= classes["radio_galaxy_labelled_fraction"] <= 1
+    outcomes = classes["radio_galaxy_outcomes"]
+    assert outcomes["all"]["n_fields"] == classes["n_fields_with_radio_galaxy"] > 0
+    assert outcomes["all"]["radio_galaxy"] == classes["radio_galaxy_labelled_fraction"]
+    assert "empty" not in outcomes and outcomes["radio_galaxies"]["n_fields"] == 3
+    for counts in outcomes.values():
+        assert sum(counts[name] for name in RADIO_GALAXY_OUTCOMES) == pytest.approx(1)
 
 
 def test_predictor_class_maps_follow_test_time_augmentation(class_model):
@@ -118,6 +129,8 @@ def test_predictor_class_maps_follow_test_time_augmentation(class_model):
     tta = Predictor(class_model, tta=True).predict_array(image)[0]
     assert plain.shape[0] == 1 + len(CLASS_NAMES) and tta.shape[0] == 2 + len(CLASS_NAMES)
     assert np.allclose(tta[2:].sum(0), 1, atol=1e-4) and np.all(tta[1] >= 0)
+    assert Predictor(class_model, tta=True).class_planes(tta).shape == (len(CLASS_NAMES), 96, 96)
+    assert np.array_equal(Predictor(class_model).class_planes(plain), plain[1:])
 
 
 def test_evaluate_prints_the_class_confusion_matrix(tmp_path, class_model, capsys):

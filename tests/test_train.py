@@ -65,6 +65,8 @@ def test_config_defaults_file_and_overrides(tiny_config):
     ("[model]\nout_channels = 3\n", "model.out_channels must be 1"),
     ("[training]\nhead_learning_rate_factor = 0.0\n", "head_learning_rate_factor must be positive"),
     ("[training]\nkeep = 'first'\n", "training.keep must be one of"),
+    ("[data]\npixels_per_beam = 1.0\n", "data.pixels_per_beam must be 0"),
+    ("[data]\nsource = 'shards'\nshards = ['a.h5']\npixels_per_beam = 2.0\n", "synthetic fields only"),
 ])
 def test_config_errors_name_the_file_and_key(tmp_path, text, message):
     path = tmp_path / "bad.toml"
@@ -93,6 +95,16 @@ def test_tiny_training_writes_log_checkpoint_and_model(tiny_config, tmp_path):
     assert card["native_sampling"]["beam_fwhm_pixels"] == pytest.approx(4.0)
     assert card["training"]["config"] == config and card["validation"]["dice"] == result.best_metrics["dice"]
     assert (tmp_path / "run" / "checkpoints" / "last.json").is_file()
+
+
+def test_a_model_trained_at_another_sampling_records_it(tiny_config, tmp_path):
+    config = load_config(tiny_config, ["data.pixels_per_beam=2", "training.epochs=1"])
+    train_set, _, survey = build_datasets(config)
+    assert survey.pixel_arcsec == pytest.approx(3.0) and survey.beam.major.to_value("arcsec") == pytest.approx(6.0)
+    assert train_set.config.survey.pixel_arcsec == pytest.approx(3.0)
+    _, card = load_model(_run(config, tmp_path / "run").model_path)
+    assert card["native_sampling"]["beam_fwhm_pixels"] == pytest.approx(2.0)
+    assert card["native_sampling"]["pixel_arcsec"] == pytest.approx(3.0)
 
 
 def test_a_killed_run_resumes_to_the_same_weights(tiny_config, tmp_path, monkeypatch):

@@ -49,7 +49,7 @@ def calibrate_ratio_threshold(predictor, survey, *, n_fields=60, size=1024, fact
         row = dict(R=aperture.ratio, coverage=aperture.coverage,
                    diffuse=bool(field.field_type == "diffuse" and field.mask.any()), z=field.cluster.z)
         if predictor.class_names:
-            planes = output[len(output) - len(predictor.class_names):]
+            planes = predictor.class_planes(output)
             for name in ("halo", "relic", "radio_galaxy"):
                 row[f"R_{name}"] = aperture_ratio(planes[predictor.class_names.index(name)], x, y, radius).ratio
             present = [aperture_ratio(field.labels == CLASS_NAMES.index(name), x, y, radius).ratio > 0

@@ -17,7 +17,8 @@ from radiounet.sky import FieldConfig, SkyConfig, field_rng, simulate_field
 from radiounet.sky.labels import CLASS_NAMES
 from radiounet.train.metrics import ConfusionCounts
 
-__all__ = ["evaluate_synthetic", "radio_galaxy_labelled", "HELD_OUT_SEED"]
+__all__ = ["evaluate_synthetic", "radio_galaxy_outcome", "radio_galaxy_labelled", "RADIO_GALAXY_OUTCOMES",
+           "HELD_OUT_SEED"]
 
 #: Seed of the held-out fields; training configurations use other seeds.
 HELD_OUT_SEED = 777_000_001
@@ -35,16 +36,34 @@ def _probabilities(model, images, device, batch_size):
     return np.concatenate(probability), (np.concatenate(classes) if logits.shape[1] > 1 else None)
 
 
-def radio_galaxy_labelled(predicted, labels):
-    """Whether a field's radio galaxies are labelled as such: in their footprint (true label radio galaxy),
-    more pixels are predicted radio galaxy than halo or relic. None for a field without radio galaxy."""
+#: What a field's radio galaxies are taken for (:func:`radio_galaxy_outcome`).
+RADIO_GALAXY_OUTCOMES = ("radio_galaxy", "halo_or_relic", "compact_or_background")
+
+
+def radio_galaxy_outcome(predicted, labels):
+    """What a field's radio galaxies are labelled, judged in their footprint (true label radio galaxy).
+
+    ``"radio_galaxy"`` when more of its pixels are predicted radio galaxy than
+    halo or relic, ``"halo_or_relic"`` when at least as many are predicted
+    halo or relic (and some are), ``"compact_or_background"`` when none is
+    predicted radio galaxy, halo or relic; None for a field without radio galaxy.
+    """
     footprint = labels == CLASS_NAMES.index("radio_galaxy")
     if not footprint.any():
         return None
     inside = predicted[footprint]
     as_galaxy = np.sum(inside == CLASS_NAMES.index("radio_galaxy"))
     as_diffuse = np.sum((inside == CLASS_NAMES.index("halo")) | (inside == CLASS_NAMES.index("relic")))
-    return bool(as_galaxy > as_diffuse)
+    if as_galaxy > as_diffuse:
+        return "radio_galaxy"
+    return "halo_or_relic" if as_diffuse else "compact_or_background"
+
+
+def radio_galaxy_labelled(predicted, labels):
+    """Whether a field's radio galaxies are labelled as such (:func:`radio_galaxy_outcome` is
+    ``"radio_galaxy"``); None for a field without radio galaxy."""
+    outcome = radio_galaxy_outcome(predicted, labels)
+    return None if outcome is None else outcome == "radio_galaxy"
 
 
 def evaluate_synthetic(model, survey, *, tile_size=192, n_fields=100, threshold=0.5, seed=HELD_OUT_SEED,
@@ -62,15 +81,17 @@ def evaluate_synthetic(model, survey, *, tile_size=192, n_fields=100, threshold=
         diffuse, which does not depend on the field size. For a
         class model also ``classes``: the pixel confusion matrix over all
         fields (rows true, columns predicted class), the Dice of each class,
-        and the fraction of fields holding a radio galaxy where it is
-        labelled as one (:func:`radio_galaxy_labelled`).
+        the fraction of fields holding a radio galaxy where it is
+        labelled as one (:func:`radio_galaxy_labelled`), and the fractions of
+        each outcome (:func:`radio_galaxy_outcome`) for all those fields and
+        for those of each kind.
     """
     model = model.to(device).eval()
     kinds = {"diffuse": (1.0, 0.0), "radio_galaxies": (0.0, 1.0), "empty": (0.0, 0.0)}
     base = FieldConfig(survey, shape=(tile_size, tile_size), mask_threshold=mask_threshold)
     results = {}
     confusion = ConfusionCounts(len(CLASS_NAMES))
-    galaxy_fields = []
+    outcomes = {}
     for k, (kind, (f_diffuse, f_galaxies)) in enumerate(kinds.items()):
         config = replace(base, sky=SkyConfig(fraction_diffuse=f_diffuse, fraction_radio_galaxies=f_galaxies,
                                              redshift=tuple(redshift)))
@@ -79,7 +100,9 @@ def evaluate_synthetic(model, survey, *, tile_size=192, n_fields=100, threshold=
         if classes is not None:
             labels = np.stack([f.labels for f in fields])
             confusion.update(torch.from_numpy(classes), torch.from_numpy(labels.astype(np.int64)))
-            galaxy_fields += [radio_galaxy_labelled(p, t) for p, t in zip(classes, labels)]
+            with_galaxy = [o for o in map(radio_galaxy_outcome, classes, labels) if o is not None]
+            if with_galaxy:
+                outcomes[kind] = with_galaxy
         predicted = probability > threshold
         truth = np.stack([f.mask for f in fields])
         if kind == "diffuse":
@@ -99,10 +122,17 @@ def evaluate_synthetic(model, survey, *, tile_size=192, n_fields=100, threshold=
                 footprint = np.stack([f.labels for f in fields]) == CLASS_NAMES.index("radio_galaxy")
                 results[kind]["footprint_fraction_called_diffuse"] = (float(predicted[footprint].mean())
                                                                      if footprint.any() else float("nan"))
-    if galaxy_fields:
-        with_galaxy = [g for g in galaxy_fields if g is not None]
+    if outcomes:
+        pooled = [o for kind_outcomes in outcomes.values() for o in kind_outcomes]
         results["classes"] = dict(
             names=list(CLASS_NAMES), confusion=confusion.counts.long().tolist(),
-            dice=dict(zip(CLASS_NAMES, confusion.dice())), n_fields_with_radio_galaxy=len(with_galaxy),
-            radio_galaxy_labelled_fraction=float(np.mean(with_galaxy)) if with_galaxy else float("nan"))
+            dice=dict(zip(CLASS_NAMES, confusion.dice())), n_fields_with_radio_galaxy=len(pooled),
+            radio_galaxy_labelled_fraction=_share(pooled, "radio_galaxy"),
+            radio_galaxy_outcomes={kind: dict(n_fields=len(o), **{name: _share(o, name) for name in
+                                                                   RADIO_GALAXY_OUTCOMES})
+                                   for kind, o in {"all": pooled, **outcomes}.items()})
     return results
+
+
+def _share(outcomes, name):
+    return float(np.mean([o == name for o in outcomes])) if outcomes else float("nan")

@@ -138,6 +138,11 @@ class Predictor:
         mean = outputs.mean(0)
         return torch.cat([mean[:, :1], outputs[:, :, :1].std(0), mean[:, 1:]], dim=1)
 
+    def class_planes(self, output):
+        """The class probabilities ``(classes, ny, nx)`` in an output of :meth:`predict_array` (None for a
+        binary model)."""
+        return output[1 + int(self.tta):] if self.class_names else None
+
     def predict_array(self, data, *, out=None, progress=False):
         """Probability (and spread) of a 2-D array already at the model's sampling.
 
@@ -214,9 +219,8 @@ class Predictor:
             output[:, rows][:, blank] = np.nan
             with np.errstate(invalid="ignore"):
                 mask[rows] = output[0, rows] >= self.threshold
-        first_class = 1 + int(self.tta)
         return Prediction(probability=output[0], mask=mask, spread=output[1] if self.tta else None,
                           rms=mesh * image.jy_per_unit, rms_box=2 * self.tile, threshold=self.threshold,
                           resampled=target is not None,
-                          class_probability=output[first_class:] if self.class_names else None,
+                          class_probability=self.class_planes(output),
                           class_names=self.class_names)

@@ -24,6 +24,7 @@ DEFAULTS = {
     "data": {
         "source": "synthetic",
         "preset": "lotss-dr2-6",
+        "pixels_per_beam": 0.0,
         "field_size": 384,
         "tile_size": 192,
         "train_fields": 1024,
@@ -178,6 +179,12 @@ def validate_config(config, source="config"):
     if data["tile_size"] % 2 ** config["model"]["depth"]:
         raise RadioUNetError(f"{source}: data.tile_size must be a multiple of 2**model.depth "
                              f"({2 ** config['model']['depth']})")
+    if data["pixels_per_beam"] < 0 or 0 < data["pixels_per_beam"] < 1.5:
+        raise RadioUNetError(f"{source}: data.pixels_per_beam must be 0 (the preset's own sampling) or >= 1.5, "
+                             f"not {data['pixels_per_beam']!r}")
+    if data["source"] == "shards" and data["pixels_per_beam"]:
+        raise RadioUNetError(f"{source}: data.pixels_per_beam applies to synthetic fields only (shards keep the "
+                             "sampling they were written at)")
     if data["source"] == "shards" and not data["shards"]:
         raise RadioUNetError(f"{source}: data.source = 'shards' needs data.shards (files or glob patterns)")
     for key in ("noise_jitter", "flux_jitter", "beam_jitter", "pixel_scale_jitter"):

@@ -13,18 +13,28 @@ import numpy as np
 
 from radiounet.data.datasets import SyntheticFieldDataset, TileShardDataset
 from radiounet.errors import RadioUNetError
-from radiounet.sky import FieldConfig, SkyConfig, get_survey
+from radiounet.sky import FieldConfig, SkyConfig, custom_survey, get_survey
 
-__all__ = ["build_datasets", "VALIDATION_SEED_OFFSET"]
+__all__ = ["build_datasets", "training_survey", "VALIDATION_SEED_OFFSET"]
 
 VALIDATION_SEED_OFFSET = 1_000_003
+
+
+def training_survey(data):
+    """The survey of the ``[data]`` section: its preset, at ``pixels_per_beam`` pixels per beam FWHM if that is
+    not 0 (the model's native sampling; a coarser one gives each tile a wider view of the sky)."""
+    survey = get_survey(data["preset"])
+    if not data["pixels_per_beam"]:
+        return survey
+    return custom_survey(survey.name, survey.beam.major, survey.beam.major / data["pixels_per_beam"], survey.rms,
+                         survey.frequency, bmin=survey.beam.minor, bpa=survey.beam.pa)
 
 
 def _field_config(data):
     sky = SkyConfig(fraction_diffuse=data["fraction_diffuse"],
                     fraction_radio_galaxies=data["fraction_radio_galaxies"], redshift=tuple(data["redshift"]))
     size = data["field_size"]
-    return FieldConfig(get_survey(data["preset"]), shape=(size, size), sky=sky,
+    return FieldConfig(training_survey(data), shape=(size, size), sky=sky,
                        mask_threshold=data["mask_threshold"])
 
 
@@ -63,4 +73,4 @@ def build_datasets(config):
         raise RadioUNetError(f"{len(fields)} fields in the shards: too few to split off {n_val} for validation")
     train = TileShardDataset(paths, fields=set(fields[:-n_val]))
     validation = TileShardDataset(paths, fields=set(fields[-n_val:]))
-    return train, validation, get_survey(data["preset"])
+    return train, validation, training_survey(data)
