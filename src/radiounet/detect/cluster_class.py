@@ -14,15 +14,26 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import log_softmax, softmax
 
+from radiounet.detect.aperture import aperture_ratio
 from radiounet.errors import InvalidParameterError
 from radiounet.sky.labels import CLUSTER_CLASSES
 
-__all__ = ["CLUSTER_CLASSES", "cluster_features", "fit_cluster_classifier",
+__all__ = ["CLUSTER_CLASSES", "class_ratios", "cluster_features", "fit_cluster_classifier",
            "cluster_class_probabilities", "cross_validated_probabilities", "classifier_from_calibration"]
 
 #: Floor of the aperture ratios before the logarithm (an empty class is 0).
 _FLOOR = 1e-5
 _FEATURES = ("log10 R_halo", "log10 R_relic", "log10 R_radio_galaxy")
+
+
+def class_ratios(class_probability, class_names, x, y, radius):
+    """``R_halo``, ``R_relic``, ``R_radio_galaxy``: the mean probability of each of these classes within
+    ``radius`` pixels of ``(x, y)`` (:func:`radiounet.detect.aperture.aperture_ratio`), as a dict.
+
+    ``class_probability`` is ``(classes, ny, nx)``, its planes named by ``class_names``.
+    """
+    return {f"R_{name}": aperture_ratio(class_probability[list(class_names).index(name)], x, y, radius).ratio
+            for name in ("halo", "relic", "radio_galaxy")}
 
 
 def cluster_features(r_halo, r_relic, r_radio_galaxy):

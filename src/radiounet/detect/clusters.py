@@ -19,7 +19,8 @@ from astropy.table import QTable
 from tqdm import tqdm
 
 from radiounet.detect.aperture import aperture_ratio
-from radiounet.detect.cluster_class import CLUSTER_CLASSES, cluster_class_probabilities, cluster_features
+from radiounet.detect.cluster_class import (CLUSTER_CLASSES, class_ratios, cluster_class_probabilities,
+                                            cluster_features)
 from radiounet.detect.sources import diffuse_sources
 from radiounet.errors import RadioUNetError
 from radiounet.io.image import pixel_arcsec, read_cutout, read_radio_image
@@ -131,9 +132,7 @@ def _classify(row, prediction, x, y, radius, ratio_threshold, classifier):
     if prediction.class_probability is None:
         row["class"] = "diffuse" if row["detected"] else "none"
         return
-    for name in ("halo", "relic", "radio_galaxy"):
-        plane = prediction.class_probability[prediction.class_names.index(name)]
-        row[f"R_{name}"] = aperture_ratio(plane, x, y, radius).ratio
+    row.update(class_ratios(prediction.class_probability, prediction.class_names, x, y, radius))
     if classifier is not None:
         features = cluster_features(row["R_halo"], row["R_relic"], row["R_radio_galaxy"])
         row.update({f"P_{name}": float(p)

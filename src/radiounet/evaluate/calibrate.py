@@ -14,6 +14,7 @@ import numpy as np
 from astropy.table import QTable
 
 from radiounet.detect.aperture import aperture_ratio
+from radiounet.detect.cluster_class import class_ratios
 from radiounet.evaluate.detections import binary_metrics
 from radiounet.sky import CLASS_NAMES, FieldConfig, SkyConfig, field_rng, simulate_field
 from radiounet.sky.labels import cluster_class_of
@@ -49,9 +50,7 @@ def calibrate_ratio_threshold(predictor, survey, *, n_fields=60, size=1024, fact
         row = dict(R=aperture.ratio, coverage=aperture.coverage,
                    diffuse=bool(field.field_type == "diffuse" and field.mask.any()), z=field.cluster.z)
         if predictor.class_names:
-            planes = predictor.class_planes(output)
-            for name in ("halo", "relic", "radio_galaxy"):
-                row[f"R_{name}"] = aperture_ratio(planes[predictor.class_names.index(name)], x, y, radius).ratio
+            row.update(class_ratios(predictor.class_planes(output), predictor.class_names, x, y, radius))
             present = [aperture_ratio(field.labels == CLASS_NAMES.index(name), x, y, radius).ratio > 0
                        for name in ("halo", "relic")]
             row["cluster_class"] = cluster_class_of(*present)
