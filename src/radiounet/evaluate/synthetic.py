@@ -97,8 +97,8 @@ def evaluate_synthetic(model, survey, *, tile_size=192, n_fields=100, threshold=
                                              redshift=tuple(redshift)))
         fields = [simulate_field(config, field_rng(seed + k, i)) for i in range(n_fields)]
         probability, classes = _probabilities(model, [f.image for f in fields], device, batch_size)
+        labels = np.stack([f.labels for f in fields])
         if classes is not None:
-            labels = np.stack([f.labels for f in fields])
             confusion.update(torch.from_numpy(classes), torch.from_numpy(labels.astype(np.int64)))
             with_galaxy = [o for o in map(radio_galaxy_outcome, classes, labels) if o is not None]
             if with_galaxy:
@@ -119,7 +119,7 @@ def evaluate_synthetic(model, survey, *, tile_size=192, n_fields=100, threshold=
                                  p90_fraction_called_diffuse=float(np.percentile(fractions, 90)),
                                  max_fraction_called_diffuse=float(fractions.max()), n_fields=n_fields)
             if kind == "radio_galaxies":
-                footprint = np.stack([f.labels for f in fields]) == CLASS_NAMES.index("radio_galaxy")
+                footprint = labels == CLASS_NAMES.index("radio_galaxy")
                 results[kind]["footprint_fraction_called_diffuse"] = (float(predicted[footprint].mean())
                                                                      if footprint.any() else float("nan"))
     if outcomes:
