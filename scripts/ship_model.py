@@ -182,10 +182,17 @@ def main():
     parser.add_argument("--fields", type=int, default=1000, help="held-out fields of each kind (default: 1000)")
     parser.add_argument("--calibrate-fields", type=int, default=120,
                         help="simulated cluster fields for the R-threshold calibration (default: 120)")
+    parser.add_argument("--threshold", type=float,
+                        help="probability threshold stored with the model, used by predict, detect's sources and "
+                             "the held-out metrics (default: the training configuration's)")
     parser.add_argument("--recipe", action="append", default=[],
                         help="a command of the training recipe, in order (repeat for several stages)")
     args = parser.parse_args()
     model, card = load_model(args.model)
+    if args.threshold is not None:
+        if not 0 < args.threshold < 1:
+            parser.error(f"--threshold must lie between 0 and 1, not {args.threshold}")
+        card["threshold"] = args.threshold
     native = card["native_sampling"]
     survey = custom_survey(native["survey"], native["bmaj_arcsec"] * u.arcsec, native["pixel_arcsec"] * u.arcsec,
                            83 * u.uJy / u.beam, 144 * u.MHz)
@@ -195,7 +202,7 @@ def main():
                                           threshold=card["threshold"], redshift=tuple(data["redshift"]),
                                           mask_threshold=data["mask_threshold"])
     print(json.dumps(card["held_out"], indent=1), f"({time.perf_counter() - started:.0f} s)")
-    predictor = Predictor(args.model, "cpu")
+    predictor = Predictor(args.model, "cpu", threshold=card["threshold"])
     threshold, table, metrics = calibrate_ratio_threshold(predictor, survey, n_fields=args.calibrate_fields,
                                                           redshift=(0.1, data["redshift"][1]))
     card["detection_ratio_threshold"] = threshold

@@ -194,3 +194,19 @@ def test_shipped_class_model_v2_labels_the_relic_of_the_example_as_relic(tmp_pat
     for kind, subtype, label in (("relic", "arc", "relic"), ("radio_galaxy", "head-tail", "radio_galaxy")):
         component = components[(components["kind"] == kind) & (components["subtype"] == subtype)][0]
         assert CLASS_NAMES[classes[int(round(component["y"])), int(round(component["x"]))]] == label
+
+
+def test_shipped_class_model_v3_calls_fewer_pixels_of_radio_galaxy_fields_diffuse_than_the_binary_model():
+    from radiounet.evaluate.synthetic import HELD_OUT_SEED
+    from radiounet.sky import get_survey
+
+    survey = get_survey("lotss-dr2-6")
+    results = {}
+    for name in ("lotss-diffuse-v1", "lotss-classes-v3"):
+        model, card = load_model(name)
+        results[name] = evaluate_synthetic(model, survey, n_fields=40, threshold=card["threshold"],
+                                           seed=HELD_OUT_SEED + 7)
+    v1, v3 = results["lotss-diffuse-v1"], results["lotss-classes-v3"]
+    assert v3["radio_galaxies"]["footprint_fraction_called_diffuse"] < 0.5 * v1["radio_galaxies"][
+        "footprint_fraction_called_diffuse"]
+    assert v3["diffuse"]["dice"] > 0.7 and v3["diffuse"]["precision"] >= v1["diffuse"]["precision"]
