@@ -5,7 +5,8 @@
 
 1. evaluates the model on held-out synthetic fields (radiounet.evaluate.evaluate_synthetic):
    Dice on fields with diffuse emission, fraction of pixels called diffuse on fields with
-   radio galaxies only and on empty fields;
+   radio galaxies only and on empty fields; then on held-out whole 1024x1024 images segmented
+   as predict does (radiounet.evaluate.evaluate_whole_images);
 2. writes the model with those metrics added to its card into
    src/radiounet/models/pretrained/NAME.safetensors;
 3. calibrates the detection-ratio threshold on simulated cluster fields
@@ -25,7 +26,7 @@ import astropy.units as u
 import torch
 
 from radiounet.detect.cluster_class import classifier_from_calibration
-from radiounet.evaluate import evaluate_synthetic
+from radiounet.evaluate import evaluate_synthetic, evaluate_whole_images
 from radiounet.evaluate.calibrate import calibrate_ratio_threshold
 from radiounet.inference import Predictor
 from radiounet.models import UNetConfig, count_parameters, flops_per_tile, load_model, save_model, throughput
@@ -100,6 +101,7 @@ def _markdown(name, card, sha256, path):
         f"| compact sources only | pixels called diffuse (mean / max) | "
         f"{empty['mean_fraction_called_diffuse']:.2%} / {empty['max_fraction_called_diffuse']:.2%} | |",
         "",
+        *_whole_image_section(card.get("whole_images")),
         *_class_section(held.get("classes")),
         *_cluster_class_section(card.get("cluster_classes")),
         "Reproduce:",
@@ -113,6 +115,30 @@ def _markdown(name, card, sha256, path):
         "",
     ]
     return "\n".join(lines)
+
+
+def _whole_image_section(whole):
+    """Metrics on whole images, where relics lie at their own distance from the cluster."""
+    if not whole:
+        return []
+    d, rg = whole["diffuse"], whole["radio_galaxies"]
+    lines = [
+        f"## Held-out whole images ({d['n_fields']} + {rg['n_fields']} simulated {d['size']}x{d['size']} images, "
+        "segmented as `predict` does)",
+        "",
+        "| images | metric | value |",
+        "| --- | --- | --- |",
+        f"| with diffuse emission | pixel Dice (precision / recall) | {d['dice']:.3f} ({d['precision']:.3f} / "
+        f"{d['recall']:.3f}) |",
+        f"| with diffuse emission | halo pixels / relic pixels called diffuse | {d['halo_found']:.1%} / "
+        f"{d['relic_found']:.1%} |",
+    ]
+    if "relic_labelled_radio_galaxy" in d:
+        lines.append(f"| with diffuse emission | relic pixels labelled radio galaxy | "
+                     f"{d['relic_labelled_radio_galaxy']:.1%} |")
+    lines += [f"| radio galaxies only | pixels called diffuse (mean / 90th percentile) | "
+              f"{rg['mean_fraction_called_diffuse']:.2%} / {rg['p90_fraction_called_diffuse']:.2%} |", ""]
+    return lines
 
 
 def _confusion_table(corner, names, confusion, unit="", fractions=False, dice=None):
@@ -180,6 +206,9 @@ def main():
     # Radio-galaxy false positives have a heavy tail (one FRII can fill a field): 200 fields gave 2.0%
     # where 1000 gave 3.1% for lotss-diffuse-v1.
     parser.add_argument("--fields", type=int, default=1000, help="held-out fields of each kind (default: 1000)")
+    parser.add_argument("--whole-image-fields", type=int, default=40,
+                        help="held-out 1024x1024 images with diffuse emission (and 24 with radio galaxies only) "
+                             "segmented as predict does (default: 40)")
     parser.add_argument("--calibrate-fields", type=int, default=120,
                         help="simulated cluster fields for the R-threshold calibration (default: 120)")
     parser.add_argument("--threshold", type=float,
@@ -203,6 +232,11 @@ def main():
                                           mask_threshold=data["mask_threshold"])
     print(json.dumps(card["held_out"], indent=1), f"({time.perf_counter() - started:.0f} s)")
     predictor = Predictor(args.model, "cpu", threshold=card["threshold"])
+    started = time.perf_counter()
+    card["whole_images"] = evaluate_whole_images(predictor, survey, n_fields=args.whole_image_fields,
+                                                 redshift=tuple(data["redshift"]),
+                                                 mask_threshold=data["mask_threshold"])
+    print(json.dumps(card["whole_images"], indent=1), f"({time.perf_counter() - started:.0f} s)")
     threshold, table, metrics = calibrate_ratio_threshold(predictor, survey, n_fields=args.calibrate_fields,
                                                           redshift=(0.1, data["redshift"][1]))
     card["detection_ratio_threshold"] = threshold

@@ -11,6 +11,9 @@ from radiounet.data.datasets import SyntheticFieldDataset, TileShardDataset
 from radiounet.data.shards import write_tile_shards
 from radiounet.data.tiles import cut_tiles, tile_starts
 from radiounet.errors import InvalidParameterError, RadioUNetError
+from radiounet.sky import FieldConfig, SkyConfig, get_survey
+from radiounet.sky.field import field_rng, simulate_field
+from radiounet.sky.labels import CLASS_NAMES
 
 
 @settings(max_examples=200, deadline=None)
@@ -106,3 +109,36 @@ def test_synthetic_dataset_is_deterministic_per_index(small_config):
         dataset[6]
     with pytest.raises(InvalidParameterError, match="tile_size"):
         SyntheticFieldDataset(small_config, length=6, tile_size=512)
+
+
+def _relic_fields(size):
+    return FieldConfig(get_survey("lotss-dr2-6"), shape=(size, size),
+                       sky=SkyConfig(fraction_diffuse=1.0, fraction_radio_galaxies=0.0, halo_probability=0.0,
+                                     relic_probability=1.0, radio_galaxies_mean=0.0))
+
+
+def test_foreground_crops_hold_the_relic_anywhere_in_the_tile():
+    relic = CLASS_NAMES.index("relic")
+    uniform = SyntheticFieldDataset(_relic_fields(384), length=30, seed=8, tile_size=96)
+    around = SyntheticFieldDataset(_relic_fields(384), length=30, seed=8, tile_size=96, foreground_crop_fraction=1.0)
+    with_relic = [(uniform[i]["labels"] == relic).any().item() for i in range(30)]
+    assert np.mean(with_relic) < 0.7
+    centres = []
+    for i in range(30):
+        rows, cols = np.nonzero((around[i]["labels"] == relic).numpy())
+        assert rows.size, f"tile {i} holds no relic pixel"
+        centres.append((rows.mean(), cols.mean()))
+    # Anywhere: relics centred in the middle half of the tile as well as near its edges.
+    distance_from_middle = np.abs(np.array(centres) - 47.5).max(axis=1)
+    assert (distance_from_middle < 24).sum() >= 3 and (distance_from_middle > 30).sum() >= 3
+
+
+def test_without_foreground_crops_the_tiles_are_those_of_earlier_versions(small_config):
+    dataset = SyntheticFieldDataset(small_config, length=3, seed=5, tile_size=96)
+    for index in range(3):
+        rng = field_rng(5, index)
+        field = simulate_field(small_config, rng)
+        row, col = int(rng.integers(0, small_config.shape[0] - 95)), int(rng.integers(0, small_config.shape[1] - 95))
+        np.testing.assert_array_equal(dataset[index]["image"][0].numpy(), field.image[row:row + 96, col:col + 96])
+    with pytest.raises(InvalidParameterError, match="foreground_crop_fraction"):
+        SyntheticFieldDataset(small_config, length=3, tile_size=96, foreground_crop_fraction=-0.1)

@@ -113,3 +113,20 @@ def test_one_overlap_function_with_an_explicit_value_for_empty_sets():
     assert overlap_metrics(0, 0, 0, empty=0.0)["dice"] == 0.0
     # Validation during training: nothing to find and nothing found scores 1.
     assert PixelCounts().metrics() == dict(dice=1.0, iou=1.0, precision=1.0, recall=1.0)
+
+
+@pytest.mark.parametrize("logit, expected", [(8.0, 1.0), (-8.0, 0.0)])
+def test_whole_image_metrics_count_halo_relic_and_radio_galaxy_pixels(tmp_path, lotss, logit, expected):
+    from radiounet.evaluate import evaluate_whole_images
+    from radiounet.inference import Predictor
+    from radiounet.models import UNet, UNetConfig, save_model
+
+    card = dict(threshold=0.5, tile_size=64, native_sampling=dict(beam_fwhm_pixels=4.0, survey="lotss-dr2-6",
+                                                                   bmaj_arcsec=6.0, pixel_arcsec=1.5))
+    predictor = Predictor(save_model(tmp_path / "m.safetensors", UNet(UNetConfig(depth=2, width=4)), card))
+    predictor.model = _ConstantLogit(logit)
+    results = evaluate_whole_images(predictor, lotss, size=160, n_fields=3, n_radio_galaxy_fields=2)
+    diffuse, galaxies = results["diffuse"], results["radio_galaxies"]
+    assert diffuse["recall"] == expected and diffuse["halo_found"] == expected and diffuse["relic_found"] == expected
+    assert galaxies["mean_fraction_called_diffuse"] == expected and galaxies["n_fields"] == 2
+    assert "relic_labelled_radio_galaxy" not in diffuse

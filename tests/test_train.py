@@ -67,6 +67,8 @@ def test_config_defaults_file_and_overrides(tiny_config):
     ("[training]\nkeep = 'first'\n", "training.keep must be one of"),
     ("[data]\npixels_per_beam = 1.0\n", "data.pixels_per_beam must be 0"),
     ("[data]\nsource = 'shards'\nshards = ['a.h5']\npixels_per_beam = 2.0\n", "synthetic fields only"),
+    ("[data]\nforeground_crop_fraction = 1.5\n", "foreground_crop_fraction must be between 0 and 1"),
+    ("[data]\nsource = 'shards'\nshards = ['a.h5']\nforeground_crop_fraction = 0.5\n", "tiles already cut"),
 ])
 def test_config_errors_name_the_file_and_key(tmp_path, text, message):
     path = tmp_path / "bad.toml"

@@ -17,9 +17,12 @@ from torch.utils.data import Dataset
 from radiounet.data.shards import read_shard_attributes
 from radiounet.errors import InvalidParameterError, RadioUNetError, require_positive_int
 from radiounet.sky.field import field_rng, simulate_field
+from radiounet.sky.labels import CLASS_NAMES
 from radiounet.sky.survey import custom_survey
 
 __all__ = ["EpochDataset", "SyntheticFieldDataset", "TileShardDataset"]
+
+_FOREGROUND_CLASSES = tuple(CLASS_NAMES.index(name) for name in ("halo", "relic", "radio_galaxy"))
 
 
 def _item(image, mask, labels, rms, field_index):
@@ -73,6 +76,15 @@ class SyntheticFieldDataset(EpochDataset):
         Ranges of factors (drawn log-uniformly per field) applied to the
         survey's beam and pixel size: the network then sees other samplings
         of the beam than the preset's exactly.
+    foreground_crop_fraction : float, optional
+        Share of the tiles cut around a foreground pixel instead of anywhere
+        in the field (nnU-Net's foreground oversampling): a class among the
+        halo, relic and radio-galaxy pixels of the field is drawn, then one of
+        its pixels, then uniformly a tile that holds it. Emission then lies
+        anywhere in the tile, as in a mosaic cut into overlapping tiles; with
+        the uniform crop of a field centred on its cluster, relics (pushed
+        inside the field) lie mostly at the tile's edge. 0 (the default)
+        draws exactly the tiles of earlier versions.
 
     Examples
     --------
@@ -82,10 +94,14 @@ class SyntheticFieldDataset(EpochDataset):
     torch.Size([1, 64, 64])
     """
 
-    def __init__(self, config, length, seed=0, tile_size=192, beam_jitter=(1.0, 1.0), pixel_scale_jitter=(1.0, 1.0)):
+    def __init__(self, config, length, seed=0, tile_size=192, beam_jitter=(1.0, 1.0), pixel_scale_jitter=(1.0, 1.0),
+                 foreground_crop_fraction=0.0):
         super().__init__(length)
         if tile_size > min(config.shape):
             raise InvalidParameterError("tile_size", tile_size, f"must not exceed the field size {config.shape}")
+        if not 0 <= foreground_crop_fraction <= 1:
+            raise InvalidParameterError("foreground_crop_fraction", foreground_crop_fraction, "must be in [0, 1]")
+        self.foreground_crop_fraction = float(foreground_crop_fraction)
         self.config = config
         self.seed = int(seed)
         self.tile_size = int(tile_size)
@@ -108,12 +124,24 @@ class SyntheticFieldDataset(EpochDataset):
             raise IndexError(f"index {index} out of range for {self.length} fields")
         rng = field_rng(self.seed, self.offset + index)
         field = simulate_field(self._config_for(rng), rng)
-        ny, nx = self.config.shape
+        row, col = self._tile_corner(rng, field.labels)
         t = self.tile_size
-        row, col = int(rng.integers(0, ny - t + 1)), int(rng.integers(0, nx - t + 1))
         window = (slice(row, row + t), slice(col, col + t))
         return _item(field.image[window], field.mask[window], field.labels[window],
                      self.config.survey.rms_jy, self.offset + index)
+
+    def _tile_corner(self, rng, labels):
+        ny, nx = labels.shape
+        t = self.tile_size
+        # No draw unless asked for, so that configs without it keep their tiles.
+        if self.foreground_crop_fraction and rng.uniform() < self.foreground_crop_fraction:
+            present = [c for c in _FOREGROUND_CLASSES if (labels == c).any()]
+            if present:
+                rows, cols = np.nonzero(labels == present[rng.integers(len(present))])
+                k = rng.integers(len(rows))
+                return (int(rng.integers(max(0, rows[k] - t + 1), min(rows[k], ny - t) + 1)),
+                        int(rng.integers(max(0, cols[k] - t + 1), min(cols[k], nx - t) + 1)))
+        return int(rng.integers(0, ny - t + 1)), int(rng.integers(0, nx - t + 1))
 
 
 class TileShardDataset(Dataset):

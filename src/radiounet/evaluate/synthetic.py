@@ -1,8 +1,11 @@
 """Held-out synthetic fields: how well a model segments diffuse emission, and how much it calls
 diffuse where there is none (fields with radio galaxies only, or compact sources only).
 
-Each field is one tile (the field size is the model's tile size) and is
-normalised with the noise estimated from the image itself, as at inference.
+:func:`evaluate_synthetic` scores fields of one tile (the field size is the
+model's tile size), each normalised with the noise estimated from the image
+itself. :func:`evaluate_whole_images` scores larger images segmented as
+``predict`` does (sliding window, tile borders cropped), where relics lie at
+their own distance from the cluster and anywhere in a tile.
 """
 
 from dataclasses import replace
@@ -17,11 +20,13 @@ from radiounet.sky import FieldConfig, SkyConfig, field_rng, simulate_field
 from radiounet.sky.labels import CLASS_NAMES
 from radiounet.train.metrics import ConfusionCounts
 
-__all__ = ["evaluate_synthetic", "radio_galaxy_outcome", "radio_galaxy_labelled", "RADIO_GALAXY_OUTCOMES",
-           "HELD_OUT_SEED"]
+__all__ = ["evaluate_synthetic", "evaluate_whole_images", "radio_galaxy_outcome", "radio_galaxy_labelled",
+           "RADIO_GALAXY_OUTCOMES", "HELD_OUT_SEED", "WHOLE_IMAGE_SEED"]
 
 #: Seed of the held-out fields; training configurations use other seeds.
 HELD_OUT_SEED = 777_000_001
+#: Seed of the held-out whole images (:func:`evaluate_whole_images`).
+WHOLE_IMAGE_SEED = HELD_OUT_SEED + 500
 
 
 def _probabilities(model, images, device, batch_size):
@@ -136,3 +141,66 @@ def evaluate_synthetic(model, survey, *, tile_size=192, n_fields=100, threshold=
 
 def _share(outcomes, name):
     return float(np.mean([o == name for o in outcomes])) if outcomes else float("nan")
+
+
+def evaluate_whole_images(predictor, survey, *, size=1024, n_fields=40, n_radio_galaxy_fields=24,
+                          seed=WHOLE_IMAGE_SEED, redshift=(0.05, 0.6), mask_threshold=0.5):
+    """Metrics of a :class:`radiounet.inference.Predictor` on held-out whole images.
+
+    Each ``size`` x ``size`` image (at the survey's own pixels, which must be
+    the model's native sampling) goes through
+    :meth:`~radiounet.inference.Predictor.predict_array`, as in ``predict``.
+
+    Returns
+    -------
+    dict
+        ``diffuse`` (``n_fields`` images with a halo and/or relics): pixel Dice,
+        IoU, precision and recall over all images together, the fraction of
+        the halo and of the relic pixels called diffuse and, for a class
+        model, of the relic pixels labelled radio galaxy; ``radio_galaxies``
+        (``n_radio_galaxy_fields`` images): the mean and 90th percentile over
+        images of the fraction of pixels called diffuse.
+    """
+    halo, relic, galaxy = (CLASS_NAMES.index(name) for name in ("halo", "relic", "radio_galaxy"))
+    kinds = {"diffuse": (1.0, 0.0, n_fields), "radio_galaxies": (0.0, 1.0, n_radio_galaxy_fields)}
+    results = {}
+    for k, (kind, (f_diffuse, f_galaxies, n)) in enumerate(kinds.items()):
+        config = FieldConfig(survey, shape=(size, size), mask_threshold=mask_threshold,
+                             sky=SkyConfig(fraction_diffuse=f_diffuse, fraction_radio_galaxies=f_galaxies,
+                                           redshift=tuple(redshift)))
+        counts = dict(tp=0.0, fp=0.0, fn=0.0, halo=0.0, halo_found=0.0, relic=0.0, relic_found=0.0,
+                      relic_as_galaxy=0.0)
+        fractions = []
+        for i in range(n):
+            field = simulate_field(config, field_rng(seed + k, i))
+            output, _ = predictor.predict_array(field.image)
+            called = output[0] > predictor.threshold
+            fractions.append(float(called.mean()))
+            if kind != "diffuse":
+                continue
+            truth = field.mask
+            counts["tp"] += float((called & truth).sum())
+            counts["fp"] += float((called & ~truth).sum())
+            counts["fn"] += float((~called & truth).sum())
+            for name, label in (("halo", halo), ("relic", relic)):
+                where = field.labels == label
+                counts[name] += float(where.sum())
+                counts[f"{name}_found"] += float(called[where].sum())
+            planes = predictor.class_planes(output)
+            if planes is not None:
+                counts["relic_as_galaxy"] += float((planes.argmax(0) == galaxy)[field.labels == relic].sum())
+        if kind == "diffuse":
+            results[kind] = dict(**overlap_metrics(counts["tp"], counts["fp"], counts["fn"], empty=0.0),
+                                 halo_found=_share_of(counts["halo_found"], counts["halo"]),
+                                 relic_found=_share_of(counts["relic_found"], counts["relic"]), n_fields=n, size=size)
+            if predictor.class_names:
+                results[kind]["relic_labelled_radio_galaxy"] = _share_of(counts["relic_as_galaxy"], counts["relic"])
+        else:
+            results[kind] = dict(mean_fraction_called_diffuse=float(np.mean(fractions)),
+                                 p90_fraction_called_diffuse=float(np.percentile(fractions, 90)),
+                                 n_fields=n, size=size)
+    return results
+
+
+def _share_of(part, whole):
+    return part / whole if whole else float("nan")

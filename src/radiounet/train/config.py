@@ -27,6 +27,7 @@ DEFAULTS = {
         "pixels_per_beam": 0.0,
         "field_size": 384,
         "tile_size": 192,
+        "foreground_crop_fraction": 0.0,
         "train_fields": 1024,
         "val_fields": 128,
         "fresh_fields_each_epoch": True,
@@ -176,6 +177,11 @@ def validate_config(config, source="config"):
     data = config["data"]
     if data["tile_size"] > data["field_size"]:
         raise RadioUNetError(f"{source}: data.tile_size must not exceed data.field_size")
+    if not 0 <= data["foreground_crop_fraction"] <= 1:
+        raise RadioUNetError(f"{source}: data.foreground_crop_fraction must be between 0 and 1")
+    if data["source"] == "shards" and data["foreground_crop_fraction"]:
+        raise RadioUNetError(f"{source}: data.foreground_crop_fraction applies to synthetic fields only (shards hold "
+                             "tiles already cut)")
     if data["tile_size"] % 2 ** config["model"]["depth"]:
         raise RadioUNetError(f"{source}: data.tile_size must be a multiple of 2**model.depth "
                              f"({2 ** config['model']['depth']})")
