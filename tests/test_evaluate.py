@@ -63,17 +63,22 @@ def test_evaluate_command_writes_tables_curves_and_prints_intervals(tmp_path, ca
                  str(tmp_path / "truth.csv"), "--truth-column", "missing"]) == 2
 
 
-def test_calibration_returns_the_best_threshold_of_its_own_sweep(tmp_path):
-    from radiounet.evaluate.calibrate import calibrate_ratio_threshold
+def _tiny_predictor(tmp_path):
+    """A Predictor of an untrained 64-pixel-tile U-Net at LoTSS 6" sampling."""
     from radiounet.inference import Predictor
     from radiounet.models import UNet, UNetConfig, save_model
-    from radiounet.sky import get_survey
 
     card = dict(threshold=0.5, tile_size=64, native_sampling=dict(beam_fwhm_pixels=4.0, survey="lotss-dr2-6",
                                                                    bmaj_arcsec=6.0, pixel_arcsec=1.5))
-    path = save_model(tmp_path / "m.safetensors", UNet(UNetConfig(depth=2, width=4)), card)
-    threshold, table, metrics = calibrate_ratio_threshold(Predictor(path), get_survey("lotss-dr2-6"), n_fields=6,
-                                                          size=128)
+    return Predictor(save_model(tmp_path / "m.safetensors", UNet(UNetConfig(depth=2, width=4)), card))
+
+
+def test_calibration_returns_the_best_threshold_of_its_own_sweep(tmp_path):
+    from radiounet.evaluate.calibrate import calibrate_ratio_threshold
+    from radiounet.sky import get_survey
+
+    threshold, table, metrics = calibrate_ratio_threshold(_tiny_predictor(tmp_path), get_survey("lotss-dr2-6"),
+                                                          n_fields=6, size=128)
     assert len(table) == 6 and np.all((table["R"] >= 0) & (table["R"] <= 1))
     sweep = [binary_metrics(np.asarray(table["R"]) > t, np.asarray(table["diffuse"]))["accuracy"]
              for t in np.concatenate([[0.0], np.asarray(table["R"])])]
@@ -118,12 +123,8 @@ def test_one_overlap_function_with_an_explicit_value_for_empty_sets():
 @pytest.mark.parametrize("logit, expected", [(8.0, 1.0), (-8.0, 0.0)])
 def test_whole_image_metrics_count_halo_relic_and_radio_galaxy_pixels(tmp_path, lotss, logit, expected):
     from radiounet.evaluate import evaluate_whole_images
-    from radiounet.inference import Predictor
-    from radiounet.models import UNet, UNetConfig, save_model
 
-    card = dict(threshold=0.5, tile_size=64, native_sampling=dict(beam_fwhm_pixels=4.0, survey="lotss-dr2-6",
-                                                                   bmaj_arcsec=6.0, pixel_arcsec=1.5))
-    predictor = Predictor(save_model(tmp_path / "m.safetensors", UNet(UNetConfig(depth=2, width=4)), card))
+    predictor = _tiny_predictor(tmp_path)
     predictor.model = _ConstantLogit(logit)
     results = evaluate_whole_images(predictor, lotss, size=160, n_fields=3, n_radio_galaxy_fields=2)
     diffuse, galaxies = results["diffuse"], results["radio_galaxies"]

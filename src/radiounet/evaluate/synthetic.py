@@ -15,6 +15,7 @@ import torch
 
 from radiounet._overlap import overlap_metrics
 from radiounet.data.normalize import estimate_rms, normalize
+from radiounet.evaluate.pixels import pixel_counts
 from radiounet.models.outputs import diffuse_probability
 from radiounet.sky import FieldConfig, SkyConfig, field_rng, simulate_field
 from radiounet.sky.labels import CLASS_NAMES
@@ -162,44 +163,42 @@ def evaluate_whole_images(predictor, survey, *, size=1024, n_fields=40, n_radio_
         images of the fraction of pixels called diffuse.
     """
     halo, relic, galaxy = (CLASS_NAMES.index(name) for name in ("halo", "relic", "radio_galaxy"))
-    kinds = {"diffuse": (1.0, 0.0, n_fields), "radio_galaxies": (0.0, 1.0, n_radio_galaxy_fields)}
-    results = {}
-    for k, (kind, (f_diffuse, f_galaxies, n)) in enumerate(kinds.items()):
-        config = FieldConfig(survey, shape=(size, size), mask_threshold=mask_threshold,
-                             sky=SkyConfig(fraction_diffuse=f_diffuse, fraction_radio_galaxies=f_galaxies,
-                                           redshift=tuple(redshift)))
-        counts = dict(tp=0.0, fp=0.0, fn=0.0, halo=0.0, halo_found=0.0, relic=0.0, relic_found=0.0,
-                      relic_as_galaxy=0.0)
-        fractions = []
-        for i in range(n):
-            field = simulate_field(config, field_rng(seed + k, i))
-            output, _ = predictor.predict_array(field.image)
-            called = output[0] > predictor.threshold
-            fractions.append(float(called.mean()))
-            if kind != "diffuse":
-                continue
-            truth = field.mask
-            counts["tp"] += float((called & truth).sum())
-            counts["fp"] += float((called & ~truth).sum())
-            counts["fn"] += float((~called & truth).sum())
-            for name, label in (("halo", halo), ("relic", relic)):
-                where = field.labels == label
-                counts[name] += float(where.sum())
-                counts[f"{name}_found"] += float(called[where].sum())
-            planes = predictor.class_planes(output)
-            if planes is not None:
-                counts["relic_as_galaxy"] += float((planes.argmax(0) == galaxy)[field.labels == relic].sum())
-        if kind == "diffuse":
-            results[kind] = dict(**overlap_metrics(counts["tp"], counts["fp"], counts["fn"], empty=0.0),
-                                 halo_found=_share_of(counts["halo_found"], counts["halo"]),
-                                 relic_found=_share_of(counts["relic_found"], counts["relic"]), n_fields=n, size=size)
-            if predictor.class_names:
-                results[kind]["relic_labelled_radio_galaxy"] = _share_of(counts["relic_as_galaxy"], counts["relic"])
-        else:
-            results[kind] = dict(mean_fraction_called_diffuse=float(np.mean(fractions)),
-                                 p90_fraction_called_diffuse=float(np.percentile(fractions, 90)),
-                                 n_fields=n, size=size)
-    return results
+    images = dict(predictor=predictor, survey=survey, size=size, redshift=redshift, mask_threshold=mask_threshold)
+    counts = dict(tp=0, fp=0, fn=0, halo=0, halo_found=0, relic=0, relic_found=0, relic_as_galaxy=0)
+    for field, output, called in _segmented_images(n=n_fields, seed=seed, diffuse=True, **images):
+        pixels = pixel_counts(output[0], field.mask, predictor.threshold)
+        for key in ("tp", "fp", "fn"):
+            counts[key] += pixels[key]
+        for name, label in (("halo", halo), ("relic", relic)):
+            where = field.labels == label
+            counts[name] += int(where.sum())
+            counts[f"{name}_found"] += int(called[where].sum())
+        planes = predictor.class_planes(output)
+        if planes is not None:
+            counts["relic_as_galaxy"] += int((planes.argmax(0) == galaxy)[field.labels == relic].sum())
+    diffuse = dict(**overlap_metrics(counts["tp"], counts["fp"], counts["fn"], empty=0.0),
+                   halo_found=_share_of(counts["halo_found"], counts["halo"]),
+                   relic_found=_share_of(counts["relic_found"], counts["relic"]), n_fields=n_fields, size=size)
+    if predictor.class_names:
+        diffuse["relic_labelled_radio_galaxy"] = _share_of(counts["relic_as_galaxy"], counts["relic"])
+    fractions = [float(called.mean()) for _, _, called in
+                 _segmented_images(n=n_radio_galaxy_fields, seed=seed + 1, diffuse=False, **images)]
+    galaxies = dict(mean_fraction_called_diffuse=float(np.mean(fractions)),
+                    p90_fraction_called_diffuse=float(np.percentile(fractions, 90)),
+                    n_fields=n_radio_galaxy_fields, size=size)
+    return dict(diffuse=diffuse, radio_galaxies=galaxies)
+
+
+def _segmented_images(predictor, survey, size, n, seed, diffuse, redshift, mask_threshold):
+    """``(field, output of predict_array, pixels called diffuse)`` for ``n`` simulated images with diffuse
+    emission, or with radio galaxies only."""
+    config = FieldConfig(survey, shape=(size, size), mask_threshold=mask_threshold,
+                         sky=SkyConfig(fraction_diffuse=float(diffuse), fraction_radio_galaxies=float(not diffuse),
+                                       redshift=tuple(redshift)))
+    for i in range(n):
+        field = simulate_field(config, field_rng(seed, i))
+        output, _ = predictor.predict_array(field.image)
+        yield field, output, output[0] > predictor.threshold
 
 
 def _share_of(part, whole):
