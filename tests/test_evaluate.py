@@ -63,13 +63,13 @@ def test_evaluate_command_writes_tables_curves_and_prints_intervals(tmp_path, ca
                  str(tmp_path / "truth.csv"), "--truth-column", "missing"]) == 2
 
 
-def _tiny_predictor(tmp_path):
-    """A Predictor of an untrained 64-pixel-tile U-Net at LoTSS 6" sampling."""
+def _tiny_predictor(tmp_path, pixels_per_beam=4.0):
+    """A Predictor of an untrained 64-pixel-tile U-Net for LoTSS 6" images, by default at their sampling (1.5")."""
     from radiounet.inference import Predictor
     from radiounet.models import UNet, UNetConfig, save_model
 
-    card = dict(threshold=0.5, tile_size=64, native_sampling=dict(beam_fwhm_pixels=4.0, survey="lotss-dr2-6",
-                                                                   bmaj_arcsec=6.0, pixel_arcsec=1.5))
+    card = dict(threshold=0.5, tile_size=64, native_sampling=dict(beam_fwhm_pixels=pixels_per_beam, survey="lotss-dr2-6",
+                                                                   bmaj_arcsec=6.0, pixel_arcsec=6.0 / pixels_per_beam))
     return Predictor(save_model(tmp_path / "m.safetensors", UNet(UNetConfig(depth=2, width=4)), card))
 
 
@@ -87,13 +87,15 @@ def test_calibration_returns_the_best_threshold_of_its_own_sweep(tmp_path):
 
 
 class _ConstantLogit(torch.nn.Module):
-    """A stand-in model that calls every pixel diffuse (positive logit) or none (negative)."""
+    """A stand-in model that calls every pixel diffuse (positive logit) or none (negative); counts its tiles."""
 
     def __init__(self, logit):
         super().__init__()
         self.logit = logit
+        self.tiles = 0
 
     def forward(self, x):
+        self.tiles += len(x)
         return torch.full_like(x, self.logit)
 
 
@@ -131,3 +133,21 @@ def test_whole_image_metrics_count_halo_relic_and_radio_galaxy_pixels(tmp_path, 
     assert diffuse["recall"] == expected and diffuse["halo_found"] == expected and diffuse["relic_found"] == expected
     assert galaxies["mean_fraction_called_diffuse"] == expected and galaxies["n_fields"] == 2
     assert "relic_labelled_radio_galaxy" not in diffuse
+
+
+def test_whole_images_are_regridded_for_a_model_of_another_sampling(tmp_path, lotss):
+    from radiounet.evaluate import evaluate_whole_images
+
+    tiles, results = {}, {}
+    for pixels_per_beam in (4.0, 2.0):
+        (tmp_path / str(pixels_per_beam)).mkdir()
+        predictor = _tiny_predictor(tmp_path / str(pixels_per_beam), pixels_per_beam)
+        predictor.model = _ConstantLogit(8.0)
+        results[pixels_per_beam] = evaluate_whole_images(predictor, lotss, size=256, n_fields=2,
+                                                         n_radio_galaxy_fields=1)
+        tiles[pixels_per_beam] = predictor.model.tiles
+    # At 2 pixels per beam the 256-pixel images are segmented on a 128-pixel grid (fewer tiles), and the
+    # map regridded back covers every pixel of the image.
+    assert tiles[2.0] < tiles[4.0] / 2
+    for result in results.values():
+        assert result["diffuse"]["recall"] == 1.0 and result["radio_galaxies"]["mean_fraction_called_diffuse"] == 1.0

@@ -16,6 +16,7 @@ import torch
 from radiounet._overlap import overlap_metrics
 from radiounet.data.normalize import estimate_rms, normalize
 from radiounet.evaluate.pixels import pixel_counts
+from radiounet.io.image import RadioImage
 from radiounet.models.outputs import diffuse_probability
 from radiounet.sky import FieldConfig, SkyConfig, field_rng, simulate_field
 from radiounet.sky.labels import CLASS_NAMES
@@ -148,9 +149,10 @@ def evaluate_whole_images(predictor, survey, *, size=1024, n_fields=40, n_radio_
                           seed=WHOLE_IMAGE_SEED, redshift=(0.05, 0.6), mask_threshold=0.5):
     """Metrics of a :class:`radiounet.inference.Predictor` on held-out whole images.
 
-    Each ``size`` x ``size`` image (at the survey's own pixels, which must be
-    the model's native sampling) goes through
-    :meth:`~radiounet.inference.Predictor.predict_array`, as in ``predict``.
+    Each ``size`` x ``size`` image, at the survey's own pixels, goes through
+    :meth:`~radiounet.inference.Predictor.predict` as in ``predict``: a model
+    of another native sampling sees it regridded, and its map is regridded back,
+    so that models of any sampling are scored on the same images.
 
     Returns
     -------
@@ -165,23 +167,24 @@ def evaluate_whole_images(predictor, survey, *, size=1024, n_fields=40, n_radio_
     halo, relic, galaxy = (CLASS_NAMES.index(name) for name in ("halo", "relic", "radio_galaxy"))
     images = dict(predictor=predictor, survey=survey, size=size, redshift=redshift, mask_threshold=mask_threshold)
     counts = dict(tp=0, fp=0, fn=0, halo=0, halo_found=0, relic=0, relic_found=0, relic_as_galaxy=0)
-    for field, output, called in _segmented_images(n=n_fields, seed=seed, diffuse=True, **images):
-        pixels = pixel_counts(output[0], field.mask, predictor.threshold)
+    for field, prediction in _segmented_images(n=n_fields, seed=seed, diffuse=True, **images):
+        called = prediction.mask
+        pixels = pixel_counts(prediction.probability, field.mask, predictor.threshold)
         for key in ("tp", "fp", "fn"):
             counts[key] += pixels[key]
         for name, label in (("halo", halo), ("relic", relic)):
             where = field.labels == label
             counts[name] += int(where.sum())
             counts[f"{name}_found"] += int(called[where].sum())
-        planes = predictor.class_planes(output)
-        if planes is not None:
-            counts["relic_as_galaxy"] += int((planes.argmax(0) == galaxy)[field.labels == relic].sum())
+        if prediction.class_probability is not None:
+            labelled = prediction.class_probability.argmax(0)
+            counts["relic_as_galaxy"] += int((labelled == galaxy)[field.labels == relic].sum())
     diffuse = dict(**overlap_metrics(counts["tp"], counts["fp"], counts["fn"], empty=0.0),
                    halo_found=_share_of(counts["halo_found"], counts["halo"]),
                    relic_found=_share_of(counts["relic_found"], counts["relic"]), n_fields=n_fields, size=size)
     if predictor.class_names:
         diffuse["relic_labelled_radio_galaxy"] = _share_of(counts["relic_as_galaxy"], counts["relic"])
-    fractions = [float(called.mean()) for _, _, called in
+    fractions = [float(prediction.mask.mean()) for _, prediction in
                  _segmented_images(n=n_radio_galaxy_fields, seed=seed + 1, diffuse=False, **images)]
     galaxies = dict(mean_fraction_called_diffuse=float(np.mean(fractions)),
                     p90_fraction_called_diffuse=float(np.percentile(fractions, 90)),
@@ -190,15 +193,15 @@ def evaluate_whole_images(predictor, survey, *, size=1024, n_fields=40, n_radio_
 
 
 def _segmented_images(predictor, survey, size, n, seed, diffuse, redshift, mask_threshold):
-    """``(field, output of predict_array, pixels called diffuse)`` for ``n`` simulated images with diffuse
-    emission, or with radio galaxies only."""
+    """``(field, its Prediction)`` for ``n`` simulated images with diffuse emission, or with radio galaxies only."""
     config = FieldConfig(survey, shape=(size, size), mask_threshold=mask_threshold,
                          sky=SkyConfig(fraction_diffuse=float(diffuse), fraction_radio_galaxies=float(not diffuse),
                                        redshift=tuple(redshift)))
     for i in range(n):
         field = simulate_field(config, field_rng(seed, i))
-        output, _ = predictor.predict_array(field.image)
-        yield field, output, output[0] > predictor.threshold
+        image = RadioImage(path=f"simulated image {i} of seed {seed}", data=field.image, jy_per_unit=1.0,
+                           wcs=field.wcs, beam=survey.beam, header=field.wcs.to_header())
+        yield field, predictor.predict(image)
 
 
 def _share_of(part, whole):
