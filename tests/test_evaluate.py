@@ -151,3 +151,18 @@ def test_whole_images_are_regridded_for_a_model_of_another_sampling(tmp_path, lo
     assert tiles[2.0] < tiles[4.0] / 2
     for result in results.values():
         assert result["diffuse"]["recall"] == 1.0 and result["radio_galaxies"]["mean_fraction_called_diffuse"] == 1.0
+
+
+def test_calibration_fields_are_regridded_for_a_model_of_another_sampling(tmp_path, lotss):
+    from radiounet.evaluate.calibrate import calibrate_ratio_threshold
+
+    tiles = {}
+    for pixels_per_beam in (4.0, 2.0):
+        (tmp_path / str(pixels_per_beam)).mkdir()
+        predictor = _tiny_predictor(tmp_path / str(pixels_per_beam), pixels_per_beam)
+        predictor.model = _ConstantLogit(8.0)
+        _, table, _ = calibrate_ratio_threshold(predictor, lotss, n_fields=2, size=256)
+        tiles[pixels_per_beam] = predictor.model.tiles
+        # The aperture, on the fields' own 1.5" pixels, holds the model's one probability everywhere.
+        assert np.allclose(table["R"], torch.sigmoid(torch.tensor(8.0)).item(), rtol=1e-5)
+    assert tiles[2.0] < tiles[4.0] / 2

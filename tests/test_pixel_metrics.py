@@ -99,3 +99,26 @@ def test_evaluate_command_writes_pixel_metrics(tmp_path, capsys):
 def test_evaluate_needs_matching_option_pairs(tmp_path, capsys, args, message):
     assert main(["evaluate", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_evaluating_the_mask_predict_wrote_as_truth_scores_every_pixel_at_the_threshold(tmp_path):
+    import torch
+
+    from radiounet.models import UNet, UNetConfig, save_model
+
+    # All weights zero: the logit is exactly 0, so every probability is exactly the threshold, 0.5.
+    net = UNet(UNetConfig(depth=2, width=4, norm="none", dropout=0.0))
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter.zero_()
+    card = dict(threshold=0.5, tile_size=64, native_sampling=dict(beam_fwhm_pixels=4.0, survey="lotss-dr2-6",
+                                                                   bmaj_arcsec=6.0, pixel_arcsec=1.5))
+    model = save_model(tmp_path / "zero.safetensors", net, card)
+    image = tmp_path / "image.fits"
+    _write(image, np.random.default_rng(1).normal(size=(96, 96)).astype(np.float32), _wcs((96, 96)),
+           BMAJ=6 / 3600, BMIN=6 / 3600, BPA=0.0, BUNIT="JY/BEAM")
+    assert main(["predict", str(image), "--model", str(model), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    probability = fits.getdata(tmp_path / "out" / "image.prob.fits")
+    assert np.all(probability == 0.5) and fits.getdata(tmp_path / "out" / "image.mask.fits").all()
+    row = pixel_metrics([(tmp_path / "out" / "image.prob.fits", tmp_path / "out" / "image.mask.fits")])[0]
+    assert (row["n_predicted"], row["tp"], row["fp"], row["fn"]) == (96 * 96, 96 * 96, 0, 0)

@@ -6,6 +6,7 @@ from astropy.table import QTable
 from scipy.ndimage import find_objects, label
 from scipy.spatial import ConvexHull, QhullError
 
+from radiounet.models.outputs import called_diffuse
 from radiounet.sky.cosmology import DEFAULT_COSMOLOGY, kpc_per_arcsec
 
 __all__ = ["diffuse_sources", "SOURCE_COLUMNS"]
@@ -71,7 +72,7 @@ def diffuse_sources(probability, threshold, image_jy, rms_jy, wcs, beam_area_pix
     """
     min_pixels = max(int(np.ceil(beam_area_pixels)), 1) if min_pixels is None else min_pixels
     with np.errstate(invalid="ignore"):
-        above = probability >= threshold  # NaN compares False: blanks are never part of a region
+        above = called_diffuse(probability, threshold)  # blanks (NaN) are never part of a region
     labels, _ = label(above, structure=np.ones((3, 3), dtype=bool))
     del above
     if callable(rms_jy):

@@ -1,7 +1,8 @@
 """Calibration of the detection-ratio threshold on synthetic cluster fields.
 
 Fields with and without diffuse emission (radio galaxies included) are
-simulated at the model's native sampling, segmented, and ``R`` is measured in
+simulated at the survey's pixels, segmented as ``radio-unet predict`` segments
+an image (regridded for a model of another native sampling), and ``R`` is measured in
 ``factor x R500`` around each cluster exactly as ``radio-unet detect`` does;
 the threshold that maximises the chosen metric over the sweep of R values is
 the calibrated one. For a class model the mean class probabilities in the
@@ -16,6 +17,7 @@ from astropy.table import QTable
 from radiounet.detect.aperture import aperture_ratio
 from radiounet.detect.cluster_class import class_ratios
 from radiounet.evaluate.detections import binary_metrics
+from radiounet.evaluate.synthetic import segment_simulated_field
 from radiounet.sky import CLASS_NAMES, FieldConfig, SkyConfig, field_rng, simulate_field
 from radiounet.sky.labels import cluster_class_of
 
@@ -43,14 +45,14 @@ def calibrate_ratio_threshold(predictor, survey, *, n_fields=60, size=1024, fact
     rows = []
     for i in range(n_fields):
         field = simulate_field(config, field_rng(seed, i))
-        output = predictor.predict_array(field.image)[0]
+        prediction = segment_simulated_field(predictor, field, survey, f"calibration field {i} of seed {seed}")
         x, y = field.cluster.x, field.cluster.y
         radius = factor * field.cluster.r500_arcsec / survey.pixel_arcsec
-        aperture = aperture_ratio(output[0], x, y, radius)
+        aperture = aperture_ratio(prediction.probability, x, y, radius)
         row = dict(R=aperture.ratio, coverage=aperture.coverage,
                    diffuse=bool(field.field_type == "diffuse" and field.mask.any()), z=field.cluster.z)
         if predictor.class_names:
-            row.update(class_ratios(predictor.class_planes(output), predictor.class_names, x, y, radius))
+            row.update(class_ratios(prediction.class_probability, predictor.class_names, x, y, radius))
             present = [aperture_ratio(field.labels == CLASS_NAMES.index(name), x, y, radius).ratio > 0
                        for name in ("halo", "relic")]
             row["cluster_class"] = cluster_class_of(*present)

@@ -18,6 +18,7 @@ from astropy.wcs import WCS, FITSFixedWarning
 
 from radiounet._overlap import overlap_metrics
 from radiounet.errors import RadioUNetError
+from radiounet.models.outputs import called_diffuse
 
 __all__ = ["PIXEL_COLUMNS", "pair_predictions", "pixel_counts", "pixel_metrics", "pair_class_maps",
            "class_confusion"]
@@ -107,12 +108,14 @@ def _truth_on_grid(mask_path, prob_wcs, prob_shape):
 
 
 def pixel_counts(probability, truth, threshold):
-    """Pixels, truth pixels, predicted pixels, TP, FP and FN of ``probability > threshold`` against ``truth``.
+    """Pixels, truth pixels, predicted pixels, TP, FP and FN of the pixels called diffuse
+    (:func:`radiounet.models.outputs.called_diffuse`: ``probability >= threshold``, as in
+    ``STEM.mask.fits``) against ``truth``.
 
     Pixels where the probability is NaN (blank in the image) are not counted.
     """
     valid = np.isfinite(probability)
-    predicted = (np.nan_to_num(probability, nan=0.0) > threshold) & valid
+    predicted = called_diffuse(np.nan_to_num(probability, nan=0.0), threshold) & valid
     truth = np.asarray(truth, bool) & valid
     tp = int(np.sum(predicted & truth))
     return dict(n_pixels=int(valid.sum()), n_truth=int(truth.sum()), n_predicted=int(predicted.sum()), tp=tp,

@@ -17,12 +17,12 @@ from radiounet._overlap import overlap_metrics
 from radiounet.data.normalize import estimate_rms, normalize
 from radiounet.evaluate.pixels import pixel_counts
 from radiounet.io.image import RadioImage
-from radiounet.models.outputs import diffuse_probability
+from radiounet.models.outputs import called_diffuse, diffuse_probability
 from radiounet.sky import FieldConfig, SkyConfig, field_rng, simulate_field
 from radiounet.sky.labels import CLASS_NAMES
 from radiounet.train.metrics import ConfusionCounts
 
-__all__ = ["evaluate_synthetic", "evaluate_whole_images", "radio_galaxy_outcome", "radio_galaxy_labelled",
+__all__ = ["evaluate_synthetic", "evaluate_whole_images", "segment_simulated_field", "radio_galaxy_outcome", "radio_galaxy_labelled",
            "RADIO_GALAXY_OUTCOMES", "HELD_OUT_SEED", "WHOLE_IMAGE_SEED"]
 
 #: Seed of the held-out fields; training configurations use other seeds.
@@ -110,7 +110,7 @@ def evaluate_synthetic(model, survey, *, tile_size=192, n_fields=100, threshold=
             with_galaxy = [o for o in map(radio_galaxy_outcome, classes, labels) if o is not None]
             if with_galaxy:
                 outcomes[kind] = with_galaxy
-        predicted = probability > threshold
+        predicted = called_diffuse(probability, threshold)
         truth = np.stack([f.mask for f in fields])
         if kind == "diffuse":
             tp = float((predicted & truth).sum())
@@ -199,9 +199,21 @@ def _segmented_images(predictor, survey, size, n, seed, diffuse, redshift, mask_
                                        redshift=tuple(redshift)))
     for i in range(n):
         field = simulate_field(config, field_rng(seed, i))
-        image = RadioImage(path=f"simulated image {i} of seed {seed}", data=field.image, jy_per_unit=1.0,
-                           wcs=field.wcs, beam=survey.beam, header=field.wcs.to_header())
-        yield field, predictor.predict(image)
+        yield field, segment_simulated_field(predictor, field, survey, f"simulated image {i} of seed {seed}")
+
+
+def segment_simulated_field(predictor, field, survey, name):
+    """The :class:`~radiounet.inference.Prediction` of a simulated field of ``survey``, segmented as
+    ``radio-unet predict`` segments an image.
+
+    The field goes through :meth:`~radiounet.inference.Predictor.predict` with
+    its WCS and the survey's beam, so that a model of another native sampling
+    sees it regridded and its maps come back on the field's pixels; ``name``
+    stands for the file name in messages.
+    """
+    image = RadioImage(path=name, data=field.image, jy_per_unit=1.0, wcs=field.wcs, beam=survey.beam,
+                       header=field.wcs.to_header())
+    return predictor.predict(image)
 
 
 def _share_of(part, whole):

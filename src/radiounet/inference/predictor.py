@@ -22,7 +22,7 @@ from astropy.wcs import WCS
 from radiounet.errors import InvalidParameterError
 from radiounet.inference.noise import NormalisedImage, rms_mesh
 from radiounet.inference.sliding_window import sliding_window_inference
-from radiounet.models.outputs import diffuse_from_classes
+from radiounet.models.outputs import called_diffuse, diffuse_from_classes
 from radiounet.models.store import DEFAULT_MODEL, load_model
 
 __all__ = ["Predictor", "Prediction"]
@@ -218,7 +218,7 @@ class Predictor:
             blank = ~np.isfinite(np.asarray(image.data[rows], dtype=np.float32))
             output[:, rows][:, blank] = np.nan
             with np.errstate(invalid="ignore"):
-                mask[rows] = output[0, rows] >= self.threshold
+                mask[rows] = called_diffuse(output[0, rows], self.threshold)
         return Prediction(probability=output[0], mask=mask, spread=output[1] if self.tta else None,
                           rms=mesh * image.jy_per_unit, rms_box=2 * self.tile, threshold=self.threshold,
                           resampled=target is not None,

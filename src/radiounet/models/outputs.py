@@ -4,7 +4,7 @@ import torch
 
 from radiounet.sky.labels import CLASS_NAMES
 
-__all__ = ["DIFFUSE_CLASSES", "diffuse_probability", "diffuse_from_classes"]
+__all__ = ["DIFFUSE_CLASSES", "diffuse_probability", "diffuse_from_classes", "called_diffuse"]
 
 #: Classes whose probabilities add up to the diffuse-emission probability.
 DIFFUSE_CLASSES = (CLASS_NAMES.index("halo"), CLASS_NAMES.index("relic"))
@@ -25,3 +25,14 @@ def diffuse_probability(logits):
 def diffuse_from_classes(class_probability):
     """P(halo) + P(relic), ``(batch, 1, H, W)``, of class probabilities ``(batch, classes, H, W)``."""
     return class_probability[:, DIFFUSE_CLASSES].sum(dim=1, keepdim=True)
+
+
+def called_diffuse(probability, threshold):
+    """The pixels called diffuse: ``probability >= threshold`` (NaN, a blank pixel, never is).
+
+    The one rule behind ``STEM.mask.fits``, the source catalogue of
+    ``predict``, and every pixel metric of ``evaluate`` and of training, so
+    that a pixel exactly at the threshold is counted the same everywhere.
+    ``probability`` is a numpy array or a torch tensor.
+    """
+    return probability >= threshold

@@ -31,7 +31,7 @@ from radiounet import __version__
 from radiounet.data.normalize import normalize
 from radiounet.errors import RadioUNetError
 from radiounet.io.atomic import atomic_path, ensure_writable_directory
-from radiounet.models.outputs import diffuse_probability
+from radiounet.models.outputs import called_diffuse, diffuse_probability
 from radiounet.models.store import load_weights, read_model_card, resolve_model_path, save_model
 from radiounet.models.summary import count_parameters
 from radiounet.models.unet import UNet, UNetConfig
@@ -164,7 +164,7 @@ def _evaluate(model, loader, context, training, progress):
             inputs, target, labels = prepare_batch(batch, context.device)
             logits = model(inputs)
             loss = _loss(logits, target, labels, training)
-            predicted = diffuse_probability(logits) > training["threshold"]
+            predicted = called_diffuse(diffuse_probability(logits), training["threshold"])
             counts.update(predicted.cpu(), target.cpu() > 0.5)
             if classes is not None:
                 classes.update(logits.argmax(1).cpu(), labels[:, 0].cpu())
