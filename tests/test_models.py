@@ -129,6 +129,26 @@ def test_the_shipped_default_model_loads_by_name_with_its_card():
     assert out.shape == (1, 1, 192, 192)
 
 
+def test_models_command_lists_every_shipped_model_default_first_with_its_card_figures(capsys):
+    from radiounet.cli import main
+    from radiounet.models import available_models, model_table
+    from radiounet.models.store import DEFAULT_MODEL
+
+    table = model_table()
+    assert sorted(table["name"]) == sorted(available_models()) and table["name"][0] == DEFAULT_MODEL
+    assert list(table["default"]) == [name == DEFAULT_MODEL for name in table["name"]]
+    for row in table:
+        card = read_model_card(row["name"])
+        assert row["dice"] == card["held_out"]["diffuse"]["dice"] and row["threshold"] == card["threshold"]
+        assert row["output"] == (f"{len(card['classes'])} classes" if "classes" in card else "binary")
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert f"{DEFAULT_MODEL} (default)" in out and all(f"{name}: " in out for name in available_models())
+    default = read_model_card(DEFAULT_MODEL)["held_out"]
+    assert f"{default['diffuse']['dice']:.3g}" in out
+    assert f"{100 * default['radio_galaxies']['mean_fraction_called_diffuse']:.2f}" in out
+
+
 def test_the_shipped_model_stores_a_calibrated_detection_ratio_threshold():
     card = read_model_card("lotss-diffuse-v1")
     assert 0 < card["detection_ratio_threshold"] < 0.1

@@ -399,6 +399,24 @@ def _cmd_inject(args):
           f"{levels}; {out}/injections.ecsv, completeness.ecsv, completeness_snr.ecsv, completeness.png")
 
 
+def _cmd_models(args):
+    from radiounet.models import model_table
+
+    table = model_table()
+    listing = table["name", "output", "depth", "parameters", "pixels_per_beam", "threshold", "dice",
+                    "radio_galaxy_fraction"]
+    listing["name"] = [f"{name} (default)" if default else name for name, default in zip(table["name"], table["default"])]
+    listing["dice"].format = listing["threshold"].format = ".3g"
+    listing["radio_galaxy_fraction"] = 100 * listing["radio_galaxy_fraction"]
+    listing["radio_galaxy_fraction"].format = ".2f"
+    listing.rename_column("radio_galaxy_fraction", "radio_galaxy_pct")
+    print("\n".join(listing.pformat(max_width=-1, max_lines=-1)))
+    print("dice: diffuse Dice on the card's held-out fields with a halo or relics; radio_galaxy_pct: per cent of the "
+          "pixels of its radio-galaxy fields called diffuse; pixels_per_beam: native sampling")
+    for row in table:
+        print(f"\n{row['name']}: {row['description']}")
+
+
 def _cmd_presets(args):
     from radiounet.sky.survey import PRESETS, get_survey
 
@@ -625,6 +643,9 @@ def build_parser():
                         help="probability threshold (default: the one each map was written with)")
     evaluate.add_argument("--out", help="output folder (default: the folder of --detections)")
     evaluate.set_defaults(func=_cmd_evaluate)
+
+    models = commands.add_parser("models", help="list the shipped models, with their held-out figures")
+    models.set_defaults(func=_cmd_models)
 
     presets = commands.add_parser("presets", help="list the survey presets")
     presets.set_defaults(func=_cmd_presets)

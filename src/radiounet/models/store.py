@@ -20,8 +20,8 @@ from radiounet.errors import RadioUNetError
 from radiounet.io.atomic import atomic_path
 from radiounet.models.unet import UNet, UNetConfig
 
-__all__ = ["DEFAULT_MODEL", "save_model", "load_model", "load_weights", "read_model_card", "available_models", "sha256_of",
-           "resolve_model_path"]
+__all__ = ["DEFAULT_MODEL", "save_model", "load_model", "load_weights", "read_model_card", "available_models", "model_table",
+           "sha256_of", "resolve_model_path"]
 
 _CARD_KEY = "radiounet_model_card"
 #: The model used when none is named.
@@ -57,6 +57,41 @@ def _registry():
 def available_models():
     """Names of the models shipped with the package, with their descriptions."""
     return {name: entry["description"] for name, entry in _registry().items()}
+
+
+def model_table():
+    """One row per shipped model (the default first), from its card: what it segments and how well, on
+    held-out fields.
+
+    Returns
+    -------
+    astropy.table.Table
+        ``name``, ``default`` (the model used when none is named),
+        ``output`` (``binary`` or the number of classes), ``depth`` and
+        ``parameters`` of the U-Net,
+        ``pixels_per_beam`` (native sampling), ``threshold`` (probability),
+        ``dice`` (diffuse Dice on the card's held-out fields with a halo or
+        relics) and ``radio_galaxy_fraction`` (mean fraction of the pixels of
+        its radio-galaxy fields called diffuse); the registry's description
+        in the ``description`` column.
+    """
+    from astropy.table import Table
+
+    rows = []
+    for name, entry in sorted(_registry().items(), key=lambda item: (item[0] != DEFAULT_MODEL, item[0])):
+        card = read_model_card(name)
+        held_out = card.get("held_out", {})
+        classes = card.get("classes")
+        rows.append(dict(name=name, default=name == DEFAULT_MODEL,
+                         output=f"{len(classes)} classes" if classes else "binary",
+                         depth=int(card["architecture"]["depth"]), parameters=int(card["parameters"]),
+                         pixels_per_beam=float(card["native_sampling"]["beam_fwhm_pixels"]),
+                         threshold=float(card["threshold"]),
+                         dice=float(held_out.get("diffuse", {}).get("dice", float("nan"))),
+                         radio_galaxy_fraction=float(held_out.get("radio_galaxies", {}).get(
+                             "mean_fraction_called_diffuse", float("nan"))),
+                         description=entry["description"]))
+    return Table(rows=rows, names=list(rows[0]))
 
 
 def resolve_model_path(name_or_path):
