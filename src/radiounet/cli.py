@@ -405,7 +405,8 @@ def _cmd_models(args):
     table = model_table()
     listing = table["name", "output", "depth", "parameters", "pixels_per_beam", "threshold", "dice",
                     "radio_galaxy_fraction"]
-    listing["name"] = [f"{name} (default)" if default else name for name, default in zip(table["name"], table["default"])]
+    listing["name"] = [f"{name} (default)" if default else name
+                       for name, default in zip(table["name"], table["default"])]
     listing["dice"].format = listing["threshold"].format = ".3g"
     listing["radio_galaxy_fraction"] = 100 * listing["radio_galaxy_fraction"]
     listing["radio_galaxy_fraction"].format = ".2f"

@@ -22,8 +22,8 @@ from radiounet.sky import FieldConfig, SkyConfig, field_rng, simulate_field
 from radiounet.sky.labels import CLASS_NAMES
 from radiounet.train.metrics import ConfusionCounts
 
-__all__ = ["evaluate_synthetic", "evaluate_whole_images", "segment_simulated_field", "radio_galaxy_outcome", "radio_galaxy_labelled",
-           "RADIO_GALAXY_OUTCOMES", "HELD_OUT_SEED", "WHOLE_IMAGE_SEED"]
+__all__ = ["evaluate_synthetic", "evaluate_whole_images", "segment_simulated_field", "radio_galaxy_outcome",
+           "radio_galaxy_labelled", "RADIO_GALAXY_OUTCOMES", "HELD_OUT_SEED", "WHOLE_IMAGE_SEED"]
 
 #: Seed of the held-out fields; training configurations use other seeds.
 HELD_OUT_SEED = 777_000_001

@@ -20,8 +20,8 @@ from radiounet.errors import RadioUNetError
 from radiounet.io.atomic import atomic_path
 from radiounet.models.unet import UNet, UNetConfig
 
-__all__ = ["DEFAULT_MODEL", "save_model", "load_model", "load_weights", "read_model_card", "available_models", "model_table",
-           "sha256_of", "resolve_model_path"]
+__all__ = ["DEFAULT_MODEL", "save_model", "load_model", "load_weights", "read_model_card", "available_models",
+           "model_table", "sha256_of", "resolve_model_path"]
 
 _CARD_KEY = "radiounet_model_card"
 #: The model used when none is named.
