@@ -99,6 +99,15 @@ class _ConstantLogit(torch.nn.Module):
         return torch.full_like(x, self.logit)
 
 
+def _constant_predictor(tmp_path, logit, pixels_per_beam=4.0):
+    """:func:`_tiny_predictor` (in its own folder under ``tmp_path``) with a :class:`_ConstantLogit` model."""
+    folder = tmp_path / f"constant-{logit}-{pixels_per_beam}"
+    folder.mkdir()
+    predictor = _tiny_predictor(folder, pixels_per_beam)
+    predictor.model = _ConstantLogit(logit)
+    return predictor
+
+
 @pytest.mark.parametrize("logit, expected", [(8.0, 1.0), (-8.0, 0.0)])
 def test_held_out_radio_galaxy_fractions_count_fields_and_galaxy_pixels(lotss, logit, expected):
     results = evaluate_synthetic(_ConstantLogit(logit), lotss, tile_size=64, n_fields=4)
@@ -126,9 +135,7 @@ def test_one_overlap_function_with_an_explicit_value_for_empty_sets():
 def test_whole_image_metrics_count_halo_relic_and_radio_galaxy_pixels(tmp_path, lotss, logit, expected):
     from radiounet.evaluate import evaluate_whole_images
 
-    predictor = _tiny_predictor(tmp_path)
-    predictor.model = _ConstantLogit(logit)
-    results = evaluate_whole_images(predictor, lotss, size=160, n_fields=3, n_radio_galaxy_fields=2)
+    results = evaluate_whole_images(_constant_predictor(tmp_path, logit), lotss, size=160, n_fields=3, n_radio_galaxy_fields=2)
     diffuse, galaxies = results["diffuse"], results["radio_galaxies"]
     assert diffuse["recall"] == expected and diffuse["halo_found"] == expected and diffuse["relic_found"] == expected
     assert galaxies["mean_fraction_called_diffuse"] == expected and galaxies["n_fields"] == 2
@@ -140,9 +147,7 @@ def test_whole_images_are_regridded_for_a_model_of_another_sampling(tmp_path, lo
 
     tiles, results = {}, {}
     for pixels_per_beam in (4.0, 2.0):
-        (tmp_path / str(pixels_per_beam)).mkdir()
-        predictor = _tiny_predictor(tmp_path / str(pixels_per_beam), pixels_per_beam)
-        predictor.model = _ConstantLogit(8.0)
+        predictor = _constant_predictor(tmp_path, 8.0, pixels_per_beam)
         results[pixels_per_beam] = evaluate_whole_images(predictor, lotss, size=256, n_fields=2,
                                                          n_radio_galaxy_fields=1)
         tiles[pixels_per_beam] = predictor.model.tiles
@@ -158,9 +163,7 @@ def test_calibration_fields_are_regridded_for_a_model_of_another_sampling(tmp_pa
 
     tiles = {}
     for pixels_per_beam in (4.0, 2.0):
-        (tmp_path / str(pixels_per_beam)).mkdir()
-        predictor = _tiny_predictor(tmp_path / str(pixels_per_beam), pixels_per_beam)
-        predictor.model = _ConstantLogit(8.0)
+        predictor = _constant_predictor(tmp_path, 8.0, pixels_per_beam)
         _, table, _ = calibrate_ratio_threshold(predictor, lotss, n_fields=2, size=256)
         tiles[pixels_per_beam] = predictor.model.tiles
         # The aperture, on the fields' own 1.5" pixels, holds the model's one probability everywhere.

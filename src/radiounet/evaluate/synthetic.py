@@ -113,12 +113,10 @@ def evaluate_synthetic(model, survey, *, tile_size=192, n_fields=100, threshold=
         predicted = called_diffuse(probability, threshold)
         truth = np.stack([f.mask for f in fields])
         if kind == "diffuse":
-            tp = float((predicted & truth).sum())
-            fp = float((predicted & ~truth).sum())
-            fn = float((~predicted & truth).sum())
+            pixels = pixel_counts(probability, truth, threshold)
             per_field = [2 * (p & t).sum() / max(p.sum() + t.sum(), 1) for p, t in zip(predicted, truth)
                          if t.any()]
-            results[kind] = dict(**overlap_metrics(tp, fp, fn, empty=0.0),
+            results[kind] = dict(**overlap_metrics(pixels["tp"], pixels["fp"], pixels["fn"], empty=0.0),
                                  median_field_dice=float(np.median(per_field)), n_fields=n_fields)
         else:
             fractions = predicted.reshape(n_fields, -1).mean(axis=1)
