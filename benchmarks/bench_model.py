@@ -5,13 +5,15 @@ a training step (forward, backward, AdamW) and inference (forward only, no
 gradients) on batches of 192x192 tiles, for the architecture of a training
 config (default: configs/lotss-default.toml).
 
-    python benchmarks/bench_model.py [--config configs/lotss-default.toml] [--batch 16] [--steps 5]
+    python benchmarks/bench_model.py [--config configs/lotss-default.toml] [--set model.width=16]
+                                     [--batch 16] [--steps 5]
 """
 
 import argparse
 
 import torch
 
+from radiounet.errors import RadioUNetError
 from radiounet.models import UNet, UNetConfig, count_parameters, flops_per_tile, throughput
 from radiounet.train.config import load_config
 
@@ -19,10 +21,15 @@ from radiounet.train.config import load_config
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="configs/lotss-default.toml")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override a config value (repeatable), as in radio-unet train")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=5)
     args = parser.parse_args()
-    config = load_config(args.config)
+    try:
+        config = load_config(args.config, args.set)
+    except RadioUNetError as error:
+        parser.exit(2, f"error: {error}\n")
     tile = config["data"]["tile_size"]
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     model_config = UNetConfig(**config["model"])
