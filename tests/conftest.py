@@ -11,6 +11,17 @@ def lotss():
 
 
 @pytest.fixture(scope="session")
+def tiny_card():
+    """``tiny_card(pixels_per_beam=4.0, **extra)``: the card of a small test model (64-pixel tiles,
+    threshold 0.5) for LoTSS 6" images, by default at their sampling (1.5")."""
+    def card(pixels_per_beam=4.0, **extra):
+        return dict(threshold=0.5, tile_size=64, **extra,
+                    native_sampling=dict(beam_fwhm_pixels=pixels_per_beam, survey="lotss-dr2-6", bmaj_arcsec=6.0,
+                                         pixel_arcsec=6.0 / pixels_per_beam))
+    return card
+
+
+@pytest.fixture(scope="session")
 def small_config(lotss):
     """256x256 fields of the LoTSS 6" preset, mixed field types."""
     return FieldConfig(lotss, shape=(256, 256))

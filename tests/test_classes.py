@@ -22,15 +22,14 @@ from radiounet.train.losses import class_segmentation_loss
 from radiounet.train.metrics import ConfusionCounts
 
 LOTSS = Path(__file__).parent / "data" / "lotss_dr1_P218+55_200px.fits"
-CARD = dict(threshold=0.5, tile_size=64, classes=list(CLASS_NAMES),
-            native_sampling=dict(beam_fwhm_pixels=4.0, survey="lotss-dr2-6", bmaj_arcsec=6.0, pixel_arcsec=1.5))
 
 
 @pytest.fixture(scope="module")
-def class_model(tmp_path_factory):
+def class_model(tmp_path_factory, tiny_card):
     torch.manual_seed(0)
     net = UNet(UNetConfig(depth=2, width=4, norm="none", dropout=0.0, out_channels=len(CLASS_NAMES)))
-    return save_model(tmp_path_factory.mktemp("model") / "classes.safetensors", net, CARD)
+    card = tiny_card(classes=list(CLASS_NAMES))
+    return save_model(tmp_path_factory.mktemp("model") / "classes.safetensors", net, card)
 
 
 def test_diffuse_probability_is_halo_plus_relic():
@@ -150,12 +149,12 @@ def test_evaluate_prints_the_class_confusion_matrix(tmp_path, class_model, capsy
     assert "class confusion over 1 images" in output and "pixel metrics over 1 images" in output
 
 
-def test_a_class_head_from_a_binary_model_starts_with_its_probabilities(tmp_path):
+def test_a_class_head_from_a_binary_model_starts_with_its_probabilities(tmp_path, tiny_card):
     from radiounet.models.store import load_weights
 
     torch.manual_seed(3)
     binary = UNet(UNetConfig(depth=2, width=4, norm="none", dropout=0.0)).eval()
-    path = save_model(tmp_path / "binary.safetensors", binary, CARD)
+    path = save_model(tmp_path / "binary.safetensors", binary, tiny_card(classes=list(CLASS_NAMES)))
     classes = UNet(UNetConfig(depth=2, width=4, norm="none", dropout=0.0, out_channels=len(CLASS_NAMES))).eval()
     load_weights(classes, path, except_head=True)
     loop._class_head_from_binary(classes, path)

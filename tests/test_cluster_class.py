@@ -62,14 +62,13 @@ def test_the_regression_rejects_unknown_outcomes_and_gives_nan_for_nan_ratios():
 
 
 @pytest.fixture(scope="module")
-def class_model_with_classifier(tmp_path_factory):
+def class_model_with_classifier(tmp_path_factory, tiny_card):
     torch.manual_seed(0)
     net = UNet(UNetConfig(depth=2, width=4, norm="none", dropout=0.0, out_channels=len(CLASS_NAMES)))
     table = _synthetic_ratios(200, seed=2)
     classifier = fit_cluster_classifier(cluster_features(table["R_halo"], table["R_relic"], table["R_radio_galaxy"]),
                                         list(table["cluster_class"]))
-    card = dict(threshold=0.5, tile_size=64, classes=list(CLASS_NAMES), cluster_classes=classifier,
-                native_sampling=dict(beam_fwhm_pixels=4.0, survey="lotss-dr2-6", bmaj_arcsec=6.0, pixel_arcsec=1.5))
+    card = tiny_card(classes=list(CLASS_NAMES), cluster_classes=classifier)
     return save_model(tmp_path_factory.mktemp("model") / "classes.safetensors", net, card)
 
 

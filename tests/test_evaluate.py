@@ -63,22 +63,20 @@ def test_evaluate_command_writes_tables_curves_and_prints_intervals(tmp_path, ca
                  str(tmp_path / "truth.csv"), "--truth-column", "missing"]) == 2
 
 
-def _tiny_predictor(tmp_path, pixels_per_beam=4.0):
-    """A Predictor of an untrained 64-pixel-tile U-Net for LoTSS 6" images, by default at their sampling (1.5")."""
+def _tiny_predictor(tmp_path, card):
+    """A Predictor of an untrained U-Net with ``card`` (the ``tiny_card`` fixture's)."""
     from radiounet.inference import Predictor
     from radiounet.models import UNet, UNetConfig, save_model
 
-    card = dict(threshold=0.5, tile_size=64, native_sampling=dict(beam_fwhm_pixels=pixels_per_beam, survey="lotss-dr2-6",
-                                                                   bmaj_arcsec=6.0, pixel_arcsec=6.0 / pixels_per_beam))
     return Predictor(save_model(tmp_path / "m.safetensors", UNet(UNetConfig(depth=2, width=4)), card))
 
 
-def test_calibration_returns_the_best_threshold_of_its_own_sweep(tmp_path):
+def test_calibration_returns_the_best_threshold_of_its_own_sweep(tmp_path, tiny_card):
     from radiounet.evaluate.calibrate import calibrate_ratio_threshold
     from radiounet.sky import get_survey
 
-    threshold, table, metrics = calibrate_ratio_threshold(_tiny_predictor(tmp_path), get_survey("lotss-dr2-6"),
-                                                          n_fields=6, size=128)
+    predictor = _tiny_predictor(tmp_path, tiny_card())
+    threshold, table, metrics = calibrate_ratio_threshold(predictor, get_survey("lotss-dr2-6"), n_fields=6, size=128)
     assert len(table) == 6 and np.all((table["R"] >= 0) & (table["R"] <= 1))
     sweep = [binary_metrics(np.asarray(table["R"]) > t, np.asarray(table["diffuse"]))["accuracy"]
              for t in np.concatenate([[0.0], np.asarray(table["R"])])]
@@ -99,11 +97,11 @@ class _ConstantLogit(torch.nn.Module):
         return torch.full_like(x, self.logit)
 
 
-def _constant_predictor(tmp_path, logit, pixels_per_beam=4.0):
+def _constant_predictor(tmp_path, card, logit):
     """:func:`_tiny_predictor` (in its own folder under ``tmp_path``) with a :class:`_ConstantLogit` model."""
-    folder = tmp_path / f"constant-{logit}-{pixels_per_beam}"
+    folder = tmp_path / f"constant-{logit}-{card['native_sampling']['beam_fwhm_pixels']}"
     folder.mkdir()
-    predictor = _tiny_predictor(folder, pixels_per_beam)
+    predictor = _tiny_predictor(folder, card)
     predictor.model = _ConstantLogit(logit)
     return predictor
 
@@ -132,22 +130,23 @@ def test_one_overlap_function_with_an_explicit_value_for_empty_sets():
 
 
 @pytest.mark.parametrize("logit, expected", [(8.0, 1.0), (-8.0, 0.0)])
-def test_whole_image_metrics_count_halo_relic_and_radio_galaxy_pixels(tmp_path, lotss, logit, expected):
+def test_whole_image_metrics_count_halo_relic_and_radio_galaxy_pixels(tmp_path, lotss, tiny_card, logit, expected):
     from radiounet.evaluate import evaluate_whole_images
 
-    results = evaluate_whole_images(_constant_predictor(tmp_path, logit), lotss, size=160, n_fields=3, n_radio_galaxy_fields=2)
+    results = evaluate_whole_images(_constant_predictor(tmp_path, tiny_card(), logit), lotss, size=160, n_fields=3,
+                                    n_radio_galaxy_fields=2)
     diffuse, galaxies = results["diffuse"], results["radio_galaxies"]
     assert diffuse["recall"] == expected and diffuse["halo_found"] == expected and diffuse["relic_found"] == expected
     assert galaxies["mean_fraction_called_diffuse"] == expected and galaxies["n_fields"] == 2
     assert "relic_labelled_radio_galaxy" not in diffuse
 
 
-def test_whole_images_are_regridded_for_a_model_of_another_sampling(tmp_path, lotss):
+def test_whole_images_are_regridded_for_a_model_of_another_sampling(tmp_path, lotss, tiny_card):
     from radiounet.evaluate import evaluate_whole_images
 
     tiles, results = {}, {}
     for pixels_per_beam in (4.0, 2.0):
-        predictor = _constant_predictor(tmp_path, 8.0, pixels_per_beam)
+        predictor = _constant_predictor(tmp_path, tiny_card(pixels_per_beam), 8.0)
         results[pixels_per_beam] = evaluate_whole_images(predictor, lotss, size=256, n_fields=2,
                                                          n_radio_galaxy_fields=1)
         tiles[pixels_per_beam] = predictor.model.tiles
@@ -158,12 +157,12 @@ def test_whole_images_are_regridded_for_a_model_of_another_sampling(tmp_path, lo
         assert result["diffuse"]["recall"] == 1.0 and result["radio_galaxies"]["mean_fraction_called_diffuse"] == 1.0
 
 
-def test_calibration_fields_are_regridded_for_a_model_of_another_sampling(tmp_path, lotss):
+def test_calibration_fields_are_regridded_for_a_model_of_another_sampling(tmp_path, lotss, tiny_card):
     from radiounet.evaluate.calibrate import calibrate_ratio_threshold
 
     tiles = {}
     for pixels_per_beam in (4.0, 2.0):
-        predictor = _constant_predictor(tmp_path, 8.0, pixels_per_beam)
+        predictor = _constant_predictor(tmp_path, tiny_card(pixels_per_beam), 8.0)
         _, table, _ = calibrate_ratio_threshold(predictor, lotss, n_fields=2, size=256)
         tiles[pixels_per_beam] = predictor.model.tiles
         # The aperture, on the fields' own 1.5" pixels, holds the model's one probability everywhere.

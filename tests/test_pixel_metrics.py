@@ -101,7 +101,7 @@ def test_evaluate_needs_matching_option_pairs(tmp_path, capsys, args, message):
     assert message in capsys.readouterr().err
 
 
-def test_evaluating_the_mask_predict_wrote_as_truth_scores_every_pixel_at_the_threshold(tmp_path):
+def test_evaluating_the_mask_predict_wrote_as_truth_scores_every_pixel_at_the_threshold(tmp_path, tiny_card):
     import torch
 
     from radiounet.models import UNet, UNetConfig, save_model
@@ -111,9 +111,7 @@ def test_evaluating_the_mask_predict_wrote_as_truth_scores_every_pixel_at_the_th
     with torch.no_grad():
         for parameter in net.parameters():
             parameter.zero_()
-    card = dict(threshold=0.5, tile_size=64, native_sampling=dict(beam_fwhm_pixels=4.0, survey="lotss-dr2-6",
-                                                                   bmaj_arcsec=6.0, pixel_arcsec=1.5))
-    model = save_model(tmp_path / "zero.safetensors", net, card)
+    model = save_model(tmp_path / "zero.safetensors", net, tiny_card())
     image = tmp_path / "image.fits"
     _write(image, np.random.default_rng(1).normal(size=(96, 96)).astype(np.float32), _wcs((96, 96)),
            BMAJ=6 / 3600, BMIN=6 / 3600, BPA=0.0, BUNIT="JY/BEAM")

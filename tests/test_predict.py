@@ -24,12 +24,10 @@ LOTSS = DATA / "lotss_dr1_P218+55_200px.fits"
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
+def tiny_model(tmp_path_factory, tiny_card):
     torch.manual_seed(0)
     net = UNet(UNetConfig(depth=2, width=4, norm="none", dropout=0.0))
-    card = dict(threshold=0.5, tile_size=64, native_sampling=dict(beam_fwhm_pixels=4.0, survey="lotss-dr2-6",
-                                                                   bmaj_arcsec=6.0, pixel_arcsec=1.5))
-    return save_model(tmp_path_factory.mktemp("model") / "tiny.safetensors", net, card)
+    return save_model(tmp_path_factory.mktemp("model") / "tiny.safetensors", net, tiny_card())
 
 
 def _outputs(out, stem):
