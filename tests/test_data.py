@@ -133,6 +133,35 @@ def test_foreground_crops_hold_the_relic_anywhere_in_the_tile():
     assert (distance_from_middle < 24).sum() >= 3 and (distance_from_middle > 30).sum() >= 3
 
 
+def _halo_offsets(dataset):
+    """How far the halo's pixels lie from the middle of each tile (centroid, pixels, max over the axes)."""
+    halo = CLASS_NAMES.index("halo")
+    offsets = []
+    for i in range(len(dataset)):
+        rows, cols = np.nonzero((dataset[i]["labels"] == halo).numpy())
+        if rows.size:
+            offsets.append(max(abs(rows.mean() - 47.5), abs(cols.mean() - 47.5)))
+    return np.array(offsets)
+
+
+def test_foreground_crops_can_come_from_larger_fields_than_the_other_tiles():
+    halo_fields = FieldConfig(get_survey("lotss-dr2-6"), shape=(96, 96),
+                              sky=SkyConfig(fraction_diffuse=1.0, fraction_radio_galaxies=0.0, halo_probability=1.0,
+                                            relic_probability=0.0, radio_galaxies_mean=0.0))
+    # A 96-pixel field is the whole tile, centred on its cluster: the halo stays near the middle.
+    centred = _halo_offsets(SyntheticFieldDataset(halo_fields, length=40, seed=3, tile_size=96))
+    mixed = _halo_offsets(SyntheticFieldDataset(halo_fields, length=40, seed=3, tile_size=96,
+                                                foreground_crop_fraction=0.5, foreground_field_size=384))
+    # Crops of 384-pixel fields hold the halo anywhere, farther out than any centred field does.
+    assert np.sum(mixed > centred.max() + 5) >= 4
+    assert np.sum(mixed < 5) >= 10
+    with pytest.raises(InvalidParameterError, match="foreground_field_size"):
+        SyntheticFieldDataset(halo_fields, length=3, tile_size=96, foreground_field_size=384)
+    with pytest.raises(InvalidParameterError, match="foreground_field_size"):
+        SyntheticFieldDataset(halo_fields, length=3, tile_size=96, foreground_crop_fraction=0.5,
+                              foreground_field_size=64)
+
+
 def test_without_foreground_crops_the_tiles_are_those_of_earlier_versions(small_config):
     dataset = SyntheticFieldDataset(small_config, length=3, seed=5, tile_size=96)
     for index in range(3):

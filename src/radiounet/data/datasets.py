@@ -85,6 +85,12 @@ class SyntheticFieldDataset(EpochDataset):
         the uniform crop of a field centred on its cluster, relics (pushed
         inside the field) lie mostly at the tile's edge. 0 (the default)
         draws exactly the tiles of earlier versions.
+    foreground_field_size : int, optional
+        Side of the fields the foreground crops are cut from, when they
+        should come from larger fields than the other tiles: the other tiles
+        stay cut from fields of ``config.shape`` centred on their cluster,
+        while relics in the foreground crops lie at their own distance from
+        it, as in a survey image. 0 (the default): the same fields for both.
 
     Examples
     --------
@@ -95,13 +101,17 @@ class SyntheticFieldDataset(EpochDataset):
     """
 
     def __init__(self, config, length, seed=0, tile_size=192, beam_jitter=(1.0, 1.0), pixel_scale_jitter=(1.0, 1.0),
-                 foreground_crop_fraction=0.0):
+                 foreground_crop_fraction=0.0, foreground_field_size=0):
         super().__init__(length)
         if tile_size > min(config.shape):
             raise InvalidParameterError("tile_size", tile_size, f"must not exceed the field size {config.shape}")
         if not 0 <= foreground_crop_fraction <= 1:
             raise InvalidParameterError("foreground_crop_fraction", foreground_crop_fraction, "must be in [0, 1]")
         self.foreground_crop_fraction = float(foreground_crop_fraction)
+        if foreground_field_size and not (foreground_crop_fraction and foreground_field_size >= tile_size):
+            raise InvalidParameterError("foreground_field_size", foreground_field_size,
+                                        f"needs foreground crops and must be at least the tile size {tile_size}")
+        self.foreground_field_size = int(foreground_field_size)
         self.config = config
         self.seed = int(seed)
         self.tile_size = int(tile_size)
@@ -123,18 +133,26 @@ class SyntheticFieldDataset(EpochDataset):
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} fields")
         rng = field_rng(self.seed, self.offset + index)
-        field = simulate_field(self._config_for(rng), rng)
-        row, col = self._tile_corner(rng, field.labels)
+        config = self._config_for(rng)
+        if self.foreground_field_size:
+            foreground = rng.uniform() < self.foreground_crop_fraction
+            if foreground:
+                config = replace(config, shape=(self.foreground_field_size, self.foreground_field_size))
+            field = simulate_field(config, rng)
+        else:
+            field = simulate_field(config, rng)
+            # No draw unless asked for, so that configs without foreground crops keep their tiles.
+            foreground = bool(self.foreground_crop_fraction) and rng.uniform() < self.foreground_crop_fraction
+        row, col = self._tile_corner(rng, field.labels, foreground)
         t = self.tile_size
         window = (slice(row, row + t), slice(col, col + t))
         return _item(field.image[window], field.mask[window], field.labels[window],
                      self.config.survey.rms_jy, self.offset + index)
 
-    def _tile_corner(self, rng, labels):
+    def _tile_corner(self, rng, labels, foreground):
         ny, nx = labels.shape
         t = self.tile_size
-        # No draw unless asked for, so that configs without it keep their tiles.
-        if self.foreground_crop_fraction and rng.uniform() < self.foreground_crop_fraction:
+        if foreground:
             present = [c for c in _FOREGROUND_CLASSES if (labels == c).any()]
             if present:
                 rows, cols = np.nonzero(labels == present[rng.integers(len(present))])

@@ -28,6 +28,7 @@ DEFAULTS = {
         "field_size": 384,
         "tile_size": 192,
         "foreground_crop_fraction": 0.0,
+        "foreground_field_size": 0,
         "train_fields": 1024,
         "val_fields": 128,
         "fresh_fields_each_epoch": True,
@@ -179,6 +180,10 @@ def validate_config(config, source="config"):
         raise RadioUNetError(f"{source}: data.tile_size must not exceed data.field_size")
     if not 0 <= data["foreground_crop_fraction"] <= 1:
         raise RadioUNetError(f"{source}: data.foreground_crop_fraction must be between 0 and 1")
+    if data["foreground_field_size"] and not (data["foreground_crop_fraction"]
+                                              and data["foreground_field_size"] >= data["tile_size"]):
+        raise RadioUNetError(f"{source}: data.foreground_field_size needs data.foreground_crop_fraction > 0 and "
+                             "must be at least data.tile_size (0: the foreground crops come from data.field_size)")
     if data["source"] == "shards" and data["foreground_crop_fraction"]:
         raise RadioUNetError(f"{source}: data.foreground_crop_fraction applies to synthetic fields only (shards hold "
                              "tiles already cut)")

@@ -56,7 +56,8 @@ def build_datasets(config):
         train = SyntheticFieldDataset(field_config, data["train_fields"], seed=data["seed"],
                                       tile_size=data["tile_size"], beam_jitter=tuple(augment["beam_jitter"]),
                                       pixel_scale_jitter=tuple(augment["pixel_scale_jitter"]),
-                                      foreground_crop_fraction=data["foreground_crop_fraction"])
+                                      foreground_crop_fraction=data["foreground_crop_fraction"],
+                                      foreground_field_size=data["foreground_field_size"])
         validation = SyntheticFieldDataset(field_config, data["val_fields"],
                                            seed=data["seed"] + VALIDATION_SEED_OFFSET, tile_size=data["tile_size"])
         return train, validation, field_config.survey
