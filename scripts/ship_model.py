@@ -36,6 +36,16 @@ from radiounet.sky import custom_survey
 PRETRAINED = Path(__file__).resolve().parents[1] / "src" / "radiounet" / "models" / "pretrained"
 
 
+def _tiles(data):
+    """How the training tiles were cut, in words (cards of earlier versions lack the foreground keys)."""
+    text = f"random {data['tile_size']} px tiles"
+    if data.get("foreground_crop_fraction"):
+        source = data.get("foreground_field_size") or data["field_size"]
+        text += (f", {data['foreground_crop_fraction']:.0%} of them cut around a halo, relic or radio-galaxy pixel "
+                 f"of {source} px fields")
+    return text
+
+
 def _markdown(name, card, sha256, path):
     training = card["training"]
     config = training["config"]
@@ -71,7 +81,7 @@ def _markdown(name, card, sha256, path):
         f"- seeds: {config['data']['seed']} for the fields, {config['training']['seed']} for the network; the full "
         "configuration is in the model file's card (`radiounet.models.read_model_card`)",
         f"- data: synthetic {config['data']['preset']} fields of {config['data']['field_size']} px, "
-        f"{config['data']['train_fields']} fresh fields per epoch, random {config['data']['tile_size']} px tiles; "
+        f"{config['data']['train_fields']} fresh fields per epoch, {_tiles(config['data'])}; "
         f"{int(config['data']['fraction_diffuse'] * 100)}% with diffuse emission, "
         f"{int(config['data']['fraction_radio_galaxies'] * 100)}% with radio galaxies only; "
         f"redshift {config['data']['redshift'][0]}-{config['data']['redshift'][1]}",
