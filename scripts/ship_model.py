@@ -19,6 +19,7 @@
 
 import argparse
 import json
+import shlex
 import time
 from pathlib import Path
 
@@ -44,6 +45,15 @@ def _tiles(data):
         text += (f", {data['foreground_crop_fraction']:.0%} of them cut around a halo, relic or radio-galaxy pixel "
                  f"of {source} px fields")
     return text
+
+
+def _ship_command(name, card):
+    """The command that shipped the model, quoted for the shell (a recipe may hold quotes of its own)."""
+    command = ["python", "scripts/ship_model.py", card.get("source_file", "MODEL"), "--name", name,
+               "--calibrate-fields", str(card["ratio_calibration"]["n_fields"])]
+    if card["threshold"] != card["training"]["config"]["training"]["threshold"]:
+        command += ["--threshold", f"{card['threshold']:g}"]
+    return shlex.join(command + [word for step in card.get("recipe", []) for word in ("--recipe", step)])
 
 
 def _markdown(name, card, sha256, path):
@@ -118,9 +128,7 @@ def _markdown(name, card, sha256, path):
         "",
         "```bash",
         *card.get("recipe", [training["command"]]),
-        f"python scripts/ship_model.py {card.get('source_file', 'MODEL')} --name {name} --calibrate-fields "
-        f"{card['ratio_calibration']['n_fields']} "
-        + " ".join(f"--recipe '{r}'" for r in card.get("recipe", [])),
+        _ship_command(name, card),
         "```",
         "",
     ]

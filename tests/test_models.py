@@ -1,6 +1,7 @@
 """The U-Net, its cost, and model files (safetensors + card, checksums, architecture checks)."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -153,3 +154,19 @@ def test_the_shipped_model_stores_a_calibrated_detection_ratio_threshold():
     card = read_model_card("lotss-diffuse-v1")
     assert 0 < card["detection_ratio_threshold"] < 0.1
     assert card["ratio_calibration"]["n_fields"] >= 100 and card["ratio_calibration"]["accuracy"] > 0.8
+
+
+def test_model_cards_give_the_ship_command_as_a_shell_line_that_parses_back():
+    import importlib.util
+    import shlex
+
+    from radiounet.models.store import read_model_card
+
+    spec = importlib.util.spec_from_file_location("ship_model", Path(__file__).parents[1] / "scripts" / "ship_model.py")
+    ship_model = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ship_model)
+    card = read_model_card("lotss-classes-v5")
+    words = shlex.split(ship_model._ship_command("lotss-classes-v5", card))
+    assert words[words.index("--threshold") + 1] == "0.7"
+    assert [words[i + 1] for i, word in enumerate(words) if word == "--recipe"] == card["recipe"]
+    assert "augment.noise_jitter=[0.9, 1.6]" in shlex.split(card["recipe"][-1])
