@@ -195,20 +195,33 @@ def test_shipped_class_model_v2_labels_the_relic_of_the_example_as_relic(tmp_pat
         assert CLASS_NAMES[classes[int(round(component["y"])), int(round(component["x"]))]] == label
 
 
-def test_shipped_class_model_v3_calls_fewer_pixels_of_radio_galaxy_fields_diffuse_than_the_binary_model():
+def _held_out_at_own_threshold(names):
+    """:func:`evaluate_synthetic` of shipped models, each at its card's threshold, on the same 40 + 40 fields."""
     from radiounet.evaluate.synthetic import HELD_OUT_SEED
     from radiounet.sky import get_survey
 
-    survey = get_survey("lotss-dr2-6")
-    results = {}
-    for name in ("lotss-diffuse-v1", "lotss-classes-v3"):
+    results = []
+    for name in names:
         model, card = load_model(name)
-        results[name] = evaluate_synthetic(model, survey, n_fields=40, threshold=card["threshold"],
-                                           seed=HELD_OUT_SEED + 7)
-    v1, v3 = results["lotss-diffuse-v1"], results["lotss-classes-v3"]
+        results.append(evaluate_synthetic(model, get_survey("lotss-dr2-6"), n_fields=40, threshold=card["threshold"],
+                                          seed=HELD_OUT_SEED + 7))
+    return results
+
+
+def test_shipped_class_model_v3_calls_fewer_pixels_of_radio_galaxy_fields_diffuse_than_the_binary_model():
+    v1, v3 = _held_out_at_own_threshold(("lotss-diffuse-v1", "lotss-classes-v3"))
     assert v3["radio_galaxies"]["footprint_fraction_called_diffuse"] < 0.5 * v1["radio_galaxies"][
         "footprint_fraction_called_diffuse"]
     assert v3["diffuse"]["dice"] > 0.7 and v3["diffuse"]["precision"] >= v1["diffuse"]["precision"]
+
+
+def test_shipped_class_model_v5_finds_more_of_the_halos_of_192_pixel_fields_than_v4_at_no_more_false_positives():
+    """v5 was trained with the noise estimate jittered up to 1.6x, as a halo filling a field raises the field's own
+    estimate. Measured on these 40 + 40 fields: v4 Dice 0.730 / 0.54% of radio-galaxy field pixels called
+    diffuse, v5 0.795 / 0.46%."""
+    v4, v5 = _held_out_at_own_threshold(("lotss-classes-v4", "lotss-classes-v5"))
+    assert v5["diffuse"]["dice"] > v4["diffuse"]["dice"] + 0.03
+    assert v5["radio_galaxies"]["mean_fraction_called_diffuse"] <= v4["radio_galaxies"]["mean_fraction_called_diffuse"]
 
 
 def test_shipped_class_model_v4_finds_the_relics_of_survey_like_images_that_v3_labels_radio_galaxy():
@@ -252,14 +265,14 @@ def _fornax_a(name, path):
 
 
 @pytest.mark.parametrize("image, models", [
-    ("vla_fornax_a_no_bmaj.fits", ("lotss-classes-v2", "lotss-classes-v3", "lotss-classes-v4")),
+    ("vla_fornax_a_no_bmaj.fits", ("lotss-classes-v2", "lotss-classes-v3", "lotss-classes-v4", "lotss-classes-v5")),
     ("mwa_fornax_a_185mhz.fits", ("lotss-classes-v3",)),
 ])
 def test_shipped_class_models_label_the_real_giant_radio_galaxy_fornax_a_radio_galaxy(image, models):
     """The reference model's false positives were extended radio galaxies; here is a real one, about 1 degree
     across. Measured (share called diffuse / labelled radio galaxy): VLA v2 0.1% / 100%, v3 5.3% / 92%,
-    v4 0.1% / 100%; MWA v3 0.0% / 100% (v4 38% / 64%: it takes the faint lobes for a relic; the binary
-    lotss-diffuse-v1 calls 36% and 41% diffuse)."""
+    v4 0.1% / 100%, v5 0.1% / 100%; MWA v3 0.0% / 100% (v4 38% / 64% and v5 41% / 21%: they take the
+    lobes for a relic; the binary lotss-diffuse-v1 calls 36% and 41% diffuse)."""
     for name in models:
         diffuse, labelled = _fornax_a(name, Path(__file__).parent / "data" / image)
         assert diffuse < 0.1 and labelled > 0.85, name
