@@ -2,6 +2,7 @@
 
 import csv
 import os
+import shlex
 import subprocess
 import sys
 
@@ -220,7 +221,10 @@ def test_ddp_training_on_two_cpu_ranks(tiny_config, tmp_path):
 
 def test_cli_train_and_finetune_with_frozen_encoder(tiny_config, tmp_path):
     out = tmp_path / "base"
-    assert main(["train", str(tiny_config), "--out", str(out), "--no-progress", "--set", "training.epochs=1"]) == 0
+    train_args = ["train", str(tiny_config), "--out", str(out), "--no-progress", "--set", "training.epochs=1",
+                  "--set", "augment.noise_jitter=[0.9, 1.2]"]
+    assert main(train_args) == 0
+    assert shlex.split(load_model(out / "model.safetensors")[1]["training"]["command"]) == ["radio-unet", *train_args]
     assert main(["simulate", "--out", str(tmp_path / "sim"), "--size", "96", "--no-png", "--no-progress",
                  "--fraction-diffuse", "1", "--fraction-radio-galaxies", "0", "--redshift-range", "0.3", "0.4"]) == 0
     image, mask = tmp_path / "sim" / "field_00000.fits", tmp_path / "sim" / "field_00000.mask.fits"

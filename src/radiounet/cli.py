@@ -5,6 +5,7 @@ and exit with status 2.
 """
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -134,7 +135,7 @@ def _cmd_train(args):
     out = args.out or f"runs/{Path(args.config).stem}"
     result = train(config, out, datasets=(train_set, val_set), survey=survey, progress=not args.no_progress,
                    init_model=config["training"]["init_model"] or None,
-                   command=" ".join(["radio-unet"] + sys.argv[1:]))
+                   command=args.command_line)
     _report(result)
 
 
@@ -178,7 +179,7 @@ def _cmd_finetune(args):
                  validation_images=[str(p) for p in (args.val_images or args.images)])
     result = train(config, args.out, datasets=(train_set, val_set), survey=survey, init_model=args.model,
                    freeze_levels=-1 if args.freeze_encoder else args.freeze_levels, progress=not args.no_progress,
-                   command=" ".join(["radio-unet"] + sys.argv[1:]), card_extra=extra)
+                   command=args.command_line, card_extra=extra)
     _report(result)
 
 
@@ -657,6 +658,9 @@ def main(argv=None):
     """Entry point of ``radio-unet``; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Recorded in the model card: the arguments actually parsed (not the caller's sys.argv when called from
+    # Python), quoted so that the line runs again in a shell.
+    args.command_line = shlex.join(["radio-unet", *(sys.argv[1:] if argv is None else argv)])
     try:
         status = args.func(args)
     except RadioUNetError as exc:
