@@ -18,7 +18,7 @@ a temporary FITS file and runs ``radio-unet predict`` on it in a child process, 
 wall time and the child's peak memory (target for 10000 x 10000: <= 2 GB); on Linux also the
 peaks of its anonymous and file-backed (memory-mapped) resident memory.
 
-    python benchmarks/bench_predict.py [--model lotss-diffuse-v1] [--size 2000] [--threads 2]
+    python benchmarks/bench_predict.py [--model NAME (default: the default model)] [--size 2000] [--threads 2]
     python benchmarks/bench_predict.py --mosaic 10000
 """
 
@@ -31,12 +31,13 @@ import torch
 
 from radiounet.inference import Predictor, sliding_window_inference
 from radiounet.inference.noise import NormalisedImage, rms_mesh
+from radiounet.models.store import DEFAULT_MODEL
 from radiounet.sky import FieldConfig, field_rng, get_survey, simulate_field
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="lotss-diffuse-v1")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--size", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=16)

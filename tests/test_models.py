@@ -127,7 +127,7 @@ def test_the_shipped_default_model_loads_by_name_with_its_card():
     assert card["held_out"]["diffuse"]["dice"] > 0.5
     with torch.no_grad():
         out = model(torch.zeros(1, 1, 192, 192))
-    assert out.shape == (1, 1, 192, 192)
+    assert out.shape == (1, len(card.get("classes", ["diffuse"])), 192, 192)
 
 
 def test_models_command_lists_every_shipped_model_default_first_with_its_card_figures(capsys):

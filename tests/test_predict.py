@@ -174,19 +174,35 @@ def test_source_catalogue_of_a_hand_made_map():
     assert big["las_kpc"].to_value(u.kpc) == pytest.approx(big["las"].to_value(u.arcsec) * 1.844, rel=0.01)
 
 
-def test_large_images_go_through_memory_mapped_outputs_with_the_same_result(tmp_path, tiny_model, monkeypatch):
+@pytest.mark.parametrize("model", ["tiny binary", "lotss-classes-v5"])
+def test_large_images_go_through_memory_mapped_outputs_with_the_same_result(tmp_path, tiny_model, monkeypatch, model):
     from radiounet.inference import batch
 
-    assert main(["predict", str(LOTSS), "--out", str(tmp_path / "memory"), "--model", str(tiny_model),
-                 "--no-progress"]) == 0
+    model = str(tiny_model) if model == "tiny binary" else model
+    assert main(["predict", str(LOTSS), "--out", str(tmp_path / "memory"), "--model", model, "--no-progress"]) == 0
     monkeypatch.setattr(batch, "LARGE_IMAGE_PIXELS", 100)
-    assert main(["predict", str(LOTSS), "--out", str(tmp_path / "mapped"), "--model", str(tiny_model),
-                 "--no-progress"]) == 0
-    for suffix in ("prob.fits", "mask.fits"):
-        a = fits.getdata(tmp_path / "memory" / f"{LOTSS.stem}.{suffix}")
-        b = fits.getdata(tmp_path / "mapped" / f"{LOTSS.stem}.{suffix}")
-        np.testing.assert_array_equal(a, b)
+    assert main(["predict", str(LOTSS), "--out", str(tmp_path / "mapped"), "--model", model, "--no-progress"]) == 0
+    written = sorted(p.name for p in (tmp_path / "memory").glob("*.fits"))
+    assert written == sorted(p.name for p in (tmp_path / "mapped").glob("*.fits"))
+    assert len(written) == (3 if model == "lotss-classes-v5" else 2)
+    for name in written:
+        with fits.open(tmp_path / "memory" / name) as a, fits.open(tmp_path / "mapped" / name) as b:
+            np.testing.assert_array_equal(a[0].data, b[0].data)
+            assert a[0].header == b[0].header
     assert not list((tmp_path / "mapped").glob(".*"))
+
+
+def test_released_pages_of_a_memory_mapped_output_keep_their_data(tmp_path):
+    from radiounet.io.memmap import release_pages
+
+    out = np.lib.format.open_memmap(tmp_path / "out.npy", mode="w+", dtype=np.float32, shape=(2, 300, 200))
+    out[:, :100] = 1.0
+    release_pages(out[0])  # a view releases the whole mapping
+    out[:, 100:] = 2.0
+    release_pages(out)
+    assert out[:, :100].sum() == 2 * 100 * 200 and out[:, 100:].sum() == 2 * 2 * 200 * 200
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), out)
+    release_pages(np.ones(3))  # an array in memory: nothing to do
 
 
 def test_a_folder_stands_for_its_images_not_for_masks_labels_or_maps(tmp_path):

@@ -22,6 +22,7 @@ from astropy.wcs import WCS
 from radiounet.errors import InvalidParameterError
 from radiounet.inference.noise import NormalisedImage, rms_mesh
 from radiounet.inference.sliding_window import sliding_window_inference
+from radiounet.io.memmap import release_pages
 from radiounet.models.outputs import called_diffuse, diffuse_from_classes
 from radiounet.models.store import DEFAULT_MODEL, load_model
 
@@ -219,6 +220,8 @@ class Predictor:
             output[:, rows][:, blank] = np.nan
             with np.errstate(invalid="ignore"):
                 mask[rows] = called_diffuse(output[0, rows], self.threshold)
+            release_pages(output)
+            release_pages(mask)
         return Prediction(probability=output[0], mask=mask, spread=output[1] if self.tta else None,
                           rms=mesh * image.jy_per_unit, rms_box=2 * self.tile, threshold=self.threshold,
                           resampled=target is not None,

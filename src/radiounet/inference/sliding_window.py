@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from radiounet.data.tiles import tile_starts
 from radiounet.errors import InvalidParameterError
+from radiounet.io.memmap import release_pages
 
 __all__ = ["sliding_window_inference", "tile_weight"]
 
@@ -130,6 +131,7 @@ def sliding_window_inference(image, predictor, *, tile=192, crop=48, batch_size=
         n_done = done_to - band_top
         if n_done > 0:
             _flush(out, value[:, :n_done], weight_sum[:n_done], band_top, ny, nx)
+            release_pages(out)
             value, weight_sum = value[:, n_done:], weight_sum[n_done:]
             band_top = done_to
     bar.close()
