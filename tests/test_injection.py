@@ -68,6 +68,24 @@ def test_inject_command_detects_bright_halos_and_resumes(tmp_path, capsys):
     assert "completeness 50% at" in capsys.readouterr().out
 
 
+def test_sites_all_detected_without_a_halo_give_empty_curves_and_a_plain_message(tmp_path, capsys):
+    injections = _injections()
+    injections["detected_baseline"] = True
+    by_flux, by_snr = completeness(injections, "flux"), completeness(injections, "i0_snr")
+    assert len(by_flux) == len(by_snr) == 0 and by_flux["flux"].unit == u.mJy
+    assert {"n", "n_detected", "completeness", "completeness_low"} <= set(by_snr.colnames)
+    assert np.isnan(flux_at_completeness(by_flux, 0.5))
+    sim = tmp_path / "sim"
+    assert main(["simulate", "--out", str(sim), "--n-fields", "1", "--size", "320", "--seed", "5",
+                 "--fraction-diffuse", "0", "--fraction-radio-galaxies", "0", "--no-png", "--no-progress"]) == 0
+    out = tmp_path / "inject"
+    assert main(["inject", "--images", str(sim / "field_00000.fits"), "--out", str(out), "--sites", "2",
+                 "--n-flux", "2", "--redshift", "0.2", "--r500", "300 kpc", "--ratio-threshold", "0",
+                 "--no-progress"]) == 0
+    assert "all 2 sites are detected without a halo" in capsys.readouterr().out
+    assert len(QTable.read(out / "completeness.ecsv")) == 0 and (out / "completeness.png").stat().st_size > 0
+
+
 def test_inject_rejects_a_bad_flux_range(tmp_path, capsys):
     assert main(["inject", "--images", str(tmp_path), "--out", str(tmp_path / "o"), "--flux-range", "5"]) == 2
     assert "flux-range" in capsys.readouterr().err

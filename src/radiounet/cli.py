@@ -394,10 +394,16 @@ def _cmd_inject(args):
     plot_completeness(by_flux, by_snr, out / "completeness.png",
                       title=f"{len(sites) - baseline} sites, r_e = {re_kpc:g} kpc, "
                             f"R > {injections.meta['ratio_threshold']:.3g}")
+    outputs = f"{out}/injections.ecsv, completeness.ecsv, completeness_snr.ecsv, completeness.png"
+    if not len(by_flux):
+        print(f"inject: all {len(sites)} sites are detected without a halo (R_baseline above the threshold "
+              f"{injections.meta['ratio_threshold']:.3g}), so there is no completeness curve; look at R_baseline "
+              f"in {outputs}")
+        return 0
     print(by_flux)
     levels = ", ".join(f"{100 * level:.0f}% at {flux_at_completeness(by_flux, level):.3g} mJy" for level in (0.5, 0.9))
     print(f"inject: {len(sites)} sites ({baseline} already detected without a halo, left out); completeness "
-          f"{levels}; {out}/injections.ecsv, completeness.ecsv, completeness_snr.ecsv, completeness.png")
+          f"{levels}; {outputs}")
 
 
 def _cmd_models(args):

@@ -296,9 +296,8 @@ def completeness(injections, by="flux", bins=None):
         for level in np.unique(flux):
             pick = np.isclose(flux, level)
             rows.append(dict(flux=level, **_fraction(detected[pick])))
-        table = QTable(rows=rows) if rows else QTable(names=("flux", "n"))
-        if rows:
-            table["flux"] = table["flux"] * u.mJy
+        table = QTable(rows=rows) if rows else _empty_curve(("flux",))
+        table["flux"] = u.Quantity(table["flux"], u.mJy)
         return table
     if by != "i0_snr":
         raise InvalidParameterError("by", by, "must be 'flux' or 'i0_snr'")
@@ -311,7 +310,14 @@ def completeness(injections, by="flux", bins=None):
         if pick.any():
             rows.append(dict(i0_snr_low=low, i0_snr_high=high, i0_snr=float(np.sqrt(low * high)),
                              **_fraction(detected[pick])))
-    return QTable(rows=rows) if rows else QTable(names=("i0_snr", "n"))
+    return QTable(rows=rows) if rows else _empty_curve(("i0_snr_low", "i0_snr_high", "i0_snr"))
+
+
+def _empty_curve(abscissae):
+    """A completeness table without rows (every site detected without a halo), with all its columns."""
+    counts = ("n", "n_detected")
+    names = abscissae + counts + ("completeness", "completeness_low", "completeness_high")
+    return QTable(names=names, dtype=[int if name in counts else float for name in names])
 
 
 def _fraction(detected):
