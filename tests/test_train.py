@@ -72,6 +72,8 @@ def test_config_defaults_file_and_overrides(tiny_config):
     ("[data]\nforeground_field_size = 512\n", "foreground_field_size needs data.foreground_crop_fraction"),
     ("[data]\nforeground_crop_fraction = 0.5\nforeground_field_size = 96\n", "at least data.tile_size"),
     ("[data]\nsource = 'shards'\nshards = ['a.h5']\nforeground_crop_fraction = 0.5\n", "tiles already cut"),
+    ("[augment]\ncorrelated_noise = [0.3, 0.1]\n", "augment.correlated_noise must be a range 0 <= low <= high"),
+    ("[augment]\ncorrelated_noise_scale = [0.0, 2.0]\n", "augment.correlated_noise_scale must be a range"),
 ])
 def test_config_errors_name_the_file_and_key(tmp_path, text, message):
     path = tmp_path / "bad.toml"
@@ -142,6 +144,18 @@ def test_another_config_in_the_same_folder_is_refused(tiny_config, tmp_path):
         _run(load_config(tiny_config, ["training.epochs=2"]), tmp_path / "run")
 
 
+def test_a_run_started_before_keys_were_added_resumes_with_their_defaults(tiny_config, tmp_path):
+    import json
+
+    config = load_config(tiny_config, ["training.epochs=1"])
+    _run(config, tmp_path / "run")
+    stored = json.loads((tmp_path / "run" / "config.json").read_text())
+    for key in ("correlated_noise", "correlated_noise_scale"):
+        del stored["augment"][key]
+    (tmp_path / "run" / "config.json").write_text(json.dumps(stored))
+    assert _run(config, tmp_path / "run").kept_epoch == 1
+
+
 def test_early_stopping_when_validation_dice_stops_improving(tiny_config, tmp_path, monkeypatch):
     scores = iter([0.2, 0.5, 0.4, 0.45, 0.3, 0.9])
 
@@ -182,6 +196,27 @@ def test_radio_galaxy_pixels_follow_the_augmentation_of_the_masks():
     assert torch.equal(labels, (target * 3).long())
     weight = loop._pixel_weight(labels, dict(radio_galaxy_weight=4.0))
     assert torch.equal(weight, 1 + 3 * target) and loop._pixel_weight(labels, dict(radio_galaxy_weight=1.0)) is None
+
+
+def test_correlated_noise_augmentation_adds_noise_of_the_asked_variance_and_scale_to_the_image_only():
+    n, size, rms, fraction, beam = 32, 128, 2.0, 0.3, 4.0
+    generator = torch.Generator().manual_seed(0)
+    mask = (torch.rand(n, 1, size, size, generator=generator) > 0.7).float()
+    batch = dict(image=torch.zeros(n, 1, size, size), mask=mask, labels=(mask[:, 0] * 3).long(),
+                 rms=torch.full((n,), rms))
+    augment = dict(DEFAULTS["augment"], dihedral=False, noise_jitter=[1.0, 1.0], flux_jitter=[1.0, 1.0],
+                   correlated_noise=[fraction, fraction], correlated_noise_scale=[1.5, 1.5])
+    inputs, target, labels = loop.prepare_batch(batch, "cpu", augment, generator, beam_fwhm_pixels=beam)
+    assert torch.equal(target, mask) and torch.equal(labels, (mask * 3).long())
+    # Undo asinh(image / rms_total), rms_total = rms sqrt(1 + fraction): the added noise alone.
+    added = torch.sinh(inputs) * rms * (1 + fraction) ** 0.5
+    assert added.std().item() == pytest.approx(rms * fraction ** 0.5, rel=0.02)
+    sigma = 1.5 * beam  # a Gaussian-smoothed field correlates as exp(-lag^2 / (4 sigma^2))
+    for lag in (4, 8, 16):
+        correlation = (added[..., :-lag] * added[..., lag:]).mean() / added.var()
+        assert correlation.item() == pytest.approx(float(torch.exp(torch.tensor(-lag**2 / (4 * sigma**2)))), abs=0.05)
+    plain, _, _ = loop.prepare_batch(batch, "cpu", dict(augment, correlated_noise=[0.0, 0.0]), generator)
+    assert torch.equal(plain, torch.zeros_like(plain))
 
 
 def test_class_models_weight_relic_pixels_on_top_of_the_diffuse_weight():

@@ -46,6 +46,8 @@ DEFAULTS = {
         "flux_jitter": [0.3, 3.0],
         "beam_jitter": [0.85, 1.2],
         "pixel_scale_jitter": [0.9, 1.1],
+        "correlated_noise": [0.0, 0.0],
+        "correlated_noise_scale": [1.0, 2.5],
     },
     "training": {
         "epochs": 20,
@@ -198,10 +200,14 @@ def validate_config(config, source="config"):
                              "sampling they were written at)")
     if data["source"] == "shards" and not data["shards"]:
         raise RadioUNetError(f"{source}: data.source = 'shards' needs data.shards (files or glob patterns)")
-    for key in ("noise_jitter", "flux_jitter", "beam_jitter", "pixel_scale_jitter"):
+    for key in ("noise_jitter", "flux_jitter", "beam_jitter", "pixel_scale_jitter", "correlated_noise_scale"):
         low, high = config["augment"][key]
         if not 0 < low <= high:
             raise RadioUNetError(f"{source}: augment.{key} must be a range 0 < low <= high")
+    low, high = config["augment"]["correlated_noise"]
+    if not 0 <= low <= high:
+        raise RadioUNetError(f"{source}: augment.correlated_noise must be a range 0 <= low <= high (a fraction of "
+                             "the noise variance)")
     if not 0 < config["training"]["threshold"] < 1:
         raise RadioUNetError(f"{source}: training.threshold must be between 0 and 1")
     if config["model"]["out_channels"] not in (1, len(CLASS_NAMES)):

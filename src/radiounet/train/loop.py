@@ -36,8 +36,9 @@ from radiounet.models.store import load_weights, read_model_card, resolve_model_
 from radiounet.models.summary import count_parameters
 from radiounet.models.unet import UNet, UNetConfig
 from radiounet.sky.labels import CLASS_NAMES
-from radiounet.train.augment import log_uniform_factors, random_dihedral
+from radiounet.train.augment import correlated_noise, log_uniform_factors, random_dihedral
 from radiounet.train.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
+from radiounet.train.config import config_over_defaults
 from radiounet.train.distributed import all_reduce_sum, setup_distributed, teardown_distributed
 from radiounet.train.losses import class_segmentation_loss, segmentation_loss
 from radiounet.train.metrics import ConfusionCounts, PixelCounts
@@ -60,11 +61,12 @@ class TrainResult:
     stopped_early: bool
 
 
-def prepare_batch(batch, device, augment=None, generator=None):
+def prepare_batch(batch, device, augment=None, generator=None, beam_fwhm_pixels=4.0):
     """Normalised inputs, float targets and class labels of a batch.
 
     Augmented when ``augment`` (the config section) is given; the labels
     (``(batch, 1, H, W)``, int64) follow the same flips and rotations.
+    ``beam_fwhm_pixels`` sets the scale of ``augment.correlated_noise``.
     """
     image = batch["image"].to(device, non_blocking=True)
     mask = batch["mask"].to(device, non_blocking=True)
@@ -72,6 +74,13 @@ def prepare_batch(batch, device, augment=None, generator=None):
     rms = torch.as_tensor(batch["rms"], dtype=torch.float32).to(device).view(-1, 1, 1, 1)
     if augment is not None:
         n = image.shape[0]
+        low, high = augment["correlated_noise"]
+        if high > 0:
+            # Added noise: the image's noise grows to rms * sqrt(1 + fraction), as its measured rms would.
+            fraction = (low + (high - low) * torch.rand(n, generator=generator)).to(device).view(-1, 1, 1, 1)
+            sigma = log_uniform_factors(n, *augment["correlated_noise_scale"], generator) * beam_fwhm_pixels
+            image = image + fraction.sqrt() * rms * correlated_noise(image.shape, sigma, generator, device)
+            rms = rms * (1 + fraction).sqrt()
         # Both act on image / rms: noise_jitter as an error of the noise estimate, flux_jitter as
         # an error of the flux scale.
         noise = log_uniform_factors(n, *augment["noise_jitter"], generator).to(device).view(-1, 1, 1, 1)
@@ -261,11 +270,15 @@ def train(config, out_dir, *, datasets, survey, init_model=None, freeze_levels=N
 
 def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progress, command, card_extra, context):
     training = config["training"]
+    beam_fwhm_pixels = float(survey.beam.major.to_value("arcsec")) / survey.pixel_arcsec
     if context.is_main:
         ensure_writable_directory(out_dir)
     config_path = out_dir / "config.json"
     config_text = json.dumps(config, indent=2, sort_keys=True)
-    if checkpoint_exists(out_dir) and config_path.exists() and config_path.read_text() != config_text:
+    # A run started by an older version lacks the keys added since: they take their defaults.
+    if checkpoint_exists(out_dir) and config_path.exists() and json.dumps(
+            config_over_defaults(json.loads(config_path.read_text()), str(config_path)), indent=2,
+            sort_keys=True) != config_text:
         raise RadioUNetError(f"{out_dir} holds a training run with another configuration; "
                              "choose another --out or delete it")
     torch.manual_seed(training["seed"])
@@ -322,7 +335,8 @@ def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progres
         loss_sum, tiles = 0.0, 0
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{training['epochs']}", disable=not progress, unit="batch")
         for batch in bar:
-            inputs, target, labels = prepare_batch(batch, context.device, config["augment"], generator)
+            inputs, target, labels = prepare_batch(batch, context.device, config["augment"], generator,
+                                                   beam_fwhm_pixels)
             with torch.autocast(context.device.type, dtype=torch.float16, enabled=use_amp):
                 logits = network(inputs)
             loss = _loss(logits.float(), target, labels, training)
