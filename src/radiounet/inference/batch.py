@@ -13,7 +13,6 @@ from radiounet.errors import RadioUNetError
 from radiounet.inference.outputs import output_paths, write_prediction
 from radiounet.io.atomic import ensure_writable_directory
 from radiounet.io.image import read_radio_image
-from radiounet.io.memmap import release_pages
 
 __all__ = ["BatchSummary", "predict_files", "image_stem", "expand_inputs"]
 
@@ -79,7 +78,6 @@ def _segment(path, out, predictor, beam, redshift, scratch):
                                   radio.beam_area_pixels, radio.pixel_arcsec, redshift=redshift,
                                   class_probability=prediction.class_probability,
                                   class_names=prediction.class_names)
-        release_pages(prediction.probability)
         write_prediction(out, radio, image_jy, prediction, sources, predictor)
     return sources
 

@@ -54,7 +54,7 @@ def draw_compact_sources(rng, survey, config, shape):
     x = rng.uniform(-0.5, nx - 0.5, size=n)
     y = rng.uniform(-0.5, ny - 0.5, size=n)
     resolved = rng.uniform(size=n) < config.compact_resolved_fraction
-    beam_fwhm = survey.beam.major.to_value(u.arcsec) / survey.pixel_arcsec
+    beam_fwhm = survey.beam_fwhm_pixels
     fwhm_major = np.where(resolved, rng.uniform(0.3, 1.0, size=n) * beam_fwhm, 0.0)
     fwhm_minor = fwhm_major * rng.uniform(0.4, 1.0, size=n)
     angle = rng.uniform(0, np.pi, size=n)

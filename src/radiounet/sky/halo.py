@@ -69,7 +69,7 @@ def render_halo(component, sky, survey):
     peak = component.surface_brightness_snr * survey.rms_jy / survey.beam_area_pixels
     profile = np.exp(-r / p["re_pix"])
     profile[r > extent] = 0.0
-    beam_fwhm_pix = survey.beam.major.to_value("arcsec") / survey.pixel_arcsec
+    beam_fwhm_pix = survey.beam_fwhm_pixels
     turbulence = gaussian_random_field(
         profile.shape, 11.0 / 3.0, np.random.default_rng(p["substructure_seed"]), min_scale=beam_fwhm_pix,
         max_scale=p["re_pix"],

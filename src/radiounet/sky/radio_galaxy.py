@@ -59,7 +59,7 @@ def draw_radio_galaxy(rng, cluster, survey, config, shape, near_centre=False):
         x, y = cluster.x + offset[0], cluster.y + offset[1]
     else:
         x, y = rng.uniform(0.05 * nx, 0.95 * nx), rng.uniform(0.05 * ny, 0.95 * ny)
-    beam_sigma = survey.beam.major.to_value("arcsec") / survey.pixel_arcsec * _SIGMA_PER_FWHM
+    beam_sigma = survey.beam_fwhm_pixels * _SIGMA_PER_FWHM
     if subtype == "FRI":
         lateral, trail = 0.5 * size_pix, 0.0
     elif subtype == "WAT":

@@ -105,7 +105,7 @@ def render_relic(component, sky, survey):
     longitudinal = np.exp(-np.log(2) * (2 * along / p["length_pix"]) ** 4)
     profile = transverse * longitudinal
     profile[np.abs(angle) > _MAX_ARC_SPAN_RAD] = 0.0
-    beam_fwhm_pix = survey.beam.major.to_value("arcsec") / survey.pixel_arcsec
+    beam_fwhm_pix = survey.beam_fwhm_pixels
     filaments = gaussian_random_field(
         profile.shape, 3.0, np.random.default_rng(p["filament_seed"]),
         min_scale=beam_fwhm_pix, axis_ratio=4.0, angle=np.arctan2(uy, ux) + np.pi / 2,

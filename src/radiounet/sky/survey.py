@@ -63,6 +63,11 @@ class Survey:
         return self.pixel_scale.to_value(u.arcsec)
 
     @property
+    def beam_fwhm_pixels(self):
+        """Beam FWHM (major axis) in pixels, as a float."""
+        return self.beam.major.to_value(u.arcsec) / self.pixel_arcsec
+
+    @property
     def rms_jy(self):
         """Noise in Jy/beam, as a float."""
         return self.rms.to_value(u.Jy / u.beam)

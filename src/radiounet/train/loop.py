@@ -205,7 +205,7 @@ def _model_card(config, survey, metrics, epoch, seconds, command, extra):
         normalization="asinh(image / rms), rms = robust noise of the image in Jy/beam; NaN -> 0",
         threshold=config["training"]["threshold"],
         tile_size=config["data"]["tile_size"],
-        native_sampling=dict(beam_fwhm_pixels=bmaj / survey.pixel_arcsec, survey=survey.name,
+        native_sampling=dict(beam_fwhm_pixels=survey.beam_fwhm_pixels, survey=survey.name,
                              bmaj_arcsec=bmaj, pixel_arcsec=survey.pixel_arcsec),
         training=dict(config=config, command=command, epoch=epoch, keep=config["training"]["keep"],
                       seconds=round(seconds, 1),
@@ -270,7 +270,6 @@ def train(config, out_dir, *, datasets, survey, init_model=None, freeze_levels=N
 
 def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progress, command, card_extra, context):
     training = config["training"]
-    beam_fwhm_pixels = float(survey.beam.major.to_value("arcsec")) / survey.pixel_arcsec
     if context.is_main:
         ensure_writable_directory(out_dir)
     config_path = out_dir / "config.json"
@@ -336,7 +335,7 @@ def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progres
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{training['epochs']}", disable=not progress, unit="batch")
         for batch in bar:
             inputs, target, labels = prepare_batch(batch, context.device, config["augment"], generator,
-                                                   beam_fwhm_pixels)
+                                                   survey.beam_fwhm_pixels)
             with torch.autocast(context.device.type, dtype=torch.float16, enabled=use_amp):
                 logits = network(inputs)
             loss = _loss(logits.float(), target, labels, training)
