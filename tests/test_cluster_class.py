@@ -108,6 +108,15 @@ def test_cluster_class_confusion_is_none_for_a_binary_model():
     assert cluster_class_confusion(detections, {"a": "RH"}) is None
 
 
+def test_cluster_class_confusion_is_none_when_no_truth_class_is_a_cluster_class():
+    """The simulator's field types (diffuse, empty, radio_galaxies) say nothing of halo or relic: no
+    table of zeros."""
+    detections = QTable(dict(name=["a", "b"], status=["ok", "ok"], R_halo=[0.01, 0.0], **{"class": ["halo", "none"]}))
+    assert cluster_class_confusion(detections, {"a": "diffuse", "b": "empty"}) is None
+    table = cluster_class_confusion(detections, {"a": "RH", "b": "empty"})
+    assert list(table["n"]) == [0, 1, 0, 0] and int(table["halo"][1]) == 1
+
+
 def test_calibration_fields_of_a_class_model_record_the_class_ratios_and_the_truth(class_model_with_classifier):
     from radiounet.evaluate.calibrate import calibrate_ratio_threshold
     from radiounet.inference import Predictor

@@ -142,7 +142,8 @@ def cluster_class_confusion(detections, truth_classes):
     -------
     astropy.table.QTable or None
         One row per true outcome (none, halo, relic, both) with ``n`` and the
-        count of each predicted class; None for detections of a binary model.
+        count of each predicted class; None for detections of a binary model
+        and where no measured cluster has a truth class of that kind.
     """
     from radiounet.detect.clusters import from_class_model
 
@@ -153,6 +154,8 @@ def cluster_class_confusion(detections, truth_classes):
         label = TRUTH_CLUSTER_CLASSES.get(str(truth_classes.get(str(row["name"]), "")).strip().upper())
         if label is not None and str(row["status"]) in _MEASURED and str(row["class"]) in CLUSTER_CLASSES:
             counts[label][str(row["class"])] += 1
+    if not any(sum(row.values()) for row in counts.values()):
+        return None
     table = QTable(names=("true_class", "n") + CLUSTER_CLASSES, dtype=(str,) + (int,) * 5)
     for name in CLUSTER_CLASSES:
         table.add_row((name, sum(counts[name].values()), *counts[name].values()))
