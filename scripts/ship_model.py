@@ -15,11 +15,19 @@
    (radiounet.detect.cluster_class) and stores them as ``cluster_classes``;
 4. records its sha256 in pretrained/registry.json and writes pretrained/NAME.md, the
    human-readable model card.
+
+With ``--gate-with BINARY`` the model (a class model) is shipped gated by the binary model BINARY
+(radiounet.models.gated): both networks in one file, the class model's halo and relic
+probabilities kept where the binary model's probability reaches ``--gate-scale``:
+
+    python scripts/ship_model.py lotss-classes-v5 --gate-with lotss-diffuse-v1 --gate-scale 0.2 \
+        --name lotss-combined-v1 --threshold 0.675 --description "..."
 """
 
 import argparse
 import json
 import shlex
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,10 +36,11 @@ import torch
 
 from radiounet.detect.cluster_class import classifier_from_calibration
 from radiounet.evaluate import evaluate_synthetic, evaluate_whole_images
-from radiounet.evaluate.calibrate import calibrate_ratio_threshold
+from radiounet.evaluate.calibrate import CORRELATED_NOISE_SCALE, calibrate_ratio_threshold
 from radiounet.inference import Predictor
-from radiounet.models import UNetConfig, count_parameters, flops_per_tile, load_model, save_model, throughput
-from radiounet.models.store import sha256_of
+from radiounet.models import count_parameters, flops_per_tile, load_model, read_model_card, save_model, throughput
+from radiounet.models.gated import gate_model
+from radiounet.models.store import build_model, is_gated, resolve_model_path, sha256_of
 from radiounet.sky import custom_survey
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "src" / "radiounet" / "models" / "pretrained"
@@ -51,6 +60,12 @@ def _ship_command(name, card):
     """The command that shipped the model, quoted for the shell (a recipe may hold quotes of its own)."""
     command = ["python", "scripts/ship_model.py", card.get("source_file", "MODEL"), "--name", name,
                "--calibrate-fields", str(card["ratio_calibration"]["n_fields"])]
+    if card["held_out"]["diffuse"]["n_fields"] != 1000:
+        command += ["--fields", str(card["held_out"]["diffuse"]["n_fields"])]
+    if "gate" in card:
+        command += ["--gate-with", card["gate"]["binary_model"], "--gate-scale", f"{card['gate']['gate_scale']:g}"]
+    if card["ratio_calibration"].get("correlated_noise"):
+        command += ["--calibration-noise", f"{card['ratio_calibration']['correlated_noise']:g}"]
     if card["threshold"] != card["training"]["config"]["training"]["threshold"]:
         command += ["--threshold", f"{card['threshold']:g}"]
     return shlex.join(command + [word for step in card.get("recipe", []) for word in ("--recipe", step)])
@@ -69,7 +84,7 @@ def _markdown(name, card, sha256, path):
         "",
         f"- file: `{path.name}` ({path.stat().st_size / 1e6:.1f} MB), sha256 `{sha256}`",
         f"- task: {card['task']}; output: {card['output']}",
-        f"- architecture: U-Net {card['architecture']}; {card['parameters']:,} parameters; "
+        f"- architecture: {_architecture(card['architecture'])}; {card['parameters']:,} parameters; "
         f"{card['flops_per_tile'] / 1e9:.2f} GFLOP per {card['tile_size']}x{card['tile_size']} tile",
         f"- input normalisation: {card['normalization']}",
         f"- native sampling: {native['beam_fwhm_pixels']:.2f} pixels per beam FWHM "
@@ -77,15 +92,15 @@ def _markdown(name, card, sha256, path):
         f"- detection threshold (probability): {card['threshold']}",
         f"- detection-ratio threshold for `radio-unet detect`: R > {card['detection_ratio_threshold']:.4g}, "
         f"calibrated on {card['ratio_calibration']['n_fields']} simulated 1024x1024 cluster fields "
-        f"({card['ratio_calibration']['n_with_diffuse_emission']} with diffuse emission; R within 2.2 R500): "
+        f"({card['ratio_calibration']['n_with_diffuse_emission']} with diffuse emission; R within 2.2 R500"
+        + _calibration_noise(card["ratio_calibration"]) + "): "
         f"accuracy {card['ratio_calibration']['accuracy']:.2f}, precision {card['ratio_calibration']['precision']:.2f}, "
         f"recall {card['ratio_calibration']['recall']:.2f}",
         f"- speed ({card['throughput']['device']}, batch {card['throughput']['batch_size']}, "
-        "`python benchmarks/bench_model.py`): "
-        f"{card['throughput']['train_tiles_per_second']:.0f} training and "
-        f"{card['throughput']['inference_tiles_per_second']:.0f} inference tiles per second",
+        "`python benchmarks/bench_model.py`): " + _speed(card["throughput"]),
         "",
-        "## Training",
+        *_gate_section(card.get("gate")),
+        "## Training" + (" of the class network" if "gate" in card else ""),
         f"- command: `{training['command']}`"
         + (f", continuing from `{config['training']['init_model']}`" if config["training"].get("init_model") else ""),
         f"- seeds: {config['data']['seed']} for the fields, {config['training']['seed']} for the network; the full "
@@ -133,6 +148,49 @@ def _markdown(name, card, sha256, path):
         "",
     ]
     return "\n".join(lines)
+
+
+def _architecture(architecture):
+    """The architecture in words: a U-Net's configuration, or both networks of a gated model."""
+    if not is_gated(architecture):
+        return f"U-Net {architecture}"
+    return (f"class U-Net {architecture['classes']} gated by binary U-Net {architecture['binary']} "
+            f"(gate scale {architecture['gate_scale']:g})")
+
+
+def _calibration_noise(calibration):
+    share = calibration.get("correlated_noise")
+    if not share:
+        return ""
+    return (f"; correlated noise holding {share:.0%} of the noise variance added, smoothed over "
+            f"{calibration['correlated_noise_scale']:g} beam FWHM, as a stand-in for the noise of real images")
+
+
+def _speed(throughput):
+    inference = f"{throughput['inference_tiles_per_second']:.0f} inference tiles per second"
+    if throughput.get("train_tiles_per_second") is None:
+        return inference
+    return f"{throughput['train_tiles_per_second']:.0f} training and {inference}"
+
+
+def _gate_section(gate):
+    """Where a gated model's two networks come from, and the rule that combines them."""
+    if not gate:
+        return []
+    return [
+        "## Gate",
+        "",
+        f"Two networks in one file (`radiounet.models.gated`): the class network of `{gate['classes_model']}` "
+        f"and the binary network of `{gate['binary_model']}` (sha256 of its file `{gate['binary_sha256'][:12]}...`). "
+        f"The class network's halo and relic probabilities are multiplied by min(1, p_binary / "
+        f"{gate['gate_scale']:g}), the rest going to background; radio galaxy and compact source keep the class "
+        "network's probabilities. Both networks run on every tile.",
+        "",
+        f"- binary network trained by: `{gate['binary_training_command']}`",
+        *(["- the class network's recipe below trains the binary network on its way (its second command)"]
+          if gate.get("binary_in_recipe") else []),
+        "",
+    ]
 
 
 def _whole_image_section(whole):
@@ -234,8 +292,20 @@ def main():
                              "the held-out metrics (default: the training configuration's)")
     parser.add_argument("--recipe", action="append", default=[],
                         help="a command of the training recipe, in order (repeat for several stages)")
+    parser.add_argument("--calibration-noise", type=float, default=0.0, metavar="SHARE",
+                        help="share of the noise variance added to the calibration fields as correlated noise, the "
+                             "stand-in for real noise (radiounet.evaluate.calibrate; default: 0, the simulator's)")
+    parser.add_argument("--gate-with", metavar="BINARY",
+                        help="ship MODEL (a class model) gated by this binary model (radiounet.models.gated)")
+    parser.add_argument("--gate-scale", type=float, default=0.2,
+                        help="binary probability at which the gate opens fully (default: 0.2)")
     args = parser.parse_args()
     model, card = load_model(args.model)
+    workdir = tempfile.TemporaryDirectory()
+    model_path = args.model
+    if args.gate_with:
+        model, card = _gated(model, card, args.gate_with, args.gate_scale)
+        model_path = save_model(Path(workdir.name) / "gated.safetensors", model, card)
     if args.threshold is not None:
         if not 0 < args.threshold < 1:
             parser.error(f"--threshold must lie between 0 and 1, not {args.threshold}")
@@ -249,26 +319,29 @@ def main():
                                           threshold=card["threshold"], redshift=tuple(data["redshift"]),
                                           mask_threshold=data["mask_threshold"])
     print(json.dumps(card["held_out"], indent=1), f"({time.perf_counter() - started:.0f} s)")
-    predictor = Predictor(args.model, "cpu", threshold=card["threshold"])
+    predictor = Predictor(model_path, "cpu", threshold=card["threshold"])
     started = time.perf_counter()
     card["whole_images"] = evaluate_whole_images(predictor, survey, n_fields=args.whole_image_fields,
                                                  redshift=tuple(data["redshift"]),
                                                  mask_threshold=data["mask_threshold"])
     print(json.dumps(card["whole_images"], indent=1), f"({time.perf_counter() - started:.0f} s)")
     threshold, table, metrics = calibrate_ratio_threshold(predictor, survey, n_fields=args.calibrate_fields,
-                                                          redshift=(0.1, data["redshift"][1]))
+                                                          redshift=(0.1, data["redshift"][1]),
+                                                          correlated_noise=args.calibration_noise)
     card["detection_ratio_threshold"] = threshold
     card["ratio_calibration"] = dict(n_fields=len(table), size_pixels=1024, factor=2.2, metric="accuracy",
-                                     n_with_diffuse_emission=int(table["diffuse"].sum()), **metrics)
+                                     n_with_diffuse_emission=int(table["diffuse"].sum()),
+                                     correlated_noise=args.calibration_noise,
+                                     correlated_noise_scale=CORRELATED_NOISE_SCALE, **metrics)
     print(f"R threshold {threshold:.4g}: {metrics}")
     if predictor.class_names:
         card["cluster_classes"] = classifier_from_calibration(table)
         print(f"cluster classes: {card['cluster_classes']}")
-    speed = throughput(UNetConfig(**card["architecture"]), "cpu", card["tile_size"], batch_size=16)
+    speed = throughput(build_model(card["architecture"]).config, "cpu", card["tile_size"], batch_size=16)
     card["throughput"] = dict(device=f"CPU ({torch.get_num_threads()} threads)", batch_size=16,
                               **{f"{k}_tiles_per_second": v for k, v in speed.items()})
     card.update(name=args.name, description=args.description, parameters=count_parameters(model),
-                recipe=args.recipe or [card["training"]["command"]], source_file=args.model,
+                recipe=args.recipe or card.get("recipe") or [card["training"]["command"]], source_file=args.model,
                 flops_per_tile=flops_per_tile(model, card["tile_size"]))
     target = PRETRAINED / f"{args.name}.safetensors"
     save_model(target, model, card)
@@ -279,6 +352,24 @@ def main():
     registry_path.write_text(json.dumps(registry, indent=2, sort_keys=True) + "\n")
     (PRETRAINED / f"{args.name}.md").write_text(_markdown(args.name, card, sha256, target))
     print(f"shipped {target} (sha256 {sha256})")
+    workdir.cleanup()
+
+
+def _gated(classes, card, binary_name, gate_scale):
+    """The class model gated by a binary model, and its card: the class model's, with ``gate`` added."""
+    binary, binary_card = load_model(binary_name)
+    if not card.get("classes") or binary_card.get("classes"):
+        raise SystemExit("--gate-with: MODEL must be a class model and BINARY a binary model")
+    if binary_card["native_sampling"] != card["native_sampling"]:
+        raise SystemExit("--gate-with: the two models have another native sampling")
+    binary_command = binary_card["training"]["command"]
+    gate = dict(classes_model=str(card.get("name", card.get("source_file"))), binary_model=str(binary_name),
+                binary_sha256=sha256_of(resolve_model_path(binary_name)), gate_scale=gate_scale,
+                binary_training_command=binary_command,
+                binary_in_recipe=any(step.split()[:3] == binary_command.split()[:3] for step in card.get("recipe", [])),
+                binary_card=dict(read_model_card(binary_name), held_out=None, whole_images=None))
+    model = gate_model(classes, binary, gate_scale)
+    return model, dict(card, gate=gate, architecture=model.config.to_dict())
 
 
 if __name__ == "__main__":

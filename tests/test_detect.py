@@ -4,6 +4,7 @@ import numpy as np
 from astropy.table import QTable, Table
 
 from radiounet.cli import main
+from radiounet.detect.report import write_report
 
 
 def test_detect_on_simulated_fields_with_unusable_rows(tmp_path):
@@ -37,7 +38,11 @@ def test_detect_on_simulated_fields_with_unusable_rows(tmp_path):
     assert len(Table.read(out / "detections.csv", format="ascii.csv")) == 4
     page = (out / "report.html").read_text()
     assert "field_00000" in page and "thumbnails/field_00001.png" in page and "<script>" in page
-    assert "<th>P_halo</th>" not in page  # class columns only for a class model
+    assert "<th>P_halo</th>" in page  # the default is a class model
+    binary = detections.copy()
+    binary["R_halo"] = np.nan
+    write_report(tmp_path / "binary.html", binary, {})
+    assert "<th>P_halo</th>" not in (tmp_path / "binary.html").read_text()  # class columns only for a class model
     assert (out / "thumbnails" / "field_00000.png").is_file()
 
 

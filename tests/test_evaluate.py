@@ -84,6 +84,43 @@ def test_calibration_returns_the_best_threshold_of_its_own_sweep(tmp_path, tiny_
     assert threshold == 0.0 or threshold in set(np.asarray(table["R"]).tolist())
 
 
+def test_the_correlated_noise_of_the_calibration_is_a_reproducible_share_of_the_variance_over_beams(lotss):
+    """The stand-in for real noise: 30% of the variance in a field smoothed over 1.5 beams (6 pixels here),
+    correlated at 2 beams where the simulator's noise is not; truth untouched."""
+    from radiounet.evaluate.calibrate import with_correlated_noise
+    from radiounet.sky import FieldConfig, SkyConfig, field_rng, simulate_field
+
+    sky = SkyConfig(fraction_diffuse=1.0, fraction_radio_galaxies=0.0)
+    field = simulate_field(FieldConfig(lotss, shape=(256, 256), sky=sky), field_rng(3, 0))
+    noisy = with_correlated_noise(field, lotss, 0.3, seed=5)
+    added = noisy.image - field.image
+    assert np.std(added) == pytest.approx(np.sqrt(0.3 / 0.7) * lotss.rms_jy, rel=0.05)
+
+    def correlation(image, lag):
+        centred = image - image.mean()
+        return np.mean(centred[:, lag:] * centred[:, :-lag]) / np.var(centred)
+
+    assert correlation(added, 8) > 0.5
+    assert np.array_equal(noisy.mask, field.mask) and np.array_equal(noisy.labels, field.labels)
+    assert np.array_equal(with_correlated_noise(field, lotss, 0.3, seed=5).image, noisy.image)
+    assert not np.array_equal(with_correlated_noise(field, lotss, 0.3, seed=6).image, noisy.image)
+
+
+def test_calibration_with_correlated_noise_measures_other_ratios_and_refuses_a_share_out_of_range(tmp_path, tiny_card):
+    from radiounet.errors import InvalidParameterError
+    from radiounet.evaluate.calibrate import calibrate_ratio_threshold
+    from radiounet.sky import get_survey
+
+    predictor = _tiny_predictor(tmp_path, tiny_card())
+    survey = get_survey("lotss-dr2-6")
+    _, plain, _ = calibrate_ratio_threshold(predictor, survey, n_fields=2, size=128)
+    _, noisy, _ = calibrate_ratio_threshold(predictor, survey, n_fields=2, size=128, correlated_noise=0.3)
+    assert np.all(np.asarray(plain["diffuse"]) == np.asarray(noisy["diffuse"]))
+    assert not np.allclose(np.asarray(plain["R"]), np.asarray(noisy["R"]))
+    with pytest.raises(InvalidParameterError, match="correlated_noise"):
+        calibrate_ratio_threshold(predictor, survey, n_fields=1, size=128, correlated_noise=1.0)
+
+
 class _ConstantLogit(torch.nn.Module):
     """A stand-in model that calls every pixel diffuse (positive logit) or none (negative); counts its tiles."""
 

@@ -141,7 +141,8 @@ def test_models_command_lists_every_shipped_model_default_first_with_its_card_fi
     for row in table:
         card = read_model_card(row["name"])
         assert row["dice"] == card["held_out"]["diffuse"]["dice"] and row["threshold"] == card["threshold"]
-        assert row["output"] == (f"{len(card['classes'])} classes" if "classes" in card else "binary")
+        gated = ", gated" if card["architecture"].get("kind") == "gated" else ""
+        assert row["output"] == (f"{len(card['classes'])} classes{gated}" if "classes" in card else "binary")
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert f"{DEFAULT_MODEL} (default)" in out and all(f"{name}: " in out for name in available_models())
@@ -170,3 +171,73 @@ def test_model_cards_give_the_ship_command_as_a_shell_line_that_parses_back():
     assert words[words.index("--threshold") + 1] == "0.7"
     assert [words[i + 1] for i, word in enumerate(words) if word == "--recipe"] == card["recipe"]
     assert "augment.noise_jitter=[0.9, 1.6]" in shlex.split(card["recipe"][-1])
+
+
+def _tiny_gated(gate_scale=0.2):
+    from radiounet.models import gate_model
+
+    torch.manual_seed(0)
+    classes = UNet(UNetConfig(depth=2, width=4, out_channels=5)).eval()
+    binary = UNet(UNetConfig(depth=2, width=4)).eval()
+    return gate_model(classes, binary, gate_scale), classes, binary
+
+
+def test_a_gated_model_keeps_halo_and_relic_only_where_the_binary_model_sees_diffuse_emission():
+    from radiounet.models.outputs import diffuse_probability
+
+    gated, classes, binary = _tiny_gated(0.2)
+    x = torch.randn(3, 1, 32, 32) * 4
+    with torch.no_grad():
+        probability = torch.softmax(gated(x), dim=1)
+        p_classes, p_binary = torch.softmax(classes(x), dim=1), torch.sigmoid(binary(x))
+    gate = (p_binary / 0.2).clamp(max=1)
+    assert torch.allclose(probability.sum(dim=1), torch.ones(3, 32, 32), atol=1e-5)
+    assert torch.allclose(diffuse_probability(gated(x).detach()), p_classes[:, 1:3].sum(1, keepdim=True) * gate,
+                          atol=1e-6)
+    # radio galaxy and compact source untouched; what halo and relic lose goes to background
+    assert torch.allclose(probability[:, 3:], p_classes[:, 3:], atol=1e-6)
+    assert torch.all(probability[:, :1] >= p_classes[:, :1] - 1e-6)
+    open_gate = _tiny_gated(1e-9)[0]
+    with torch.no_grad():
+        assert torch.allclose(torch.softmax(open_gate(x), dim=1), p_classes, atol=1e-5)
+
+
+def test_a_gated_model_file_round_trips_and_cannot_be_trained_on(tmp_path, capsys):
+    from radiounet.cli import main
+
+    gated, _, _ = _tiny_gated()
+    path = save_model(tmp_path / "g.safetensors", gated, {"threshold": 0.6, "tile_size": 32,
+                                                          "gate": {"binary_model": "b", "classes_model": "c"}})
+    loaded, card = load_model(path)
+    assert card["architecture"]["kind"] == "gated" and card["architecture"]["gate_scale"] == 0.2
+    x = torch.randn(1, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(gated(x), loaded(x))
+    assert count_parameters(loaded) == count_parameters(gated.classes) + count_parameters(gated.binary)
+    assert flops_per_tile(loaded, 32) > flops_per_tile(gated.classes, 32)
+    assert throughput(loaded.config, tile_size=32, batch_size=1, steps=1)["train"] is None
+    with pytest.raises(RadioUNetError, match="g.safetensors: a gated model .* cannot be trained further"):
+        store.require_one_network(card, path)
+    assert main(["finetune", "--model", str(path), "--images", "x.fits", "--masks", "y.fits",
+                 "--out", str(tmp_path / "ft")]) == 2
+    assert "cannot be trained further" in capsys.readouterr().err
+
+
+def test_a_gated_architecture_must_pair_a_class_model_with_a_binary_one(tmp_path):
+    from radiounet.models import GatedConfig
+
+    with pytest.raises(InvalidParameterError, match="binary model outputs"):
+        GatedConfig(UNetConfig(out_channels=5), UNetConfig(out_channels=5))
+    with pytest.raises(InvalidParameterError, match="classes model outputs"):
+        GatedConfig(UNetConfig(out_channels=1), UNetConfig(out_channels=1))
+    with pytest.raises(InvalidParameterError, match="gate_scale"):
+        GatedConfig(UNetConfig(out_channels=5), UNetConfig(), gate_scale=0)
+    gated, _, _ = _tiny_gated()
+    path = save_model(tmp_path / "g.safetensors", gated, {})
+    card = read_model_card(path)
+    card["architecture"]["binary"]["out_channels"] = 2
+    from safetensors.torch import load_file, save_file
+
+    save_file(load_file(str(path)), str(path), metadata={"radiounet_model_card": json.dumps(card)})
+    with pytest.raises(RadioUNetError, match="g.safetensors: model card has an unknown architecture"):
+        load_model(path)

@@ -152,12 +152,13 @@ def _report(result):
 
 def _cmd_finetune(args):
     from radiounet.data.fits_pairs import FitsPairTiles
-    from radiounet.models.store import read_model_card
+    from radiounet.models.store import read_model_card, require_one_network
     from radiounet.sky.survey import custom_survey
     from radiounet.train.config import apply_overrides, config_over_defaults, validate_config
     from radiounet.train.loop import train
 
     card = read_model_card(args.model)
+    require_one_network(card, args.model)
     config = config_over_defaults(card["training"]["config"], f"{args.model}: training configuration in the card")
     config["model"] = dict(card["architecture"])
     config["training"].update(epochs=args.epochs, learning_rate=args.learning_rate, warmup_epochs=0,
@@ -204,7 +205,15 @@ def _cmd_model_info(args):
         print(f"native sampling: {native['beam_fwhm_pixels']:.2f} px per beam FWHM ({native['survey']}: "
               f"{native['bmaj_arcsec']:g}\" beam, {native['pixel_arcsec']:g}\" pixels)")
         print(f"detection threshold: {card['threshold']}")
-        print("validation: " + ", ".join(f"{k} {v:.3f}" for k, v in card["validation"].items()))
+        if "gate" in card:
+            gate = card["gate"]
+            print(f"gated: the class network of {gate['classes_model']}, its halo and relic kept where the binary "
+                  f"network of {gate['binary_model']} reaches {gate['gate_scale']:g} (validation below: the class "
+                  "network's training)")
+        validation = card["validation"]
+        print("validation: " + ", ".join(f"{k} {v:.3f}" for k, v in validation.items() if k != "class_dice"))
+        if "class_dice" in validation:
+            print("validation Dice per class: " + ", ".join(f"{k} {v:.3f}" for k, v in validation["class_dice"].items()))
     print("shipped models: " + (", ".join(available_models()) or "none"))
 
 

@@ -1,8 +1,9 @@
 """The networks, their size and cost, and loading and saving them."""
 
+from radiounet.models.gated import GatedConfig, GatedUNet, gate_model
 from radiounet.models.store import available_models, load_model, model_table, read_model_card, save_model
 from radiounet.models.summary import count_parameters, flops_per_tile, throughput
 from radiounet.models.unet import UNet, UNetConfig
 
-__all__ = ["UNet", "UNetConfig", "available_models", "count_parameters", "flops_per_tile", "load_model",
-           "model_table", "read_model_card", "save_model", "throughput"]
+__all__ = ["GatedConfig", "GatedUNet", "UNet", "UNetConfig", "available_models", "count_parameters", "flops_per_tile",
+           "gate_model", "load_model", "model_table", "read_model_card", "save_model", "throughput"]

@@ -16,16 +16,17 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
-from radiounet.errors import RadioUNetError
+from radiounet.errors import InvalidParameterError, RadioUNetError
 from radiounet.io.atomic import atomic_path
+from radiounet.models.gated import GATED, GatedConfig, GatedUNet
 from radiounet.models.unet import UNet, UNetConfig
 
 __all__ = ["DEFAULT_MODEL", "save_model", "load_model", "load_weights", "read_model_card", "available_models",
-           "model_table", "sha256_of", "resolve_model_path"]
+           "model_table", "sha256_of", "resolve_model_path", "build_model", "is_gated", "require_one_network"]
 
 _CARD_KEY = "radiounet_model_card"
 #: The model used when none is named.
-DEFAULT_MODEL = "lotss-diffuse-v1"
+DEFAULT_MODEL = "lotss-gated-v1"
 
 
 def sha256_of(path):
@@ -67,8 +68,9 @@ def model_table():
     -------
     astropy.table.Table
         ``name``, ``default`` (the model used when none is named),
-        ``output`` (``binary`` or the number of classes), ``depth`` and
-        ``parameters`` of the U-Net,
+        ``output`` (``binary`` or the number of classes; ``gated`` for a class
+        model gated by a binary one), ``depth`` and ``parameters`` of the U-Net
+        (of a gated model: its class network's depth, both networks' parameters),
         ``pixels_per_beam`` (native sampling), ``threshold`` (probability),
         ``dice`` (diffuse Dice on the card's held-out fields with a halo or
         relics) and ``radio_galaxy_fraction`` (mean fraction of the pixels of
@@ -83,8 +85,9 @@ def model_table():
         held_out = card.get("held_out", {})
         classes = card.get("classes")
         rows.append(dict(name=name, default=name == DEFAULT_MODEL,
-                         output=f"{len(classes)} classes" if classes else "binary",
-                         depth=int(card["architecture"]["depth"]), parameters=int(card["parameters"]),
+                         output=(f"{len(classes)} classes" + (", gated" if is_gated(card["architecture"]) else "")
+                                 if classes else "binary"),
+                         depth=_depth(card["architecture"]), parameters=int(card["parameters"]),
                          pixels_per_beam=float(card["native_sampling"]["beam_fwhm_pixels"]),
                          threshold=float(card["threshold"]),
                          dice=float(held_out.get("diffuse", {}).get("dice", float("nan"))),
@@ -92,6 +95,11 @@ def model_table():
                              "mean_fraction_called_diffuse", float("nan"))),
                          description=entry["description"]))
     return Table(rows=rows, names=list(rows[0]))
+
+
+def _depth(architecture):
+    """The U-Net depth of an architecture; of a gated model, its class model's."""
+    return int((architecture["classes"] if is_gated(architecture) else architecture)["depth"])
 
 
 def resolve_model_path(name_or_path):
@@ -147,11 +155,33 @@ def load_model(name_or_path, device="cpu"):
     path = resolve_model_path(name_or_path)
     card = read_model_card(path)
     try:
-        model = UNet(UNetConfig(**card["architecture"]))
-    except (TypeError, KeyError) as exc:
+        model = build_model(card["architecture"])
+    except (TypeError, KeyError, InvalidParameterError) as exc:
         raise RadioUNetError(f"{path}: model card has an unknown architecture ({exc})") from None
     load_weights(model, path)
     return model.to(device).eval(), card
+
+
+def build_model(architecture):
+    """A fresh network of ``architecture`` (a card's ``architecture`` dict): a :class:`UNet`, or a
+    :class:`radiounet.models.gated.GatedUNet` for ``kind = "gated"``."""
+    if is_gated(architecture):
+        return GatedUNet(GatedConfig.from_dict(architecture))
+    return UNet(UNetConfig(**architecture))
+
+
+def is_gated(architecture):
+    """Whether a card's ``architecture`` is a gated model of two networks."""
+    return architecture.get("kind") == GATED
+
+
+def require_one_network(card, path):
+    """Raise the one-line error of training on from a gated model (two networks with a fixed rule)."""
+    if is_gated(card["architecture"]):
+        members = card.get("gate", {})
+        raise RadioUNetError(
+            f"{path}: a gated model of two networks cannot be trained further; start from one of them "
+            f"(class model {members.get('classes_model', '?')!r}, binary model {members.get('binary_model', '?')!r})")
 
 
 def load_weights(model, path, *, except_head=False):

@@ -5,6 +5,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from radiounet.models.gated import GatedConfig, GatedUNet
 from radiounet.models.unet import UNet
 
 __all__ = ["count_parameters", "flops_per_tile", "throughput"]
@@ -52,10 +53,13 @@ def throughput(model_config, device="cpu", tile_size=192, batch_size=16, steps=5
     Returns
     -------
     dict
-        ``train`` and ``inference`` tiles per second.
+        ``train`` and ``inference`` tiles per second; ``train`` is None for a
+        gated model (:class:`radiounet.models.gated.GatedConfig`), which is
+        not trained as a whole.
     """
     device = torch.device(device)
-    model = UNet(model_config).to(device)
+    gated = isinstance(model_config, GatedConfig)
+    model = (GatedUNet(model_config) if gated else UNet(model_config)).to(device)
     optimizer = torch.optim.AdamW(model.parameters())
     x = torch.randn(batch_size, model_config.in_channels, tile_size, tile_size, device=device)
     with torch.no_grad():
@@ -73,5 +77,5 @@ def throughput(model_config, device="cpu", tile_size=192, batch_size=16, steps=5
         with torch.no_grad():
             model(x)
 
-    return dict(train=_tiles_per_second(train_step, batch_size, steps, device),
+    return dict(train=None if gated else _tiles_per_second(train_step, batch_size, steps, device),
                 inference=_tiles_per_second(inference_step, batch_size, steps, device))

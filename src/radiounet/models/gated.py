@@ -1,0 +1,140 @@
+"""A class model whose halo and relic probabilities are gated by a binary model's diffuse probability.
+
+The class models know radio galaxies (their lobes are rarely called diffuse)
+but take the correlated noise of real survey images for faint diffuse
+emission more readily than the binary model, which leaves it alone. Gated,
+a pixel keeps the class model's halo and relic probability only where the
+binary model sees diffuse emission too::
+
+    gate = min(1, p_binary / gate_scale)
+    P'(halo) = gate * P(halo),  P'(relic) = gate * P(relic)
+    P'(background) = P(background) + (1 - gate) * (P(halo) + P(relic))
+
+Radio galaxy and compact source keep the class model's probabilities. The
+result is again a class model: its output holds log-probabilities, so the
+softmax that every class model's output goes through gives them back, and
+``predict``, ``detect`` and ``evaluate`` use it unchanged. Both networks are
+stored in one safetensors file (prefixes ``classes.`` and ``binary.``).
+"""
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from radiounet.errors import InvalidParameterError
+from radiounet.models.outputs import DIFFUSE_CLASSES
+from radiounet.models.unet import UNet, UNetConfig
+from radiounet.sky.labels import CLASS_NAMES
+
+__all__ = ["GatedConfig", "GatedUNet", "gate_model", "GATED"]
+
+#: ``kind`` of a gated model's architecture in its card.
+GATED = "gated"
+_BACKGROUND = CLASS_NAMES.index("background")
+# Probabilities are clipped here before the logarithm: exp(log(1e-12)) is 0 to the precision of the maps.
+_SMALLEST = 1e-12
+
+
+@dataclass(frozen=True)
+class GatedConfig:
+    """Architecture of a :class:`GatedUNet`.
+
+    Parameters
+    ----------
+    classes : UNetConfig
+        The class model (one output per class of :data:`radiounet.sky.labels.CLASS_NAMES`).
+    binary : UNetConfig
+        The binary model (one output: the diffuse-emission logit).
+    gate_scale : float
+        Binary probability at and above which the class model's halo and relic
+        probabilities pass whole; below it they are scaled down in proportion.
+    """
+
+    classes: UNetConfig
+    binary: UNetConfig
+    gate_scale: float = 0.2
+
+    def __post_init__(self):
+        if self.classes.out_channels != len(CLASS_NAMES):
+            raise InvalidParameterError("classes model outputs", self.classes.out_channels,
+                                        f"must be {len(CLASS_NAMES)} ({', '.join(CLASS_NAMES)})")
+        if self.binary.out_channels != 1:
+            raise InvalidParameterError("binary model outputs", self.binary.out_channels, "must be 1")
+        if self.classes.in_channels != self.binary.in_channels:
+            raise InvalidParameterError("binary model inputs", self.binary.in_channels,
+                                        f"must match the class model's ({self.classes.in_channels})")
+        if not 0 < self.gate_scale <= 1:
+            raise InvalidParameterError("gate_scale", self.gate_scale, "must lie in (0, 1]")
+
+    @property
+    def in_channels(self):
+        return self.classes.in_channels
+
+    @property
+    def out_channels(self):
+        return self.classes.out_channels
+
+    def to_dict(self):
+        return dict(kind=GATED, classes=self.classes.to_dict(), binary=self.binary.to_dict(),
+                    gate_scale=self.gate_scale)
+
+    @classmethod
+    def from_dict(cls, architecture):
+        """The inverse of :meth:`to_dict`."""
+        return cls(UNetConfig(**architecture["classes"]), UNetConfig(**architecture["binary"]),
+                   float(architecture["gate_scale"]))
+
+
+class GatedUNet(nn.Module):
+    """A class U-Net gated by a binary U-Net; returns log class probabilities ``(batch, classes, H, W)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from radiounet.models import UNet, UNetConfig
+    >>> net = gate_model(UNet(UNetConfig(out_channels=5, depth=2, width=8)), UNet(UNetConfig(depth=2, width=8)))
+    >>> torch.softmax(net(torch.zeros(1, 1, 64, 64)), dim=1).sum(dim=1).allclose(torch.ones(1, 64, 64))
+    True
+    """
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.classes = UNet(config.classes)
+        self.binary = UNet(config.binary)
+
+    @property
+    def multiple(self):
+        """Tile sides must be multiples of this."""
+        return max(self.classes.multiple, self.binary.multiple)
+
+    def gate(self, x):
+        """The gate ``min(1, p_binary / gate_scale)``, ``(batch, 1, H, W)``."""
+        return (torch.sigmoid(self.binary(x).float()) / self.config.gate_scale).clamp(max=1.0)
+
+    def forward(self, x):
+        probability = torch.softmax(self.classes(x).float(), dim=1)
+        gate = self.gate(x)
+        diffuse = list(DIFFUSE_CLASSES)
+        removed = (1 - gate) * probability[:, diffuse].sum(dim=1, keepdim=True)
+        gated = probability.clone()
+        gated[:, diffuse] = probability[:, diffuse] * gate
+        gated[:, _BACKGROUND:_BACKGROUND + 1] += removed
+        return torch.log(gated.clamp(min=_SMALLEST))
+
+
+def gate_model(classes, binary, gate_scale=0.2):
+    """A :class:`GatedUNet` holding (copies of the weights of) ``classes`` and ``binary``, in evaluation mode.
+
+    Parameters
+    ----------
+    classes, binary : UNet
+        A class model and a binary model trained at the same native sampling.
+    gate_scale : float
+        See :class:`GatedConfig`.
+    """
+    model = GatedUNet(GatedConfig(classes.config, binary.config, float(gate_scale)))
+    model.classes.load_state_dict(classes.state_dict())
+    model.binary.load_state_dict(binary.state_dict())
+    return model.eval()
