@@ -21,7 +21,7 @@ With ``--gate-with BINARY`` the model (a class model) is shipped gated by the bi
 probabilities kept where the binary model's probability reaches ``--gate-scale``:
 
     python scripts/ship_model.py lotss-classes-v5 --gate-with lotss-diffuse-v1 --gate-scale 0.2 \
-        --name lotss-combined-v1 --threshold 0.675 --description "..."
+        --name lotss-gated-v1 --threshold 0.625 --description "..."
 """
 
 import argparse
