@@ -180,7 +180,7 @@ def _gate_section(gate):
     return [
         "## Gate",
         "",
-        f"Two networks in one file (`radiounet.models.gated`): the class network of `{gate['classes_model']}` "
+        f"Two networks in one file (`radiounet.models.gated`): {_class_network(gate)} "
         f"and the binary network of `{gate['binary_model']}` (sha256 of its file `{gate['binary_sha256'][:12]}...`). "
         f"The class network's halo and relic probabilities are multiplied by min(1, p_binary / "
         f"{gate['gate_scale']:g}), the rest going to background; radio galaxy and compact source keep the class "
@@ -191,6 +191,13 @@ def _gate_section(gate):
           if gate.get("binary_in_recipe") else []),
         "",
     ]
+
+
+def _class_network(gate):
+    """The gated model's class network: a shipped model's, or its own run's."""
+    if gate["classes_model"]:
+        return f"the class network of `{gate['classes_model']}`"
+    return f"its own class network (trained below, continued from `{gate['classes_init_model']}`)"
 
 
 def _whole_image_section(whole):
@@ -363,7 +370,8 @@ def _gated(classes, card, binary_name, gate_scale):
     if binary_card["native_sampling"] != card["native_sampling"]:
         raise SystemExit("--gate-with: the two models have another native sampling")
     binary_command = binary_card["training"]["command"]
-    gate = dict(classes_model=str(card.get("name", card.get("source_file"))), binary_model=str(binary_name),
+    gate = dict(classes_model=card.get("name"), classes_init_model=card["training"]["config"]["training"]["init_model"],
+                binary_model=str(binary_name),
                 binary_sha256=sha256_of(resolve_model_path(binary_name)), gate_scale=gate_scale,
                 binary_training_command=binary_command,
                 binary_in_recipe=any(step.split()[:3] == binary_command.split()[:3] for step in card.get("recipe", [])),

@@ -293,3 +293,18 @@ def test_the_default_gated_model_leaves_fornax_a_and_real_noise_alone_as_its_two
         binary = Predictor("lotss-diffuse-v1").predict(image).probability
         classes = Predictor("lotss-classes-v5").predict(image).probability
     assert np.nanmean(gated) <= 1.05 * np.nanmean(binary) < 0.01 < np.nanmean(classes)
+
+
+def test_lotss_gated_v2_labels_more_radio_galaxies_radio_galaxy_than_the_default_also_in_the_real_fornax_a():
+    """v2's class network was trained on with radio-galaxy pixels weighted 8x. Measured on these 40 + 40 fields:
+    default Dice 0.804, 0.52% of radio-galaxy field pixels called diffuse, galaxies labelled radio galaxy in 49 of
+    63 fields; v2 0.815, 0.44%, 55 of 63. MWA Fornax A: default 39% of the galaxy called diffuse, v2 19% (88%
+    labelled radio galaxy)."""
+    default, v2 = _held_out_at_own_threshold(("lotss-gated-v1", "lotss-gated-v2"))
+    labelled = [r["classes"]["radio_galaxy_labelled_fraction"] for r in (default, v2)]
+    assert labelled[1] >= labelled[0] + 0.05
+    assert v2["diffuse"]["dice"] >= default["diffuse"]["dice"] - 0.02
+    assert (v2["radio_galaxies"]["mean_fraction_called_diffuse"]
+            <= default["radio_galaxies"]["mean_fraction_called_diffuse"])
+    diffuse, labelled = _fornax_a("lotss-gated-v2", Path(__file__).parent / "data" / "mwa_fornax_a_185mhz.fits")
+    assert diffuse < 0.25 and labelled > 0.85

@@ -207,9 +207,10 @@ def _cmd_model_info(args):
         print(f"detection threshold: {card['threshold']}")
         if "gate" in card:
             gate = card["gate"]
-            print(f"gated: the class network of {gate['classes_model']}, its halo and relic kept where the binary "
-                  f"network of {gate['binary_model']} reaches {gate['gate_scale']:g} (validation below: the class "
-                  "network's training)")
+            classes = (f"the class network of {gate['classes_model']}" if gate.get("classes_model") else
+                       f"its own class network (continued from {gate.get('classes_init_model')})")
+            print(f"gated: {classes}, its halo and relic kept where the binary network of {gate['binary_model']} "
+                  f"reaches {gate['gate_scale']:g} (validation below: the class network's training)")
         validation = card["validation"]
         print("validation: " + ", ".join(f"{k} {v:.3f}" for k, v in validation.items() if k != "class_dice"))
         if "class_dice" in validation:

@@ -179,9 +179,10 @@ def require_one_network(card, path):
     """Raise the one-line error of training on from a gated model (two networks with a fixed rule)."""
     if is_gated(card["architecture"]):
         members = card.get("gate", {})
+        classes = members.get("classes_model") or f"{members.get('classes_init_model', '?')} trained on as its card says"
         raise RadioUNetError(
             f"{path}: a gated model of two networks cannot be trained further; start from one of them "
-            f"(class model {members.get('classes_model', '?')!r}, binary model {members.get('binary_model', '?')!r})")
+            f"(class model {classes!r}, binary model {members.get('binary_model', '?')!r})")
 
 
 def load_weights(model, path, *, except_head=False):
