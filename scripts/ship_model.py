@@ -38,9 +38,9 @@ from radiounet.detect.cluster_class import classifier_from_calibration
 from radiounet.evaluate import evaluate_synthetic, evaluate_whole_images
 from radiounet.evaluate.calibrate import CORRELATED_NOISE_SCALE, calibrate_ratio_threshold
 from radiounet.inference import Predictor
-from radiounet.models import count_parameters, flops_per_tile, load_model, read_model_card, save_model, throughput
+from radiounet.models import count_parameters, flops_per_tile, load_model, save_model, throughput
 from radiounet.models.gated import gate_model
-from radiounet.models.store import build_model, is_gated, resolve_model_path, sha256_of
+from radiounet.models.store import is_gated, resolve_model_path, sha256_of
 from radiounet.sky import custom_survey
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "src" / "radiounet" / "models" / "pretrained"
@@ -344,7 +344,7 @@ def main():
     if predictor.class_names:
         card["cluster_classes"] = classifier_from_calibration(table)
         print(f"cluster classes: {card['cluster_classes']}")
-    speed = throughput(build_model(card["architecture"]).config, "cpu", card["tile_size"], batch_size=16)
+    speed = throughput(model.config, "cpu", card["tile_size"], batch_size=16)
     card["throughput"] = dict(device=f"CPU ({torch.get_num_threads()} threads)", batch_size=16,
                               **{f"{k}_tiles_per_second": v for k, v in speed.items()})
     card.update(name=args.name, description=args.description, parameters=count_parameters(model),
@@ -375,7 +375,7 @@ def _gated(classes, card, binary_name, gate_scale):
                 binary_sha256=sha256_of(resolve_model_path(binary_name)), gate_scale=gate_scale,
                 binary_training_command=binary_command,
                 binary_in_recipe=any(step.split()[:3] == binary_command.split()[:3] for step in card.get("recipe", [])),
-                binary_card=dict(read_model_card(binary_name), held_out=None, whole_images=None))
+                binary_card=dict(binary_card, held_out=None, whole_images=None))
     model = gate_model(classes, binary, gate_scale)
     return model, dict(card, gate=gate, architecture=model.config.to_dict())
 

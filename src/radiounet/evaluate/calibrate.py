@@ -27,8 +27,8 @@ import torch
 from astropy.table import QTable
 
 from radiounet.detect.aperture import aperture_ratio
-from radiounet.errors import InvalidParameterError
 from radiounet.detect.cluster_class import class_ratios
+from radiounet.errors import InvalidParameterError
 from radiounet.evaluate.detections import binary_metrics
 from radiounet.evaluate.synthetic import segment_simulated_field
 from radiounet.sky import CLASS_NAMES, FieldConfig, SkyConfig, field_rng, simulate_field
