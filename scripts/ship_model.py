@@ -39,7 +39,7 @@ from radiounet.evaluate import evaluate_synthetic, evaluate_whole_images
 from radiounet.evaluate.calibrate import CORRELATED_NOISE_SCALE, calibrate_ratio_threshold
 from radiounet.inference import Predictor
 from radiounet.models import count_parameters, flops_per_tile, load_model, save_model, throughput
-from radiounet.models.gated import gate_model
+from radiounet.models.gated import GATE_RULES, gate_model
 from radiounet.models.store import is_gated, resolve_model_path, sha256_of
 from radiounet.sky import custom_survey
 
@@ -64,6 +64,8 @@ def _ship_command(name, card):
         command += ["--fields", str(card["held_out"]["diffuse"]["n_fields"])]
     if "gate" in card:
         command += ["--gate-with", card["gate"]["binary_model"], "--gate-scale", f"{card['gate']['gate_scale']:g}"]
+        if card["gate"].get("gate_rule", "background") != "background":
+            command += ["--gate-rule", card["gate"]["gate_rule"]]
     if card["ratio_calibration"].get("correlated_noise"):
         command += ["--calibration-noise", f"{card['ratio_calibration']['correlated_noise']:g}"]
     if card["threshold"] != card["training"]["config"]["training"]["threshold"]:
@@ -155,7 +157,7 @@ def _architecture(architecture):
     if not is_gated(architecture):
         return f"U-Net {architecture}"
     return (f"class U-Net {architecture['classes']} gated by binary U-Net {architecture['binary']} "
-            f"(gate scale {architecture['gate_scale']:g})")
+            f"(gate scale {architecture['gate_scale']:g}, gate rule {architecture.get('gate_rule', 'background')})")
 
 
 def _calibration_noise(calibration):
@@ -183,14 +185,23 @@ def _gate_section(gate):
         f"Two networks in one file (`radiounet.models.gated`): {_class_network(gate)} "
         f"and the binary network of `{gate['binary_model']}` (sha256 of its file `{gate['binary_sha256'][:12]}...`). "
         f"The class network's halo and relic probabilities are multiplied by min(1, p_binary / "
-        f"{gate['gate_scale']:g}), the rest going to background; radio galaxy and compact source keep the class "
-        "network's probabilities. Both networks run on every tile.",
+        f"{gate['gate_scale']:g}), " + _gate_rule_words(gate.get("gate_rule", "background"))
+        + " Both networks run on every tile.",
         "",
         f"- binary network trained by: `{gate['binary_training_command']}`",
         *(["- the class network's recipe below trains the binary network on its way (its second command)"]
           if gate.get("binary_in_recipe") else []),
         "",
     ]
+
+
+def _gate_rule_words(rule):
+    """What happens to the probability the gate takes from halo and relic, in words."""
+    if rule == "conditional":
+        return ("what they lose going to background, radio galaxy and compact source in the class network's own "
+                "proportions among them (gate rule conditional: the class network's classes given no diffuse "
+                "emission).")
+    return "the rest going to background; radio galaxy and compact source keep the class network's probabilities."
 
 
 def _class_network(gate):
@@ -306,12 +317,16 @@ def main():
                         help="ship MODEL (a class model) gated by this binary model (radiounet.models.gated)")
     parser.add_argument("--gate-scale", type=float, default=0.2,
                         help="binary probability at which the gate opens fully (default: 0.2)")
+    parser.add_argument("--gate-rule", choices=GATE_RULES, default="background",
+                        help="where the halo and relic probability the gate removes goes: all to background, or "
+                             "(conditional) to background, radio galaxy and compact source in the class model's "
+                             "proportions (radiounet.models.gated; default: background)")
     args = parser.parse_args()
     model, card = load_model(args.model)
     workdir = tempfile.TemporaryDirectory()
     model_path = args.model
     if args.gate_with:
-        model, card = _gated(model, card, args.gate_with, args.gate_scale)
+        model, card = _gated(model, card, args.gate_with, args.gate_scale, args.gate_rule)
         model_path = save_model(Path(workdir.name) / "gated.safetensors", model, card)
     if args.threshold is not None:
         if not 0 < args.threshold < 1:
@@ -362,7 +377,7 @@ def main():
     workdir.cleanup()
 
 
-def _gated(classes, card, binary_name, gate_scale):
+def _gated(classes, card, binary_name, gate_scale, gate_rule):
     """The class model gated by a binary model, and its card: the class model's, with ``gate`` added."""
     binary, binary_card = load_model(binary_name)
     if not card.get("classes") or binary_card.get("classes"):
@@ -372,11 +387,11 @@ def _gated(classes, card, binary_name, gate_scale):
     binary_command = binary_card["training"]["command"]
     gate = dict(classes_model=card.get("name"), classes_init_model=card["training"]["config"]["training"]["init_model"],
                 binary_model=str(binary_name),
-                binary_sha256=sha256_of(resolve_model_path(binary_name)), gate_scale=gate_scale,
+                binary_sha256=sha256_of(resolve_model_path(binary_name)), gate_scale=gate_scale, gate_rule=gate_rule,
                 binary_training_command=binary_command,
                 binary_in_recipe=any(step.split()[:3] == binary_command.split()[:3] for step in card.get("recipe", [])),
                 binary_card=dict(binary_card, held_out=None, whole_images=None))
-    model = gate_model(classes, binary, gate_scale)
+    model = gate_model(classes, binary, gate_scale, gate_rule)
     return model, dict(card, gate=gate, architecture=model.config.to_dict())
 
 

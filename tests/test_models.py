@@ -171,15 +171,23 @@ def test_model_cards_give_the_ship_command_as_a_shell_line_that_parses_back():
     assert words[words.index("--threshold") + 1] == "0.7"
     assert [words[i + 1] for i, word in enumerate(words) if word == "--recipe"] == card["recipe"]
     assert "augment.noise_jitter=[0.9, 1.6]" in shlex.split(card["recipe"][-1])
+    gated = read_model_card("lotss-gated-v1")
+    words = shlex.split(ship_model._ship_command("lotss-gated-v1", gated))
+    assert words[words.index("--gate-with") + 1] == "lotss-diffuse-v1" and "--gate-rule" not in words
+    assert "the rest going to background" in "\n".join(ship_model._gate_section(gated["gate"]))
+    gated["gate"]["gate_rule"] = "conditional"
+    words = shlex.split(ship_model._ship_command("lotss-gated-v1", gated))
+    assert words[words.index("--gate-rule") + 1] == "conditional"
+    assert "class network's own proportions" in "\n".join(ship_model._gate_section(gated["gate"]))
 
 
-def _tiny_gated(gate_scale=0.2):
+def _tiny_gated(gate_scale=0.2, gate_rule="background"):
     from radiounet.models import gate_model
 
     torch.manual_seed(0)
     classes = UNet(UNetConfig(depth=2, width=4, out_channels=5)).eval()
     binary = UNet(UNetConfig(depth=2, width=4)).eval()
-    return gate_model(classes, binary, gate_scale), classes, binary
+    return gate_model(classes, binary, gate_scale, gate_rule), classes, binary
 
 
 def test_a_gated_model_keeps_halo_and_relic_only_where_the_binary_model_sees_diffuse_emission():
@@ -200,6 +208,27 @@ def test_a_gated_model_keeps_halo_and_relic_only_where_the_binary_model_sees_dif
     open_gate = _tiny_gated(1e-9)[0]
     with torch.no_grad():
         assert torch.allclose(torch.softmax(open_gate(x), dim=1), p_classes, atol=1e-5)
+
+
+def test_the_conditional_gate_rule_shares_what_the_gate_removes_as_the_class_model_would_without_diffuse_emission():
+    """Same diffuse probability as the background rule; background, radio galaxy and compact keep their ratios."""
+    from radiounet.models.outputs import diffuse_probability
+
+    to_background = _tiny_gated(1.0)[0]
+    conditional, classes, _ = _tiny_gated(1.0, "conditional")
+    x = torch.randn(3, 1, 32, 32) * 4
+    with torch.no_grad():
+        shared = torch.softmax(conditional(x), dim=1)
+        p_classes = torch.softmax(classes(x), dim=1)
+        assert torch.allclose(diffuse_probability(conditional(x)), diffuse_probability(to_background(x)), atol=1e-6)
+        background_rule = torch.softmax(to_background(x), dim=1)
+    assert torch.allclose(shared.sum(dim=1), torch.ones(3, 32, 32), atol=1e-5)
+    rest = [0, 3, 4]
+    assert torch.allclose(shared[:, rest] / shared[:, rest].sum(1, keepdim=True),
+                          p_classes[:, rest] / p_classes[:, rest].sum(1, keepdim=True), atol=1e-5)
+    gained = shared[:, 3] - p_classes[:, 3]
+    assert torch.all(gained >= -1e-6) and gained.max() > 1e-3
+    assert torch.all(shared[:, 0] <= background_rule[:, 0] + 1e-6)
 
 
 def test_a_gated_model_file_round_trips_and_cannot_be_trained_on(tmp_path, capsys):
@@ -232,6 +261,11 @@ def test_a_gated_architecture_must_pair_a_class_model_with_a_binary_one(tmp_path
         GatedConfig(UNetConfig(out_channels=1), UNetConfig(out_channels=1))
     with pytest.raises(InvalidParameterError, match="gate_scale"):
         GatedConfig(UNetConfig(out_channels=5), UNetConfig(), gate_scale=0)
+    with pytest.raises(InvalidParameterError, match="gate_rule.*background, conditional"):
+        GatedConfig(UNetConfig(out_channels=5), UNetConfig(), gate_rule="binary")
+    older_card = GatedConfig(UNetConfig(out_channels=5), UNetConfig()).to_dict()
+    del older_card["gate_rule"]
+    assert GatedConfig.from_dict(older_card).gate_rule == "background"
     gated, _, _ = _tiny_gated()
     path = save_model(tmp_path / "g.safetensors", gated, {})
     card = read_model_card(path)

@@ -6,6 +6,7 @@ import shlex
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -69,6 +70,7 @@ def test_config_defaults_file_and_overrides(tiny_config):
     ("[data]\npixels_per_beam = 1.0\n", "data.pixels_per_beam must be 0"),
     ("[data]\nsource = 'shards'\nshards = ['a.h5']\npixels_per_beam = 2.0\n", "synthetic fields only"),
     ("[data]\nforeground_crop_fraction = 1.5\n", "foreground_crop_fraction must be between 0 and 1"),
+    ("[data]\nradio_galaxies_mean = -1.0\n", "data.radio_galaxies_mean must not be negative"),
     ("[data]\nforeground_field_size = 512\n", "foreground_field_size needs data.foreground_crop_fraction"),
     ("[data]\nforeground_crop_fraction = 0.5\nforeground_field_size = 96\n", "at least data.tile_size"),
     ("[data]\nsource = 'shards'\nshards = ['a.h5']\nforeground_crop_fraction = 0.5\n", "tiles already cut"),
@@ -102,6 +104,18 @@ def test_tiny_training_writes_log_checkpoint_and_model(tiny_config, tmp_path):
     assert card["native_sampling"]["beam_fwhm_pixels"] == pytest.approx(4.0)
     assert card["training"]["config"] == config and card["validation"]["dice"] == result.best_metrics["dice"]
     assert (tmp_path / "run" / "checkpoints" / "last.json").is_file()
+
+
+def test_data_radio_galaxies_mean_sets_how_many_radio_galaxies_the_training_fields_hold(tiny_config):
+    from radiounet.sky import field_rng, simulate_field
+
+    def galaxies_per_field(mean):
+        train_set = build_datasets(load_config(tiny_config, [f"data.radio_galaxies_mean={mean}"]))[0]
+        fields = [simulate_field(train_set.config, field_rng(5, i)) for i in range(40)]
+        return np.mean([sum(c.kind == "radio_galaxy" for c in f.components) for f in fields])
+
+    assert DEFAULTS["data"]["radio_galaxies_mean"] == 1.0
+    assert galaxies_per_field(0.0) * 2 < galaxies_per_field(1.0) < galaxies_per_field(3.0) / 2
 
 
 def test_a_model_trained_at_another_sampling_records_it(tiny_config, tmp_path):

@@ -210,7 +210,10 @@ def _cmd_model_info(args):
             classes = (f"the class network of {gate['classes_model']}" if gate.get("classes_model") else
                        f"its own class network (continued from {gate.get('classes_init_model')})")
             print(f"gated: {classes}, its halo and relic kept where the binary network of {gate['binary_model']} "
-                  f"reaches {gate['gate_scale']:g} (validation below: the class network's training)")
+                  f"reaches {gate['gate_scale']:g}, what it removes going to "
+                  + ("background, radio galaxy and compact source in the class network's proportions"
+                     if gate.get("gate_rule") == "conditional" else "background")
+                  + " (validation below: the class network's training)")
         validation = card["validation"]
         print("validation: " + ", ".join(f"{k} {v:.3f}" for k, v in validation.items() if k != "class_dice"))
         if "class_dice" in validation:

@@ -8,10 +8,21 @@ binary model sees diffuse emission too::
 
     gate = min(1, p_binary / gate_scale)
     P'(halo) = gate * P(halo),  P'(relic) = gate * P(relic)
-    P'(background) = P(background) + (1 - gate) * (P(halo) + P(relic))
+    removed = (1 - gate) * (P(halo) + P(relic))
 
-Radio galaxy and compact source keep the class model's probabilities. The
-result is again a class model: its output holds log-probabilities, so the
+What the gate removes goes, by the model's ``gate_rule``, either
+
+* ``"background"``: all to background (radio galaxy and compact source keep
+  the class model's probabilities), or
+* ``"conditional"``: to background, radio galaxy and compact source in the
+  class model's own proportions among them, i.e. as the class model would
+  share the pixel were it told that the pixel holds no diffuse emission. A
+  radio galaxy whose lobes the class model half took for a halo is then
+  labelled radio galaxy where the binary model sees no diffuse emission,
+  instead of background. The diffuse probability P'(halo) + P'(relic) is the
+  same under both rules.
+
+The result is again a class model: its output holds log-probabilities, so the
 softmax that every class model's output goes through gives them back, and
 ``predict``, ``detect`` and ``evaluate`` use it unchanged. Both networks are
 stored in one safetensors file (prefixes ``classes.`` and ``binary.``).
@@ -27,13 +38,16 @@ from radiounet.models.outputs import DIFFUSE_CLASSES
 from radiounet.models.unet import UNet, UNetConfig
 from radiounet.sky.labels import CLASS_NAMES
 
-__all__ = ["GatedConfig", "GatedUNet", "gate_model", "GATED"]
+__all__ = ["GatedConfig", "GatedUNet", "gate_model", "network_from_config", "GATED", "GATE_RULES"]
 
 #: ``kind`` of a gated model's architecture in its card.
 GATED = "gated"
 _BACKGROUND = CLASS_NAMES.index("background")
 # Probabilities are clipped here before the logarithm: exp(log(1e-12)) is 0 to the precision of the maps.
 _SMALLEST = 1e-12
+#: Where a gate's removed halo and relic probability goes (see the module docstring).
+GATE_RULES = ("background", "conditional")
+_NOT_DIFFUSE = [i for i in range(len(CLASS_NAMES)) if i not in DIFFUSE_CLASSES]
 
 
 @dataclass(frozen=True)
@@ -49,11 +63,16 @@ class GatedConfig:
     gate_scale : float
         Binary probability at and above which the class model's halo and relic
         probabilities pass whole; below it they are scaled down in proportion.
+    gate_rule : {"background", "conditional"}
+        Where the probability the gate takes from halo and relic goes (see the
+        module docstring). Cards written before the rule existed hold none and
+        mean ``"background"``.
     """
 
     classes: UNetConfig
     binary: UNetConfig
     gate_scale: float = 0.2
+    gate_rule: str = "background"
 
     def __post_init__(self):
         if self.classes.out_channels != len(CLASS_NAMES):
@@ -66,6 +85,8 @@ class GatedConfig:
                                         f"must match the class model's ({self.classes.in_channels})")
         if not 0 < self.gate_scale <= 1:
             raise InvalidParameterError("gate_scale", self.gate_scale, "must lie in (0, 1]")
+        if self.gate_rule not in GATE_RULES:
+            raise InvalidParameterError("gate_rule", self.gate_rule, f"must be one of {', '.join(GATE_RULES)}")
 
     @property
     def in_channels(self):
@@ -77,13 +98,13 @@ class GatedConfig:
 
     def to_dict(self):
         return dict(kind=GATED, classes=self.classes.to_dict(), binary=self.binary.to_dict(),
-                    gate_scale=self.gate_scale)
+                    gate_scale=self.gate_scale, gate_rule=self.gate_rule)
 
     @classmethod
     def from_dict(cls, architecture):
         """The inverse of :meth:`to_dict`."""
         return cls(UNetConfig(**architecture["classes"]), UNetConfig(**architecture["binary"]),
-                   float(architecture["gate_scale"]))
+                   float(architecture["gate_scale"]), architecture.get("gate_rule", "background"))
 
 
 class GatedUNet(nn.Module):
@@ -120,11 +141,15 @@ class GatedUNet(nn.Module):
         removed = (1 - gate) * probability[:, diffuse].sum(dim=1, keepdim=True)
         gated = probability.clone()
         gated[:, diffuse] = probability[:, diffuse] * gate
-        gated[:, _BACKGROUND:_BACKGROUND + 1] += removed
+        if self.config.gate_rule == "conditional":
+            rest = probability[:, _NOT_DIFFUSE] + _SMALLEST
+            gated[:, _NOT_DIFFUSE] += removed * rest / rest.sum(dim=1, keepdim=True)
+        else:
+            gated[:, _BACKGROUND:_BACKGROUND + 1] += removed
         return torch.log(gated.clamp(min=_SMALLEST))
 
 
-def gate_model(classes, binary, gate_scale=0.2):
+def gate_model(classes, binary, gate_scale=0.2, gate_rule="background"):
     """A :class:`GatedUNet` holding (copies of the weights of) ``classes`` and ``binary``, in evaluation mode.
 
     Parameters
@@ -132,9 +157,15 @@ def gate_model(classes, binary, gate_scale=0.2):
     classes, binary : UNet
         A class model and a binary model trained at the same native sampling.
     gate_scale : float
+    gate_rule : {"background", "conditional"}
         See :class:`GatedConfig`.
     """
-    model = GatedUNet(GatedConfig(classes.config, binary.config, float(gate_scale)))
+    model = GatedUNet(GatedConfig(classes.config, binary.config, float(gate_scale), gate_rule))
     model.classes.load_state_dict(classes.state_dict())
     model.binary.load_state_dict(binary.state_dict())
     return model.eval()
+
+
+def network_from_config(config):
+    """A fresh network of ``config``: a :class:`GatedUNet` for a :class:`GatedConfig`, else a :class:`UNet`."""
+    return GatedUNet(config) if isinstance(config, GatedConfig) else UNet(config)

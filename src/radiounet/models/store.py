@@ -18,8 +18,8 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from radiounet.errors import InvalidParameterError, RadioUNetError
 from radiounet.io.atomic import atomic_path
-from radiounet.models.gated import GATED, GatedConfig, GatedUNet
-from radiounet.models.unet import UNet, UNetConfig
+from radiounet.models.gated import GATED, GatedConfig, network_from_config
+from radiounet.models.unet import UNetConfig
 
 __all__ = ["DEFAULT_MODEL", "save_model", "load_model", "load_weights", "read_model_card", "available_models",
            "model_table", "sha256_of", "resolve_model_path", "build_model", "is_gated", "require_one_network"]
@@ -165,9 +165,8 @@ def load_model(name_or_path, device="cpu"):
 def build_model(architecture):
     """A fresh network of ``architecture`` (a card's ``architecture`` dict): a :class:`UNet`, or a
     :class:`radiounet.models.gated.GatedUNet` for ``kind = "gated"``."""
-    if is_gated(architecture):
-        return GatedUNet(GatedConfig.from_dict(architecture))
-    return UNet(UNetConfig(**architecture))
+    return network_from_config(GatedConfig.from_dict(architecture) if is_gated(architecture)
+                               else UNetConfig(**architecture))
 
 
 def is_gated(architecture):

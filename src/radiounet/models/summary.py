@@ -5,8 +5,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from radiounet.models.gated import GatedConfig, GatedUNet
-from radiounet.models.unet import UNet
+from radiounet.models.gated import GatedConfig, network_from_config
 
 __all__ = ["count_parameters", "flops_per_tile", "throughput"]
 
@@ -59,7 +58,7 @@ def throughput(model_config, device="cpu", tile_size=192, batch_size=16, steps=5
     """
     device = torch.device(device)
     gated = isinstance(model_config, GatedConfig)
-    model = (GatedUNet(model_config) if gated else UNet(model_config)).to(device)
+    model = network_from_config(model_config).to(device)
     optimizer = torch.optim.AdamW(model.parameters())
     x = torch.randn(batch_size, model_config.in_channels, tile_size, tile_size, device=device)
     with torch.no_grad():

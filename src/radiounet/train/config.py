@@ -35,6 +35,7 @@ DEFAULTS = {
         "seed": 1,
         "fraction_diffuse": 0.6,
         "fraction_radio_galaxies": 0.3,
+        "radio_galaxies_mean": 1.0,
         "redshift": [0.05, 0.6],
         "mask_threshold": 0.5,
         "shards": [],
@@ -180,6 +181,8 @@ def validate_config(config, source="config"):
     data = config["data"]
     if data["tile_size"] > data["field_size"]:
         raise RadioUNetError(f"{source}: data.tile_size must not exceed data.field_size")
+    if data["radio_galaxies_mean"] < 0:
+        raise RadioUNetError(f"{source}: data.radio_galaxies_mean must not be negative")
     if not 0 <= data["foreground_crop_fraction"] <= 1:
         raise RadioUNetError(f"{source}: data.foreground_crop_fraction must be between 0 and 1")
     if data["foreground_field_size"] and not (data["foreground_crop_fraction"]
