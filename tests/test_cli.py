@@ -47,6 +47,7 @@ def test_custom_survey_from_options(tmp_path):
         (["--fraction-diffuse", "0.9", "--fraction-radio-galaxies", "0.5"], "fraction"),
         (["--n-fields", "0"], "n_fields"),
         (["--workers", "0"], "workers"),
+        (["--correlated-noise", "1.2"], "correlated_noise"),
     ],
 )
 def test_bad_input_gives_one_line_exit_2_and_writes_nothing(tmp_path, capsys, options, named):

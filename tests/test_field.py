@@ -65,6 +65,26 @@ def test_image_noise_is_the_survey_rms_in_empty_fields(lotss):
     assert mad_rms == pytest.approx(lotss.rms_jy, rel=0.1)
 
 
+def test_correlated_noise_holds_its_share_of_the_variance_over_a_few_beams_and_keeps_the_truth(lotss):
+    """The stand-in for real noise: sqrt(1 / (1 - share)) times the rms, correlated well beyond the beam."""
+    from dataclasses import replace
+
+    white = FieldConfig(lotss, shape=(512, 512), sky=SkyConfig(fraction_diffuse=0.0, fraction_radio_galaxies=0.0))
+    plain = simulate_field(white, field_rng(5, 0))
+    real_like = simulate_field(replace(white, correlated_noise=0.3), field_rng(5, 0))
+    assert np.array_equal(plain.labels, real_like.labels) and np.array_equal(plain.mask, real_like.mask)
+    added = real_like.image - plain.image
+    assert added.std() == pytest.approx(np.sqrt(0.3 / 0.7) * lotss.rms_jy, rel=0.01)
+    lag = int(round(2 * lotss.beam_fwhm_pixels))
+
+    def correlation_at_two_beams(image):
+        centred = image - image.mean()
+        return float(np.mean(centred[:, lag:] * centred[:, :-lag]) / centred.var())
+
+    assert correlation_at_two_beams(plain.image - np.median(plain.image)) < 0.05 < 0.2 < correlation_at_two_beams(added)
+    assert replace(white, correlated_noise=0.3).to_dict()["correlated_noise"] == 0.3
+
+
 @pytest.mark.parametrize(
     "kwargs, name",
     [
@@ -72,6 +92,8 @@ def test_image_noise_is_the_survey_rms_in_empty_fields(lotss):
         (dict(shape=(100000, 100)), "size"),
         (dict(shape=(100.5, 100)), "size"),
         (dict(mask_threshold=-1.0), "mask_threshold"),
+        (dict(correlated_noise=0.95), "correlated_noise"),
+        (dict(correlated_noise_scale=0.0), "correlated_noise_scale"),
         (dict(sky=None), None),
     ],
 )

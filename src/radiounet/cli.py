@@ -13,6 +13,7 @@ import astropy.units as u
 
 from radiounet import __version__
 from radiounet.errors import InvalidParameterError, RadioUNetError, require_positive_int
+from radiounet.sky.observe import CORRELATED_NOISE_SCALE
 
 __all__ = ["main", "build_parser"]
 
@@ -90,6 +91,12 @@ def _add_field_options(parser):
                        help="cluster redshifts, drawn uniformly (default: 0.05 0.6)")
     group.add_argument("--interferometric", action="store_true",
                        help="observe through a uv-coverage with a dirty beam and CLEAN (slower)")
+    group.add_argument("--correlated-noise", type=float, default=0.0, metavar="SHARE",
+                       help="share of the noise variance given to noise correlated over a few beams, a stand-in for "
+                            "the noise of real images (0.3 is what the default model's R threshold was calibrated "
+                            "with; default: 0, the beam-correlated noise alone)")
+    group.add_argument("--correlated-noise-scale", type=float, default=CORRELATED_NOISE_SCALE, metavar="BEAMS",
+                       help="smoothing (sigma) of that noise in beam FWHM (default: %(default)s)")
     group.add_argument("--workers", type=int, default=1, help="processes (default: 1)")
     group.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -100,7 +107,8 @@ def _field_config_from_args(args):
     sky = SkyConfig(fraction_diffuse=args.fraction_diffuse, fraction_radio_galaxies=args.fraction_radio_galaxies,
                     redshift=tuple(args.redshift_range))
     return FieldConfig(survey=_survey_from_args(args), shape=_size(args.size), sky=sky,
-                       mask_threshold=args.mask_threshold, interferometric=args.interferometric)
+                       mask_threshold=args.mask_threshold, interferometric=args.interferometric,
+                       correlated_noise=args.correlated_noise, correlated_noise_scale=args.correlated_noise_scale)
 
 
 def _cmd_simulate(args):

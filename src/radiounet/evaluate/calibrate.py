@@ -33,14 +33,13 @@ from radiounet.evaluate.detections import binary_metrics
 from radiounet.evaluate.synthetic import segment_simulated_field
 from radiounet.sky import CLASS_NAMES, FieldConfig, SkyConfig, field_rng, simulate_field
 from radiounet.sky.labels import cluster_class_of
+from radiounet.sky.observe import CORRELATED_NOISE_SCALE
 from radiounet.train.augment import correlated_noise as smoothed_noise
 
 __all__ = ["CALIBRATION_SEED", "CORRELATED_NOISE_SCALE", "calibrate_ratio_threshold", "with_correlated_noise"]
 
 #: Seed of the calibration fields (distinct from training and held-out seeds).
 CALIBRATION_SEED = 555_000_001
-#: Smoothing (sigma, in beam FWHM) of the stand-in for real correlated noise.
-CORRELATED_NOISE_SCALE = 1.5
 
 
 def calibrate_ratio_threshold(predictor, survey, *, n_fields=60, size=1024, factor=2.2, redshift=(0.1, 0.6),

@@ -19,7 +19,7 @@ from radiounet.sky.compact import draw_compact_sources, render_compact_sources
 from radiounet.sky.halo import draw_halo, render_halo
 from radiounet.sky.interferometer import observe_interferometric
 from radiounet.sky.labels import CLASS_LAYERS, class_labels, diffuse_mask
-from radiounet.sky.observe import convolve_with_beam, correlated_noise
+from radiounet.sky.observe import CORRELATED_NOISE_SCALE, convolve_with_beam, correlated_noise, wide_correlated_noise
 from radiounet.sky.radio_galaxy import RADIO_GALAXY_SUBTYPES, draw_radio_galaxy, render_radio_galaxy
 from radiounet.sky.relic import draw_relics, render_relic
 from radiounet.sky.survey import Survey
@@ -118,6 +118,14 @@ class FieldConfig:
         Threshold of the mask and labels in units of the image rms.
     interferometric : bool
         Observe through a uv-coverage with CLEAN instead of a plain beam convolution.
+    correlated_noise : float
+        Share of the noise variance given to noise correlated over
+        ``correlated_noise_scale`` beams, a stand-in for the noise of real
+        images (:func:`radiounet.sky.observe.wide_correlated_noise`); 0 (the
+        default) keeps the beam-correlated noise alone. The mask and labels are
+        kept: their threshold stays in units of the survey rms.
+    correlated_noise_scale : float
+        Smoothing (sigma) of that noise, in beam FWHM.
     """
 
     survey: Survey
@@ -125,6 +133,8 @@ class FieldConfig:
     sky: SkyConfig = field(default_factory=SkyConfig)
     mask_threshold: float = 0.5
     interferometric: bool = False
+    correlated_noise: float = 0.0
+    correlated_noise_scale: float = CORRELATED_NOISE_SCALE
 
     def __post_init__(self):
         shape = tuple(self.shape)
@@ -136,6 +146,12 @@ class FieldConfig:
             )
         if not (np.isfinite(self.mask_threshold) and self.mask_threshold > 0):
             raise InvalidParameterError("mask_threshold", self.mask_threshold, "must be positive (units of rms)")
+        if not 0 <= self.correlated_noise <= 0.9:
+            raise InvalidParameterError("correlated_noise", self.correlated_noise,
+                                        "must lie between 0 and 0.9 (a share of the noise variance)")
+        if not (np.isfinite(self.correlated_noise_scale) and self.correlated_noise_scale > 0):
+            raise InvalidParameterError("correlated_noise_scale", self.correlated_noise_scale,
+                                        "must be positive (beam FWHM)")
 
     def to_dict(self):
         """JSON-serialisable description, for provenance files."""
@@ -155,6 +171,8 @@ class FieldConfig:
             sky=sky,
             mask_threshold=self.mask_threshold,
             interferometric=self.interferometric,
+            correlated_noise=self.correlated_noise,
+            correlated_noise_scale=self.correlated_noise_scale,
         )
 
 
@@ -308,6 +326,9 @@ def simulate_field(config, rng):
         image = observe_interferometric(layers.sum(axis=0), survey, rng).restored
     else:
         image = convolved.sum(axis=0) + correlated_noise(config.shape, survey, rng)
+    if config.correlated_noise:
+        image = image + wide_correlated_noise(config.shape, survey, config.correlated_noise,
+                                              config.correlated_noise_scale, rng)
     threshold = config.mask_threshold * survey.rms_jy
     return SimulatedField(
         image=image.astype(np.float32),
