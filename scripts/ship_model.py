@@ -39,7 +39,7 @@ from radiounet.evaluate import evaluate_synthetic, evaluate_whole_images
 from radiounet.evaluate.calibrate import CORRELATED_NOISE_SCALE, calibrate_ratio_threshold
 from radiounet.inference import Predictor
 from radiounet.models import count_parameters, flops_per_tile, load_model, save_model, throughput
-from radiounet.models.gated import GATE_RULES, gate_model
+from radiounet.models.gated import GATE_RULE_WORDS, GATE_RULES, gate_model
 from radiounet.models.store import is_gated, resolve_model_path, sha256_of
 from radiounet.sky import custom_survey
 
@@ -185,23 +185,14 @@ def _gate_section(gate):
         f"Two networks in one file (`radiounet.models.gated`): {_class_network(gate)} "
         f"and the binary network of `{gate['binary_model']}` (sha256 of its file `{gate['binary_sha256'][:12]}...`). "
         f"The class network's halo and relic probabilities are multiplied by min(1, p_binary / "
-        f"{gate['gate_scale']:g}), " + _gate_rule_words(gate.get("gate_rule", "background"))
-        + " Both networks run on every tile.",
+        f"{gate['gate_scale']:g}), {GATE_RULE_WORDS[gate.get('gate_rule', 'background')]}. Both networks run on "
+        "every tile.",
         "",
         f"- binary network trained by: `{gate['binary_training_command']}`",
         *(["- the class network's recipe below trains the binary network on its way (its second command)"]
           if gate.get("binary_in_recipe") else []),
         "",
     ]
-
-
-def _gate_rule_words(rule):
-    """What happens to the probability the gate takes from halo and relic, in words."""
-    if rule == "conditional":
-        return ("what they lose going to background, radio galaxy and compact source in the class network's own "
-                "proportions among them (gate rule conditional: the class network's classes given no diffuse "
-                "emission).")
-    return "the rest going to background; radio galaxy and compact source keep the class network's probabilities."
 
 
 def _class_network(gate):

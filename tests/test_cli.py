@@ -60,6 +60,15 @@ def test_bad_input_gives_one_line_exit_2_and_writes_nothing(tmp_path, capsys, op
     assert not out.exists()
 
 
+def test_simulate_help_gives_the_simulators_correlated_noise_scale(capsys):
+    from radiounet.sky.observe import CORRELATED_NOISE_SCALE
+
+    with pytest.raises(SystemExit):
+        main(["simulate", "--help"])
+    assert f"(default: {CORRELATED_NOISE_SCALE:g}, as the R-threshold calibration)" in " ".join(
+        capsys.readouterr().out.split())
+
+
 def test_unwritable_output_directory(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("")

@@ -13,7 +13,6 @@ import astropy.units as u
 
 from radiounet import __version__
 from radiounet.errors import InvalidParameterError, RadioUNetError, require_positive_int
-from radiounet.sky.observe import CORRELATED_NOISE_SCALE
 
 __all__ = ["main", "build_parser"]
 
@@ -95,8 +94,11 @@ def _add_field_options(parser):
                        help="share of the noise variance given to noise correlated over a few beams, a stand-in for "
                             "the noise of real images (0.3 is what the default model's R threshold was calibrated "
                             "with; default: 0, the beam-correlated noise alone)")
-    group.add_argument("--correlated-noise-scale", type=float, default=CORRELATED_NOISE_SCALE, metavar="BEAMS",
-                       help="smoothing (sigma) of that noise in beam FWHM (default: %(default)s)")
+    # No default here: the simulator's (radiounet.sky.observe.CORRELATED_NOISE_SCALE) would cost every command
+    # the import of the simulator at start-up.
+    group.add_argument("--correlated-noise-scale", type=float, metavar="BEAMS",
+                       help="smoothing (sigma) of that noise in beam FWHM (default: 1.5, as the R-threshold "
+                            "calibration)")
     group.add_argument("--workers", type=int, default=1, help="processes (default: 1)")
     group.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -106,9 +108,11 @@ def _field_config_from_args(args):
 
     sky = SkyConfig(fraction_diffuse=args.fraction_diffuse, fraction_radio_galaxies=args.fraction_radio_galaxies,
                     redshift=tuple(args.redshift_range))
+    noise = dict(correlated_noise=args.correlated_noise)
+    if args.correlated_noise_scale is not None:
+        noise["correlated_noise_scale"] = args.correlated_noise_scale
     return FieldConfig(survey=_survey_from_args(args), shape=_size(args.size), sky=sky,
-                       mask_threshold=args.mask_threshold, interferometric=args.interferometric,
-                       correlated_noise=args.correlated_noise, correlated_noise_scale=args.correlated_noise_scale)
+                       mask_threshold=args.mask_threshold, interferometric=args.interferometric, **noise)
 
 
 def _cmd_simulate(args):
@@ -193,6 +197,7 @@ def _cmd_finetune(args):
 
 
 def _cmd_model_info(args):
+    from radiounet.models.gated import GATE_RULE_WORDS
     from radiounet.models.store import DEFAULT_MODEL, available_models, load_model
     from radiounet.models.summary import count_parameters, flops_per_tile
     from radiounet.models.unet import UNet, UNetConfig
@@ -218,10 +223,8 @@ def _cmd_model_info(args):
             classes = (f"the class network of {gate['classes_model']}" if gate.get("classes_model") else
                        f"its own class network (continued from {gate.get('classes_init_model')})")
             print(f"gated: {classes}, its halo and relic kept where the binary network of {gate['binary_model']} "
-                  f"reaches {gate['gate_scale']:g}, what it removes going to "
-                  + ("background, radio galaxy and compact source in the class network's proportions"
-                     if gate.get("gate_rule") == "conditional" else "background")
-                  + " (validation below: the class network's training)")
+                  f"reaches {gate['gate_scale']:g}, {GATE_RULE_WORDS[gate.get('gate_rule', 'background')]} "
+                  "(validation below: the class network's training)")
         validation = card["validation"]
         print("validation: " + ", ".join(f"{k} {v:.3f}" for k, v in validation.items() if k != "class_dice"))
         if "class_dice" in validation:

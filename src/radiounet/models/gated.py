@@ -38,15 +38,22 @@ from radiounet.models.outputs import DIFFUSE_CLASSES
 from radiounet.models.unet import UNet, UNetConfig
 from radiounet.sky.labels import CLASS_NAMES
 
-__all__ = ["GatedConfig", "GatedUNet", "gate_model", "network_from_config", "GATED", "GATE_RULES"]
+__all__ = ["GatedConfig", "GatedUNet", "gate_model", "network_from_config", "GATED", "GATE_RULES", "GATE_RULE_WORDS"]
 
 #: ``kind`` of a gated model's architecture in its card.
 GATED = "gated"
 _BACKGROUND = CLASS_NAMES.index("background")
 # Probabilities are clipped here before the logarithm: exp(log(1e-12)) is 0 to the precision of the maps.
 _SMALLEST = 1e-12
-#: Where a gate's removed halo and relic probability goes (see the module docstring).
-GATE_RULES = ("background", "conditional")
+#: Where a gate's removed halo and relic probability goes (see the module docstring), in the words of
+#: ``model-info`` and the model cards.
+GATE_RULE_WORDS = {
+    "background": "the rest going to background; radio galaxy and compact source keep the class network's "
+                  "probabilities",
+    "conditional": "what they lose going to background, radio galaxy and compact source in the class network's own "
+                   "proportions among them (the class network's classes given no diffuse emission)",
+}
+GATE_RULES = tuple(GATE_RULE_WORDS)
 _NOT_DIFFUSE = [i for i in range(len(CLASS_NAMES)) if i not in DIFFUSE_CLASSES]
 
 

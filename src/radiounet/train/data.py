@@ -33,7 +33,7 @@ def training_survey(data):
 def _field_config(data):
     sky = SkyConfig(fraction_diffuse=data["fraction_diffuse"],
                     fraction_radio_galaxies=data["fraction_radio_galaxies"],
-                    radio_galaxies_mean=data.get("radio_galaxies_mean", 1.0), redshift=tuple(data["redshift"]))
+                    radio_galaxies_mean=data["radio_galaxies_mean"], redshift=tuple(data["redshift"]))
     size = data["field_size"]
     return FieldConfig(training_survey(data), shape=(size, size), sky=sky,
                        mask_threshold=data["mask_threshold"])
