@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import astropy.units as u
+import numpy as np
 import torch
 
 from radiounet.detect.cluster_class import classifier_from_calibration
@@ -60,6 +61,8 @@ def _ship_command(name, card):
     """The command that shipped the model, quoted for the shell (a recipe may hold quotes of its own)."""
     command = ["python", "scripts/ship_model.py", card.get("source_file", "MODEL"), "--name", name,
                "--calibrate-fields", str(card["ratio_calibration"]["n_fields"])]
+    if card.get("description"):
+        command += ["--description", card["description"]]
     if card["held_out"]["diffuse"]["n_fields"] != 1000:
         command += ["--fields", str(card["held_out"]["diffuse"]["n_fields"])]
     if "gate" in card:
@@ -270,17 +273,41 @@ def _cluster_class_section(classifier):
     if not classifier:
         return []
     names = classifier["classes"]
+    confusion = np.asarray(classifier["confusion"])
     lines = [
         "## Cluster classes in `radio-unet detect`",
         "",
         f"P_none, P_halo, P_relic, P_both come from a multinomial logistic regression on "
-        f"{', '.join(classifier['features'])} within 2.2 R500, fitted on the {classifier['n_fields']} calibration "
-        f"fields (truth: the labels inside the aperture). Out of fold (5 folds) the most probable outcome is "
-        f"right for {classifier['cross_validated_accuracy']:.1%} of them:",
+        f"{', '.join(classifier['features'])} ({_ratio_words(classifier['features'])}), fitted on the "
+        f"{classifier['n_fields']} "
+        f"calibration fields (truth: the labels inside 2.2 R500). Out of fold (5 folds) the most probable "
+        f"outcome is right for {classifier['cross_validated_accuracy']:.1%} of them:",
         "",
         *_confusion_table("true \\ most probable", names, classifier["confusion"]),
+        "",
     ]
+    for kind in ("halo", "relic"):
+        holding = [i for i, name in enumerate(names) if name in (kind, "both")]
+        truly, called = confusion[holding].sum(), confusion[:, holding].sum()
+        right = confusion[np.ix_(holding, holding)].sum()
+        lines.append(f"- A {kind} (alone or with the other) is called where there is one in {right} of {truly} "
+                     f"fields (recall {right / max(truly, 1):.0%}); of the {called} fields where one is called, "
+                     f"{right} hold one (precision {right / max(called, 1):.0%}).")
     return lines + [""]
+
+
+_RATIO_WORDS = {"R_halo": "mean class probability within 2.2 R500", "R_relic": "mean class probability within 2.2 R500",
+                "R_radio_galaxy": "mean class probability within 2.2 R500",
+                "R_halo_R500": "halo probability within R500",
+                "R_relic_outskirts": "relic probability between R500 and 2.2 R500"}
+
+
+def _ratio_words(features):
+    """What the ratios of a regression's features measure: "R_halo, R_relic: mean class probability ...; ..."."""
+    groups = {}
+    for ratio in (name.removeprefix("log10 ") for name in features):
+        groups.setdefault(_RATIO_WORDS[ratio], []).append(ratio)
+    return "; ".join(f"{', '.join(ratios)}: {words}" for words, ratios in groups.items())
 
 
 def main():

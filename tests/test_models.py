@@ -174,6 +174,13 @@ def test_model_cards_give_the_ship_command_as_a_shell_line_that_parses_back():
     gated = read_model_card("lotss-gated-v1")
     words = shlex.split(ship_model._ship_command("lotss-gated-v1", gated))
     assert words[words.index("--gate-with") + 1] == "lotss-diffuse-v1" and "--gate-rule" not in words
+    # The description is part of the card the command makes.
+    assert words[words.index("--description") + 1] == gated["description"] and gated["description"]
+    # Each card's cluster-class section says what its own regression's ratios measure.
+    section = "\n".join(ship_model._cluster_class_section(gated["cluster_classes"]))
+    assert "R_relic_outskirts: relic probability between R500 and 2.2 R500" in section
+    assert "A relic (alone or with the other) is called where there is one in" in section
+    assert "R_halo_R500" not in "\n".join(ship_model._cluster_class_section(card["cluster_classes"]))
     assert "the rest going to background" in "\n".join(ship_model._gate_section(gated["gate"]))
     gated["gate"]["gate_rule"] = "conditional"
     words = shlex.split(ship_model._ship_command("lotss-gated-v1", gated))

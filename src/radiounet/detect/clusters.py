@@ -32,7 +32,7 @@ __all__ = ["DETECTION_COLUMNS", "REFERENCE_RATIO_THRESHOLD", "detect_clusters", 
 REFERENCE_RATIO_THRESHOLD = 0.015
 DETECTION_COLUMNS = ("name", "ra", "dec", "z", "r500_kpc", "r500_arcsec", "R", "detected", "status", "coverage",
                      "image", "n_sources", "source_flux", "largest_source_kpc", "class", "R_halo", "R_relic",
-                     "R_radio_galaxy", "P_none", "P_halo", "P_relic", "P_both")
+                     "R_radio_galaxy", "P_none", "P_halo", "P_relic", "P_both", "R_halo_R500", "R_relic_outskirts")
 
 
 def from_class_model(detections):
@@ -99,11 +99,14 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
         the mean class probabilities in the aperture (``R = R_halo + R_relic``);
         ``P_none``, ``P_halo``, ``P_relic``, ``P_both`` the probabilities of
         the four outcomes from the model's calibrated cluster classifier
-        (:mod:`radiounet.detect.cluster_class`); ``class`` is "none" when not
-        detected, else the most probable of halo, relic and both (for a model
-        without the classifier: "both" when R_halo and R_relic each exceed
-        the threshold, else the larger of the two). With a binary model these
-        are NaN and ``class`` is "diffuse" or "none".
+        (:mod:`radiounet.detect.cluster_class`), from these and ``R_halo_R500``
+        (halo within R500) and ``R_relic_outskirts`` (relic between R500 and
+        the aperture's edge); ``class`` is "none" when not detected, else the
+        most probable of halo, relic and both (for a model without the
+        classifier, or where a ratio it needs is NaN, as when ``factor <= 1``
+        leaves no outskirts: "both" when R_halo and R_relic each exceed the
+        threshold, else the larger of the two). With a binary model these are
+        NaN and ``class`` is "diffuse" or "none".
     """
     if ratio_threshold is None:
         ratio_threshold = float(predictor.card.get("detection_ratio_threshold", REFERENCE_RATIO_THRESHOLD))
@@ -115,7 +118,8 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
                    r500_arcsec=cluster["r500_arcsec"].to_value(u.arcsec), R=np.nan, detected=False,
                    status=str(cluster["status"]), coverage=0.0, image="", n_sources=0, source_flux=0.0,
                    largest_source_kpc=np.nan, R_halo=np.nan, R_relic=np.nan, R_radio_galaxy=np.nan,
-                   **{f"P_{name}": np.nan for name in CLUSTER_CLASSES}, **{"class": "none"})
+                   **{f"P_{name}": np.nan for name in CLUSTER_CLASSES}, **{"class": "none"},
+                   R_halo_R500=np.nan, R_relic_outskirts=np.nan)
         if row["status"] == "ok":
             _measure(row, images, predictor, factor, ratio_threshold, beam, thumbnails)
         rows.append(row)
@@ -127,19 +131,19 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
     return table
 
 
-def _classify(row, prediction, x, y, radius, ratio_threshold, classifier):
+def _classify(row, prediction, x, y, radius, r500, ratio_threshold, classifier):
     """``class`` of a cluster (none / halo / relic / both, or diffuse for a binary model), R and P per class."""
     if prediction.class_probability is None:
         row["class"] = "diffuse" if row["detected"] else "none"
         return
-    row.update(class_ratios(prediction.class_probability, prediction.class_names, x, y, radius))
+    row.update(class_ratios(prediction.class_probability, prediction.class_names, x, y, radius, r500))
     if classifier is not None:
-        features = cluster_features(row["R_halo"], row["R_relic"], row["R_radio_galaxy"])
+        features = cluster_features(row, classifier["features"])
         row.update({f"P_{name}": float(p)
                     for name, p in zip(CLUSTER_CLASSES, cluster_class_probabilities(classifier, features)[0])})
     if not row["detected"]:
         row["class"] = "none"
-    elif classifier is not None:
+    elif classifier is not None and np.isfinite(row["P_none"]):
         row["class"] = max(("halo", "relic", "both"), key=lambda name: row[f"P_{name}"])
     elif min(row["R_halo"], row["R_relic"]) > ratio_threshold:
         row["class"] = "both"
@@ -166,7 +170,8 @@ def _measure(row, images, predictor, factor, ratio_threshold, beam, thumbnails):
     aperture = aperture_ratio(prediction.probability, float(x), float(y), radius)
     row.update(R=aperture.ratio, coverage=aperture.coverage, detected=bool(aperture.ratio > ratio_threshold),
                status="ok" if aperture.coverage >= 0.999 else "partial_coverage")
-    _classify(row, prediction, float(x), float(y), radius, ratio_threshold, predictor.card.get("cluster_classes"))
+    _classify(row, prediction, float(x), float(y), radius, radius / factor, ratio_threshold,
+              predictor.card.get("cluster_classes"))
     sources = diffuse_sources(prediction.probability, prediction.threshold, image.data * image.jy_per_unit,
                               float(np.median(prediction.rms)), image.wcs, image.beam_area_pixels,
                               image.pixel_arcsec, redshift=row["z"], class_probability=prediction.class_probability,

@@ -75,8 +75,8 @@ def write_report(path, detections, thumbnail_names):
     columns = ["name", "z", "r500_kpc", "R", "detected", "class", "status", "coverage", "n_sources",
                "largest_source_kpc"]
     if from_class_model(detections):
-        columns += [c for c in ("R_halo", "R_relic", "R_radio_galaxy", "P_none", "P_halo", "P_relic", "P_both")
-                    if c in detections.colnames]
+        columns += [c for c in ("R_halo", "R_relic", "R_radio_galaxy", "R_halo_R500", "R_relic_outskirts", "P_none",
+                                "P_halo", "P_relic", "P_both") if c in detections.colnames]
     rows = []
     for row in detections:
         thumb = thumbnail_names.get(row["name"])

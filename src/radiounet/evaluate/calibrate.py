@@ -63,7 +63,8 @@ def calibrate_ratio_threshold(predictor, survey, *, n_fields=60, size=1024, fact
     threshold : float
     table : astropy.table.QTable
         One row per field: ``R``, ``coverage``, ``diffuse`` (truth: a halo or relic whose mask is not empty),
-        ``z``; for a class model also ``R_halo``, ``R_relic``, ``R_radio_galaxy`` and ``cluster_class``.
+        ``z``; for a class model also the ratios of
+        :func:`radiounet.detect.cluster_class.class_ratios` and ``cluster_class``.
     metrics : dict
         :func:`radiounet.evaluate.detections.binary_metrics` at the threshold.
     """
@@ -83,7 +84,8 @@ def calibrate_ratio_threshold(predictor, survey, *, n_fields=60, size=1024, fact
         row = dict(R=aperture.ratio, coverage=aperture.coverage,
                    diffuse=bool(field.field_type == "diffuse" and field.mask.any()), z=field.cluster.z)
         if predictor.class_names:
-            row.update(class_ratios(prediction.class_probability, predictor.class_names, x, y, radius))
+            row.update(class_ratios(prediction.class_probability, predictor.class_names, x, y, radius,
+                                    radius / factor))
             present = [aperture_ratio(field.labels == CLASS_NAMES.index(name), x, y, radius).ratio > 0
                        for name in ("halo", "relic")]
             row["cluster_class"] = cluster_class_of(*present)

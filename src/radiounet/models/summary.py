@@ -76,5 +76,7 @@ def throughput(model_config, device="cpu", tile_size=192, batch_size=16, steps=5
         with torch.no_grad():
             model(x)
 
-    return dict(train=None if gated else _tiles_per_second(train_step, batch_size, steps, device),
-                inference=_tiles_per_second(inference_step, batch_size, steps, device))
+    # Inference first: in a process that has run a backward pass, inference runs up to twice as fast on CPU
+    # as in a fresh one, where predict runs it.
+    inference = _tiles_per_second(inference_step, batch_size, steps, device)
+    return dict(train=None if gated else _tiles_per_second(train_step, batch_size, steps, device), inference=inference)
