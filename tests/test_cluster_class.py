@@ -92,6 +92,8 @@ def test_the_regression_rejects_unknown_outcomes_and_gives_nan_for_nan_ratios():
     assert np.isnan(probabilities[0]).all() and np.isfinite(probabilities[1]).all()
     with pytest.raises(RadioUNetError, match="log10"):
         cluster_features(dict(R_halo=[0.1]), ["R_halo"])
+    with pytest.raises(RadioUNetError, match="R_relic_outskirts"):
+        cluster_features(dict(R_halo=[0.1], R_relic=[0.1], R_radio_galaxy=[0.1], R_halo_R500=[0.1]))
 
 
 @pytest.fixture(scope="module")

@@ -64,7 +64,11 @@ def cluster_features(ratios, feature_names=CLUSTER_FEATURES):
     for name in feature_names:
         if not name.startswith("log10 "):
             raise InvalidParameterError("feature_names", name, "features must be named 'log10 RATIO'")
-        columns.append(np.atleast_1d(np.asarray(ratios[name.removeprefix("log10 ")], dtype=float)))
+        ratio = name.removeprefix("log10 ")
+        try:
+            columns.append(np.atleast_1d(np.asarray(ratios[ratio], dtype=float)))
+        except KeyError:
+            raise InvalidParameterError("ratios", ratio, "is missing: measure it with class_ratios") from None
     with np.errstate(invalid="ignore"):
         return np.log10(np.maximum(np.column_stack(columns), _FLOOR))
 
