@@ -15,6 +15,13 @@ from radiounet.models import UNet, UNetConfig, save_model
 from radiounet.sky.labels import CLASS_NAMES, CLUSTER_CLASSES, cluster_class_of
 
 
+def _ratios(r_halo, r_relic, r_galaxy):
+    """The five ratios of clusters whose halo lies within R500 and whose relic lies in the outskirts."""
+    r_halo, r_relic = np.asarray(r_halo, dtype=float), np.asarray(r_relic, dtype=float)
+    return dict(R_halo=r_halo, R_relic=r_relic, R_radio_galaxy=r_galaxy, R_halo_R500=3 * r_halo,
+                R_relic_outskirts=1.2 * r_relic)
+
+
 def _synthetic_ratios(n, seed=0):
     """Aperture ratios where a halo raises R_halo (most within R500) and a relic R_relic (most in the
     outskirts), with scatter."""
@@ -24,14 +31,12 @@ def _synthetic_ratios(n, seed=0):
     r_relic = 10 ** (np.where(has_relic, -1.8, -3.5) + 0.3 * rng.normal(size=n))
     r_galaxy = 10 ** (-2.0 + 0.3 * rng.normal(size=n))
     truth = [cluster_class_of(h, r) for h, r in zip(has_halo, has_relic)]
-    return QTable(dict(R_halo=r_halo, R_relic=r_relic, R_radio_galaxy=r_galaxy, R_halo_R500=3 * r_halo,
-                       R_relic_outskirts=1.2 * r_relic, cluster_class=truth))
+    return QTable(dict(**_ratios(r_halo, r_relic, r_galaxy), cluster_class=truth))
 
 
 def _features(r_halo, r_relic, r_galaxy):
     """Features of clusters whose halo lies within R500 and relic in the outskirts."""
-    return cluster_features(dict(R_halo=r_halo, R_relic=r_relic, R_radio_galaxy=r_galaxy,
-                                 R_halo_R500=3 * np.asarray(r_halo), R_relic_outskirts=1.2 * np.asarray(r_relic)))
+    return cluster_features(_ratios(r_halo, r_relic, r_galaxy))
 
 
 def test_cluster_class_names_follow_halo_and_relic():
