@@ -44,9 +44,10 @@ def class_ratios(class_probability, class_names, x, y, radius, r500):
     ``class_probability`` is ``(classes, ny, nx)``, its planes named by ``class_names``.
     """
     plane = {name: class_probability[list(class_names).index(name)] for name in ("halo", "relic", "radio_galaxy")}
-    ratios = {f"R_{name}": aperture_ratio(probability, x, y, radius).ratio for name, probability in plane.items()}
+    within = {name: aperture_ratio(probability, x, y, radius) for name, probability in plane.items()}
+    ratios = {f"R_{name}": aperture.ratio for name, aperture in within.items()}
     ratios["R_halo_R500"] = aperture_ratio(plane["halo"], x, y, r500).ratio
-    whole, core = aperture_ratio(plane["relic"], x, y, radius), aperture_ratio(plane["relic"], x, y, r500)
+    whole, core = within["relic"], aperture_ratio(plane["relic"], x, y, r500)
     n_outskirts = whole.n_pixels - core.n_pixels
     ratios["R_relic_outskirts"] = (
         float((whole.ratio * whole.n_pixels - np.nan_to_num(core.ratio) * core.n_pixels) / n_outskirts)
