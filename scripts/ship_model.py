@@ -57,6 +57,14 @@ def _tiles(data):
     return text
 
 
+def _label_rule(data):
+    """The labels' rule in words where it is not the reference one (cards of earlier versions lack the key)."""
+    if data.get("label_rule", "mask") == "mask":
+        return ""
+    return ("; labels where the brightest component wins (a radio galaxy or compact source outshining the halo or "
+            "relic it lies on keeps its pixels; the held-out figures below use the reference labels)")
+
+
 def _ship_command(name, card):
     """The command that shipped the model, quoted for the shell (a recipe may hold quotes of its own)."""
     command = ["python", "scripts/ship_model.py", card.get("source_file", "MODEL"), "--name", name,
@@ -114,7 +122,7 @@ def _markdown(name, card, sha256, path):
         f"{config['data']['train_fields']} fresh fields per epoch, {_tiles(config['data'])}; "
         f"{int(config['data']['fraction_diffuse'] * 100)}% with diffuse emission, "
         f"{int(config['data']['fraction_radio_galaxies'] * 100)}% with radio galaxies only; "
-        f"redshift {config['data']['redshift'][0]}-{config['data']['redshift'][1]}",
+        f"redshift {config['data']['redshift'][0]}-{config['data']['redshift'][1]}" + _label_rule(config["data"]),
         f"- weights of epoch {training.get('epoch', training.get('best_epoch'))} "
         f"({'best validation Dice' if training.get('keep', 'best') == 'best' else 'the last epoch'}) "
         f"of at most {config['training']['epochs']}; "

@@ -308,3 +308,18 @@ def test_lotss_gated_v2_labels_more_radio_galaxies_radio_galaxy_than_the_default
             <= default["radio_galaxies"]["mean_fraction_called_diffuse"])
     diffuse, labelled = _fornax_a("lotss-gated-v2", Path(__file__).parent / "data" / "mwa_fornax_a_185mhz.fits")
     assert diffuse < 0.25 and labelled > 0.85
+
+
+def test_lotss_gated_v3_labels_radio_galaxies_best_with_the_diffuse_dice_of_the_binary_model():
+    """v3's class network was trained on labels where the brightest component wins, gated with the conditional
+    rule, called diffuse above 0.3. Measured on these 40 + 40 fields: galaxies labelled radio galaxy in 57 of 63
+    fields (v2 55, the default 49); Dice 0.849 (lotss-diffuse-v1 0.862, the default 0.804), 0.76% of
+    radio-galaxy field pixels called diffuse (lotss-diffuse-v1 1.37%)."""
+    binary, default, v2, v3 = _held_out_at_own_threshold(
+        ("lotss-diffuse-v1", "lotss-gated-v1", "lotss-gated-v2", "lotss-gated-v3"))
+    labelled = [r["classes"]["radio_galaxy_labelled_fraction"] for r in (default, v2, v3)]
+    assert labelled[2] >= labelled[1] > labelled[0] + 0.05 and labelled[2] >= 0.88
+    assert v3["diffuse"]["dice"] >= binary["diffuse"]["dice"] - 0.025
+    assert v3["diffuse"]["dice"] >= default["diffuse"]["dice"] + 0.02
+    assert (v3["radio_galaxies"]["mean_fraction_called_diffuse"]
+            <= binary["radio_galaxies"]["mean_fraction_called_diffuse"] * 0.75)

@@ -35,6 +35,22 @@ def test_custom_survey_from_options(tmp_path):
     assert not (out / "field_00000.png").exists()
 
 
+def test_simulate_label_rule_is_recorded_and_keeps_the_mask(tmp_path):
+    import json
+
+    from radiounet.sky.labels import LABEL_RULES
+
+    runs = {}
+    for rule in LABEL_RULES:
+        out = tmp_path / rule
+        assert main(["simulate", "--out", str(out), "--size", "128", "--seed", "3", "--fraction-diffuse", "1",
+                     "--fraction-radio-galaxies", "0", "--label-rule", rule, "--no-png", "--no-progress"]) == 0
+        provenance = json.loads((out / "simulation.json").read_text())
+        assert provenance["config"]["label_rule"] == rule
+        runs[rule] = {kind: fits.getdata(out / f"field_00000.{kind}.fits") for kind in ("mask", "labels")}
+    assert (runs["mask"]["mask"] == runs["brightest"]["mask"]).all()
+
+
 @pytest.mark.parametrize(
     "options, named",
     [

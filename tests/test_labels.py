@@ -26,6 +26,40 @@ def test_mask_and_labels_on_hand_made_layers():
     ]
 
 
+def test_brightest_rule_gives_a_masked_pixel_to_a_brighter_galaxy_or_compact_source():
+    layers = np.zeros((4, 1, 5), np.float32)  # halo, relic, radio galaxy, compact
+    layers[0, 0] = [1.0, 1.0, 1.0, 1.0, 0.0]
+    layers[1, 0] = [0.0, 0.5, 0.0, 0.0, 0.0]
+    layers[2, 0] = [2.0, 1.2, 0.5, 0.0, 2.0]
+    layers[3, 0] = [0.0, 0.0, 0.0, 3.0, 0.0]
+    names = lambda labels: [CLASS_NAMES[v] for v in labels[0]]
+    assert names(class_labels(layers, 0.5)) == ["halo", "halo", "halo", "halo", "radio_galaxy"]
+    # 1.2 does not outshine halo + relic (1.5): the pixel stays diffuse
+    assert names(class_labels(layers, 0.5, "brightest")) == ["radio_galaxy", "halo", "halo", "compact",
+                                                           "radio_galaxy"]
+    with pytest.raises(ValueError, match="mask, brightest"):
+        class_labels(layers, 0.5, "dominant")
+
+
+def test_brightest_rule_keeps_the_mask_and_the_labels_outside_it(nearby_diffuse_config):
+    from dataclasses import replace
+
+    from radiounet.errors import InvalidParameterError
+
+    sky = replace(nearby_diffuse_config.sky, radio_galaxies_mean=3.0, radio_galaxy_snr=(20.0, 50.0))
+    config = replace(nearby_diffuse_config, sky=sky)
+    reference = simulate_field(config, field_rng(14, 0))
+    brightest = simulate_field(replace(config, label_rule="brightest"), field_rng(14, 0))
+    assert np.array_equal(brightest.image, reference.image) and np.array_equal(brightest.mask, reference.mask)
+    assert np.array_equal(brightest.labels[~reference.mask], reference.labels[~reference.mask])
+    changed = brightest.labels != reference.labels
+    assert changed.any()
+    assert np.isin(brightest.labels[changed], [CLASS_NAMES.index("radio_galaxy"), CLASS_NAMES.index("compact")]).all()
+    assert replace(config, label_rule="brightest").to_dict()["label_rule"] == "brightest"
+    with pytest.raises(InvalidParameterError, match="label_rule"):
+        replace(config, label_rule="dominant")
+
+
 def _layers(field):
     """Re-render the field's components into noise-free convolved class layers."""
     from radiounet.sky.field import _RENDERERS

@@ -186,6 +186,15 @@ def test_model_cards_give_the_ship_command_as_a_shell_line_that_parses_back():
     words = shlex.split(ship_model._ship_command("lotss-gated-v1", gated))
     assert words[words.index("--gate-rule") + 1] == "conditional"
     assert "class network's own proportions" in "\n".join(ship_model._gate_section(gated["gate"]))
+    assert ship_model._label_rule(gated["training"]["config"]["data"]) == ""
+    # lotss-gated-v3's class network was trained on labels where the brightest component wins: its card says so,
+    # and the command that remakes it asks for them.
+    v3 = read_model_card("lotss-gated-v3")
+    words = shlex.split(ship_model._ship_command("lotss-gated-v3", v3))
+    assert words[words.index("--gate-rule") + 1] == "conditional"
+    assert "data.label_rule=brightest" in shlex.split(v3["recipe"][-1])
+    assert v3["training"]["config"]["data"]["label_rule"] == "brightest"
+    assert "brightest component wins" in ship_model._label_rule(v3["training"]["config"]["data"])
 
 
 def _tiny_gated(gate_scale=0.2, gate_rule="background"):

@@ -74,6 +74,8 @@ def test_config_defaults_file_and_overrides(tiny_config):
     ("[data]\nforeground_field_size = 512\n", "foreground_field_size needs data.foreground_crop_fraction"),
     ("[data]\nforeground_crop_fraction = 0.5\nforeground_field_size = 96\n", "at least data.tile_size"),
     ("[data]\nsource = 'shards'\nshards = ['a.h5']\nforeground_crop_fraction = 0.5\n", "tiles already cut"),
+    ("[data]\nlabel_rule = 'dominant'\n", "data.label_rule must be one of mask, brightest"),
+    ("[data]\nsource = 'shards'\nshards = ['a.h5']\nlabel_rule = 'brightest'\n", "dataset` --label-rule"),
     ("[augment]\ncorrelated_noise = [0.3, 0.1]\n", "augment.correlated_noise must be a range 0 <= low <= high"),
     ("[augment]\ncorrelated_noise_scale = [0.0, 2.0]\n", "augment.correlated_noise_scale must be a range"),
 ])
@@ -116,6 +118,12 @@ def test_data_radio_galaxies_mean_sets_how_many_radio_galaxies_the_training_fiel
 
     assert DEFAULTS["data"]["radio_galaxies_mean"] == 1.0
     assert galaxies_per_field(0.0) * 2 < galaxies_per_field(1.0) < galaxies_per_field(3.0) / 2
+
+
+def test_data_label_rule_reaches_the_training_and_validation_fields(tiny_config):
+    train_set, validation_set, _ = build_datasets(load_config(tiny_config, ["data.label_rule=brightest"]))
+    assert train_set.config.label_rule == validation_set.config.label_rule == "brightest"
+    assert build_datasets(load_config(tiny_config))[0].config.label_rule == "mask"
 
 
 def test_a_model_trained_at_another_sampling_records_it(tiny_config, tmp_path):

@@ -81,6 +81,11 @@ def _add_field_options(parser):
     group.add_argument("--seed", type=int, default=0, help="seed of the run (default: 0)")
     group.add_argument("--mask-threshold", type=float, default=0.5,
                        help="mask threshold on the beam-convolved diffuse sky, in units of the rms (default: 0.5)")
+    # radiounet.sky.labels.LABEL_RULES written out: importing it would cost every command the simulator's import.
+    group.add_argument("--label-rule", choices=("mask", "brightest"), default="mask",
+                       help="class labels of a radio galaxy or compact source on a halo or relic: 'mask' gives "
+                            "every masked pixel to halo or relic (default, the reference), 'brightest' to the "
+                            "brightest component (for training class models)")
     group.add_argument("--fraction-diffuse", type=float, default=0.6,
                        help="fraction of fields with a halo and/or relics (default: 0.6)")
     group.add_argument("--fraction-radio-galaxies", type=float, default=0.2,
@@ -112,7 +117,8 @@ def _field_config_from_args(args):
     if args.correlated_noise_scale is not None:
         noise["correlated_noise_scale"] = args.correlated_noise_scale
     return FieldConfig(survey=_survey_from_args(args), shape=_size(args.size), sky=sky,
-                       mask_threshold=args.mask_threshold, interferometric=args.interferometric, **noise)
+                       mask_threshold=args.mask_threshold, interferometric=args.interferometric,
+                       label_rule=args.label_rule, **noise)
 
 
 def _cmd_simulate(args):

@@ -18,7 +18,7 @@ from radiounet.sky.cluster import Cluster
 from radiounet.sky.compact import draw_compact_sources, render_compact_sources
 from radiounet.sky.halo import draw_halo, render_halo
 from radiounet.sky.interferometer import observe_interferometric
-from radiounet.sky.labels import CLASS_LAYERS, class_labels, diffuse_mask
+from radiounet.sky.labels import CLASS_LAYERS, LABEL_RULES, class_labels, diffuse_mask
 from radiounet.sky.observe import CORRELATED_NOISE_SCALE, convolve_with_beam, correlated_noise, wide_correlated_noise
 from radiounet.sky.radio_galaxy import RADIO_GALAXY_SUBTYPES, draw_radio_galaxy, render_radio_galaxy
 from radiounet.sky.relic import draw_relics, render_relic
@@ -126,6 +126,11 @@ class FieldConfig:
         kept: their threshold stays in units of the survey rms.
     correlated_noise_scale : float
         Smoothing (sigma) of that noise, in beam FWHM.
+    label_rule : {"mask", "brightest"}
+        How the class labels treat a radio galaxy or compact source on a halo
+        or relic (:mod:`radiounet.sky.labels`): ``"mask"`` (default, the
+        reference) gives every masked pixel to halo or relic, ``"brightest"``
+        to the brightest component. The mask is the same under both.
     """
 
     survey: Survey
@@ -135,6 +140,7 @@ class FieldConfig:
     interferometric: bool = False
     correlated_noise: float = 0.0
     correlated_noise_scale: float = CORRELATED_NOISE_SCALE
+    label_rule: str = "mask"
 
     def __post_init__(self):
         shape = tuple(self.shape)
@@ -152,6 +158,8 @@ class FieldConfig:
         if not (np.isfinite(self.correlated_noise_scale) and self.correlated_noise_scale > 0):
             raise InvalidParameterError("correlated_noise_scale", self.correlated_noise_scale,
                                         "must be positive (beam FWHM)")
+        if self.label_rule not in LABEL_RULES:
+            raise InvalidParameterError("label_rule", self.label_rule, f"must be one of {', '.join(LABEL_RULES)}")
 
     def to_dict(self):
         """JSON-serialisable description, for provenance files."""
@@ -173,6 +181,7 @@ class FieldConfig:
             interferometric=self.interferometric,
             correlated_noise=self.correlated_noise,
             correlated_noise_scale=self.correlated_noise_scale,
+            label_rule=self.label_rule,
         )
 
 
@@ -333,7 +342,7 @@ def simulate_field(config, rng):
     return SimulatedField(
         image=image.astype(np.float32),
         mask=diffuse_mask(convolved, threshold),
-        labels=class_labels(convolved, threshold),
+        labels=class_labels(convolved, threshold, config.label_rule),
         wcs=wcs,
         cluster=cluster,
         field_type=field_type,

@@ -5,15 +5,22 @@ Both are computed from the sky components convolved with the survey beam
 
 * the **mask** marks pixels where the diffuse sky (halos + relics) is above
   the threshold; radio galaxies and compact sources never enter it;
-* the **labels** agree with the mask: a masked pixel is labelled halo or
-  relic, whichever is brighter there; elsewhere a pixel takes the brighter of
-  radio galaxy and compact source if that is above the threshold, else
-  background. So ``labels in (halo, relic)`` is exactly the mask.
+* the **labels** (rule ``"mask"``, the reference) agree with the mask: a
+  masked pixel is labelled halo or relic, whichever is brighter there;
+  elsewhere a pixel takes the brighter of radio galaxy and compact source if
+  that is above the threshold, else background. So ``labels in (halo, relic)``
+  is exactly the mask.
+
+Rule ``"brightest"`` is for training class models: a masked pixel where a
+radio galaxy or compact source outshines halo and relic together takes that
+class, so a galaxy lying on a halo keeps its body. ``labels in (halo, relic)``
+is then a subset of the mask. Evaluations use the reference rule.
 """
 
 import numpy as np
 
-__all__ = ["CLASS_NAMES", "CLASS_LAYERS", "CLUSTER_CLASSES", "diffuse_mask", "class_labels", "cluster_class_of"]
+__all__ = ["CLASS_NAMES", "CLASS_LAYERS", "CLUSTER_CLASSES", "LABEL_RULES", "diffuse_mask", "class_labels",
+           "cluster_class_of"]
 
 #: Label values: the index in this tuple.
 CLASS_NAMES = ("background", "halo", "relic", "radio_galaxy", "compact")
@@ -21,6 +28,8 @@ CLASS_NAMES = ("background", "halo", "relic", "radio_galaxy", "compact")
 CLASS_LAYERS = CLASS_NAMES[1:]
 #: What a cluster hosts, as ``detect`` reports it for a class model.
 CLUSTER_CLASSES = ("none", "halo", "relic", "both")
+#: Labelling rules of :func:`class_labels` (see the module docstring).
+LABEL_RULES = ("mask", "brightest")
 
 
 def diffuse_mask(convolved_layers, threshold_jy):
@@ -28,13 +37,18 @@ def diffuse_mask(convolved_layers, threshold_jy):
     return (convolved_layers[0] + convolved_layers[1]) > threshold_jy
 
 
-def class_labels(convolved_layers, threshold_jy):
-    """uint8 class map (values index :data:`CLASS_NAMES`) from the convolved layers."""
+def class_labels(convolved_layers, threshold_jy, rule="mask"):
+    """uint8 class map (values index :data:`CLASS_NAMES`) from the convolved layers, by ``rule``
+    (one of :data:`LABEL_RULES`)."""
     halo, relic, galaxy, compact = convolved_layers
     labels = np.zeros(halo.shape, dtype=np.uint8)
     other = np.maximum(galaxy, compact)
     labels[other > threshold_jy] = np.where(galaxy >= compact, 3, 4)[other > threshold_jy]
     diffuse = diffuse_mask(convolved_layers, threshold_jy)
+    if rule == "brightest":
+        diffuse &= other <= halo + relic
+    elif rule != "mask":
+        raise ValueError(f"label rule must be one of {', '.join(LABEL_RULES)}, not {rule!r}")
     labels[diffuse] = np.where(halo >= relic, 1, 2)[diffuse]
     return labels
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from radiounet.errors import InvalidParameterError, RadioUNetError
-from radiounet.sky.labels import CLASS_NAMES
+from radiounet.sky.labels import CLASS_NAMES, LABEL_RULES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,6 +38,7 @@ DEFAULTS = {
         "radio_galaxies_mean": 1.0,
         "redshift": [0.05, 0.6],
         "mask_threshold": 0.5,
+        "label_rule": "mask",
         "shards": [],
         "val_fraction": 0.1,
     },
@@ -77,6 +78,7 @@ DEFAULTS = {
 
 _CHOICES = {
     ("data", "source"): ("synthetic", "shards"),
+    ("data", "label_rule"): LABEL_RULES,
     ("training", "schedule"): ("cosine", "constant"),
     ("training", "device"): ("auto", "cpu", "cuda"),
     ("training", "keep"): ("best", "last"),
@@ -192,6 +194,9 @@ def validate_config(config, source="config"):
     if data["source"] == "shards" and data["foreground_crop_fraction"]:
         raise RadioUNetError(f"{source}: data.foreground_crop_fraction applies to synthetic fields only (shards hold "
                              "tiles already cut)")
+    if data["source"] == "shards" and data["label_rule"] != "mask":
+        raise RadioUNetError(f"{source}: data.label_rule applies to synthetic fields only (shards hold their "
+                             "labels; give `radio-unet dataset` --label-rule instead)")
     if data["tile_size"] % 2 ** config["model"]["depth"]:
         raise RadioUNetError(f"{source}: data.tile_size must be a multiple of 2**model.depth "
                              f"({2 ** config['model']['depth']})")

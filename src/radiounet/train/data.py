@@ -36,7 +36,7 @@ def _field_config(data):
                     radio_galaxies_mean=data["radio_galaxies_mean"], redshift=tuple(data["redshift"]))
     size = data["field_size"]
     return FieldConfig(training_survey(data), shape=(size, size), sky=sky,
-                       mask_threshold=data["mask_threshold"])
+                       mask_threshold=data["mask_threshold"], label_rule=data["label_rule"])
 
 
 def _shard_paths(patterns):
