@@ -19,6 +19,8 @@ is then a subset of the mask. Evaluations use the reference rule.
 
 import numpy as np
 
+from radiounet.errors import InvalidParameterError
+
 __all__ = ["CLASS_NAMES", "CLASS_LAYERS", "CLUSTER_CLASSES", "LABEL_RULES", "diffuse_mask", "class_labels",
            "cluster_class_of"]
 
@@ -48,7 +50,7 @@ def class_labels(convolved_layers, threshold_jy, rule="mask"):
     if rule == "brightest":
         diffuse &= other <= halo + relic
     elif rule != "mask":
-        raise ValueError(f"label rule must be one of {', '.join(LABEL_RULES)}, not {rule!r}")
+        raise InvalidParameterError("label_rule", rule, f"must be one of {', '.join(LABEL_RULES)}")
     labels[diffuse] = np.where(halo >= relic, 1, 2)[diffuse]
     return labels
 
