@@ -14,7 +14,17 @@
    model, fits detect's cluster classes (none / halo / relic / both) on the same fields
    (radiounet.detect.cluster_class) and stores them as ``cluster_classes``;
 4. records its sha256 in pretrained/registry.json and writes pretrained/NAME.md, the
-   human-readable model card.
+   human-readable model card;
+5. measures it on skies it never saw (radiounet.evaluate.benchmark, what `radio-unet benchmark`
+   runs) and writes the table into pretrained/NAME.benchmark.ecsv (shown by `radio-unet models`)
+   and into the card. Give the real images with --benchmark-real-data and --benchmark-noise-images.
+
+With ``--benchmark-only`` a model already shipped keeps its weights: only step 5 runs, and its card
+NAME.md is written again with the table:
+
+    python scripts/ship_model.py lotss-gated-v1 --name lotss-gated-v1 --benchmark-only \
+        --benchmark-real-data ../shared/data/real --benchmark-noise-images ../shared/data/lotss_dr1/*mosaic*.fits \
+        --benchmark-work-dir benchmark/lotss-gated-v1/parts
 
 With ``--gate-with BINARY`` the model (a class model) is shipped gated by the binary model BINARY
 (radiounet.models.gated): both networks in one file, the class model's halo and relic
@@ -34,13 +44,18 @@ from pathlib import Path
 import astropy.units as u
 import numpy as np
 import torch
+from astropy.table import QTable
 
 from radiounet.detect.cluster_class import classifier_from_calibration
 from radiounet.evaluate import evaluate_synthetic, evaluate_whole_images
+from radiounet.evaluate.benchmark import run_benchmark
+from radiounet.evaluate.benchmark_report import markdown_report
 from radiounet.evaluate.calibrate import CORRELATED_NOISE_SCALE, calibrate_ratio_threshold
 from radiounet.inference import Predictor
 from radiounet.models import count_parameters, flops_per_tile, load_model, save_model, throughput
 from radiounet.models.gated import GATE_RULE_WORDS, GATE_RULES, gate_model
+from radiounet.io.tables import write_table
+from radiounet.models import read_model_card
 from radiounet.models.store import is_gated, resolve_model_path, sha256_of
 from radiounet.sky import custom_survey
 
@@ -84,7 +99,8 @@ def _ship_command(name, card):
     return shlex.join(command + [word for step in card.get("recipe", []) for word in ("--recipe", step)])
 
 
-def _markdown(name, card, sha256, path):
+def _markdown(name, card, sha256, path, benchmark=()):
+    """The model card in Markdown; ``benchmark``: the lines of its benchmark section."""
     training = card["training"]
     config = training["config"]
     held = card["held_out"]
@@ -152,6 +168,7 @@ def _markdown(name, card, sha256, path):
         *_whole_image_section(card.get("whole_images")),
         *_class_section(held.get("classes")),
         *_cluster_class_section(card.get("cluster_classes")),
+        *benchmark,
         "Reproduce:",
         "",
         "```bash",
@@ -347,7 +364,20 @@ def main():
                         help="where the halo and relic probability the gate removes goes: all to background, or "
                              "(conditional) to background, radio galaxy and compact source in the class model's "
                              "proportions (radiounet.models.gated; default: background)")
+    parser.add_argument("--benchmark-real-data", metavar="DIR",
+                        help="labelled real images for the benchmark (radio-unet benchmark --real-data)")
+    parser.add_argument("--benchmark-noise-images", nargs="+", metavar="FITS",
+                        help="real survey images without a cluster for the benchmark (--noise-images)")
+    parser.add_argument("--benchmark-work-dir", metavar="DIR",
+                        help="keep (and reuse) the benchmark's finished parts here: DIR/parts of a `radio-unet "
+                             "benchmark NAME --out DIR` run of the same model is reused")
+    parser.add_argument("--benchmark-only", action="store_true",
+                        help="MODEL is shipped already as NAME: only benchmark it and write its card again")
     args = parser.parse_args()
+    if args.benchmark_only:
+        target = resolve_model_path(args.name)
+        _write_card(args, read_model_card(args.name), target)
+        return
     model, card = load_model(args.model)
     workdir = tempfile.TemporaryDirectory()
     model_path = args.model
@@ -398,9 +428,25 @@ def main():
     registry = json.loads(registry_path.read_text())
     registry[args.name] = dict(file=target.name, sha256=sha256, description=args.description)
     registry_path.write_text(json.dumps(registry, indent=2, sort_keys=True) + "\n")
-    (PRETRAINED / f"{args.name}.md").write_text(_markdown(args.name, card, sha256, target))
+    _write_card(args, card, target)
     print(f"shipped {target} (sha256 {sha256})")
     workdir.cleanup()
+
+
+def _write_card(args, card, target):
+    """Benchmark the shipped model, write pretrained/NAME.benchmark.ecsv and the card pretrained/NAME.md."""
+    started = time.perf_counter()
+    # By name (the registry holds it by now), so that the parts of a `radio-unet benchmark NAME` run are reused.
+    result = run_benchmark(Predictor(args.name, "cpu"), real_data=args.benchmark_real_data,
+                           noise_images=args.benchmark_noise_images, work_dir=args.benchmark_work_dir)
+    command = shlex.join(["radio-unet", "benchmark", args.name]
+                         + (["--real-data", args.benchmark_real_data] if args.benchmark_real_data else [])
+                         + (["--noise-images", *args.benchmark_noise_images] if args.benchmark_noise_images else []))
+    table = QTable(result.setups, meta=dict(result.meta, command=command))
+    write_table(table, PRETRAINED / f"{args.name}.benchmark.ecsv")
+    print(f"benchmark ({time.perf_counter() - started:.0f} s)")
+    section = markdown_report(result, command, level=2).splitlines() + [""]
+    (PRETRAINED / f"{args.name}.md").write_text(_markdown(args.name, card, sha256_of(target), target, section))
 
 
 def _gated(classes, card, binary_name, gate_scale, gate_rule):

@@ -17,6 +17,31 @@ def test_lotss_presets_match_the_survey_papers():
     assert set(PRESETS) >= {"lotss-dr2-6", "lotss-dr2-20"}
 
 
+@pytest.mark.parametrize("name, beam, pixel, rms, frequency", [
+    ("lotss-dr2-60", 60.0, 15.0, 400.0, 144.0),
+    ("meerkat-mgcls", 7.5, 1.2, 3.0, 1283.0),
+])
+def test_taper_and_meerkat_presets(name, beam, pixel, rms, frequency):
+    survey = get_survey(name)
+    assert survey.beam.major.to_value(u.arcsec) == pytest.approx(beam)
+    assert survey.pixel_arcsec == pytest.approx(pixel)
+    assert survey.rms.to_value(u.uJy / u.beam) == pytest.approx(rms)
+    assert survey.frequency.to_value(u.MHz) == pytest.approx(frequency)
+    # Sampled as the surveys' images are: 4 pixels per beam for the taper, 6.25 for MeerKAT's 1.2" pixels.
+    assert survey.beam_fwhm_pixels == pytest.approx(beam / pixel)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_simulates_a_field_with_its_noise(name):
+    from radiounet.sky import FieldConfig, SkyConfig, field_rng, simulate_field
+
+    survey = get_survey(name)
+    sky = SkyConfig(fraction_diffuse=0.0, fraction_radio_galaxies=0.0, compact_density_per_deg2=1e-3)
+    field = simulate_field(FieldConfig(survey, shape=(128, 128), sky=sky), field_rng(1, 0))
+    assert field.image.std() / survey.rms_jy == pytest.approx(1.0, rel=0.25)
+    assert field.wcs.wcs.cdelt[1] * 3600 == pytest.approx(survey.pixel_arcsec)
+
+
 def test_beam_area_in_pixels_is_the_gaussian_solid_angle():
     survey = custom_survey("test", 10 * u.arcsec, 2 * u.arcsec, 1 * u.mJy / u.beam, 1 * u.GHz, bmin=5 * u.arcsec)
     expected = np.pi / (4 * np.log(2)) * 10 * 5 / 2**2

@@ -437,7 +437,7 @@ def _cmd_inject(args):
 
 
 def _cmd_models(args):
-    from radiounet.models import model_table
+    from radiounet.models import benchmark_headlines, model_table
 
     table = model_table()
     listing = table["name", "output", "depth", "parameters", "pixels_per_beam", "threshold", "dice",
@@ -451,8 +451,35 @@ def _cmd_models(args):
     print("\n".join(listing.pformat(max_width=-1, max_lines=-1)))
     print("dice: diffuse Dice on the card's held-out fields with a halo or relics; radio_galaxy_pct: per cent of the "
           "pixels of its radio-galaxy fields called diffuse; pixels_per_beam: native sampling")
+    headlines = benchmark_headlines()
+    if headlines is not None:
+        print("\nradio-unet benchmark (docs/benchmark.md), per setup: diffuse Dice / relic pixels found / pixels of "
+              "radio-galaxy images called diffuse; simulator: the training simulator, heldout: a sky generator "
+              "never used in training")
+        print("\n".join(headlines.pformat(max_width=-1, max_lines=-1)))
     for row in table:
         print(f"\n{row['name']}: {row['description']}")
+
+
+def _cmd_benchmark(args):
+    from radiounet.evaluate.benchmark import run_benchmark
+    from radiounet.evaluate.benchmark_report import write_benchmark
+    from radiounet.inference.predictor import Predictor
+    from radiounet.io.atomic import ensure_writable_directory
+
+    if args.real_data is not None and not Path(args.real_data).is_dir():
+        raise RadioUNetError(f"{args.real_data}: no such folder (--real-data: a folder of real images with "
+                             "labels.csv)")
+    for path in args.noise_images or ():
+        if not Path(path).is_file():
+            raise RadioUNetError(f"{path}: no such file (--noise-images)")
+    out = ensure_writable_directory(args.out or Path("benchmark") / Path(args.model).stem)
+    predictor = Predictor(args.model, args.device)
+    result = run_benchmark(predictor, quick=args.quick, real_data=args.real_data, noise_images=args.noise_images,
+                           work_dir=out / "parts", progress=not args.no_progress)
+    paths = write_benchmark(result, out, command=args.command_line)
+    print(paths["benchmark.md"].read_text())
+    print(f"benchmark: {', '.join(str(p) for p in paths.values())}")
 
 
 def _cmd_presets(args):
@@ -684,6 +711,31 @@ def build_parser():
 
     models = commands.add_parser("models", help="list the shipped models, with their held-out figures")
     models.set_defaults(func=_cmd_models)
+
+    benchmark = commands.add_parser(
+        "benchmark", help="measure a model on skies it never saw: surveys and scales, a held-out sky generator, "
+                          "real noise, real images",
+        description="Segment whole images as predict does and measure: per survey setup (LoTSS 6\", 20\", 60\" "
+                    "taper, MeerKAT) of the training simulator and of a held-out generator never used in training, "
+                    "the diffuse Dice, precision, recall, halo and relic pixels found and labelled radio galaxy, "
+                    "radio-galaxy images called diffuse, per-cluster R accuracy; halos injected into real survey "
+                    "noise; real images. Writes DIR/benchmark.ecsv, injection.ecsv, real_skies.ecsv, benchmark.md, "
+                    "benchmark.png and benchmark_real.png; DIR/parts/ keeps what is done, so that running the same "
+                    "command again resumes an interrupted run.",
+    )
+    benchmark.add_argument("model", metavar="MODEL", help="shipped model name or model file")
+    benchmark.add_argument("--quick", action="store_true",
+                           help="small images, few of them (a first look, the tests); default: the figures of record")
+    benchmark.add_argument("--out", help="output folder (default: benchmark/MODEL)")
+    benchmark.add_argument("--real-data", metavar="DIR",
+                           help="folder of labelled real images with labels.csv (e.g. ../shared/data/real); "
+                                "without it the real halo and radio galaxies are reported absent")
+    benchmark.add_argument("--noise-images", nargs="+", metavar="FITS",
+                           help="real survey images without a cluster, for the injection test and as negatives "
+                                "(default: the LoTSS-DR1 test image of a checkout)")
+    benchmark.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: auto")
+    benchmark.add_argument("--no-progress", action="store_true", help="no progress bars")
+    benchmark.set_defaults(func=_cmd_benchmark)
 
     presets = commands.add_parser("presets", help="list the survey presets")
     presets.set_defaults(func=_cmd_presets)

@@ -1,4 +1,5 @@
-"""Evaluation: metrics of a model on held-out synthetic fields (and, later, on catalogues)."""
+"""Evaluation: metrics of a model on held-out synthetic fields, on catalogues, and on skies it never saw
+(:mod:`radiounet.evaluate.benchmark`)."""
 
 from radiounet.evaluate.synthetic import evaluate_synthetic, evaluate_whole_images
 

@@ -22,7 +22,8 @@ from radiounet.sky import FieldConfig, SkyConfig, field_rng, simulate_field
 from radiounet.sky.labels import CLASS_NAMES
 from radiounet.train.metrics import ConfusionCounts
 
-__all__ = ["evaluate_synthetic", "evaluate_whole_images", "segment_simulated_field", "radio_galaxy_outcome",
+__all__ = ["evaluate_synthetic", "evaluate_whole_images", "segment_simulated_field", "add_diffuse_counts",
+           "DIFFUSE_COUNTS", "radio_galaxy_outcome",
            "radio_galaxy_labelled", "RADIO_GALAXY_OUTCOMES", "HELD_OUT_SEED", "WHOLE_IMAGE_SEED"]
 
 #: Seed of the held-out fields; training configurations use other seeds.
@@ -162,21 +163,10 @@ def evaluate_whole_images(predictor, survey, *, size=1024, n_fields=40, n_radio_
         (``n_radio_galaxy_fields`` images): the mean and 90th percentile over
         images of the fraction of pixels called diffuse.
     """
-    halo, relic, galaxy = (CLASS_NAMES.index(name) for name in ("halo", "relic", "radio_galaxy"))
     images = dict(predictor=predictor, survey=survey, size=size, redshift=redshift, mask_threshold=mask_threshold)
-    counts = dict(tp=0, fp=0, fn=0, halo=0, halo_found=0, relic=0, relic_found=0, relic_as_galaxy=0)
+    counts = dict.fromkeys(DIFFUSE_COUNTS, 0)
     for field, prediction in _segmented_images(n=n_fields, seed=seed, diffuse=True, **images):
-        called = prediction.mask
-        pixels = pixel_counts(prediction.probability, field.mask, predictor.threshold)
-        for key in ("tp", "fp", "fn"):
-            counts[key] += pixels[key]
-        for name, label in (("halo", halo), ("relic", relic)):
-            where = field.labels == label
-            counts[name] += int(where.sum())
-            counts[f"{name}_found"] += int(called[where].sum())
-        if prediction.class_probability is not None:
-            labelled = prediction.class_probability.argmax(0)
-            counts["relic_as_galaxy"] += int((labelled == galaxy)[field.labels == relic].sum())
+        add_diffuse_counts(counts, prediction, field, predictor.threshold)
     diffuse = dict(**overlap_metrics(counts["tp"], counts["fp"], counts["fn"], empty=0.0),
                    halo_found=_share_of(counts["halo_found"], counts["halo"]),
                    relic_found=_share_of(counts["relic_found"], counts["relic"]), n_fields=n_fields, size=size)
@@ -188,6 +178,26 @@ def evaluate_whole_images(predictor, survey, *, size=1024, n_fields=40, n_radio_
                     p90_fraction_called_diffuse=float(np.percentile(fractions, 90)),
                     n_fields=n_radio_galaxy_fields, size=size)
     return dict(diffuse=diffuse, radio_galaxies=galaxies)
+
+
+#: What :func:`add_diffuse_counts` counts.
+DIFFUSE_COUNTS = ("tp", "fp", "fn", "halo", "halo_found", "halo_as_galaxy", "relic", "relic_found", "relic_as_galaxy")
+
+
+def add_diffuse_counts(counts, prediction, field, threshold):
+    """Add to ``counts`` (keys :data:`DIFFUSE_COUNTS`) one segmented field's pixels: true and false positives
+    and false negatives of the diffuse mask at ``threshold``; halo and relic pixels, those called diffuse and
+    (a class model) those labelled radio galaxy."""
+    pixels = pixel_counts(prediction.probability, field.mask, threshold)
+    for key in ("tp", "fp", "fn"):
+        counts[key] += pixels[key]
+    labelled = prediction.class_probability.argmax(0) if prediction.class_probability is not None else None
+    for name in ("halo", "relic"):
+        where = field.labels == CLASS_NAMES.index(name)
+        counts[name] += int(where.sum())
+        counts[f"{name}_found"] += int(prediction.mask[where].sum())
+        if labelled is not None:
+            counts[f"{name}_as_galaxy"] += int((labelled[where] == CLASS_NAMES.index("radio_galaxy")).sum())
 
 
 def _segmented_images(predictor, survey, size, n, seed, diffuse, redshift, mask_threshold):

@@ -35,15 +35,22 @@ def rms_mesh(data, box, filter_size=3):
     """
     ny, nx = data.shape
     mesh = np.full((-(-ny // box), -(-nx // box)), np.nan)
+    counts = np.zeros(mesh.shape, dtype=int)
     for i in range(mesh.shape[0]):
         block = np.asarray(data[i * box:(i + 1) * box, :], dtype=np.float64)
         for j in range(mesh.shape[1]):
             values = block[:, j * box:(j + 1) * box]
             values = values[np.isfinite(values)]
-            if values.size >= _MIN_FINITE_FRACTION * box * box or (values.size > 100 and mesh.size == 1):
+            counts[i, j] = values.size
+            if values.size > 100:
                 _, _, rms = sigma_clipped_stats(values, sigma=3.0, maxiters=5, stdfunc="mad_std")
                 if rms > 0:
                     mesh[i, j] = rms
+    # Boxes mostly blank give poor estimates: use them only where no box is mostly filled (a small image
+    # padded with blanks, as a cutout at the edge of a survey).
+    filled = counts >= _MIN_FINITE_FRACTION * box * box
+    if (filled & np.isfinite(mesh)).any():
+        mesh[~filled] = np.nan
     if not np.isfinite(mesh).any():
         raise RadioUNetError("the image has no area with finite, non-constant pixels (all blank?)")
     mesh = np.where(np.isfinite(mesh), mesh, np.nanmedian(mesh))

@@ -22,7 +22,7 @@ from radiounet.models.gated import GATED, GatedConfig, network_from_config
 from radiounet.models.unet import UNetConfig
 
 __all__ = ["DEFAULT_MODEL", "save_model", "load_model", "load_weights", "read_model_card", "available_models",
-           "model_table", "sha256_of", "resolve_model_path", "build_model", "is_gated", "require_one_network"]
+           "model_table", "benchmark_headlines", "sha256_of", "resolve_model_path", "build_model", "is_gated", "require_one_network"]
 
 _CARD_KEY = "radiounet_model_card"
 #: The model used when none is named.
@@ -95,6 +95,43 @@ def model_table():
                              "mean_fraction_called_diffuse", float("nan"))),
                          description=entry["description"]))
     return Table(rows=rows, names=list(rows[0]))
+
+
+def benchmark_headlines():
+    """Headline figures of ``radio-unet benchmark`` per setup, for the shipped models that have them.
+
+    Read from ``pretrained/NAME.benchmark.ecsv`` (written by
+    ``scripts/ship_model.py``): one row per model and sky family, the default
+    model first, with for each setup the string ``"Dice / relic pixels found /
+    radio-galaxy images called diffuse (mean)"``.
+
+    Returns
+    -------
+    astropy.table.Table or None
+        None when no shipped model has a benchmark table.
+    """
+    from astropy.table import Table
+
+    rows = []
+    for name in sorted(_registry(), key=lambda item: (item != DEFAULT_MODEL, item)):
+        path = resources.files("radiounet.models").joinpath("pretrained", f"{name}.benchmark.ecsv")
+        if not path.is_file():
+            continue
+        table = Table.read(str(path), format="ascii.ecsv")
+        for family in dict.fromkeys(table["family"]):
+            row = dict(name=name, family=family)
+            for line in table[table["family"] == family]:
+                row[line["setup"]] = (f"{line['dice']:.2f} / {_percent(line['relic_found'], 0)} / "
+                                      f"{_percent(line['radio_galaxy_called_mean'], 1)}")
+            rows.append(row)
+    if not rows:
+        return None
+    names = list(dict.fromkeys(key for row in rows for key in row))
+    return Table(rows=[{key: row.get(key, "") for key in names} for row in rows], names=names)
+
+
+def _percent(value, digits):
+    return "-" if value != value else f"{100 * value:.{digits}f}%"
 
 
 def _depth(architecture):

@@ -167,6 +167,14 @@ PRESETS = {
     # higher than the 95 uJy/beam of the 20" Stokes V maps.
     "lotss-dr2-20": dict(bmaj=20 * u.arcsec, pixel_scale=4.5 * u.arcsec, rms=150 * u.uJy / u.beam,
                          frequency=144 * u.MHz),
+    # LoTSS tapered to 60" (as the compact-source-subtracted images of Botteon et al. 2022 are), 15" pixels;
+    # the noise of such tapers is a few times the 20" images'.
+    "lotss-dr2-60": dict(bmaj=60 * u.arcsec, pixel_scale=15 * u.arcsec, rms=400 * u.uJy / u.beam,
+                         frequency=144 * u.MHz),
+    # MeerKAT Galaxy Cluster Legacy Survey (Knowles et al. 2022, A&A 657, A56): 7.5" full-resolution
+    # images at 1.28 GHz, 1.1"-2" pixels (1.2" here), 3-5 uJy/beam.
+    "meerkat-mgcls": dict(bmaj=7.5 * u.arcsec, pixel_scale=1.2 * u.arcsec, rms=3 * u.uJy / u.beam,
+                          frequency=1283 * u.MHz),
 }
 
 
@@ -176,7 +184,8 @@ def get_survey(name):
     Parameters
     ----------
     name : str
-        One of the keys of :data:`PRESETS` (``"lotss-dr2-6"``, ``"lotss-dr2-20"``).
+        One of the keys of :data:`PRESETS` (``"lotss-dr2-6"``, ``"lotss-dr2-20"``, ``"lotss-dr2-60"``,
+        ``"meerkat-mgcls"``).
 
     Raises
     ------

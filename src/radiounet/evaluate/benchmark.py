@@ -1,0 +1,362 @@
+"""The benchmark: a model measured on skies it never saw.
+
+Every figure comes from whole images segmented exactly as ``radio-unet predict``
+segments them (:meth:`radiounet.inference.Predictor.predict`: regridding to the
+model's sampling, noise mesh, sliding window, the model's own threshold):
+
+1. **surveys and scales** (:data:`BENCHMARK_SETUPS`): the project's simulator
+   at LoTSS-DR2 6", 20", a 60" taper and MeerKAT MGCLS, clusters at redshifts
+   0.02-0.9;
+2. **a held-out family**: the same setups drawn by :mod:`radiounet.sky.heldout`,
+   a generator never used in training (other halos, relics, radio galaxies and noise);
+3. **real noise**: mock halos injected into real survey images without a
+   cluster (:mod:`radiounet.evaluate.injection`): completeness at fixed flux
+   density per halo size;
+4. **real skies**: labelled real images (a folder with ``labels.csv``) and the
+   real images bundled with the tests, when they are there.
+
+:func:`run_benchmark` returns a :class:`BenchmarkResult`;
+:func:`radiounet.evaluate.benchmark_report.write_benchmark` writes it as
+ECSV, Markdown and a PNG panel.
+"""
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+from astropy.table import Table
+from tqdm import tqdm
+
+from radiounet._overlap import overlap_metrics
+from radiounet.detect.aperture import aperture_ratio
+from radiounet.errors import InvalidParameterError, RadioUNetError
+from radiounet.evaluate.benchmark_report import Example
+from radiounet.evaluate.real_skies import bundled_real_images, read_real_labels, real_sky_table
+from radiounet.evaluate.synthetic import DIFFUSE_COUNTS, add_diffuse_counts, segment_simulated_field
+from radiounet.io.atomic import atomic_path
+from radiounet.io.tables import write_table
+from radiounet.sky import FieldConfig, SkyConfig, field_rng, get_survey, simulate_field
+
+__all__ = ["BENCHMARK_SETUPS", "BENCHMARK_FAMILIES", "BENCHMARK_SEED", "BenchmarkPlan", "PLANS", "BenchmarkResult",
+           "run_benchmark", "benchmark_fields", "score_setup", "injection_completeness", "SETUP_COLUMNS"]
+
+#: Survey presets of the benchmark (``radio-unet presets``).
+BENCHMARK_SETUPS = ("lotss-dr2-6", "lotss-dr2-20", "lotss-dr2-60", "meerkat-mgcls")
+#: Sky generators: the training simulator and the held-out one.
+BENCHMARK_FAMILIES = ("simulator", "heldout")
+#: Seed of the benchmark's images; training and the other held-out sets use other seeds.
+BENCHMARK_SEED = 555_000_001
+
+#: Columns of the per-setup table, in order.
+SETUP_COLUMNS = ("family", "setup", "beam_arcsec", "pixel_arcsec", "n_diffuse", "n_radio_galaxy", "size", "dice",
+                 "precision", "recall", "halo_found", "relic_found", "halo_labelled_radio_galaxy",
+                 "relic_labelled_radio_galaxy", "radio_galaxy_called_mean", "radio_galaxy_called_p90",
+                 "r_accuracy", "r_recall", "r_false_positive", "n_halo_pixels", "n_relic_pixels")
+
+
+@dataclass(frozen=True)
+class BenchmarkPlan:
+    """How many images of which size, and the injection test's settings.
+
+    Attributes
+    ----------
+    name : str
+    size : int
+        Side of the simulated images in pixels (at each survey's own pixels).
+    n_diffuse, n_radio_galaxy : int
+        Images per setup and family with a halo and/or relics, and with radio galaxies only.
+    redshift : tuple
+        Cluster redshifts, drawn uniformly.
+    injection_re_kpc, injection_flux_mjy : tuple
+        Halo e-folding radii and flux densities (at the image's frequency) of the injection test.
+    injection_sites_per_image : int
+    injection_redshift : float
+    injection_m500 : Quantity
+    """
+
+    name: str
+    size: int
+    n_diffuse: int
+    n_radio_galaxy: int
+    redshift: tuple = (0.02, 0.9)
+    injection_re_kpc: tuple = (100.0, 200.0, 400.0)
+    injection_flux_mjy: tuple = (30.0, 100.0)
+    injection_sites_per_image: int = 2
+    injection_redshift: float = 0.4
+    injection_m500: u.Quantity = field(default_factory=lambda: 4e14 * u.Msun)
+
+
+#: ``quick`` (tests, a first look) and ``default`` (the figures of record).
+PLANS = {
+    "quick": BenchmarkPlan("quick", size=128, n_diffuse=2, n_radio_galaxy=2, injection_re_kpc=(100.0,),
+                           injection_flux_mjy=(100.0,), injection_sites_per_image=1),
+    "default": BenchmarkPlan("default", size=512, n_diffuse=32, n_radio_galaxy=16),
+}
+
+
+@dataclass
+class BenchmarkResult:
+    """What :func:`run_benchmark` measured.
+
+    Attributes
+    ----------
+    setups : astropy.table.Table
+        One row per family and setup, columns :data:`SETUP_COLUMNS`.
+    injection : astropy.table.Table
+        Completeness per halo size and flux density (no rows without real noise images).
+    real : astropy.table.Table
+        One row per real image (``status`` says when one was absent).
+    examples : dict
+        ``(family, setup) -> {"diffuse": Example, "radio_galaxies": Example}`` and ``("real", name) -> ...``,
+        for the PNG panel.
+    meta : dict
+        Model, plan, date, R threshold and notes (e.g. which parts were absent).
+    """
+
+    setups: Table
+    injection: Table
+    real: Table
+    examples: dict
+    meta: dict
+
+
+def benchmark_fields(family, survey, plan, diffuse, seed):
+    """The ``plan``'s images of one family, setup and kind: ``SimulatedField`` objects, drawn lazily."""
+    n = plan.n_diffuse if diffuse else plan.n_radio_galaxy
+    if family == "simulator":
+        sky = SkyConfig(fraction_diffuse=float(diffuse), fraction_radio_galaxies=float(not diffuse),
+                        redshift=tuple(plan.redshift))
+        config = FieldConfig(survey, shape=(plan.size, plan.size), sky=sky)
+        for i in range(n):
+            yield simulate_field(config, field_rng(seed, i))
+    elif family == "heldout":
+        from radiounet.sky.heldout import HeldOutConfig, simulate_heldout_field
+
+        config = HeldOutConfig(survey, shape=(plan.size, plan.size), redshift=tuple(plan.redshift))
+        for i in range(n):
+            yield simulate_heldout_field(config, field_rng(seed, i), "diffuse" if diffuse else "radio_galaxies")
+    else:
+        raise InvalidParameterError("family", family, f"must be one of {', '.join(BENCHMARK_FAMILIES)}")
+
+
+def _setup_seed(seed, family, setup, diffuse):
+    return seed + 1000 * BENCHMARK_FAMILIES.index(family) + 10 * BENCHMARK_SETUPS.index(setup) + int(not diffuse)
+
+
+def score_setup(predictor, family, setup, plan, *, seed=BENCHMARK_SEED, ratio_threshold, progress=False):
+    """The figures of one family and setup, and its two example images.
+
+    Returns
+    -------
+    row : dict
+        Keys :data:`SETUP_COLUMNS`; fractions in [0, 1], NaN where there was
+        nothing to count (no relic pixel, or a binary model for the labels).
+    examples : dict
+        ``"diffuse"`` (the image with most diffuse pixels) and
+        ``"radio_galaxies"`` (the radio-galaxy image with most pixels called diffuse).
+    """
+    survey = get_survey(setup)
+    counts = dict.fromkeys(DIFFUSE_COUNTS, 0)
+    detected = {True: [], False: []}
+    called_fractions = []
+    examples = {}
+    for diffuse in (True, False):
+        fields = benchmark_fields(family, survey, plan, diffuse, _setup_seed(seed, family, setup, diffuse))
+        n = plan.n_diffuse if diffuse else plan.n_radio_galaxy
+        for i, sky in enumerate(tqdm(fields, total=n, unit="image", disable=not progress, leave=False,
+                                     desc=f"{family} {setup} {'diffuse' if diffuse else 'radio galaxies'}")):
+            prediction = segment_simulated_field(predictor, sky, survey, f"{family} {setup} image {i}")
+            radius = 2.2 * sky.cluster.r500_arcsec / survey.pixel_arcsec
+            ratio = aperture_ratio(prediction.probability, sky.cluster.x, sky.cluster.y, radius).ratio
+            detected[diffuse].append(bool(ratio > ratio_threshold))
+            if diffuse:
+                add_diffuse_counts(counts, prediction, sky, predictor.threshold)
+                score = float(sky.mask.sum())
+            else:
+                called_fractions.append(float(prediction.mask.mean()))
+                score = called_fractions[-1]
+            kind = "diffuse" if diffuse else "radio_galaxies"
+            if kind not in examples or score > examples[kind].score:
+                examples[kind] = Example(
+                    title=f"{family} {setup}, z = {sky.cluster.z:.2f}: "
+                          + (", ".join(sorted({c.subtype for c in sky.components})) or "compact sources"),
+                    image=sky.image / survey.rms_jy, truth=sky.mask, probability=prediction.probability,
+                    called=prediction.mask, score=score,
+                    labelled=(prediction.class_probability.argmax(0) if prediction.class_probability is not None
+                              else None))
+    overlap = overlap_metrics(counts["tp"], counts["fp"], counts["fn"], empty=0.0)
+    labels = bool(predictor.class_names)
+    positives, negatives = np.array(detected[True]), np.array(detected[False])
+    row = dict(family=family, setup=setup, beam_arcsec=float(survey.beam.major.to_value(u.arcsec)),
+               pixel_arcsec=survey.pixel_arcsec, n_diffuse=plan.n_diffuse, n_radio_galaxy=plan.n_radio_galaxy,
+               size=plan.size, dice=overlap["dice"], precision=overlap["precision"], recall=overlap["recall"],
+               halo_found=_share(counts["halo_found"], counts["halo"]),
+               relic_found=_share(counts["relic_found"], counts["relic"]),
+               halo_labelled_radio_galaxy=_share(counts["halo_as_galaxy"], counts["halo"]) if labels else np.nan,
+               relic_labelled_radio_galaxy=_share(counts["relic_as_galaxy"], counts["relic"]) if labels else np.nan,
+               radio_galaxy_called_mean=float(np.mean(called_fractions)),
+               radio_galaxy_called_p90=float(np.percentile(called_fractions, 90)),
+               r_accuracy=float((positives.sum() + (~negatives).sum()) / (len(positives) + len(negatives))),
+               r_recall=float(positives.mean()), r_false_positive=float(negatives.mean()),
+               n_halo_pixels=counts["halo"], n_relic_pixels=counts["relic"])
+    return row, examples
+
+
+def _share(part, whole):
+    return part / whole if whole else float("nan")
+
+
+def injection_completeness(predictor, images, plan, work_dir, *, seed=BENCHMARK_SEED, progress=False):
+    """Completeness of mock halos injected into real images, per halo size and flux density.
+
+    Random sites (``plan.injection_sites_per_image`` per image) get circular
+    exponential halos of each radius and flux density of the plan; each is
+    detected when ``R`` within 2.2 R500 exceeds the model's threshold, as in
+    ``radio-unet inject``. Sites detected without a halo are left out.
+
+    Returns
+    -------
+    astropy.table.Table
+        ``re_kpc``, ``re_arcsec``, ``flux_mjy``, ``i0_snr`` (median central
+        brightness over the local rms), ``n_sites``, ``n_detected``,
+        ``completeness``, ``n_detected_without_halo`` (sites left out) and
+        ``median_r_gain`` (median of ``R - R_baseline`` over all sites: what
+        the halo adds to R, even where the site was detected without it).
+    """
+    from radiounet.evaluate.injection import random_sites, run_injections
+    from radiounet.sky.cosmology import r500_from_m500
+
+    z = plan.injection_redshift
+    r500_kpc = r500_from_m500(plan.injection_m500, z).to_value(u.kpc)
+    sites = random_sites(images, plan.injection_sites_per_image, z, r500_kpc, seed=seed)
+    rows = []
+    for re_kpc in plan.injection_re_kpc:
+        injections = run_injections(sites, predictor, np.array(plan.injection_flux_mjy) * 1e-3, re_kpc,
+                                    Path(work_dir) / f"re_{re_kpc:g}kpc", progress=progress)
+        usable = ~np.asarray(injections["detected_baseline"], bool)
+        n_without = len(set(injections["site"][~usable]))
+        flux = injections["flux"].to_value(u.mJy)
+        for level in plan.injection_flux_mjy:
+            at_level = np.isclose(flux, level)
+            found = np.asarray(injections["detected"], bool)[at_level & usable]
+            gain = np.asarray(injections["R"] - injections["R_baseline"], float)[at_level]
+            rows.append(dict(re_kpc=re_kpc, re_arcsec=float(injections["re_arcsec"][0].to_value(u.arcsec)),
+                             flux_mjy=level, i0_snr=float(np.median(injections["i0_snr"][at_level])),
+                             n_sites=len(found), n_detected=int(found.sum()),
+                             completeness=float(found.mean()) if len(found) else np.nan,
+                             n_detected_without_halo=n_without, median_r_gain=float(np.median(gain))))
+    return Table(rows=rows) if rows else _empty_injection()
+
+
+def _empty_injection():
+    names = ("re_kpc", "re_arcsec", "flux_mjy", "i0_snr", "n_sites", "n_detected", "completeness",
+             "n_detected_without_halo", "median_r_gain")
+    return Table(names=names, dtype=[int if n.startswith("n_") else float for n in names])
+
+
+def run_benchmark(predictor, *, quick=False, real_data=None, noise_images=None, bundled=True, work_dir=None,
+                  seed=BENCHMARK_SEED, progress=True):
+    """Measure ``predictor`` (a :class:`radiounet.inference.Predictor`) on every part of the benchmark.
+
+    Parameters
+    ----------
+    quick : bool
+        The ``quick`` plan (small images, few of them) instead of the figures of record.
+    real_data : path, optional
+        Folder of labelled real images with a ``labels.csv`` (``file``, ``kind``
+        = halo / radio_galaxy / compact, ``ra_deg``, ``dec_deg``,
+        ``radius_arcmin`` of a halo, ``telescope``, ...); without it that part
+        is reported absent.
+    noise_images : list of path, optional
+        Real survey images without a cluster for the injection test (and as
+        negatives); default: the LoTSS-DR1 image bundled with the tests.
+    bundled : bool
+        Also measure the real images bundled with the tests (when the checkout has them).
+    work_dir : path, optional
+        Where each finished part is kept (``setups/``: each family and
+        setup's row and example images; ``injection/``: the injection test's
+        per-site tables), so that a rerun of the same model, plan and seed
+        resumes where an interrupted one stopped; default: a temporary folder.
+    """
+    from radiounet.detect.clusters import REFERENCE_RATIO_THRESHOLD
+
+    plan = PLANS["quick" if quick else "default"]
+    if real_data is not None:
+        read_real_labels(real_data)  # a broken labels file fails now, not after the simulated skies
+    ratio_threshold = float(predictor.card.get("detection_ratio_threshold", REFERENCE_RATIO_THRESHOLD))
+    rows, examples, notes = [], {}, []
+    fingerprint = dict(model=predictor.model_name, model_sha256=_model_sha256(predictor), plan=plan.name, seed=seed,
+                       threshold=predictor.threshold, ratio_threshold=ratio_threshold)
+    for family in BENCHMARK_FAMILIES:
+        for setup in BENCHMARK_SETUPS:
+            part = None if work_dir is None else Path(work_dir) / "setups" / f"{family}_{setup}"
+            done = _read_part(part, fingerprint)
+            if done is None:
+                done = score_setup(predictor, family, setup, plan, seed=seed, ratio_threshold=ratio_threshold,
+                                   progress=progress)
+                _write_part(part, fingerprint, *done)
+            rows.append(done[0])
+            examples[(family, setup)] = done[1]
+    bundled_images = bundled_real_images() if bundled else {}
+    if noise_images is None:
+        noise_images = [bundled_images["lotss-dr1"]] if "lotss-dr1" in bundled_images else []
+    if noise_images:
+        with tempfile.TemporaryDirectory() as scratch:
+            injection = injection_completeness(predictor, [str(p) for p in noise_images], plan,
+                                               Path(work_dir or scratch) / "injection", seed=seed,
+                                               progress=progress)
+    else:
+        injection = _empty_injection()
+        notes.append("real noise: no real survey image without a cluster was given (--noise-images) and the "
+                     "bundled LoTSS-DR1 test image is not in this installation; injection test skipped")
+    real, real_examples, real_notes = real_sky_table(predictor, real_data, bundled_images, noise_images)
+    notes.extend(real_notes)
+    examples.update({("real", name): {"real": example} for name, example in real_examples.items()})
+    setups = Table(rows=rows, names=SETUP_COLUMNS)
+    meta = dict(model=predictor.model_name, plan=plan.name, seed=seed, threshold=predictor.threshold,
+                ratio_threshold=ratio_threshold, redshift=list(plan.redshift), notes=notes)
+    return BenchmarkResult(setups=setups, injection=injection, real=real, examples=examples, meta=meta)
+
+
+
+def _model_sha256(predictor):
+    """sha256 of the predictor's model file (empty for a predictor without one)."""
+    from radiounet.models.store import resolve_model_path, sha256_of
+
+    try:
+        return sha256_of(resolve_model_path(predictor.model_name))
+    except RadioUNetError:
+        return ""
+
+
+def _write_part(part, fingerprint, row, examples):
+    """Keep one family and setup's row (ECSV) and example images (npz), each written atomically."""
+    if part is None:
+        return
+    part.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    for kind, example in examples.items():
+        arrays.update({f"{kind}.{name}": value for name, value in vars(example).items() if value is not None})
+    with atomic_path(part.with_suffix(".npz")) as tmp:
+        with open(tmp, "wb") as stream:
+            np.savez_compressed(stream, **arrays)
+    write_table(Table(rows=[row], names=SETUP_COLUMNS, meta=dict(fingerprint)), part.with_suffix(".ecsv"))
+
+
+def _read_part(part, fingerprint):
+    """The row and examples of a part finished by an earlier run of the same model, plan and seed (else None)."""
+    if part is None or not part.with_suffix(".ecsv").is_file() or not part.with_suffix(".npz").is_file():
+        return None
+    table = Table.read(part.with_suffix(".ecsv"), format="ascii.ecsv")
+    if {key: table.meta.get(key) for key in fingerprint} != fingerprint:
+        return None
+    row = {name: (value.item() if hasattr(value, "item") else value) for name, value in zip(table.colnames, table[0])}
+    examples = {}
+    with np.load(part.with_suffix(".npz")) as arrays:
+        for kind in {key.split(".")[0] for key in arrays.files}:
+            fields = {key.split(".", 1)[1]: arrays[key] for key in arrays.files if key.startswith(kind + ".")}
+            fields["title"], fields["score"] = str(fields["title"]), float(fields["score"])
+            examples[kind] = Example(**fields)
+    return row, examples

@@ -1,0 +1,181 @@
+"""Writing the benchmark: ECSV tables, a Markdown page and PNG panels of example images.
+
+The panels show, for each family and setup, the image with most diffuse
+emission and the radio-galaxy image with most pixels called diffuse (the
+worst false positive), each beside what the model called diffuse, coloured by
+the label it gave; so that a person sees the failures, not only the numbers.
+"""
+
+import datetime
+from dataclasses import dataclass
+
+import numpy as np
+from astropy.table import QTable
+
+from radiounet import __version__
+from radiounet.io.atomic import atomic_path
+from radiounet.io.tables import write_table
+from radiounet.sky.labels import CLASS_NAMES
+
+__all__ = ["Example", "write_benchmark", "markdown_report", "plot_examples"]
+
+_LABEL_COLOURS = {"background": (1.0, 1.0, 0.2), "halo": (0.1, 0.6, 1.0), "relic": (1.0, 0.55, 0.0),
+                  "radio_galaxy": (0.9, 0.1, 0.1), "compact": (0.8, 0.2, 0.9)}
+
+
+@dataclass
+class Example:
+    """One image and what the model made of it, for a panel.
+
+    ``image`` is in units of the rms; ``truth`` the true diffuse mask (a
+    real halo's disc); ``labelled`` the class of each pixel (class models).
+    """
+
+    title: str
+    image: np.ndarray
+    truth: np.ndarray
+    probability: np.ndarray
+    called: np.ndarray
+    labelled: np.ndarray = None
+    score: float = 0.0
+
+
+def _pct(value):
+    return "–" if value is None or not np.isfinite(value) else f"{100 * value:.1f}%"
+
+
+def markdown_report(result, command=None, level=1):
+    """The benchmark as a Markdown page: the settings, then one table per part; its title at heading ``level``
+    (2 inside a model card)."""
+    meta, plan = result.meta, result.setups
+    title, part = "#" * level, "#" * (level + 1)
+    lines = [f"{title} Benchmark of `{meta['model']}`: skies it never saw", ""]
+    when = meta.get("date") or datetime.date.today().isoformat()
+    lines.append(f"{when}, radiounet {__version__}" + (f": `{command}`" if command else "") + ".")
+    if len(plan):
+        first = plan[0]
+        lines.append(f"Plan `{meta['plan']}`: {first['size']}x{first['size']}-pixel images, per setup and family "
+                     f"{first['n_diffuse']} with a halo and/or relics and {first['n_radio_galaxy']} with radio "
+                     f"galaxies only, clusters at redshifts {meta['redshift'][0]:g}-{meta['redshift'][1]:g} "
+                     f"(seed {meta['seed']}). Probability threshold {meta['threshold']:.3g}, R threshold "
+                     f"{meta['ratio_threshold']:.3g} (the model's own).")
+    lines += ["", f"{part} Simulated skies", "",
+              "*simulator*: the training simulator; *heldout*: `radiounet.sky.heldout`, never used in training. "
+              "Found: share of the true halo (relic) pixels called diffuse; → RG: share labelled radio galaxy; "
+              "RG images: share of the pixels of images with radio galaxies only called diffuse; R: per-cluster "
+              "detection (mean probability within 2.2 R500 above the R threshold) on all images, on those with "
+              "diffuse emission (recall) and on those without (false positives).", "",
+              "| family | setup | beam | Dice | precision | recall | halo found | relic found | halo → RG "
+              "| relic → RG | RG images: mean / p90 | R accuracy | R recall | R false pos. |",
+              "|" + "---|" * 14]
+    for row in plan:
+        lines.append(f"| {row['family']} | {row['setup']} | {row['beam_arcsec']:g}\" | {row['dice']:.3f} | "
+                     f"{row['precision']:.3f} | {row['recall']:.3f} | {_pct(row['halo_found'])} | "
+                     f"{_pct(row['relic_found'])} | {_pct(row['halo_labelled_radio_galaxy'])} | "
+                     f"{_pct(row['relic_labelled_radio_galaxy'])} | {_pct(row['radio_galaxy_called_mean'])} / "
+                     f"{_pct(row['radio_galaxy_called_p90'])} | {_pct(row['r_accuracy'])} | "
+                     f"{_pct(row['r_recall'])} | {_pct(row['r_false_positive'])} |")
+    lines += ["", f"{part} Real noise: halos injected into real survey images", ""]
+    if len(result.injection):
+        lines += ["Circular exponential halos at random sites (z and R500 fixed), detected when R > the R "
+                  "threshold; sites detected without a halo are left out.", "",
+                  "| r_e | r_e (arcsec) | flux density | median I0 / rms | sites | detected | median R gain |",
+                  "|---|---|---|---|---|---|---|"]
+        for row in result.injection:
+            lines.append(f"| {row['re_kpc']:g} kpc | {row['re_arcsec']:.1f} | {row['flux_mjy']:g} mJy | "
+                         f"{row['i0_snr']:.2f} | {row['n_sites']} | {_pct(row['completeness'])} | "
+                         f"{row['median_r_gain']:.2g} |")
+        lines.append("")
+        lines.append(f"{result.injection['n_detected_without_halo'][0]} site(s) detected without a halo (R above "
+                     "the threshold on the real noise alone), left out of *sites* and *detected*; the R gain "
+                     "(R with the halo minus R without) counts every site.")
+    else:
+        lines.append("Not measured (no real survey image without a cluster).")
+    lines += ["", f"{part} Real skies", "",
+              "A halo is measured in its disc, anything else over the whole image; bright: pixels above 5 rms.", "",
+              "| image | kind | telescope | beam | region | called diffuse | labelled halo | labelled RG "
+              "| bright pixels called diffuse | mean probability |", "|" + "---|" * 10]
+    for row in result.real:
+        if row["status"] != "ok":
+            lines.append(f"| {row['name']} | | | | | absent | | | | |")
+            continue
+        lines.append(f"| {row['name']} | {row['kind']} | {row['telescope']} | {row['beam_arcsec']:.3g}\" | "
+                     f"{row['region']} | {_pct(row['called_diffuse'])} | {_pct(row['labelled_halo'])} | "
+                     f"{_pct(row['labelled_radio_galaxy'])} | {_pct(row['bright_called_diffuse'])} | "
+                     f"{row['mean_probability']:.4f} |")
+    if meta.get("notes"):
+        lines += ["", "Notes:", ""] + [f"- {note}" for note in meta["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def _show_image(ax, example):
+    ax.imshow(np.arcsinh(np.nan_to_num(example.image)), origin="lower", cmap="gray", vmin=-2, vmax=5,
+              interpolation="nearest")
+    if example.truth.any():
+        ax.contour(example.truth, [0.5], colors="cyan", linewidths=0.7)
+
+
+def _show_prediction(ax, example):
+    ax.imshow(np.nan_to_num(example.probability), origin="lower", cmap="gray", vmin=0, vmax=1,
+              interpolation="nearest")
+    overlay = np.zeros(example.probability.shape + (4,))
+    if example.labelled is None:
+        overlay[example.called] = (*_LABEL_COLOURS["background"], 0.6)
+    else:
+        for index, name in enumerate(CLASS_NAMES):
+            overlay[example.called & (example.labelled == index)] = (*_LABEL_COLOURS[name], 0.7)
+    ax.imshow(overlay, origin="lower", interpolation="nearest")
+    if example.truth.any():
+        ax.contour(example.truth, [0.5], colors="cyan", linewidths=0.7)
+
+
+def plot_examples(pairs, path, title):
+    """A panel of rows of ``(Example, Example)`` pairs (either may be None): image, prediction, image, prediction."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 2.9 * len(pairs) + 0.6), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(len(pairs), 4))
+    for row, pair in zip(axes, pairs):
+        for k, example in enumerate(pair):
+            image_ax, prediction_ax = row[2 * k], row[2 * k + 1]
+            for ax in (image_ax, prediction_ax):
+                ax.set_xticks([])
+                ax.set_yticks([])
+            if example is None:
+                image_ax.set_axis_off()
+                prediction_ax.set_axis_off()
+                continue
+            _show_image(image_ax, example)
+            _show_prediction(prediction_ax, example)
+            image_ax.set_title(example.title, fontsize=6, loc="left", wrap=True)
+            prediction_ax.set_title("called diffuse, by label", fontsize=7, loc="left")
+    fig.suptitle(f"{title}\ncyan: true diffuse emission (real halo: its disc); called diffuse, coloured by label: "
+                 "halo blue, relic orange, radio galaxy red, compact violet, background (binary model) yellow",
+                 fontsize=8)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=70, format="png")
+
+
+def write_benchmark(result, out, command=None):
+    """Write ``benchmark.ecsv``, ``injection.ecsv``, ``real_skies.ecsv``, ``benchmark.md``, ``benchmark.png``
+    and ``benchmark_real.png`` into the folder ``out``; returns their paths."""
+    paths = {name: out / name for name in ("benchmark.ecsv", "injection.ecsv", "real_skies.ecsv", "benchmark.md",
+                                           "benchmark.png", "benchmark_real.png")}
+    for table, name in ((result.setups, "benchmark.ecsv"), (result.injection, "injection.ecsv"),
+                        (result.real, "real_skies.ecsv")):
+        table = QTable(table)
+        table.meta.update({key: value for key, value in result.meta.items()}, command=command)
+        write_table(table, paths[name])
+    with atomic_path(paths["benchmark.md"]) as tmp:
+        tmp.write_text(markdown_report(result, command))
+    simulated = [(pictures.get("diffuse"), pictures.get("radio_galaxies"))
+                 for key, pictures in result.examples.items() if key[0] != "real"]
+    plot_examples(simulated, paths["benchmark.png"], f"{result.meta['model']} on simulated skies "
+                                                     "(left: most diffuse emission; right: worst radio-galaxy image)")
+    real = [pictures["real"] for key, pictures in result.examples.items() if key[0] == "real"]
+    if real:
+        pairs = [(real[i], real[i + 1] if i + 1 < len(real) else None) for i in range(0, len(real), 2)]
+        plot_examples(pairs, paths["benchmark_real.png"], f"{result.meta['model']} on real images")
+    else:
+        paths.pop("benchmark_real.png")
+    return paths

@@ -1,0 +1,190 @@
+"""radio-unet benchmark: its figures on predictors whose answer is known, its outputs end to end, real images."""
+
+import astropy.units as u
+import matplotlib.image
+import numpy as np
+import pytest
+import torch
+from astropy.io import fits
+from astropy.table import QTable
+
+from radiounet.cli import main
+from radiounet.evaluate.benchmark import BENCHMARK_FAMILIES, BENCHMARK_SETUPS, BenchmarkPlan, score_setup
+from radiounet.evaluate.real_skies import bundled_real_images, real_sky_table
+from radiounet.inference.noise import rms_mesh
+from radiounet.inference.predictor import Prediction
+from radiounet.models import UNet, UNetConfig, save_model
+from radiounet.sky import FieldConfig, SkyConfig, field_rng, get_survey, simulate_field
+from radiounet.sky.labels import CLASS_NAMES
+
+PLAN = BenchmarkPlan("test", size=96, n_diffuse=3, n_radio_galaxy=2)
+
+
+class ConstantPredictor:
+    """Calls every pixel diffuse (``value`` 1) or none (0); as a class model it labels every pixel radio galaxy."""
+
+    threshold = 0.5
+    model_name = "constant"
+    card = {}
+    tile = 64
+
+    def __init__(self, value, classes=False):
+        self.value = value
+        self.class_names = CLASS_NAMES if classes else ()
+
+    def predict(self, image):
+        probability = np.full(image.shape, self.value, dtype=np.float32)
+        classes = None
+        if self.class_names:
+            classes = np.zeros((len(CLASS_NAMES),) + image.shape, dtype=np.float32)
+            classes[CLASS_NAMES.index("radio_galaxy")] = 1
+        return Prediction(probability=probability, mask=probability >= self.threshold, spread=None,
+                          rms=np.ones((1, 1)), rms_box=64, threshold=self.threshold, resampled=False,
+                          class_probability=classes, class_names=self.class_names)
+
+
+@pytest.mark.parametrize("family", BENCHMARK_FAMILIES)
+def test_a_model_calling_everything_diffuse_finds_all_and_is_always_wrong_on_radio_galaxies(family):
+    row, examples = score_setup(ConstantPredictor(1.0, classes=True), family, "lotss-dr2-20", PLAN,
+                                ratio_threshold=0.5)
+    assert row["recall"] == 1 and row["n_halo_pixels"] + row["n_relic_pixels"] > 0
+    for kind in ("halo", "relic"):
+        for name in (f"{kind}_found", f"{kind}_labelled_radio_galaxy"):
+            assert row[name] == 1 or (np.isnan(row[name]) and row[f"n_{kind}_pixels"] == 0)
+    assert row["radio_galaxy_called_mean"] == 1 and row["radio_galaxy_called_p90"] == 1
+    assert row["r_recall"] == 1 and row["r_false_positive"] == 1 and row["r_accuracy"] == pytest.approx(3 / 5)
+    assert 0 < row["precision"] < 1 and row["dice"] == pytest.approx(2 * row["precision"] / (row["precision"] + 1))
+    assert set(examples) == {"diffuse", "radio_galaxies"} and examples["diffuse"].truth.any()
+
+
+def test_a_model_calling_nothing_diffuse_finds_nothing_and_never_errs_on_radio_galaxies():
+    row, _ = score_setup(ConstantPredictor(0.0), "simulator", "lotss-dr2-6", PLAN, ratio_threshold=0.5)
+    assert row["dice"] == 0 and row["recall"] == 0 and row["radio_galaxy_called_mean"] == 0
+    assert np.isnan(row["halo_labelled_radio_galaxy"])  # a binary model gives no labels
+    assert row["r_recall"] == 0 and row["r_false_positive"] == 0 and row["r_accuracy"] == pytest.approx(2 / 5)
+
+
+def test_the_setups_are_presets_of_the_stated_beams():
+    beams = {name: get_survey(name).beam.major.to_value(u.arcsec) for name in BENCHMARK_SETUPS}
+    assert beams == {"lotss-dr2-6": 6, "lotss-dr2-20": 20, "lotss-dr2-60": 60, "meerkat-mgcls": 7.5}
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory, tiny_card):
+    torch.manual_seed(0)
+    net = UNet(UNetConfig(depth=2, width=4, norm="none", dropout=0.0))
+    return save_model(tmp_path_factory.mktemp("model") / "tiny.safetensors", net,
+                      tiny_card(detection_ratio_threshold=0.3))
+
+
+def test_quick_benchmark_writes_its_tables_page_and_panels(tmp_path, tiny_model, capsys):
+    out = tmp_path / "bench"
+    assert main(["benchmark", str(tiny_model), "--quick", "--out", str(out), "--device", "cpu",
+                 "--no-progress"]) == 0
+    table = QTable.read(out / "benchmark.ecsv")
+    assert [(row["family"], row["setup"]) for row in table] == [(f, s) for f in BENCHMARK_FAMILIES
+                                                                for s in BENCHMARK_SETUPS]
+    for name in ("dice", "recall", "radio_galaxy_called_mean", "r_accuracy"):
+        assert np.all((table[name] >= 0) & (table[name] <= 1))
+    assert table.meta["ratio_threshold"] == 0.3 and table.meta["plan"] == "quick"
+    injection = QTable.read(out / "injection.ecsv")
+    assert len(injection) == 1 and injection["re_kpc"][0] == 100
+    real = QTable.read(out / "real_skies.ecsv")
+    # In a checkout the bundled real test images are measured; the labelled folder was not given.
+    assert {"lotss-dr1", "vla-fornax-a", "mwa-fornax-a"} <= set(real["name"][real["status"] == "ok"])
+    assert list(real["status"]).count("absent") == 1
+    page = (out / "benchmark.md").read_text()
+    assert "| heldout | lotss-dr2-60 | 60\" |" in page and "--real-data" in page
+    assert f"radio-unet benchmark {tiny_model} --quick" in page
+    for name in ("benchmark.png", "benchmark_real.png"):
+        assert matplotlib.image.imread(out / name).shape[2] in (3, 4)
+    assert "Simulated skies" in capsys.readouterr().out
+
+
+def _write_halo_image(folder, lotss):
+    sky = SkyConfig(fraction_diffuse=1.0, fraction_radio_galaxies=0.0, halo_probability=1.0, relic_probability=0.0,
+                    redshift=(0.2, 0.2), halo_snr=(20.0, 20.0), radio_galaxies_mean=0.0)
+    field = simulate_field(FieldConfig(lotss, shape=(160, 160), sky=sky), field_rng(3, 0))
+    header = field.wcs.to_header()
+    header.update(BMAJ=6 / 3600, BMIN=6 / 3600, BPA=0.0, BUNIT="JY/BEAM")
+    fits.PrimaryHDU(field.image, header).writeto(folder / "halo.fits")
+    (halo,) = field.components
+    centre = field.wcs.pixel_to_world(halo.x, halo.y)
+    return centre, field
+
+
+def test_a_real_halo_is_measured_in_its_disc(tmp_path, lotss):
+    centre, _ = _write_halo_image(tmp_path, lotss)
+    (tmp_path / "labels.csv").write_text("file,kind,ra_deg,dec_deg,radius_arcmin,telescope\n"
+                                         f"halo.fits,halo,{centre.ra.deg},{centre.dec.deg},0.5,LOFAR\n")
+    table, examples, notes = real_sky_table(ConstantPredictor(1.0, classes=True), tmp_path, {}, [])
+    (row,) = table[table["status"] == "ok"]
+    assert row["name"] == "halo.fits" and row["region"] == "halo disc" and row["telescope"] == "LOFAR"
+    assert row["called_diffuse"] == 1 and row["labelled_halo"] == 0 and row["labelled_radio_galaxy"] == 1
+    disc = examples["halo.fits"].truth
+    # 0.5 arcmin at 1.5 arcsec per pixel: a disc of radius 20 pixels.
+    assert disc.sum() == pytest.approx(np.pi * 20**2, rel=0.05)
+    assert any("bundled" in note for note in notes)
+
+
+def test_a_broken_labels_file_is_a_one_line_error(tmp_path, lotss, capsys, tiny_model):
+    _write_halo_image(tmp_path, lotss)
+    (tmp_path / "labels.csv").write_text("file,kind\nhalo.fits,blob\n")
+    assert main(["benchmark", str(tiny_model), "--quick", "--real-data", str(tmp_path), "--out",
+                 str(tmp_path / "out"), "--no-progress"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "labels.csv" in error and "blob" in error
+    assert main(["benchmark", str(tiny_model), "--real-data", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere: no such folder" in capsys.readouterr().err
+
+
+def test_without_the_bundled_images_the_real_part_says_so(tmp_path):
+    table, examples, notes = real_sky_table(ConstantPredictor(0.0), None, {}, [])
+    assert set(table["status"]) == {"absent"} and not examples
+    assert any("--real-data" in note for note in notes) and sum("bundled" in note for note in notes) == 3
+    assert set(bundled_real_images()) == {"lotss-dr1", "vla-fornax-a", "mwa-fornax-a"}
+
+
+def test_the_noise_of_a_small_image_padded_with_blanks_is_measured_on_its_pixels():
+    # A 200-pixel image in the middle of a 700-pixel cutout (as at a survey's edge): no 384-pixel box is a
+    # quarter full, but the image's own pixels give its rms.
+    rng = np.random.default_rng(0)
+    cutout = np.full((700, 700), np.nan, dtype=np.float32)
+    cutout[250:450, 250:450] = rng.normal(0, 2e-4, (200, 200))
+    mesh = rms_mesh(cutout, 384)
+    assert np.allclose(mesh, 2e-4, rtol=0.1)
+
+
+def test_an_interrupted_benchmark_resumes_from_its_finished_parts(tmp_path, monkeypatch):
+    from radiounet.evaluate import benchmark
+
+    first = benchmark.run_benchmark(ConstantPredictor(1.0, classes=True), quick=True, work_dir=tmp_path,
+                                    progress=False)
+    assert len(list((tmp_path / "setups").glob("*.ecsv"))) == len(BENCHMARK_FAMILIES) * len(BENCHMARK_SETUPS)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a finished part was measured again")
+
+    monkeypatch.setattr(benchmark, "score_setup", fail)
+    again = benchmark.run_benchmark(ConstantPredictor(1.0, classes=True), quick=True, work_dir=tmp_path,
+                                    progress=False)
+    assert list(again.setups["dice"]) == list(first.setups["dice"])
+    example = again.examples[("heldout", "lotss-dr2-20")]["diffuse"]
+    assert np.array_equal(example.truth, first.examples[("heldout", "lotss-dr2-20")]["diffuse"].truth)
+    # Another model (here: another threshold) measures everything again.
+    other = ConstantPredictor(1.0, classes=True)
+    other.threshold = 0.4
+    with pytest.raises(AssertionError, match="measured again"):
+        benchmark.run_benchmark(other, quick=True, work_dir=tmp_path, progress=False)
+
+
+def test_models_lists_the_benchmark_of_the_shipped_models(capsys):
+    from radiounet.models import benchmark_headlines
+
+    table = benchmark_headlines()
+    assert list(table["name"][:2]) == ["lotss-gated-v1", "lotss-gated-v1"]
+    assert list(table["family"][:2]) == list(BENCHMARK_FAMILIES)
+    assert set(BENCHMARK_SETUPS) <= set(table.colnames)
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "radio-unet benchmark" in out and "meerkat-mgcls" in out
