@@ -453,9 +453,9 @@ def _cmd_models(args):
           "pixels of its radio-galaxy fields called diffuse; pixels_per_beam: native sampling")
     headlines = benchmark_headlines()
     if headlines is not None:
-        print("\nradio-unet benchmark (docs/benchmark.md), per setup: diffuse Dice / relic pixels found / pixels of "
-              "radio-galaxy images called diffuse; simulator: the training simulator, heldout: a sky generator "
-              "never used in training")
+        print("\nradio-unet benchmark (docs/benchmark.md), per setup: diffuse Dice / relic pixels found, pooled "
+              "(in the median image with a relic) / pixels of radio-galaxy images called diffuse; simulator: the "
+              "training simulator, heldout: a sky generator never used in training")
         print("\n".join(headlines.pformat(max_width=-1, max_lines=-1)))
     for row in table:
         print(f"\n{row['name']}: {row['description']}")

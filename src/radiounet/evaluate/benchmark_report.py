@@ -61,7 +61,9 @@ def markdown_report(result, command=None, level=1):
                      f"{meta['ratio_threshold']:.3g} (the model's own).")
     lines += ["", f"{part} Simulated skies", "",
               "*simulator*: the training simulator; *heldout*: `radiounet.sky.heldout`, never used in training. "
-              "Found: share of the true halo (relic) pixels called diffuse; → RG: share labelled radio galaxy; "
+              "Found: share of the true halo (relic) pixels called diffuse, pooled over all images (the nearest "
+              "clusters, largest in pixels, weigh most) and, in brackets, in the median image holding a halo "
+              "(relic); → RG: share labelled radio galaxy; "
               "RG images: share of the pixels of images with radio galaxies only called diffuse; R: per-cluster "
               "detection (mean probability within 2.2 R500 above the R threshold) on all images, on those with "
               "diffuse emission (recall) and on those without (false positives).", "",
@@ -70,8 +72,9 @@ def markdown_report(result, command=None, level=1):
               "|" + "---|" * 14]
     for row in plan:
         lines.append(f"| {row['family']} | {row['setup']} | {row['beam_arcsec']:g}\" | {row['dice']:.3f} | "
-                     f"{row['precision']:.3f} | {row['recall']:.3f} | {_pct(row['halo_found'])} | "
-                     f"{_pct(row['relic_found'])} | {_pct(row['halo_labelled_radio_galaxy'])} | "
+                     f"{row['precision']:.3f} | {row['recall']:.3f} | {_pct(row['halo_found'])} "
+                     f"({_pct(row['halo_found_median'])}) | {_pct(row['relic_found'])} "
+                     f"({_pct(row['relic_found_median'])}) | {_pct(row['halo_labelled_radio_galaxy'])} | "
                      f"{_pct(row['relic_labelled_radio_galaxy'])} | {_pct(row['radio_galaxy_called_mean'])} / "
                      f"{_pct(row['radio_galaxy_called_p90'])} | {_pct(row['r_accuracy'])} | "
                      f"{_pct(row['r_recall'])} | {_pct(row['r_false_positive'])} |")

@@ -102,8 +102,8 @@ def benchmark_headlines():
 
     Read from ``pretrained/NAME.benchmark.ecsv`` (written by
     ``scripts/ship_model.py``): one row per model and sky family, the default
-    model first, with for each setup the string ``"Dice / relic pixels found /
-    radio-galaxy images called diffuse (mean)"``.
+    model first, with for each setup the string ``"Dice / relic pixels found
+    (in the median image) / radio-galaxy images called diffuse (mean)"``.
 
     Returns
     -------
@@ -121,7 +121,8 @@ def benchmark_headlines():
         for family in dict.fromkeys(table["family"]):
             row = dict(name=name, family=family)
             for line in table[table["family"] == family]:
-                row[line["setup"]] = (f"{line['dice']:.2f} / {_percent(line['relic_found'], 0)} / "
+                row[line["setup"]] = (f"{line['dice']:.2f} / {_percent(line['relic_found'], 0)} "
+                                      f"({_percent(line['relic_found_median'], 0)}) / "
                                       f"{_percent(line['radio_galaxy_called_mean'], 1)}")
             rows.append(row)
     if not rows:
