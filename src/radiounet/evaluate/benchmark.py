@@ -20,6 +20,8 @@ model's sampling, noise mesh, sliding window, the model's own threshold):
 ECSV, Markdown and a PNG panel.
 """
 
+import hashlib
+import json
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -280,7 +282,7 @@ def run_benchmark(predictor, *, quick=False, real_data=None, noise_images=None, 
         The ``quick`` plan (small images, few of them) instead of the figures of record.
     real_data : path, optional
         Folder of labelled real images with a ``labels.csv`` (``file``, ``kind``
-        = halo / radio_galaxy / compact, ``ra_deg``, ``dec_deg``,
+        = halo / radio_galaxy / compact / no_cluster, ``ra_deg``, ``dec_deg``,
         ``radius_arcmin`` of a halo, ``telescope``, ...); without it that part
         is reported absent.
     noise_images : list of path, optional
@@ -301,8 +303,8 @@ def run_benchmark(predictor, *, quick=False, real_data=None, noise_images=None, 
         read_real_labels(real_data)  # a broken labels file fails now, not after the simulated skies
     ratio_threshold = float(predictor.card.get("detection_ratio_threshold", REFERENCE_RATIO_THRESHOLD))
     rows, examples, notes = [], {}, []
-    fingerprint = dict(version=_PART_VERSION, model=predictor.model_name, model_sha256=_model_sha256(predictor), plan=plan.name, seed=seed,
-                       threshold=predictor.threshold, ratio_threshold=ratio_threshold)
+    fingerprint = dict(version=_PART_VERSION, model=predictor.model_name, model_sha256=_model_sha256(predictor),
+                       plan=plan.name, seed=seed, threshold=predictor.threshold, ratio_threshold=ratio_threshold)
     for family in BENCHMARK_FAMILIES:
         for setup in BENCHMARK_SETUPS:
             part = None if work_dir is None else Path(work_dir) / "setups" / f"{family}_{setup}"
@@ -318,8 +320,10 @@ def run_benchmark(predictor, *, quick=False, real_data=None, noise_images=None, 
         noise_images = [bundled_images["lotss-dr1"]] if "lotss-dr1" in bundled_images else []
     if noise_images:
         with tempfile.TemporaryDirectory() as scratch:
+            # Site tables of another model or plan must not be reused: one folder per fingerprint.
+            key = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:12]
             injection = injection_completeness(predictor, [str(p) for p in noise_images], plan,
-                                               Path(work_dir or scratch) / "injection", seed=seed,
+                                               Path(work_dir or scratch) / "injection" / key, seed=seed,
                                                progress=progress)
     else:
         injection = _empty_injection()
