@@ -9,11 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.ndimage
 
 from radiounet.errors import InvalidParameterError
 from radiounet.sky import field_rng, get_survey
 from radiounet.sky.heldout import (HALO_SUBTYPES, RADIO_GALAXY_SUBTYPES, RELIC_SUBTYPES, HeldOutConfig,
-                                   _anisotropic_noise, render_heldout_sky, simulate_heldout_field)
+                                   _anisotropic_noise, _sidelobes, render_heldout_sky,
+                                   simulate_heldout_field)
 from radiounet.sky.labels import CLASS_LAYERS, CLASS_NAMES
 from radiounet.sky.observe import convolve_with_beam
 
@@ -202,3 +204,22 @@ def test_a_halo_much_smaller_than_its_clumps_stays_finite():
                          diffuse_mix=(1, 0, 0), radio_galaxies_mean=0.0)
     for index in range(20):
         assert np.isfinite(simulate_heldout_field(tiny, field_rng(1, index)).image).all()
+
+
+def test_sidelobes_ring_distinct_sources_once_each():
+    survey = get_survey("lotss-dr2-6")
+    sources = (((60, 60), 2000), ((340, 340), 1000), ((60, 340), 800), ((340, 60), 10))
+    compact = np.zeros((400, 400), dtype=np.float32)
+    for (y, x), snr in sources:
+        compact[y, x] = snr * survey.rms_jy
+    compact = scipy.ndimage.gaussian_filter(compact, 1.7) * (2 * np.pi * 1.7**2)  # a beam-wide source each
+    artefacts = _sidelobes(np.random.default_rng(0), survey, compact)
+
+    def ring(y, x):
+        return np.abs(artefacts[y - 40:y + 41, x - 40:x + 41]).max()
+
+    # Each source above 50 rms gets one pattern of 0.1-0.5% of its peak (the 1.6 is the spokes' crest);
+    # the faint one none.
+    for (y, x), snr in sources[:3]:
+        assert 0.0005 * snr * survey.rms_jy < ring(y, x) < 0.005 * 1.6 * snr * survey.rms_jy
+    assert ring(340, 60) == 0

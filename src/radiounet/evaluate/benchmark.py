@@ -52,7 +52,7 @@ BENCHMARK_FAMILIES = ("simulator", "heldout")
 #: Seed of the benchmark's images; training and the other held-out sets use other seeds.
 BENCHMARK_SEED = 555_000_001
 #: Version of what a part of the benchmark holds: parts of another version are measured again.
-_PART_VERSION = 2
+_PART_VERSION = 3
 
 #: Columns of the per-setup table, in order.
 SETUP_COLUMNS = ("family", "setup", "beam_arcsec", "pixel_arcsec", "n_diffuse", "n_radio_galaxy", "size", "dice",
@@ -180,7 +180,10 @@ def score_setup(predictor, family, setup, plan, *, seed=BENCHMARK_SEED, ratio_th
             prediction = segment_simulated_field(predictor, sky, survey, f"{family} {setup} image {i}")
             radius = 2.2 * sky.cluster.r500_arcsec / survey.pixel_arcsec
             ratio = aperture_ratio(prediction.probability, sky.cluster.x, sky.cluster.y, radius).ratio
-            detected[diffuse].append(bool(ratio > ratio_threshold))
+            # As in the R calibration: an image whose halo or relics stay under the mask threshold (a faint
+            # halo at high redshift) is neither a cluster with diffuse emission nor one without.
+            if sky.mask.any() or not diffuse:
+                detected[diffuse].append(bool(ratio > ratio_threshold))
             if diffuse:
                 add_diffuse_counts(counts, prediction, sky, predictor.threshold)
                 for name, found in shares.items():
@@ -242,11 +245,13 @@ def injection_completeness(predictor, images, plan, work_dir, *, seed=BENCHMARK_
         the halo adds to R, even where the site was detected without it).
     """
     from radiounet.evaluate.injection import random_sites, run_injections
-    from radiounet.sky.cosmology import r500_from_m500
+    from radiounet.sky.cosmology import kpc_per_arcsec, r500_from_m500
 
     z = plan.injection_redshift
     r500_kpc = r500_from_m500(plan.injection_m500, z).to_value(u.kpc)
-    sites = random_sites(images, plan.injection_sites_per_image, z, r500_kpc, seed=seed)
+    # Sites at least the largest r_e from the edges, so that the halos' cores lie on the image.
+    largest_re = max(plan.injection_re_kpc) / kpc_per_arcsec(z).to_value(u.kpc / u.arcsec)
+    sites = random_sites(images, plan.injection_sites_per_image, z, r500_kpc, seed=seed, margin_arcsec=largest_re)
     rows = []
     for re_kpc in plan.injection_re_kpc:
         injections = run_injections(sites, predictor, np.array(plan.injection_flux_mjy) * 1e-3, re_kpc,
@@ -320,8 +325,9 @@ def run_benchmark(predictor, *, quick=False, real_data=None, noise_images=None, 
         noise_images = [bundled_images["lotss-dr1"]] if "lotss-dr1" in bundled_images else []
     if noise_images:
         with tempfile.TemporaryDirectory() as scratch:
-            # Site tables of another model or plan must not be reused: one folder per fingerprint.
-            key = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:12]
+            # Site tables of another model, plan or set of images must not be reused: one folder for each.
+            images = [[str(p), _file_digest(p)] for p in noise_images]
+            key = hashlib.sha256(json.dumps([fingerprint, images], sort_keys=True).encode()).hexdigest()[:12]
             injection = injection_completeness(predictor, [str(p) for p in noise_images], plan,
                                                Path(work_dir or scratch) / "injection" / key, seed=seed,
                                                progress=progress)
@@ -347,6 +353,14 @@ def _model_sha256(predictor):
         return sha256_of(resolve_model_path(predictor.model_name))
     except RadioUNetError:
         return ""
+
+
+def _file_digest(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _write_part(part, fingerprint, row, examples):

@@ -67,6 +67,8 @@ def read_real_labels(folder):
     if missing:
         raise RadioUNetError(f"{path}: missing column(s) {', '.join(missing)}")
     for row in table:
+        if not (Path(folder) / str(row["file"])).is_file():
+            raise RadioUNetError(f"{Path(folder) / str(row['file'])}: listed in {path} but not there")
         if row["kind"] not in LABEL_KINDS:
             raise RadioUNetError(f"{path}: kind {row['kind']!r} of {row['file']} is not one of "
                                  f"{', '.join(LABEL_KINDS)}")
@@ -144,8 +146,6 @@ def real_sky_table(predictor, real_data, bundled, noise_images):
         folder = Path(real_data)
         for row in read_real_labels(folder):
             path = folder / str(row["file"])
-            if not path.is_file():
-                raise RadioUNetError(f"{path}: listed in {folder / 'labels.csv'} but not there")
             centre = radius = None
             if row["kind"] == "halo":
                 centre = SkyCoord(_float(row["ra_deg"]) * u.deg, _float(row["dec_deg"]) * u.deg)
@@ -165,8 +165,9 @@ def real_sky_table(predictor, real_data, bundled, noise_images):
     # A noise image may be a copy of a bundled one (the LoTSS-DR1 test image is): measure each content once.
     seen = {_digest(path) for _, path, *_ in entries}
     for path in noise_images or ():
-        if _digest(path) not in seen:
-            seen.add(_digest(path))
+        digest = _digest(path)
+        if digest not in seen:
+            seen.add(digest)
             entries.append((Path(path).name, Path(path), "no_cluster", "", None, None))
     for name, path, kind, telescope, centre, radius in entries:
         row, example = measure_real_image(predictor, path, kind, centre=centre, radius_arcmin=radius)
@@ -178,7 +179,11 @@ def real_sky_table(predictor, real_data, bundled, noise_images):
 
 
 def _digest(path):
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _absent(name):

@@ -388,11 +388,12 @@ def _add_radio_galaxy(rng, cluster, config, layer, compact, on_cluster):
             add_point_sources(compact, [gx], [gy], [log_uniform(rng, 5.0, 50.0) * survey.rms_jy])
         core_snr = 0.0
     snr = log_uniform(rng, *config.radio_galaxy_snr)
-    layer += _scaled_to_peak(part, snr, survey)
+    emission = _scaled_to_peak(part, snr, survey)
+    layer += emission
     if core_snr:
         # The core is a radio-galaxy pixel, not a compact source: it is part of the galaxy.
         add_point_sources(layer, [x], [y], [core_snr * survey.rms_jy])
-    return Component(kind="radio_galaxy", subtype=subtype, x=float(x), y=float(y), flux=float(part.sum()),
+    return Component(kind="radio_galaxy", subtype=subtype, x=float(x), y=float(y), flux=float(emission.sum()),
                      size_kpc=size_kpc, surface_brightness_snr=snr,
                      pa_deg=float(np.degrees(axis - np.pi / 2) % 180), params=dict(core_snr=core_snr))
 
@@ -447,17 +448,18 @@ def _sidelobes(rng, survey, compact):
     """Rings and six spokes of alternating sign, 0.1-0.5% of the peak (a dynamic range of 200-1000), around
     the three brightest sources above 50 rms (calibration and deconvolution residuals)."""
     artefacts = np.zeros(compact.shape, dtype=np.float32)
-    flat = np.argsort(compact, axis=None)[::-1][:3]
     beam = survey.beam_fwhm_pixels
-    for index in flat:
-        peak = float(compact.flat[index])
-        if peak < 50 * survey.rms_jy:
-            break
-        y, x = np.unravel_index(index, compact.shape)
+    # Sources, not pixels: the maxima of their own 3-beam neighbourhood.
+    peaks = (compact == scipy.ndimage.maximum_filter(compact, size=max(int(3 * beam), 3))) \
+        & (compact >= 50 * survey.rms_jy)
+    peak_rows, peak_cols = np.nonzero(peaks)
+    for index in np.argsort(compact[peak_rows, peak_cols])[::-1][:3]:
+        y, x = peak_rows[index], peak_cols[index]
+        peak = float(compact[y, x])
         window = _window(compact.shape, x, y, 25 * beam)
-        rows = np.arange(compact.shape[0])[window[0], None] - y
-        cols = np.arange(compact.shape[1])[None, window[1]] - x
-        r, theta = np.hypot(rows, cols), np.arctan2(rows, cols)
+        dy = np.arange(compact.shape[0])[window[0], None] - y
+        dx = np.arange(compact.shape[1])[None, window[1]] - x
+        r, theta = np.hypot(dy, dx), np.arctan2(dy, dx)
         wavelength, spokes = rng.uniform(2.0, 5.0) * beam, 1 + 0.6 * np.cos(6 * theta + rng.uniform(0, np.pi))
         pattern = np.cos(2 * np.pi * r / wavelength) * np.exp(-r / (8 * beam)) * spokes
         pattern[r < beam] = 0.0
