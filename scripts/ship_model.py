@@ -52,10 +52,9 @@ from radiounet.evaluate.benchmark import run_benchmark
 from radiounet.evaluate.benchmark_report import markdown_report
 from radiounet.evaluate.calibrate import CORRELATED_NOISE_SCALE, calibrate_ratio_threshold
 from radiounet.inference import Predictor
-from radiounet.models import count_parameters, flops_per_tile, load_model, save_model, throughput
-from radiounet.models.gated import GATE_RULE_WORDS, GATE_RULES, gate_model
 from radiounet.io.tables import write_table
-from radiounet.models import read_model_card
+from radiounet.models import count_parameters, flops_per_tile, load_model, read_model_card, save_model, throughput
+from radiounet.models.gated import GATE_RULE_WORDS, GATE_RULES, gate_model
 from radiounet.models.store import is_gated, resolve_model_path, sha256_of
 from radiounet.sky import custom_survey
 

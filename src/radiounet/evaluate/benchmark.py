@@ -39,6 +39,7 @@ from radiounet.evaluate.real_skies import bundled_real_images, read_real_labels,
 from radiounet.evaluate.synthetic import DIFFUSE_COUNTS, add_diffuse_counts, segment_simulated_field
 from radiounet.io.atomic import atomic_path
 from radiounet.io.tables import write_table
+from radiounet.models.store import resolve_model_path, sha256_of
 from radiounet.sky import FieldConfig, SkyConfig, field_rng, get_survey, simulate_field
 from radiounet.sky.labels import CLASS_NAMES
 
@@ -326,7 +327,7 @@ def run_benchmark(predictor, *, quick=False, real_data=None, noise_images=None, 
     if noise_images:
         with tempfile.TemporaryDirectory() as scratch:
             # Site tables of another model, plan or set of images must not be reused: one folder for each.
-            images = [[str(p), _file_digest(p)] for p in noise_images]
+            images = [[str(p), sha256_of(p)] for p in noise_images]
             key = hashlib.sha256(json.dumps([fingerprint, images], sort_keys=True).encode()).hexdigest()[:12]
             injection = injection_completeness(predictor, [str(p) for p in noise_images], plan,
                                                Path(work_dir or scratch) / "injection" / key, seed=seed,
@@ -344,23 +345,12 @@ def run_benchmark(predictor, *, quick=False, real_data=None, noise_images=None, 
     return BenchmarkResult(setups=setups, injection=injection, real=real, examples=examples, meta=meta)
 
 
-
 def _model_sha256(predictor):
     """sha256 of the predictor's model file (empty for a predictor without one)."""
-    from radiounet.models.store import resolve_model_path, sha256_of
-
     try:
         return sha256_of(resolve_model_path(predictor.model_name))
     except RadioUNetError:
         return ""
-
-
-def _file_digest(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _write_part(part, fingerprint, row, examples):

@@ -16,7 +16,6 @@ bright pixels, above 5 times the median of the noise mesh that ``predict``
 normalised with, called diffuse).
 """
 
-import hashlib
 import warnings
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from astropy.table import Table
 from radiounet.errors import RadioUNetError
 from radiounet.evaluate.benchmark_report import Example
 from radiounet.io.image import read_radio_image
+from radiounet.models.store import sha256_of
 from radiounet.sky.labels import CLASS_NAMES
 
 __all__ = ["REAL_COLUMNS", "LABEL_KINDS", "bundled_real_images", "read_real_labels", "real_sky_table"]
@@ -163,9 +163,9 @@ def real_sky_table(predictor, real_data, bundled, noise_images):
             rows.append(_absent(f"{name} (bundled test image, not installed)"))
             notes.append(f"real skies: the bundled test image {file} is not in this installation")
     # A noise image may be a copy of a bundled one (the LoTSS-DR1 test image is): measure each content once.
-    seen = {_digest(path) for _, path, *_ in entries}
+    seen = {sha256_of(path) for _, path, *_ in entries}
     for path in noise_images or ():
-        digest = _digest(path)
+        digest = sha256_of(path)
         if digest not in seen:
             seen.add(digest)
             entries.append((Path(path).name, Path(path), "no_cluster", "", None, None))
@@ -176,14 +176,6 @@ def real_sky_table(predictor, real_data, bundled, noise_images):
     table = Table(rows=[{key: row.get(key, "" if key in ("name", "kind", "telescope", "region", "status")
                                      else np.nan) for key in REAL_COLUMNS} for row in rows], names=REAL_COLUMNS)
     return table, examples, notes
-
-
-def _digest(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _absent(name):

@@ -22,7 +22,8 @@ from radiounet.models.gated import GATED, GatedConfig, network_from_config
 from radiounet.models.unet import UNetConfig
 
 __all__ = ["DEFAULT_MODEL", "save_model", "load_model", "load_weights", "read_model_card", "available_models",
-           "model_table", "benchmark_headlines", "sha256_of", "resolve_model_path", "build_model", "is_gated", "require_one_network"]
+           "model_table", "benchmark_headlines", "sha256_of", "resolve_model_path", "build_model", "is_gated",
+           "require_one_network"]
 
 _CARD_KEY = "radiounet_model_card"
 #: The model used when none is named.
