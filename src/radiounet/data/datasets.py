@@ -11,6 +11,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import scipy.ndimage
 import torch
 from torch.utils.data import Dataset
 
@@ -19,9 +20,12 @@ from radiounet.errors import InvalidParameterError, RadioUNetError, require_posi
 from radiounet.sky.field import field_rng, simulate_field
 from radiounet.sky.labels import CLASS_NAMES
 from radiounet.sky.survey import custom_survey
+from radiounet.sky.survey_distribution import draw_observation
 
 __all__ = ["EpochDataset", "SyntheticFieldDataset", "TileShardDataset"]
 
+# Sampling differences up to this are not regridded (as in radiounet.inference.predictor).
+_RESAMPLE_TOLERANCE = 0.1
 _FOREGROUND_CLASSES = tuple(CLASS_NAMES.index(name) for name in ("halo", "relic", "radio_galaxy"))
 
 
@@ -91,6 +95,15 @@ class SyntheticFieldDataset(EpochDataset):
         stay cut from fields of ``config.shape`` centred on their cluster,
         while relics in the foreground crops lie at their own distance from
         it, as in a survey image. 0 (the default): the same fields for both.
+    survey_distribution : radiounet.sky.survey_distribution.SurveyDistribution, optional
+        Draw each field's survey, noise and artefacts from it instead of
+        using ``config.survey`` (see :mod:`radiounet.sky.survey_distribution`).
+        The field is simulated at its drawn sampling and regridded to
+        ``native_beam_pixels`` pixels per beam FWHM when the two differ by more
+        than 10%, as ``predict`` regrids an image; field sizes are counted at
+        the native sampling.
+    native_beam_pixels : float, optional
+        The model's sampling, with ``survey_distribution``.
 
     Examples
     --------
@@ -101,8 +114,14 @@ class SyntheticFieldDataset(EpochDataset):
     """
 
     def __init__(self, config, length, seed=0, tile_size=192, beam_jitter=(1.0, 1.0), pixel_scale_jitter=(1.0, 1.0),
-                 foreground_crop_fraction=0.0, foreground_field_size=0):
+                 foreground_crop_fraction=0.0, foreground_field_size=0, survey_distribution=None,
+                 native_beam_pixels=None):
         super().__init__(length)
+        if survey_distribution is not None and not native_beam_pixels:
+            raise InvalidParameterError("native_beam_pixels", native_beam_pixels,
+                                        "a survey distribution needs the model's sampling (pixels per beam)")
+        self.survey_distribution = survey_distribution
+        self.native_beam_pixels = native_beam_pixels
         if tile_size > min(config.shape):
             raise InvalidParameterError("tile_size", tile_size, f"must not exceed the field size {config.shape}")
         if not 0 <= foreground_crop_fraction <= 1:
@@ -132,6 +151,8 @@ class SyntheticFieldDataset(EpochDataset):
     def __getitem__(self, index):
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} fields")
+        if self.survey_distribution is not None:
+            return self._drawn_survey_item(index)
         rng = field_rng(self.seed, self.offset + index)
         config = self._config_for(rng)
         if self.foreground_field_size:
@@ -148,6 +169,32 @@ class SyntheticFieldDataset(EpochDataset):
         window = (slice(row, row + t), slice(col, col + t))
         return _item(field.image[window], field.mask[window], field.labels[window],
                      self.config.survey.rms_jy, self.offset + index)
+
+    def _drawn_survey_item(self, index):
+        rng = field_rng(self.seed, self.offset + index)
+        drawn = draw_observation(rng, self.survey_distribution)
+        foreground = bool(self.foreground_crop_fraction) and rng.uniform() < self.foreground_crop_fraction
+        native_size = self.foreground_field_size if foreground and self.foreground_field_size else self.config.shape[0]
+        zoom = self.native_beam_pixels / drawn.pixels_per_beam
+        regrid = abs(1 / zoom - 1) > _RESAMPLE_TOLERANCE
+        size = int(np.ceil(native_size / zoom)) + 2 if regrid else native_size
+        config = replace(self.config, survey=drawn.survey, shape=(size, size),
+                         correlated_noise=drawn.correlated_noise,
+                         correlated_noise_scale=drawn.correlated_noise_scale, stripes=drawn.stripes,
+                         sidelobes=drawn.sidelobes)
+        field = simulate_field(config, rng)
+        image, mask, labels = field.image, field.mask, field.labels
+        if regrid:
+            # Bilinear, as predict's reproject_interp; the labels by nearest neighbour.
+            image = scipy.ndimage.zoom(image, zoom, order=1, grid_mode=True, mode="nearest")
+            mask = scipy.ndimage.zoom(mask.astype(np.uint8), zoom, order=0, grid_mode=True, mode="nearest")
+            labels = scipy.ndimage.zoom(labels, zoom, order=0, grid_mode=True, mode="nearest")
+            crop = (slice(0, native_size), slice(0, native_size))
+            image, mask, labels = image[crop], mask[crop], labels[crop]
+        row, col = self._tile_corner(rng, labels, foreground)
+        t = self.tile_size
+        window = (slice(row, row + t), slice(col, col + t))
+        return _item(image[window], mask[window], labels[window], drawn.survey.rms_jy, self.offset + index)
 
     def _tile_corner(self, rng, labels, foreground):
         ny, nx = labels.shape

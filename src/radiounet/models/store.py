@@ -214,7 +214,11 @@ def is_gated(architecture):
 
 
 def require_one_network(card, path):
-    """Raise the one-line error of training on from a gated model (two networks with a fixed rule)."""
+    """Raise the one-line error of training on from a gated model (two networks with a fixed rule).
+
+    Training code that can start from a gated model's class network (see
+    ``radiounet.train.loop``) does so instead of calling this.
+    """
     if is_gated(card["architecture"]):
         members = card.get("gate", {})
         classes = members.get("classes_model") or f"{members.get('classes_init_model', '?')} trained on as its card says"
@@ -223,16 +227,20 @@ def require_one_network(card, path):
             f"(class model {classes!r}, binary model {members.get('binary_model', '?')!r})")
 
 
-def load_weights(model, path, *, except_head=False):
+def load_weights(model, path, *, except_head=False, prefix=""):
     """Load safetensors weights into ``model``; an architecture mismatch is a one-line error.
 
     With ``except_head`` the output head keeps its own weights: a model with
-    another number of outputs (binary -> classes) starts from the rest.
+    another number of outputs (binary -> classes) starts from the rest. With
+    ``prefix`` (e.g. ``"classes."``) only the tensors under it are loaded,
+    without it: one network of a gated model's file.
     """
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError) as exc:
         raise RadioUNetError(f"{path}: not a readable safetensors file ({exc})") from None
+    if prefix:
+        state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     expected = model.state_dict()
     if except_head:
         state = {k: v for k, v in state.items() if not k.startswith("head.")}

@@ -20,7 +20,10 @@ from radiounet.sky.halo import draw_halo, render_halo
 from radiounet.sky.interferometer import observe_interferometric
 from radiounet.sky.labels import CLASS_LAYERS, LABEL_RULES, class_labels, diffuse_mask
 from radiounet.sky.observe import CORRELATED_NOISE_SCALE, convolve_with_beam, correlated_noise, wide_correlated_noise
-from radiounet.sky.radio_galaxy import RADIO_GALAXY_SUBTYPES, draw_radio_galaxy, render_radio_galaxy
+from radiounet.sky.artefacts import sidelobe_rings, stripes
+from radiounet.sky.radio_galaxy import (ALL_RADIO_GALAXY_SUBTYPES, RADIO_GALAXY_SUBTYPES, draw_radio_galaxy,
+                                        render_radio_galaxy)
+from radiounet.sky.render import add_point_sources
 from radiounet.sky.relic import draw_relics, render_relic
 from radiounet.sky.survey import Survey
 
@@ -54,17 +57,27 @@ class SkyConfig:
     halo_re_kpc: tuple = (50.0, 300.0)
     halo_offset_r500: float = 0.05
     halo_snr: tuple = (1.0, 20.0)
+    halo_axis_ratio: tuple = (0.6, 1.0)
+    halo_substructure: tuple = (0.2, 0.6)
+    halo_profile_index: tuple = (1.0, 1.0)
+    mini_halo_probability: float = 0.0
+    mini_halo_re_kpc: tuple = (15.0, 60.0)
     relic_distance_kpc: tuple = (500.0, 3000.0)
     relic_length_kpc: tuple = (500.0, 2000.0)
     relic_width_kpc: tuple = (50.0, 200.0)
     relic_pair_probability: float = 0.25
     relic_snr: tuple = (2.0, 40.0)
+    relic_curvature: tuple = (0.6, 1.5)
+    relic_filament_sigma: tuple = (0.3, 0.7)
+    relic_tilt_deg: float = 0.0
+    relic_symmetric_probability: float = 0.0
     radio_galaxies_mean: float = 1.0
     central_radio_galaxy_probability: float = 0.5
     radio_galaxy_subtypes: tuple = RADIO_GALAXY_SUBTYPES
     radio_galaxy_size_kpc: tuple = (50.0, 1000.0)
     radio_galaxy_snr: tuple = (2.0, 100.0)
     radio_galaxy_core_snr: tuple = (5.0, 300.0)
+    radio_galaxy_core_absent_probability: float = 0.0
     compact_count_slope: float = 1.8
     compact_density_per_deg2: float = 800.0
     compact_reference_flux: u.Quantity = field(default_factory=lambda: 0.4 * u.mJy)
@@ -72,7 +85,9 @@ class SkyConfig:
 
     def __post_init__(self):
         for name in ("fraction_diffuse", "fraction_radio_galaxies", "halo_probability", "relic_probability",
-                     "relic_pair_probability", "central_radio_galaxy_probability", "compact_resolved_fraction"):
+                     "relic_pair_probability", "central_radio_galaxy_probability", "compact_resolved_fraction",
+                     "mini_halo_probability", "relic_symmetric_probability",
+                     "radio_galaxy_core_absent_probability"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise InvalidParameterError(name, value, "must be a probability between 0 and 1")
@@ -84,21 +99,26 @@ class SkyConfig:
             )
         if self.fraction_diffuse > 0 and self.halo_probability + self.relic_probability == 0:
             raise InvalidParameterError("halo_probability", 0, "diffuse fields need halos or relics")
-        for name in ("redshift", "m500_1e14_msun", "halo_re_kpc", "halo_snr", "relic_distance_kpc",
-                     "relic_length_kpc", "relic_width_kpc", "relic_snr", "radio_galaxy_size_kpc",
-                     "radio_galaxy_snr", "radio_galaxy_core_snr"):
+        for name in ("redshift", "m500_1e14_msun", "halo_re_kpc", "halo_snr", "halo_axis_ratio",
+                     "halo_substructure", "halo_profile_index", "mini_halo_re_kpc", "relic_distance_kpc",
+                     "relic_length_kpc", "relic_width_kpc", "relic_snr", "relic_curvature", "relic_filament_sigma",
+                     "radio_galaxy_size_kpc", "radio_galaxy_snr", "radio_galaxy_core_snr"):
             low, high = getattr(self, name)
             if not (np.isfinite(low) and np.isfinite(high) and 0 < low <= high):
                 raise InvalidParameterError(name, (low, high), "must be a range 0 < low <= high")
+        if self.halo_axis_ratio[1] > 1:
+            raise InvalidParameterError("halo_axis_ratio", self.halo_axis_ratio, "must lie in (0, 1]")
+        if not 0 <= self.relic_tilt_deg <= 90:
+            raise InvalidParameterError("relic_tilt_deg", self.relic_tilt_deg, "must lie between 0 and 90 degrees")
         if self.radio_galaxies_mean < 0:
             raise InvalidParameterError("radio_galaxies_mean", self.radio_galaxies_mean, "must not be negative")
         if not 1.0 < self.compact_count_slope < 4.0:
             raise InvalidParameterError("compact_count_slope", self.compact_count_slope, "must be in (1, 4)")
-        unknown = set(self.radio_galaxy_subtypes) - set(RADIO_GALAXY_SUBTYPES)
+        unknown = set(self.radio_galaxy_subtypes) - set(ALL_RADIO_GALAXY_SUBTYPES)
         if unknown or not self.radio_galaxy_subtypes:
             raise InvalidParameterError(
                 "radio_galaxy_subtypes", self.radio_galaxy_subtypes,
-                f"must be a non-empty subset of {', '.join(RADIO_GALAXY_SUBTYPES)}",
+                f"must be a non-empty subset of {', '.join(ALL_RADIO_GALAXY_SUBTYPES)}",
             )
 
 
@@ -131,6 +151,13 @@ class FieldConfig:
         or relic (:mod:`radiounet.sky.labels`): ``"mask"`` (default, the
         reference) gives every masked pixel to halo or relic, ``"brightest"``
         to the brightest component. The mask is the same under both.
+    stripes : float
+        Amplitude (rms, in units of the survey rms) of plane-wave stripes
+        added to the image (:func:`radiounet.sky.artefacts.stripes`); 0, the
+        default, adds none.
+    sidelobes : bool
+        Add sidelobe rings around the brightest sources
+        (:func:`radiounet.sky.artefacts.sidelobe_rings`).
     """
 
     survey: Survey
@@ -141,6 +168,8 @@ class FieldConfig:
     correlated_noise: float = 0.0
     correlated_noise_scale: float = CORRELATED_NOISE_SCALE
     label_rule: str = "mask"
+    stripes: float = 0.0
+    sidelobes: bool = False
 
     def __post_init__(self):
         shape = tuple(self.shape)
@@ -158,6 +187,8 @@ class FieldConfig:
         if not (np.isfinite(self.correlated_noise_scale) and self.correlated_noise_scale > 0):
             raise InvalidParameterError("correlated_noise_scale", self.correlated_noise_scale,
                                         "must be positive (beam FWHM)")
+        if not (np.isfinite(self.stripes) and self.stripes >= 0):
+            raise InvalidParameterError("stripes", self.stripes, "must be a non-negative amplitude (units of rms)")
         if self.label_rule not in LABEL_RULES:
             raise InvalidParameterError("label_rule", self.label_rule, f"must be one of {', '.join(LABEL_RULES)}")
 
@@ -182,6 +213,8 @@ class FieldConfig:
             correlated_noise=self.correlated_noise,
             correlated_noise_scale=self.correlated_noise_scale,
             label_rule=self.label_rule,
+            stripes=self.stripes,
+            sidelobes=self.sidelobes,
         )
 
 
@@ -329,6 +362,9 @@ def simulate_field(config, rng):
     for component in components:
         _RENDERERS[component.kind](component, layers[CLASS_LAYERS.index(component.kind)], survey)
     render_compact_sources(compact, layers[CLASS_LAYERS.index("compact")])
+    for halo in (c for c in components if c.subtype == "mini-halo"):
+        add_point_sources(layers[CLASS_LAYERS.index("compact")], [halo.x], [halo.y],
+                          [halo.params["central_source_snr"] * survey.rms_jy])
 
     convolved = convolve_with_beam(layers, survey)
     if config.interferometric:
@@ -338,6 +374,10 @@ def simulate_field(config, rng):
     if config.correlated_noise:
         image = image + wide_correlated_noise(config.shape, survey, config.correlated_noise,
                                               config.correlated_noise_scale, rng)
+    if config.stripes:
+        image = image + stripes(config.shape, survey, config.stripes, rng)
+    if config.sidelobes:
+        image = image + sidelobe_rings(convolved.sum(axis=0), survey, rng)
     threshold = config.mask_threshold * survey.rms_jy
     return SimulatedField(
         image=image.astype(np.float32),

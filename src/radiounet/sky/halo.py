@@ -1,9 +1,13 @@
-"""Radio halos: centred, roundish, elliptical exponential profile with turbulent substructure.
+"""Radio halos: centred, roundish, elliptical exponential profile with turbulent substructure; mini-halos.
 
-The smooth model is ``I(r) = I0 exp(-r / r_e)`` (Murgia et al. 2009), with an
-elliptical radius; the substructure is a log-normal modulation by a
-Gaussian random field with a Kolmogorov-like power spectrum between the
-beam and an outer scale of one e-folding radius.
+The smooth model is ``I(r) = I0 exp(-(r / r_e)^(1/n))``, with an elliptical
+radius: ``n = 1`` is the exponential of Murgia et al. (2009), ``n < 1`` a
+flatter core with a steeper edge, ``n > 1`` a peaked core with extended
+wings. The substructure is a log-normal modulation by a Gaussian random
+field with a Kolmogorov-like power spectrum between the beam and an outer
+scale of one e-folding radius. A mini-halo (subtype ``"mini-halo"``) is a
+small halo (tens of kpc) centred on the cluster's bright central radio
+source, which :func:`radiounet.sky.simulate_field` adds as a compact source.
 """
 
 import numpy as np
@@ -15,6 +19,7 @@ from radiounet.sky.render import pa_to_pixel_angle, rotated_coordinates
 __all__ = ["draw_halo", "render_halo"]
 
 _EXTENT_IN_RE = 6.0
+_MAX_EXTENT_IN_RE = 12.0
 
 
 def draw_halo(rng, cluster, survey, config):
@@ -22,39 +27,54 @@ def draw_halo(rng, cluster, survey, config):
 
     Distributions (``config`` is a :class:`radiounet.sky.SkyConfig`):
     e-folding radius log-uniform in ``config.halo_re_kpc``; axis ratio uniform
-    in [0.6, 1]; position angle uniform; centre offset Gaussian with
-    ``config.halo_offset_r500`` x R500 per axis; peak surface brightness
-    log-uniform in ``config.halo_snr`` times the image rms; substructure
-    log-normal amplitude uniform in [0.2, 0.6].
+    in ``config.halo_axis_ratio``; position angle uniform; centre offset
+    Gaussian with ``config.halo_offset_r500`` x R500 per axis; peak surface
+    brightness log-uniform in ``config.halo_snr`` times the image rms;
+    substructure log-normal amplitude uniform in ``config.halo_substructure``;
+    profile index ``n`` log-uniform in ``config.halo_profile_index``. With
+    probability ``config.mini_halo_probability`` the halo is a mini-halo:
+    e-folding radius log-uniform in ``config.mini_halo_re_kpc``, no offset, a
+    central source of ``config.radio_galaxy_core_snr`` times the rms.
     """
     kpc_per_pixel = cluster.kpc_per_pixel
     r500_kpc = cluster.r500.to_value("kpc")
     offset = rng.normal(0.0, config.halo_offset_r500 * r500_kpc, size=2) / kpc_per_pixel
     re_kpc = log_uniform(rng, *config.halo_re_kpc)
     snr = log_uniform(rng, *config.halo_snr)
+    pa_deg = float(rng.uniform(0, 180))
+    params = dict(axis_ratio=float(rng.uniform(*config.halo_axis_ratio)),
+                  substructure_sigma=float(rng.uniform(*config.halo_substructure)),
+                  substructure_seed=int(rng.integers(2**31)))
+    # Draws only where the config asks for them, so that configs without them keep their fields.
+    params["profile_index"] = (log_uniform(rng, *config.halo_profile_index)
+                               if config.halo_profile_index[0] < config.halo_profile_index[1]
+                               else float(config.halo_profile_index[0]))
+    subtype = "exponential"
+    if config.mini_halo_probability and rng.uniform() < config.mini_halo_probability:
+        subtype = "mini-halo"
+        re_kpc = log_uniform(rng, *config.mini_halo_re_kpc)
+        offset = np.zeros(2)
+        params["central_source_snr"] = log_uniform(rng, *config.radio_galaxy_core_snr)
+    params.update(re_kpc=re_kpc, re_pix=re_kpc / kpc_per_pixel)
     return Component(
         kind="halo",
-        subtype="exponential",
+        subtype=subtype,
         x=cluster.x + offset[0],
         y=cluster.y + offset[1],
         flux=np.nan,
         size_kpc=2 * 3 * re_kpc,
         surface_brightness_snr=snr,
-        pa_deg=float(rng.uniform(0, 180)),
-        params=dict(
-            re_kpc=re_kpc,
-            re_pix=re_kpc / kpc_per_pixel,
-            axis_ratio=float(rng.uniform(0.6, 1.0)),
-            substructure_sigma=float(rng.uniform(0.2, 0.6)),
-            substructure_seed=int(rng.integers(2**31)),
-        ),
+        pa_deg=pa_deg,
+        params=params,
     )
 
 
 def render_halo(component, sky, survey):
     """Add the halo to ``sky`` (Jy/pixel) in place and set its integrated flux."""
     p = component.params
-    extent = _EXTENT_IN_RE * p["re_pix"]
+    index = p.get("profile_index", 1.0)
+    # Out to where the profile falls to exp(-6) (exp(-12^(1/n)) for peaked profiles).
+    extent = min(_EXTENT_IN_RE**index, _MAX_EXTENT_IN_RE) * p["re_pix"]
     ny, nx = sky.shape
     y_lo, y_hi = max(int(component.y - extent), 0), min(int(component.y + extent) + 1, ny)
     x_lo, x_hi = max(int(component.x - extent), 0), min(int(component.x + extent) + 1, nx)
@@ -67,7 +87,7 @@ def render_halo(component, sky, survey):
     )
     r = np.sqrt(along**2 + (across / p["axis_ratio"]) ** 2)
     peak = component.surface_brightness_snr * survey.rms_jy / survey.beam_area_pixels
-    profile = np.exp(-r / p["re_pix"])
+    profile = np.exp(-((r / p["re_pix"]) ** (1.0 / index)))
     profile[r > extent] = 0.0
     beam_fwhm_pix = survey.beam_fwhm_pixels
     turbulence = gaussian_random_field(

@@ -13,6 +13,11 @@ Morphologies (``subtype``):
 ``FRII``
     Two lobes ending in compact, bright hot spots, joined to the core by
     faint jets.
+``remnant``
+    Two wide, faint lobes of a galaxy whose jets have switched off: no jets,
+    no hot spots, no core (not in the default subtypes).
+
+A core may also be absent in the others (``SkyConfig.radio_galaxy_core_absent_probability``).
 
 Each jet is a path ``p(t) = core + lateral t d + trail t^2 b``, t in [0, 1],
 with ``d`` the jet direction and ``b`` the tail direction, drawn as a chain of
@@ -26,9 +31,11 @@ import numpy as np
 from radiounet.sky.cluster import Component, log_uniform
 from radiounet.sky.render import add_gaussian, add_point_sources
 
-__all__ = ["RADIO_GALAXY_SUBTYPES", "draw_radio_galaxy", "render_radio_galaxy"]
+__all__ = ["RADIO_GALAXY_SUBTYPES", "ALL_RADIO_GALAXY_SUBTYPES", "draw_radio_galaxy", "render_radio_galaxy"]
 
 RADIO_GALAXY_SUBTYPES = ("FRI", "WAT", "head-tail", "FRII")
+#: Every subtype the simulator draws: the defaults and the remnant lobes.
+ALL_RADIO_GALAXY_SUBTYPES = RADIO_GALAXY_SUBTYPES + ("remnant",)
 _SIGMA_PER_FWHM = 1.0 / np.sqrt(8.0 * np.log(2.0))
 _MAX_EXTENT_POINTS = 400
 
@@ -68,7 +75,7 @@ def draw_radio_galaxy(rng, cluster, survey, config, shape, near_centre=False):
         lateral, trail = size_pix * rng.uniform(0.03, 0.1), size_pix
     else:
         lateral, trail = 0.5 * size_pix, 0.0
-    return Component(
+    component = Component(
         kind="radio_galaxy",
         subtype=subtype,
         x=float(x),
@@ -89,6 +96,11 @@ def draw_radio_galaxy(rng, cluster, survey, config, shape, near_centre=False):
             kpc_per_pixel=cluster.kpc_per_pixel,
         ),
     )
+    # Drawn only where the config asks for it, so that configs without it keep their fields.
+    if subtype == "remnant" or (config.radio_galaxy_core_absent_probability
+                                and rng.uniform() < config.radio_galaxy_core_absent_probability):
+        component.params["core_snr"] = 0.0
+    return component
 
 
 def _jet_blobs(core, lateral, trail, jet_dir, tail_dir, start_sigma, end_sigma):
@@ -132,7 +144,14 @@ def render_radio_galaxy(component, sky, survey):
     all_centres = [core[None, :]]
     for sign in (1.0, -1.0):
         jet_dir = sign * axis
-        if component.subtype == "FRII":
+        if component.subtype == "remnant":
+            # A wide lobe from a third of the way out to the end, evenly bright, nothing joining it to the host.
+            lobe_sigma = max(2 * p["lobe_width_fraction"] * half_size, p["start_sigma_pix"])
+            centres, sigmas, t, spacing = _jet_blobs(core + 0.35 * p["lateral_pix"] * jet_dir,
+                                                     0.55 * p["lateral_pix"], 0.0, jet_dir, tail, lobe_sigma,
+                                                     lobe_sigma)
+            brightness = sb_jy_per_pixel * np.ones_like(t)
+        elif component.subtype == "FRII":
             centres, sigmas, t, spacing = _jet_blobs(core, p["lateral_pix"], 0.0, jet_dir, tail,
                                                      p["start_sigma_pix"], p["start_sigma_pix"])
             brightness = 0.1 * sb_jy_per_pixel * np.ones_like(t)
@@ -157,7 +176,8 @@ def render_radio_galaxy(component, sky, survey):
             add_gaussian(sky, x, y, flux, sigma)
         step = max(len(centres) // _MAX_EXTENT_POINTS, 1)
         all_centres.append(np.vstack([centres[::step], centres[-1:]]))
-    add_point_sources(sky, [component.x], [component.y], [p["core_snr"] * rms])
+    if p["core_snr"]:
+        add_point_sources(sky, [component.x], [component.y], [p["core_snr"] * rms])
     component.flux = float(sky.sum(dtype=np.float64)) - before
     centres = np.vstack(all_centres)
     extent = np.max(np.hypot(*(centres[:, None, :] - centres[None, :, :]).transpose(2, 0, 1)))

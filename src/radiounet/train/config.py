@@ -6,18 +6,35 @@ a typo never goes unnoticed.
 """
 
 import copy
+import dataclasses
 import sys
 from pathlib import Path
 
 from radiounet.errors import InvalidParameterError, RadioUNetError
+from radiounet.sky.field import SkyConfig
 from radiounet.sky.labels import CLASS_NAMES, LABEL_RULES
+from radiounet.sky.survey_distribution import SurveyDistribution
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["DEFAULTS", "load_config", "config_over_defaults", "apply_overrides", "validate_config"]
+__all__ = ["DEFAULTS", "RANDOMISED", "load_config", "config_over_defaults", "apply_overrides", "validate_config",
+           "sky_config", "survey_distribution"]
+
+#: ``data.preset`` of a training sky whose survey is drawn per field from the ``[survey]`` section.
+RANDOMISED = "randomised"
+# Sky parameters set in [data] (older configs) or not meant for configs.
+_SKY_KEYS_ELSEWHERE = ("fraction_diffuse", "fraction_radio_galaxies", "radio_galaxies_mean", "redshift",
+                       "compact_reference_flux")
+
+
+def _section_defaults(instance, skip=()):
+    return {f.name: list(getattr(instance, f.name)) if isinstance(getattr(instance, f.name), tuple)
+            else getattr(instance, f.name)
+            for f in dataclasses.fields(instance) if f.name not in skip}
+
 
 DEFAULTS = {
     "model": {"depth": 4, "width": 16, "norm": "batch", "dropout": 0.1, "out_channels": 1},
@@ -51,6 +68,10 @@ DEFAULTS = {
         "correlated_noise": [0.0, 0.0],
         "correlated_noise_scale": [1.0, 2.5],
     },
+    # The sky's distributions (radiounet.sky.SkyConfig); the defaults are the simulator's.
+    "sky": _section_defaults(SkyConfig(), _SKY_KEYS_ELSEWHERE),
+    # The survey drawn per field when data.preset = "randomised" (radiounet.sky.survey_distribution).
+    "survey": _section_defaults(SurveyDistribution()),
     "training": {
         "epochs": 20,
         "batch_size": 8,
@@ -170,8 +191,26 @@ def apply_overrides(config, overrides):
         _set(config, section, key, value, "override")
 
 
+def sky_config(config):
+    """The :class:`radiounet.sky.SkyConfig` of a full training configuration."""
+    data = config["data"]
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in config["sky"].items()}
+    return SkyConfig(fraction_diffuse=data["fraction_diffuse"], fraction_radio_galaxies=data["fraction_radio_galaxies"],
+                     radio_galaxies_mean=data["radio_galaxies_mean"], redshift=tuple(data["redshift"]), **values)
+
+
+def survey_distribution(config):
+    """The :class:`radiounet.sky.survey_distribution.SurveyDistribution` of a configuration's ``[survey]``."""
+    return SurveyDistribution(**{k: tuple(v) if isinstance(v, list) else v for k, v in config["survey"].items()})
+
+
 def validate_config(config, source="config"):
     """Check values that have a type but also a range."""
+    for name, build in (("sky", sky_config), ("survey", survey_distribution)):
+        try:
+            build(config)
+        except InvalidParameterError as exc:
+            raise RadioUNetError(f"{source}: {name}.{exc.name} = {exc.value}: {exc.reason}") from None
     for (section, key), choices in _CHOICES.items():
         if config[section][key] not in choices:
             raise RadioUNetError(f"{source}: {section}.{key} must be one of {', '.join(choices)}, "
@@ -200,6 +239,14 @@ def validate_config(config, source="config"):
     if data["tile_size"] % 2 ** config["model"]["depth"]:
         raise RadioUNetError(f"{source}: data.tile_size must be a multiple of 2**model.depth "
                              f"({2 ** config['model']['depth']})")
+    if data["preset"] == RANDOMISED:
+        if not data["pixels_per_beam"]:
+            raise RadioUNetError(f"{source}: data.preset = '{RANDOMISED}' needs data.pixels_per_beam (the model's "
+                                 "sampling, which each drawn survey is regridded to)")
+        if config["augment"]["beam_jitter"] != [1.0, 1.0] or config["augment"]["pixel_scale_jitter"] != [1.0, 1.0]:
+            raise RadioUNetError(f"{source}: augment.beam_jitter and augment.pixel_scale_jitter apply to a preset's "
+                                 f"survey; with data.preset = '{RANDOMISED}' set them to [1.0, 1.0] (the [survey] "
+                                 "section draws beam and sampling)")
     if data["pixels_per_beam"] < 0 or 0 < data["pixels_per_beam"] < 1.5:
         raise RadioUNetError(f"{source}: data.pixels_per_beam must be 0 (the preset's own sampling) or >= 1.5, "
                              f"not {data['pixels_per_beam']!r}")

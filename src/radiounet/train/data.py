@@ -13,7 +13,8 @@ import numpy as np
 
 from radiounet.data.datasets import SyntheticFieldDataset, TileShardDataset
 from radiounet.errors import RadioUNetError
-from radiounet.sky import FieldConfig, SkyConfig, custom_survey, get_survey
+from radiounet.sky import FieldConfig, custom_survey, get_survey
+from radiounet.train.config import RANDOMISED, sky_config, survey_distribution
 
 __all__ = ["build_datasets", "training_survey", "VALIDATION_SEED_OFFSET"]
 
@@ -22,20 +23,25 @@ VALIDATION_SEED_OFFSET = 1_000_003
 
 def training_survey(data):
     """The survey of the ``[data]`` section: its preset, at ``pixels_per_beam`` pixels per beam FWHM if that is
-    not 0 (the model's native sampling; a coarser one gives each tile a wider view of the sky)."""
-    survey = get_survey(data["preset"])
+    not 0 (the model's native sampling; a coarser one gives each tile a wider view of the sky).
+
+    For ``data.preset = "randomised"`` only the sampling is meant (each field draws its own survey): a 6"
+    beam at ``pixels_per_beam``, LoTSS-DR2's noise and frequency.
+    """
+    survey = get_survey("lotss-dr2-6" if data["preset"] == RANDOMISED else data["preset"])
+    if data["preset"] == RANDOMISED:
+        survey = custom_survey(RANDOMISED, survey.beam.major, survey.beam.major / data["pixels_per_beam"], survey.rms,
+                               survey.frequency)
     if not data["pixels_per_beam"]:
         return survey
     return custom_survey(survey.name, survey.beam.major, survey.beam.major / data["pixels_per_beam"], survey.rms,
                          survey.frequency, bmin=survey.beam.minor, bpa=survey.beam.pa)
 
 
-def _field_config(data):
-    sky = SkyConfig(fraction_diffuse=data["fraction_diffuse"],
-                    fraction_radio_galaxies=data["fraction_radio_galaxies"],
-                    radio_galaxies_mean=data["radio_galaxies_mean"], redshift=tuple(data["redshift"]))
+def _field_config(config):
+    data = config["data"]
     size = data["field_size"]
-    return FieldConfig(training_survey(data), shape=(size, size), sky=sky,
+    return FieldConfig(training_survey(data), shape=(size, size), sky=sky_config(config),
                        mask_threshold=data["mask_threshold"], label_rule=data["label_rule"])
 
 
@@ -53,14 +59,20 @@ def build_datasets(config):
     """Return ``(train_dataset, validation_dataset, survey_description)`` for a training config."""
     data, augment = config["data"], config["augment"]
     if data["source"] == "synthetic":
-        field_config = _field_config(data)
+        field_config = _field_config(config)
+        drawn = dict(survey_distribution=survey_distribution(config),
+                     native_beam_pixels=data["pixels_per_beam"]) if data["preset"] == RANDOMISED else {}
         train = SyntheticFieldDataset(field_config, data["train_fields"], seed=data["seed"],
                                       tile_size=data["tile_size"], beam_jitter=tuple(augment["beam_jitter"]),
                                       pixel_scale_jitter=tuple(augment["pixel_scale_jitter"]),
                                       foreground_crop_fraction=data["foreground_crop_fraction"],
-                                      foreground_field_size=data["foreground_field_size"])
+                                      foreground_field_size=data["foreground_field_size"], **drawn)
+        # Validation tiles like the training tiles (drawn surveys, foreground crops) but from other fields.
         validation = SyntheticFieldDataset(field_config, data["val_fields"],
-                                           seed=data["seed"] + VALIDATION_SEED_OFFSET, tile_size=data["tile_size"])
+                                           seed=data["seed"] + VALIDATION_SEED_OFFSET, tile_size=data["tile_size"],
+                                           **(dict(drawn, foreground_crop_fraction=data["foreground_crop_fraction"],
+                                                   foreground_field_size=data["foreground_field_size"])
+                                              if drawn else {}))
         return train, validation, field_config.survey
     paths = _shard_paths(data["shards"])
     fields = []

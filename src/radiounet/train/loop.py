@@ -32,8 +32,8 @@ from radiounet.data.normalize import normalize
 from radiounet.errors import RadioUNetError
 from radiounet.io.atomic import atomic_path, ensure_writable_directory
 from radiounet.models.outputs import called_diffuse, diffuse_probability
-from radiounet.models.store import (load_weights, read_model_card, require_one_network, resolve_model_path,
-                                    save_model)
+from radiounet.models.store import (is_gated, load_weights, read_model_card, require_one_network,
+                                    resolve_model_path, save_model)
 from radiounet.models.summary import count_parameters
 from radiounet.models.unet import UNet, UNetConfig
 from radiounet.sky.labels import CLASS_NAMES
@@ -286,11 +286,15 @@ def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progres
     if init_model is not None:
         path = resolve_model_path(init_model)
         init_card = read_model_card(path)
-        require_one_network(init_card, path)
-        from_binary = init_card["architecture"]["out_channels"] == 1 < config["model"]["out_channels"]
-        load_weights(model, path, except_head=from_binary)
-        if from_binary:
-            _class_head_from_binary(model, path)
+        if is_gated(init_card["architecture"]) and config["model"]["out_channels"] > 1:
+            # A class model starts from the class network of a gated model (its gate is left behind).
+            load_weights(model, path, prefix="classes.")
+        else:
+            require_one_network(init_card, path)
+            from_binary = init_card["architecture"]["out_channels"] == 1 < config["model"]["out_channels"]
+            load_weights(model, path, except_head=from_binary)
+            if from_binary:
+                _class_head_from_binary(model, path)
     if freeze_levels:
         levels = None if freeze_levels < 0 else freeze_levels
         for parameter in model.encoder_parameters(levels):
