@@ -174,27 +174,6 @@ def _predict_the_example(model, out):
     return classes, mask, truth, QTable.read(examples / "simulated_cluster.truth.ecsv")
 
 
-def test_shipped_class_model_tells_the_radio_galaxy_of_the_example_from_its_halo(tmp_path):
-    _, card = load_model("lotss-classes-v1")
-    assert card["classes"] == list(CLASS_NAMES) and 0 < card["detection_ratio_threshold"] < 0.1
-    classes, mask, truth, components = _predict_the_example("lotss-classes-v1", tmp_path)
-    assert 2 * (mask & truth).sum() / (mask.sum() + truth.sum()) > 0.5
-    halo = components[components["kind"] == "halo"][0]
-    tailed = components[components["subtype"] == "head-tail"][0]
-    assert mask[int(round(halo["y"])), int(round(halo["x"]))]
-    assert CLASS_NAMES[classes[int(round(tailed["y"])), int(round(tailed["x"]))]] == "radio_galaxy"
-
-
-def test_shipped_class_model_v2_labels_the_relic_of_the_example_as_relic(tmp_path):
-    _, card = load_model("lotss-classes-v2")
-    assert set(card["cluster_classes"]["classes"]) == {"none", "halo", "relic", "both"}
-    classes, mask, truth, components = _predict_the_example("lotss-classes-v2", tmp_path)
-    assert 2 * (mask & truth).sum() / (mask.sum() + truth.sum()) > 0.6
-    for kind, subtype, label in (("relic", "arc", "relic"), ("radio_galaxy", "head-tail", "radio_galaxy")):
-        component = components[(components["kind"] == kind) & (components["subtype"] == subtype)][0]
-        assert CLASS_NAMES[classes[int(round(component["y"])), int(round(component["x"]))]] == label
-
-
 def _held_out_at_own_threshold(names):
     """:func:`evaluate_synthetic` of shipped models, each at its card's threshold, on the same 40 + 40 fields."""
     from radiounet.evaluate.synthetic import HELD_OUT_SEED
@@ -206,49 +185,6 @@ def _held_out_at_own_threshold(names):
         results.append(evaluate_synthetic(model, get_survey("lotss-dr2-6"), n_fields=40, threshold=card["threshold"],
                                           seed=HELD_OUT_SEED + 7))
     return results
-
-
-def test_shipped_class_model_v3_calls_fewer_pixels_of_radio_galaxy_fields_diffuse_than_the_binary_model():
-    v1, v3 = _held_out_at_own_threshold(("lotss-diffuse-v1", "lotss-classes-v3"))
-    assert v3["radio_galaxies"]["footprint_fraction_called_diffuse"] < 0.5 * v1["radio_galaxies"][
-        "footprint_fraction_called_diffuse"]
-    assert v3["diffuse"]["dice"] > 0.7 and v3["diffuse"]["precision"] >= v1["diffuse"]["precision"]
-
-
-def test_shipped_class_model_v5_finds_more_of_the_halos_of_192_pixel_fields_than_v4_at_no_more_false_positives():
-    """v5 was trained with the noise estimate jittered up to 1.6x, as a halo filling a field raises the field's own
-    estimate. Measured on these 40 + 40 fields: v4 Dice 0.730 / 0.54% of radio-galaxy field pixels called
-    diffuse, v5 0.795 / 0.46%."""
-    v4, v5 = _held_out_at_own_threshold(("lotss-classes-v4", "lotss-classes-v5"))
-    assert v5["diffuse"]["dice"] > v4["diffuse"]["dice"] + 0.03
-    assert v5["radio_galaxies"]["mean_fraction_called_diffuse"] <= v4["radio_galaxies"]["mean_fraction_called_diffuse"]
-
-
-def test_shipped_class_model_v4_finds_the_relics_of_survey_like_images_that_v3_labels_radio_galaxy():
-    from radiounet.evaluate.synthetic import WHOLE_IMAGE_SEED, segment_simulated_field
-    from radiounet.sky import FieldConfig, SkyConfig, field_rng, get_survey, simulate_field
-
-    survey = get_survey("lotss-dr2-6")
-    # 512-pixel images: the relics lie at their own distance from the cluster, anywhere in a tile.
-    config = FieldConfig(survey, shape=(512, 512), sky=SkyConfig(
-        fraction_diffuse=1.0, fraction_radio_galaxies=0.0, halo_probability=0.0, relic_probability=1.0))
-    fields = [simulate_field(config, field_rng(WHOLE_IMAGE_SEED + 9, i)) for i in range(10)]
-    relic, galaxy = CLASS_NAMES.index("relic"), CLASS_NAMES.index("radio_galaxy")
-    found, as_galaxy = {}, {}
-    for name in ("lotss-diffuse-v1", "lotss-classes-v3", "lotss-classes-v4"):
-        predictor = Predictor(name)
-        counts = np.zeros(3)
-        for i, field in enumerate(fields):
-            prediction = segment_simulated_field(predictor, field, survey, f"relic image {i}")
-            where = field.labels == relic
-            labelled = (prediction.class_probability.argmax(0)[where] == galaxy).sum() \
-                if prediction.class_probability is not None else 0
-            counts += (where.sum(), prediction.mask[where].sum(), labelled)
-        found[name], as_galaxy[name] = counts[1] / counts[0], counts[2] / counts[0]
-    assert found["lotss-classes-v4"] >= 0.8 * found["lotss-diffuse-v1"]
-    # Measured: v1 66%, v3 16%, v4 61% of the relic pixels found; v3 labels 65% radio galaxy, v4 34%.
-    assert found["lotss-classes-v4"] > 3 * found["lotss-classes-v3"]
-    assert as_galaxy["lotss-classes-v4"] < 0.6 * as_galaxy["lotss-classes-v3"]
 
 
 def _fornax_a(name, path):
@@ -264,20 +200,6 @@ def _fornax_a(name, path):
     return prediction.mask[galaxy].mean(), labelled
 
 
-@pytest.mark.parametrize("image, models", [
-    ("vla_fornax_a_no_bmaj.fits", ("lotss-classes-v2", "lotss-classes-v3", "lotss-classes-v4", "lotss-classes-v5")),
-    ("mwa_fornax_a_185mhz.fits", ("lotss-classes-v3",)),
-])
-def test_shipped_class_models_label_the_real_giant_radio_galaxy_fornax_a_radio_galaxy(image, models):
-    """The reference model's false positives were extended radio galaxies; here is a real one, about 1 degree
-    across. Measured (share called diffuse / labelled radio galaxy): VLA v2 0.1% / 100%, v3 5.3% / 92%,
-    v4 0.1% / 100%, v5 0.1% / 100%; MWA v3 0.0% / 100% (v4 38% / 64% and v5 41% / 21%: they take the
-    lobes for a relic; the binary lotss-diffuse-v1 calls 36% and 41% diffuse)."""
-    for name in models:
-        diffuse, labelled = _fornax_a(name, Path(__file__).parent / "data" / image)
-        assert diffuse < 0.1 and labelled > 0.85, name
-
-
 def test_the_default_gated_model_leaves_fornax_a_and_real_noise_alone_as_its_two_networks_do_each():
     """lotss-gated-v1: v5's classes, halo and relic kept where lotss-diffuse-v1 sees diffuse emission too.
     Measured: VLA Fornax A 0% of the galaxy called diffuse, 100% labelled radio galaxy (v1 alone 36% called
@@ -291,35 +213,6 @@ def test_the_default_gated_model_leaves_fornax_a_and_real_noise_alone_as_its_two
     with read_radio_image(LOTSS) as image:
         gated = Predictor(DEFAULT_MODEL).predict(image).probability
         binary = Predictor("lotss-diffuse-v1").predict(image).probability
-        classes = Predictor("lotss-classes-v5").predict(image).probability
-    assert np.nanmean(gated) <= 1.05 * np.nanmean(binary) < 0.01 < np.nanmean(classes)
+    assert np.nanmean(gated) <= 1.05 * np.nanmean(binary) < 0.01
 
 
-def test_lotss_gated_v2_labels_more_radio_galaxies_radio_galaxy_than_the_default_also_in_the_real_fornax_a():
-    """v2's class network was trained on with radio-galaxy pixels weighted 8x. Measured on these 40 + 40 fields:
-    default Dice 0.804, 0.52% of radio-galaxy field pixels called diffuse, galaxies labelled radio galaxy in 49 of
-    63 fields; v2 0.815, 0.44%, 55 of 63. MWA Fornax A: default 39% of the galaxy called diffuse, v2 19% (88%
-    labelled radio galaxy)."""
-    default, v2 = _held_out_at_own_threshold(("lotss-gated-v1", "lotss-gated-v2"))
-    labelled = [r["classes"]["radio_galaxy_labelled_fraction"] for r in (default, v2)]
-    assert labelled[1] >= labelled[0] + 0.05
-    assert v2["diffuse"]["dice"] >= default["diffuse"]["dice"] - 0.02
-    assert (v2["radio_galaxies"]["mean_fraction_called_diffuse"]
-            <= default["radio_galaxies"]["mean_fraction_called_diffuse"])
-    diffuse, labelled = _fornax_a("lotss-gated-v2", Path(__file__).parent / "data" / "mwa_fornax_a_185mhz.fits")
-    assert diffuse < 0.25 and labelled > 0.85
-
-
-def test_lotss_gated_v3_labels_radio_galaxies_best_with_the_diffuse_dice_of_the_binary_model():
-    """v3's class network was trained on labels where the brightest component wins, gated with the conditional
-    rule, called diffuse above 0.3. Measured on these 40 + 40 fields: galaxies labelled radio galaxy in 57 of 63
-    fields (v2 55, the default 49); Dice 0.849 (lotss-diffuse-v1 0.862, the default 0.804), 0.76% of
-    radio-galaxy field pixels called diffuse (lotss-diffuse-v1 1.37%)."""
-    binary, default, v2, v3 = _held_out_at_own_threshold(
-        ("lotss-diffuse-v1", "lotss-gated-v1", "lotss-gated-v2", "lotss-gated-v3"))
-    labelled = [r["classes"]["radio_galaxy_labelled_fraction"] for r in (default, v2, v3)]
-    assert labelled[2] >= labelled[1] > labelled[0] + 0.05 and labelled[2] >= 0.88
-    assert v3["diffuse"]["dice"] >= binary["diffuse"]["dice"] - 0.025
-    assert v3["diffuse"]["dice"] >= default["diffuse"]["dice"] + 0.02
-    assert (v3["radio_galaxies"]["mean_fraction_called_diffuse"]
-            <= binary["radio_galaxies"]["mean_fraction_called_diffuse"] * 0.75)

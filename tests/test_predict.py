@@ -174,7 +174,7 @@ def test_source_catalogue_of_a_hand_made_map():
     assert big["las_kpc"].to_value(u.kpc) == pytest.approx(big["las"].to_value(u.arcsec) * 1.844, rel=0.01)
 
 
-@pytest.mark.parametrize("model", ["tiny binary", "lotss-classes-v5"])
+@pytest.mark.parametrize("model", ["tiny binary", "lotss-gated-v1"])
 def test_large_images_go_through_memory_mapped_outputs_with_the_same_result(tmp_path, tiny_model, monkeypatch, model):
     from radiounet.inference import batch
 
@@ -184,7 +184,7 @@ def test_large_images_go_through_memory_mapped_outputs_with_the_same_result(tmp_
     assert main(["predict", str(LOTSS), "--out", str(tmp_path / "mapped"), "--model", model, "--no-progress"]) == 0
     written = sorted(p.name for p in (tmp_path / "memory").glob("*.fits"))
     assert written == sorted(p.name for p in (tmp_path / "mapped").glob("*.fits"))
-    assert len(written) == (3 if model == "lotss-classes-v5" else 2)
+    assert len(written) == (3 if model == "lotss-gated-v1" else 2)
     for name in written:
         with fits.open(tmp_path / "memory" / name) as a, fits.open(tmp_path / "mapped" / name) as b:
             np.testing.assert_array_equal(a[0].data, b[0].data)

@@ -368,8 +368,3 @@ def test_model_info_of_the_default_gated_model_names_its_two_networks(capsys):
     assert f"parameters: {card['parameters']:,}" in out
     assert "gated: the class network of lotss-classes-v5" in out and "lotss-diffuse-v1 reaches 0.2" in out
     assert f"validation Dice per class: background {card['validation']['class_dice']['background']:.3f}" in out
-
-
-def test_model_info_of_a_gated_model_with_a_class_network_of_its_own_names_where_it_started(capsys):
-    assert main(["model-info", "--model", "lotss-gated-v2"]) == 0
-    assert "gated: its own class network (continued from lotss-classes-v5)" in capsys.readouterr().out
