@@ -50,13 +50,13 @@ from radiounet.detect.cluster_class import classifier_from_calibration
 from radiounet.evaluate import evaluate_synthetic, evaluate_whole_images
 from radiounet.evaluate.benchmark import run_benchmark
 from radiounet.evaluate.benchmark_report import markdown_report
-from radiounet.evaluate.calibrate import CORRELATED_NOISE_SCALE, calibrate_ratio_threshold
+from radiounet.evaluate.calibrate import CORRELATED_NOISE_SCALE, calibrate_across_surveys, calibrate_ratio_threshold
 from radiounet.inference import Predictor
 from radiounet.io.tables import write_table
 from radiounet.models import count_parameters, flops_per_tile, load_model, read_model_card, save_model, throughput
 from radiounet.models.gated import GATE_RULE_WORDS, GATE_RULES, gate_model
 from radiounet.models.store import is_gated, resolve_model_path, sha256_of
-from radiounet.sky import custom_survey
+from radiounet.sky import custom_survey, get_survey
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "src" / "radiounet" / "models" / "pretrained"
 
@@ -81,8 +81,11 @@ def _label_rule(data):
 
 def _ship_command(name, card):
     """The command that shipped the model, quoted for the shell (a recipe may hold quotes of its own)."""
+    calibration = card["ratio_calibration"]
+    # Fields per survey where the calibration pooled several.
+    fields = calibration["n_fields"] // max(len(calibration.get("per_survey") or {}), 1)
     command = ["python", "scripts/ship_model.py", card.get("source_file", "MODEL"), "--name", name,
-               "--calibrate-fields", str(card["ratio_calibration"]["n_fields"])]
+               "--calibrate-fields", str(fields)]
     if card.get("description"):
         command += ["--description", card["description"]]
     if card["held_out"]["diffuse"]["n_fields"] != 1000:
@@ -91,6 +94,8 @@ def _ship_command(name, card):
         command += ["--gate-with", card["gate"]["binary_model"], "--gate-scale", f"{card['gate']['gate_scale']:g}"]
         if card["gate"].get("gate_rule", "background") != "background":
             command += ["--gate-rule", card["gate"]["gate_rule"]]
+    if card["ratio_calibration"].get("per_survey"):
+        command += ["--calibration-surveys", *card["ratio_calibration"]["per_survey"]]
     if card["ratio_calibration"].get("correlated_noise"):
         command += ["--calibration-noise", f"{card['ratio_calibration']['correlated_noise']:g}"]
     if card["threshold"] != card["training"]["config"]["training"]["threshold"]:
@@ -123,7 +128,7 @@ def _markdown(name, card, sha256, path, benchmark=()):
         f"({card['ratio_calibration']['n_with_diffuse_emission']} with diffuse emission; R within 2.2 R500"
         + _calibration_noise(card["ratio_calibration"]) + "): "
         f"accuracy {card['ratio_calibration']['accuracy']:.2f}, precision {card['ratio_calibration']['precision']:.2f}, "
-        f"recall {card['ratio_calibration']['recall']:.2f}",
+        f"recall {card['ratio_calibration']['recall']:.2f}" + _per_survey(card["ratio_calibration"]),
         f"- speed ({card['throughput']['device']}, batch {card['throughput']['batch_size']}, "
         "`python benchmarks/bench_model.py`): " + _speed(card["throughput"]),
         "",
@@ -193,6 +198,17 @@ def _calibration_noise(calibration):
         return ""
     return (f"; correlated noise holding {share:.0%} of the noise variance added, smoothed over "
             f"{calibration['correlated_noise_scale']:g} beam FWHM, as a stand-in for the noise of real images")
+
+
+def _per_survey(calibration):
+    """How each survey of a calibration across surveys fares with the pooled R threshold."""
+    per_survey = calibration.get("per_survey")
+    if not per_survey:
+        return ""
+    return ("; the fields are split evenly among " + ", ".join(per_survey) + ", which at this threshold reach "
+            + "; ".join(f"{name}: accuracy {m['accuracy']:.2f}, recall {m['recall']:.2f}, false positives "
+                        f"{m['false_positive_rate']:.0%} (best alone: R > {m['own_threshold']:.3g})"
+                        for name, m in per_survey.items()))
 
 
 def _speed(throughput):
@@ -352,6 +368,10 @@ def main():
                              "the held-out metrics (default: the training configuration's)")
     parser.add_argument("--recipe", action="append", default=[],
                         help="a command of the training recipe, in order (repeat for several stages)")
+    parser.add_argument("--calibration-surveys", nargs="+", metavar="PRESET",
+                        help="calibrate the R threshold on --calibrate-fields fields of each of these survey presets, "
+                             "pooled (radiounet.evaluate.calibrate.calibrate_across_surveys; default: the model's "
+                             "native sampling of LoTSS 6\" only)")
     parser.add_argument("--calibration-noise", type=float, default=0.0, metavar="SHARE",
                         help="share of the noise variance added to the calibration fields as correlated noise, the "
                              "stand-in for real noise (radiounet.evaluate.calibrate; default: 0, the simulator's)")
@@ -402,9 +422,13 @@ def main():
                                                  redshift=tuple(data["redshift"]),
                                                  mask_threshold=data["mask_threshold"])
     print(json.dumps(card["whole_images"], indent=1), f"({time.perf_counter() - started:.0f} s)")
-    threshold, table, metrics = calibrate_ratio_threshold(predictor, survey, n_fields=args.calibrate_fields,
-                                                          redshift=(0.1, data["redshift"][1]),
-                                                          correlated_noise=args.calibration_noise)
+    calibration = dict(n_fields=args.calibrate_fields, redshift=(0.1, data["redshift"][1]),
+                       correlated_noise=args.calibration_noise)
+    if args.calibration_surveys:
+        threshold, table, metrics = calibrate_across_surveys(
+            predictor, [get_survey(name) for name in args.calibration_surveys], **calibration)
+    else:
+        threshold, table, metrics = calibrate_ratio_threshold(predictor, survey, **calibration)
     card["detection_ratio_threshold"] = threshold
     card["ratio_calibration"] = dict(n_fields=len(table), size_pixels=1024, factor=2.2, metric="accuracy",
                                      n_with_diffuse_emission=int(table["diffuse"].sum()),

@@ -200,3 +200,24 @@ def test_models_lists_the_benchmark_of_the_shipped_models(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "radio-unet benchmark" in out and "meerkat-mgcls" in out
+
+
+def test_relic_pixels_lost_because_the_class_head_hesitates_are_counted():
+    """A relic pixel split between relic (0.3) and radio galaxy (0.3) is lost to the diffuse mask at 0.5 through
+    hesitation; one at relic 0.1 and radio galaxy 0.2 is simply missed; one at relic 0.6 is found."""
+    from types import SimpleNamespace
+
+    from radiounet.evaluate.synthetic import DIFFUSE_COUNTS, add_diffuse_counts
+
+    relic, galaxy = CLASS_NAMES.index("relic"), CLASS_NAMES.index("radio_galaxy")
+    labels = np.full((1, 4), relic, dtype=np.uint8)
+    classes = np.zeros((len(CLASS_NAMES), 1, 4), dtype=np.float32)
+    classes[relic] = [0.3, 0.1, 0.6, 0.3]
+    classes[galaxy] = [0.3, 0.2, 0.1, 0.1]
+    classes[0] = 1 - classes.sum(axis=0)
+    probability = classes[relic]
+    prediction = SimpleNamespace(probability=probability, mask=probability >= 0.5, class_probability=classes,
+                                 class_names=CLASS_NAMES)
+    counts = dict.fromkeys(DIFFUSE_COUNTS, 0)
+    add_diffuse_counts(counts, prediction, SimpleNamespace(labels=labels, mask=labels > 0), 0.5)
+    assert (counts["relic"], counts["relic_found"], counts["relic_hesitant"]) == (4, 1, 1)

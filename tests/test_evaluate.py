@@ -84,6 +84,25 @@ def test_calibration_returns_the_best_threshold_of_its_own_sweep(tmp_path, tiny_
     assert threshold == 0.0 or threshold in set(np.asarray(table["R"]).tolist())
 
 
+def test_calibration_across_surveys_pools_their_fields_and_reports_each(tmp_path, tiny_card):
+    from radiounet.evaluate.calibrate import best_ratio_threshold, calibrate_across_surveys
+    from radiounet.sky import get_survey
+
+    predictor = _tiny_predictor(tmp_path, tiny_card())
+    surveys = [get_survey("lotss-dr2-6"), get_survey("lotss-dr2-20")]
+    threshold, table, metrics = calibrate_across_surveys(predictor, surveys, n_fields=3, size=128)
+    assert list(table["survey"]) == ["lotss-dr2-6"] * 3 + ["lotss-dr2-20"] * 3
+    assert threshold == best_ratio_threshold(table)
+    assert set(metrics["per_survey"]) == {"lotss-dr2-6", "lotss-dr2-20"}
+    for name, entry in metrics["per_survey"].items():
+        mine = table[table["survey"] == name]
+        assert entry["own_threshold"] == best_ratio_threshold(mine)
+        called = np.asarray(mine["R"]) > threshold
+        assert entry["accuracy"] == pytest.approx(np.mean(called == np.asarray(mine["diffuse"])))
+    pooled = np.mean((np.asarray(table["R"]) > threshold) == np.asarray(table["diffuse"]))
+    assert metrics["accuracy"] == pytest.approx(pooled)
+
+
 def test_the_correlated_noise_of_the_calibration_is_a_reproducible_share_of_the_variance_over_beams(lotss):
     """The stand-in for real noise: 30% of the variance in a field smoothed over 1.5 beams (6 pixels here),
     correlated at 2 beams where the simulator's noise is not; truth untouched."""

@@ -53,13 +53,13 @@ BENCHMARK_FAMILIES = ("simulator", "heldout")
 #: Seed of the benchmark's images; training and the other held-out sets use other seeds.
 BENCHMARK_SEED = 555_000_001
 #: Version of what a part of the benchmark holds: parts of another version are measured again.
-_PART_VERSION = 3
+_PART_VERSION = 4
 
 #: Columns of the per-setup table, in order.
 SETUP_COLUMNS = ("family", "setup", "beam_arcsec", "pixel_arcsec", "n_diffuse", "n_radio_galaxy", "size", "dice",
                  "precision", "recall", "halo_found", "relic_found", "halo_found_median", "relic_found_median",
                  "halo_labelled_radio_galaxy",
-                 "relic_labelled_radio_galaxy", "radio_galaxy_called_mean", "radio_galaxy_called_p90",
+                 "relic_labelled_radio_galaxy", "relic_lost_to_hesitation", "radio_galaxy_called_mean", "radio_galaxy_called_p90",
                  "r_accuracy", "r_recall", "r_false_positive", "n_halo_pixels", "n_relic_pixels")
 
 
@@ -216,6 +216,7 @@ def score_setup(predictor, family, setup, plan, *, seed=BENCHMARK_SEED, ratio_th
                relic_found_median=float(np.median(shares["relic"])) if shares["relic"] else np.nan,
                halo_labelled_radio_galaxy=_share(counts["halo_as_galaxy"], counts["halo"]) if labels else np.nan,
                relic_labelled_radio_galaxy=_share(counts["relic_as_galaxy"], counts["relic"]) if labels else np.nan,
+               relic_lost_to_hesitation=_share(counts["relic_hesitant"], counts["relic"]) if labels else np.nan,
                radio_galaxy_called_mean=float(np.mean(called_fractions)),
                radio_galaxy_called_p90=float(np.percentile(called_fractions, 90)),
                r_accuracy=float((positives.sum() + (~negatives).sum()) / (len(positives) + len(negatives))),

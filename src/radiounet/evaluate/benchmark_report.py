@@ -63,19 +63,22 @@ def markdown_report(result, command=None, level=1):
               "*simulator*: the training simulator; *heldout*: `radiounet.sky.heldout`, never used in training. "
               "Found: share of the true halo (relic) pixels called diffuse, pooled over all images (the nearest "
               "clusters, largest in pixels, weigh most) and, in brackets, in the median image holding a halo "
-              "(relic); → RG: share labelled radio galaxy; "
+              "(relic); → RG: share labelled radio galaxy; relic hesitant: share of the relic pixels not called "
+              "diffuse although P(halo) + P(relic) + P(radio galaxy) reaches the threshold (lost because the class "
+              "head split them between a relic and a radio galaxy); "
               "RG images: share of the pixels of images with radio galaxies only called diffuse; R: per-cluster "
               "detection (mean probability within 2.2 R500 above the R threshold) on all images, on those with "
               "diffuse emission (recall) and on those without (false positives).", "",
               "| family | setup | beam | Dice | precision | recall | halo found | relic found | halo → RG "
-              "| relic → RG | RG images: mean / p90 | R accuracy | R recall | R false pos. |",
-              "|" + "---|" * 14]
+              "| relic → RG | relic hesitant | RG images: mean / p90 | R accuracy | R recall | R false pos. |",
+              "|" + "---|" * 15]
     for row in plan:
         lines.append(f"| {row['family']} | {row['setup']} | {row['beam_arcsec']:g}\" | {row['dice']:.3f} | "
                      f"{row['precision']:.3f} | {row['recall']:.3f} | {_pct(row['halo_found'])} "
                      f"({_pct(row['halo_found_median'])}) | {_pct(row['relic_found'])} "
                      f"({_pct(row['relic_found_median'])}) | {_pct(row['halo_labelled_radio_galaxy'])} | "
-                     f"{_pct(row['relic_labelled_radio_galaxy'])} | {_pct(row['radio_galaxy_called_mean'])} / "
+                     f"{_pct(row['relic_labelled_radio_galaxy'])} | {_pct(row['relic_lost_to_hesitation'])} | "
+                     f"{_pct(row['radio_galaxy_called_mean'])} / "
                      f"{_pct(row['radio_galaxy_called_p90'])} | {_pct(row['r_accuracy'])} | "
                      f"{_pct(row['r_recall'])} | {_pct(row['r_false_positive'])} |")
     lines += ["", f"{part} Real noise: halos injected into real survey images", ""]

@@ -36,7 +36,8 @@ from radiounet.sky.labels import cluster_class_of
 from radiounet.sky.observe import CORRELATED_NOISE_SCALE
 from radiounet.train.augment import correlated_noise as smoothed_noise
 
-__all__ = ["CALIBRATION_SEED", "CORRELATED_NOISE_SCALE", "calibrate_ratio_threshold", "with_correlated_noise"]
+__all__ = ["CALIBRATION_SEED", "CORRELATED_NOISE_SCALE", "calibrate_ratio_threshold", "calibrate_across_surveys",
+           "best_ratio_threshold", "with_correlated_noise"]
 
 #: Seed of the calibration fields (distinct from training and held-out seeds).
 CALIBRATION_SEED = 555_000_001
@@ -91,11 +92,66 @@ def calibrate_ratio_threshold(predictor, survey, *, n_fields=60, size=1024, fact
             row["cluster_class"] = cluster_class_of(*present)
         rows.append(row)
     table = QTable(rows=rows)
-    ratios, truth = np.asarray(table["R"], dtype=float), np.asarray(table["diffuse"], dtype=bool)
+    best = best_ratio_threshold(table, metric)
+    return best, table, binary_metrics(np.asarray(table["R"], dtype=float) > best, _truth(table))
+
+
+def _truth(table):
+    return np.asarray(table["diffuse"], dtype=bool)
+
+
+def best_ratio_threshold(table, metric="accuracy"):
+    """The R threshold that maximises ``metric`` over the fields of a calibration ``table``."""
+    ratios = np.asarray(table["R"], dtype=float)
     candidates = np.unique(np.concatenate([[0.0], ratios[np.isfinite(ratios)]]))
-    scores = [binary_metrics(ratios > t, truth)[metric] for t in candidates]
-    best = float(candidates[int(np.nanargmax(scores))])
-    return best, table, binary_metrics(ratios > best, truth)
+    scores = [binary_metrics(ratios > t, _truth(table))[metric] for t in candidates]
+    return float(candidates[int(np.nanargmax(scores))])
+
+
+def calibrate_across_surveys(predictor, surveys, *, n_fields=60, metric="accuracy", **kwargs):
+    """One R threshold for clusters seen by several surveys, and how each survey fares with it.
+
+    R is a mean probability over 2.2 R500: for a model that segments alike at
+    every resolution it does not depend on the beam, but the share of the
+    aperture a halo fills at the mask threshold does (a distant halo seen by a
+    large beam fills less of it). Fields of every survey are pooled and one
+    threshold chosen on them; each survey's metrics at that threshold and its
+    own best threshold show how far one threshold serves them all.
+
+    Parameters
+    ----------
+    predictor : radiounet.inference.Predictor
+    surveys : sequence of radiounet.sky.Survey
+    n_fields : int
+        Fields per survey.
+    **kwargs
+        Passed to :func:`calibrate_ratio_threshold` (``size``, ``redshift``, ``correlated_noise``, ...).
+
+    Returns
+    -------
+    threshold : float
+    table : astropy.table.QTable
+        The fields of every survey, with a ``survey`` column.
+    metrics : dict
+        Pooled metrics at the threshold, with ``per_survey``: for each survey's
+        name its metrics at the pooled threshold and ``own_threshold``, the
+        threshold best for it alone.
+    """
+    from astropy.table import vstack
+
+    tables, per_survey = [], {}
+    for survey in surveys:
+        own, table, _ = calibrate_ratio_threshold(predictor, survey, n_fields=n_fields, metric=metric, **kwargs)
+        table["survey"] = survey.name
+        tables.append(table)
+        per_survey[survey.name] = dict(own_threshold=own)
+    table = vstack(tables)
+    best = best_ratio_threshold(table, metric)
+    for name, entry in per_survey.items():
+        mine = table[table["survey"] == name]
+        entry.update(binary_metrics(np.asarray(mine["R"], dtype=float) > best, _truth(mine)))
+    metrics = binary_metrics(np.asarray(table["R"], dtype=float) > best, _truth(table))
+    return best, table, dict(metrics, per_survey=per_survey)
 
 
 def with_correlated_noise(field, survey, share, scale=CORRELATED_NOISE_SCALE, *, seed=0):

@@ -181,13 +181,16 @@ def evaluate_whole_images(predictor, survey, *, size=1024, n_fields=40, n_radio_
 
 
 #: What :func:`add_diffuse_counts` counts.
-DIFFUSE_COUNTS = ("tp", "fp", "fn", "halo", "halo_found", "halo_as_galaxy", "relic", "relic_found", "relic_as_galaxy")
+DIFFUSE_COUNTS = ("tp", "fp", "fn", "halo", "halo_found", "halo_as_galaxy", "relic", "relic_found", "relic_as_galaxy",
+                  "relic_hesitant")
 
 
 def add_diffuse_counts(counts, prediction, field, threshold):
     """Add to ``counts`` (keys :data:`DIFFUSE_COUNTS`) one segmented field's pixels: true and false positives
     and false negatives of the diffuse mask at ``threshold``; halo and relic pixels, those called diffuse and
-    (a class model) those labelled radio galaxy."""
+    (a class model) those labelled radio galaxy, and the relic pixels lost because the class head hesitates
+    (``relic_hesitant``: not called diffuse, though P(halo) + P(relic) + P(radio galaxy) reaches the threshold:
+    the pixel's probability was split between diffuse emission and a radio galaxy)."""
     pixels = pixel_counts(prediction.probability, field.mask, threshold)
     for key in ("tp", "fp", "fn"):
         counts[key] += pixels[key]
@@ -198,6 +201,10 @@ def add_diffuse_counts(counts, prediction, field, threshold):
         counts[f"{name}_found"] += int(prediction.mask[where].sum())
         if labelled is not None:
             counts[f"{name}_as_galaxy"] += int((labelled[where] == CLASS_NAMES.index("radio_galaxy")).sum())
+    if prediction.class_probability is not None:
+        where = (field.labels == CLASS_NAMES.index("relic")) & ~prediction.mask
+        galaxy = prediction.class_probability[list(prediction.class_names).index("radio_galaxy")]
+        counts["relic_hesitant"] += int((prediction.probability[where] + galaxy[where] >= threshold).sum())
 
 
 def _segmented_images(predictor, survey, size, n, seed, diffuse, redshift, mask_threshold):
