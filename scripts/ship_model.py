@@ -30,8 +30,8 @@ With ``--gate-with BINARY`` the model (a class model) is shipped gated by the bi
 (radiounet.models.gated): both networks in one file, the class model's halo and relic
 probabilities kept where the binary model's probability reaches ``--gate-scale``:
 
-    python scripts/ship_model.py lotss-classes-v5 --gate-with lotss-diffuse-v1 --gate-scale 0.2 \
-        --name lotss-gated-v1 --threshold 0.625 --description "..."
+    python scripts/ship_model.py runs/v4-noisejitter/model.safetensors --gate-with lotss-diffuse-v1 \
+        --gate-scale 0.2 --name lotss-gated-v1 --threshold 0.625 --description "..."
 """
 
 import argparse

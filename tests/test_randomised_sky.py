@@ -22,7 +22,8 @@ def test_drawn_surveys_span_the_asked_beams_samplings_and_frequencies():
     draws = [draw_observation(np.random.default_rng(i), distribution) for i in range(300)]
     bmaj = np.array([d.survey.beam.major.to("arcsec").value for d in draws])
     bmin = np.array([d.survey.beam.minor.to("arcsec").value for d in draws])
-    sampling = np.array([d.survey.beam_fwhm_pixels for d in draws])
+    sampling = np.sqrt(bmaj * np.array([d.survey.beam.minor.to("arcsec").value for d in draws])) / np.array(
+        [d.survey.pixel_arcsec for d in draws])
     frequency = np.array([d.survey.frequency.to("MHz").value for d in draws])
     assert 5 <= bmaj.min() < 7 and 70 < bmaj.max() <= 90
     # log-uniform: about as many beams under 21" (the geometric middle) as over
@@ -33,6 +34,22 @@ def test_drawn_surveys_span_the_asked_beams_samplings_and_frequencies():
     assert 0 < np.mean([d.stripes > 0 for d in draws]) < 0.4 and 0.15 < np.mean([d.sidelobes for d in draws]) < 0.45
     same = draw_observation(np.random.default_rng(7), distribution)
     assert same.survey == draw_observation(np.random.default_rng(7), distribution).survey
+
+
+def test_the_drawn_sampling_counts_the_beam_as_predict_does():
+    """predict regrids an image to the model's pixels per beam FWHM, the geometric mean of the axes."""
+    from astropy.wcs import WCS
+
+    from radiounet.io.image import RadioImage
+
+    for seed in range(10):
+        drawn = draw_observation(np.random.default_rng(seed), SurveyDistribution(beam_axis_ratio=(0.6, 0.6)))
+        wcs = WCS(naxis=2)
+        wcs.wcs.ctype = ["RA---SIN", "DEC--SIN"]
+        wcs.wcs.cdelt = [-drawn.survey.pixel_arcsec / 3600, drawn.survey.pixel_arcsec / 3600]
+        image = RadioImage(path="drawn", data=np.zeros((8, 8)), jy_per_unit=1.0, wcs=wcs, beam=drawn.survey.beam,
+                           header=wcs.to_header())
+        assert image.beam_fwhm_pixels == pytest.approx(drawn.pixels_per_beam)
 
 
 @pytest.mark.parametrize("kwargs", [dict(beam_arcsec=(10.0, 5.0)), dict(pixels_per_beam=(1.0, 4.0)),
@@ -96,6 +113,10 @@ def test_config_sections_sky_and_survey_reach_the_simulator(tmp_path):
     (["sky.halo_axis_ratio=[0.5, 2.0]"], "sky.halo_axis_ratio"),
     (["survey.pixels_per_beam=[1.0, 2.0]"], "survey.pixels_per_beam"),
     (["data.preset='randomised'"], "needs data.pixels_per_beam"),
+    (["sky.halo_snr=[1.0]"], "sky.halo_snr must be like"),
+    (["sky.radio_galaxy_subtypes=[['FRI']]"], "sky.radio_galaxy_subtypes must be like"),
+    (["data.radio_galaxies_mean=-1.0"], "data.radio_galaxies_mean"),
+    (["sky.halo_profile_index=[1.0, 3.0]"], "sky.halo_profile_index"),
     (["data.preset='randomised'", "data.pixels_per_beam=4.0"], "augment.beam_jitter"),
 ])
 def test_bad_sky_and_survey_settings_are_named(overrides, message):
@@ -172,6 +193,8 @@ def test_stripes_have_the_asked_rms():
 
 
 def test_sidelobe_rings_circle_bright_sources_only():
+    """Around a source of 1000 rms: nothing inside one ring spacing, rings of 0.2-1% of its peak further out; three
+    rings at most, around distinct sources."""
     survey = get_survey("lotss-dr2-6")
     image = np.zeros((200, 200), dtype=np.float32)
     assert not sidelobe_rings(image + 10 * survey.rms_jy, survey, np.random.default_rng(0)).any()
@@ -182,6 +205,10 @@ def test_sidelobe_rings_circle_bright_sources_only():
     assert not rings[r < 1.5 * survey.beam_fwhm_pixels].any()
     ring = np.abs(rings[(r > 6 * survey.beam_fwhm_pixels) & (r < 12 * survey.beam_fwhm_pixels)])
     assert 0.05 * survey.rms_jy < ring.max() <= 0.01 * 1000 * survey.rms_jy
+    many = np.zeros((200, 200), dtype=np.float32)
+    many[20:180:40, 20:180:40] = 100 * survey.rms_jy
+    rng = np.random.default_rng(1)
+    assert np.count_nonzero(sidelobe_rings(many, survey, rng)) > 0
 
 
 def test_artefacts_stay_out_of_the_mask_and_labels():
@@ -198,7 +225,8 @@ def test_a_class_model_can_start_from_the_class_network_of_a_gated_model(tmp_pat
     from radiounet.models.store import save_model
     from radiounet.models.unet import UNet, UNetConfig
 
-    torch.manual_seed(0)
+    # Seeded apart from the training's own initialisation, so that only loaded weights can match.
+    torch.manual_seed(123)
     classes, binary = UNet(UNetConfig(out_channels=5, depth=2, width=4)), UNet(UNetConfig(depth=2, width=4))
     gated_path = save_model(tmp_path / "gated.safetensors", gate_model(classes, binary), dict(threshold=0.5))
     config = load_config(None, ["model.depth=2", "model.width=4", "model.out_channels=5", "data.field_size=64",
@@ -211,4 +239,7 @@ def test_a_class_model_can_start_from_the_class_network_of_a_gated_model(tmp_pat
     from safetensors.torch import load_file
 
     after = load_file(str(result.model_path))
-    assert torch.allclose(after["encoder.0.0.weight"], classes.state_dict()["encoder.0.0.weight"], atol=1e-6)
+    convolutions = [k for k, v in classes.state_dict().items() if k.endswith("weight") and v.ndim == 4]
+    assert all(torch.allclose(after[k], classes.state_dict()[k], atol=1e-6) for k in convolutions)
+    assert not torch.allclose(classes.state_dict()["encoder.0.0.weight"][:1],
+                              binary.state_dict()["encoder.0.0.weight"][:1])

@@ -70,7 +70,7 @@ def test_config_defaults_file_and_overrides(tiny_config):
     ("[data]\npixels_per_beam = 1.0\n", "data.pixels_per_beam must be 0"),
     ("[data]\nsource = 'shards'\nshards = ['a.h5']\npixels_per_beam = 2.0\n", "synthetic fields only"),
     ("[data]\nforeground_crop_fraction = 1.5\n", "foreground_crop_fraction must be between 0 and 1"),
-    ("[data]\nradio_galaxies_mean = -1.0\n", "data.radio_galaxies_mean must not be negative"),
+    ("[data]\nradio_galaxies_mean = -1.0\n", "data.radio_galaxies_mean = -1.0: must not be negative"),
     ("[data]\nforeground_field_size = 512\n", "foreground_field_size needs data.foreground_crop_fraction"),
     ("[data]\nforeground_crop_fraction = 0.5\nforeground_field_size = 96\n", "at least data.tile_size"),
     ("[data]\nsource = 'shards'\nshards = ['a.h5']\nforeground_crop_fraction = 0.5\n", "tiles already cut"),

@@ -99,9 +99,9 @@ class SyntheticFieldDataset(EpochDataset):
         Draw each field's survey, noise and artefacts from it instead of
         using ``config.survey`` (see :mod:`radiounet.sky.survey_distribution`).
         The field is simulated at its drawn sampling and regridded to
-        ``native_beam_pixels`` pixels per beam FWHM when the two differ by more
-        than 10%, as ``predict`` regrids an image; field sizes are counted at
-        the native sampling.
+        ``native_beam_pixels`` pixels per beam FWHM (geometric mean of the
+        axes) when the two differ by more than 10%, as ``predict`` regrids an
+        image, keeping its centre; field sizes are counted at the native sampling.
     native_beam_pixels : float, optional
         The model's sampling, with ``survey_distribution``.
 
@@ -189,7 +189,8 @@ class SyntheticFieldDataset(EpochDataset):
             image = scipy.ndimage.zoom(image, zoom, order=1, grid_mode=True, mode="nearest")
             mask = scipy.ndimage.zoom(mask.astype(np.uint8), zoom, order=0, grid_mode=True, mode="nearest")
             labels = scipy.ndimage.zoom(labels, zoom, order=0, grid_mode=True, mode="nearest")
-            crop = (slice(0, native_size), slice(0, native_size))
+            start = (image.shape[0] - native_size) // 2
+            crop = (slice(start, start + native_size),) * 2
             image, mask, labels = image[crop], mask[crop], labels[crop]
         row, col = self._tile_corner(rng, labels, foreground)
         t = self.tile_size

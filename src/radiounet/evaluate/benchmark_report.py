@@ -64,8 +64,8 @@ def markdown_report(result, command=None, level=1):
               "Found: share of the true halo (relic) pixels called diffuse, pooled over all images (the nearest "
               "clusters, largest in pixels, weigh most) and, in brackets, in the median image holding a halo "
               "(relic); → RG: share labelled radio galaxy; relic hesitant: share of the relic pixels not called "
-              "diffuse although P(halo) + P(relic) + P(radio galaxy) reaches the threshold (lost because the class "
-              "head split them between a relic and a radio galaxy); "
+              "diffuse although P(halo) + P(relic) + P(radio galaxy) reaches the threshold (lost because the model "
+              "split them between diffuse emission and a radio galaxy); "
               "RG images: share of the pixels of images with radio galaxies only called diffuse; R: per-cluster "
               "detection (mean probability within 2.2 R500 above the R threshold) on all images, on those with "
               "diffuse emission (recall) and on those without (false positives).", "",

@@ -188,9 +188,10 @@ DIFFUSE_COUNTS = ("tp", "fp", "fn", "halo", "halo_found", "halo_as_galaxy", "rel
 def add_diffuse_counts(counts, prediction, field, threshold):
     """Add to ``counts`` (keys :data:`DIFFUSE_COUNTS`) one segmented field's pixels: true and false positives
     and false negatives of the diffuse mask at ``threshold``; halo and relic pixels, those called diffuse and
-    (a class model) those labelled radio galaxy, and the relic pixels lost because the class head hesitates
-    (``relic_hesitant``: not called diffuse, though P(halo) + P(relic) + P(radio galaxy) reaches the threshold:
-    the pixel's probability was split between diffuse emission and a radio galaxy)."""
+    (a class model) those labelled radio galaxy, and the relic pixels lost to hesitation (``relic_hesitant``:
+    not called diffuse, though P(halo) + P(relic) + P(radio galaxy) reaches the threshold: the model split the
+    pixel's probability between diffuse emission and a radio galaxy; for a gated model with the conditional
+    rule, what its gate moved to radio galaxy counts too)."""
     pixels = pixel_counts(prediction.probability, field.mask, threshold)
     for key in ("tp", "fp", "fn"):
         counts[key] += pixels[key]

@@ -220,11 +220,9 @@ def require_one_network(card, path):
     ``radiounet.train.loop``) does so instead of calling this.
     """
     if is_gated(card["architecture"]):
-        members = card.get("gate", {})
-        classes = members.get("classes_model") or f"{members.get('classes_init_model', '?')} trained on as its card says"
         raise RadioUNetError(
-            f"{path}: a gated model of two networks cannot be trained further; start from one of them "
-            f"(class model {classes!r}, binary model {members.get('binary_model', '?')!r})")
+            f"{path}: a gated model of two networks cannot be trained further as it is; a class model can start from "
+            f"its class network (radio-unet train with training.init_model = {str(path)!r})")
 
 
 def load_weights(model, path, *, except_head=False, prefix=""):

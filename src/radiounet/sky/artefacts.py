@@ -11,6 +11,7 @@ Neither is sky emission: both stay out of the mask and the labels (background).
 """
 
 import numpy as np
+import scipy.ndimage
 
 __all__ = ["stripes", "sidelobe_rings"]
 
@@ -32,31 +33,29 @@ def stripes(shape, survey, amplitude_rms, rng):
     return field
 
 
-def sidelobe_rings(image, survey, rng):
-    """Rings around the (up to three) brightest peaks of ``image`` above 50 rms, Jy/beam.
+def sidelobe_rings(sources, survey, rng):
+    """Rings around the (up to three) brightest sources of ``sources`` above 50 rms, Jy/beam.
 
     Each ring pattern peaks at 0.2-1% of its source's brightness one ring
     spacing (1.5-4 beams) away and fades as ``exp(-r / L)``, L of 5-20 ring
-    spacings. ``image`` is the noise-free image (Jy/beam).
+    spacings. ``sources`` is the noise-free image of the compact sources and
+    radio galaxies (Jy/beam): calibration errors ring around bright compact
+    emission, not around halos or relics. Sources are its local maxima at
+    least two beams apart.
     """
-    ny, nx = image.shape
-    out = np.zeros(image.shape, dtype=np.float32)
-    threshold = _RING_SOURCE_SNR * survey.rms_jy
-    flat = np.argsort(image, axis=None)[::-1]
-    taken = []
-    spacing_min = 2 * survey.beam_fwhm_pixels
-    for index in flat[: 50 * _RING_SOURCES]:
-        peak = float(image.flat[index])
-        if peak < threshold or len(taken) == _RING_SOURCES:
-            break
-        y0, x0 = divmod(int(index), nx)
-        if any(np.hypot(x0 - x1, y0 - y1) < spacing_min for x1, y1 in taken):
-            continue
-        taken.append((x0, y0))
+    ny, nx = sources.shape
+    out = np.zeros(sources.shape, dtype=np.float32)
+    footprint = 2 * int(np.ceil(survey.beam_fwhm_pixels)) + 1
+    peaks = (sources == scipy.ndimage.maximum_filter(sources, size=footprint)) & (
+        sources > _RING_SOURCE_SNR * survey.rms_jy)
+    rows, cols = np.nonzero(peaks)
+    order = np.argsort(sources[rows, cols])[::-1][:_RING_SOURCES]
+    y, x = np.ogrid[0:ny, 0:nx]
+    for y0, x0 in zip(rows[order], cols[order]):
+        peak = float(sources[y0, x0])
         spacing = rng.uniform(1.5, 4.0) * survey.beam_fwhm_pixels
         fade = rng.uniform(5.0, 20.0) * spacing
         level = rng.uniform(0.002, 0.01) * peak
-        y, x = np.ogrid[0:ny, 0:nx]
         r = np.hypot(x - x0, y - y0).astype(np.float32)
         rings = np.sin(2 * np.pi * r / spacing + rng.uniform(0, 2 * np.pi)) * np.exp(-(r - spacing) / fade)
         rings[r < spacing] = 0.0

@@ -106,6 +106,9 @@ class SkyConfig:
             low, high = getattr(self, name)
             if not (np.isfinite(low) and np.isfinite(high) and 0 < low <= high):
                 raise InvalidParameterError(name, (low, high), "must be a range 0 < low <= high")
+        if self.halo_profile_index[1] > 2:
+            raise InvalidParameterError("halo_profile_index", self.halo_profile_index,
+                                        "must be at most 2 (more peaked profiles have wings beyond 20 r_e)")
         if self.halo_axis_ratio[1] > 1:
             raise InvalidParameterError("halo_axis_ratio", self.halo_axis_ratio, "must lie in (0, 1]")
         if not 0 <= self.relic_tilt_deg <= 90:
@@ -377,7 +380,8 @@ def simulate_field(config, rng):
     if config.stripes:
         image = image + stripes(config.shape, survey, config.stripes, rng)
     if config.sidelobes:
-        image = image + sidelobe_rings(convolved.sum(axis=0), survey, rng)
+        bright = convolved[CLASS_LAYERS.index("radio_galaxy")] + convolved[CLASS_LAYERS.index("compact")]
+        image = image + sidelobe_rings(bright, survey, rng)
     threshold = config.mask_threshold * survey.rms_jy
     return SimulatedField(
         image=image.astype(np.float32),

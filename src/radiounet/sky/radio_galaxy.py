@@ -145,7 +145,7 @@ def render_radio_galaxy(component, sky, survey):
     for sign in (1.0, -1.0):
         jet_dir = sign * axis
         if component.subtype == "remnant":
-            # A wide lobe from a third of the way out to the end, evenly bright, nothing joining it to the host.
+            # A wide lobe from a third to nine tenths of the way out, evenly bright, nothing joining it to the host.
             lobe_sigma = max(2 * p["lobe_width_fraction"] * half_size, p["start_sigma_pix"])
             centres, sigmas, t, spacing = _jet_blobs(core + 0.35 * p["lateral_pix"] * jet_dir,
                                                      0.55 * p["lateral_pix"], 0.0, jet_dir, tail, lobe_sigma,

@@ -7,9 +7,10 @@ one training distribution. What is drawn, per field:
 
 * the beam: major axis FWHM log-uniform in ``beam_arcsec``; minor/major
   axis ratio uniform in ``beam_axis_ratio``; position angle uniform;
-* the sampling: pixels per beam FWHM (major axis) uniform in
-  ``pixels_per_beam``, the field then being regridded to the model's own
-  sampling as ``predict`` regrids an image;
+* the sampling: pixels per beam FWHM uniform in ``pixels_per_beam``, the
+  FWHM being the geometric mean of the axes as ``predict`` counts it, the
+  field then being regridded to the model's own sampling as ``predict``
+  regrids an image;
 * the frequency, log-uniform in ``frequency_mhz``: it scales the compact
   source counts (spectral index -0.7);
 * the noise: an rms log-uniform in ``rms_ujy`` for a 6" beam at 144 MHz,
@@ -27,7 +28,7 @@ Components are drawn in units of the rms and in kpc (see
 beams (a distant cluster at 90") to hundreds (a nearby one at 5").
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import astropy.units as u
 import numpy as np
@@ -81,9 +82,6 @@ class SurveyDistribution:
             if not 0 <= getattr(self, name) <= 1:
                 raise InvalidParameterError(name, getattr(self, name), "must be a probability")
 
-    def to_dict(self):
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
 
 @dataclass(frozen=True)
 class DrawnObservation:
@@ -93,6 +91,7 @@ class DrawnObservation:
     ----------
     survey : radiounet.sky.Survey
     pixels_per_beam : float
+        Pixels per beam FWHM, the geometric mean of the axes.
     correlated_noise : float
         Share of the noise variance correlated over ``correlated_noise_scale`` beams.
     correlated_noise_scale : float
@@ -143,7 +142,7 @@ def draw_observation(rng, distribution, name="randomised"):
     frequency = _log_uniform(rng, *d.frequency_mhz)
     rms = (_log_uniform(rng, *d.rms_ujy) * bmaj / _REFERENCE_BEAM_ARCSEC
            * (frequency / _REFERENCE_FREQUENCY_MHZ) ** _SPECTRAL_INDEX)
-    survey = custom_survey(name, bmaj * u.arcsec, bmaj / sampling * u.arcsec, rms * u.uJy / u.beam,
+    survey = custom_survey(name, bmaj * u.arcsec, np.sqrt(bmaj * bmin) / sampling * u.arcsec, rms * u.uJy / u.beam,
                            frequency * u.MHz, bmin=bmin * u.arcsec, bpa=bpa * u.deg)
     correlated = float(rng.uniform(*d.correlated_noise))
     scale = float(rng.uniform(*d.correlated_noise_scale))

@@ -204,13 +204,24 @@ def survey_distribution(config):
     return SurveyDistribution(**{k: tuple(v) if isinstance(v, list) else v for k, v in config["survey"].items()})
 
 
+def _like(value, default):
+    """Whether a list value has the form of its default: a range of two numbers, or a list of names."""
+    if all(isinstance(d, str) for d in default):
+        return bool(value) and all(isinstance(v, str) for v in value)
+    return len(value) == len(default) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+
+
 def validate_config(config, source="config"):
     """Check values that have a type but also a range."""
     for name, build in (("sky", sky_config), ("survey", survey_distribution)):
+        for key, value in config[name].items():
+            if isinstance(DEFAULTS[name][key], list) and not _like(value, DEFAULTS[name][key]):
+                raise RadioUNetError(f"{source}: {name}.{key} must be like {DEFAULTS[name][key]}, not {value!r}")
         try:
             build(config)
         except InvalidParameterError as exc:
-            raise RadioUNetError(f"{source}: {name}.{exc.name} = {exc.value}: {exc.reason}") from None
+            section = "data" if name == "sky" and exc.name in _SKY_KEYS_ELSEWHERE else name
+            raise RadioUNetError(f"{source}: {section}.{exc.name} = {exc.value}: {exc.reason}") from None
     for (section, key), choices in _CHOICES.items():
         if config[section][key] not in choices:
             raise RadioUNetError(f"{source}: {section}.{key} must be one of {', '.join(choices)}, "
@@ -222,8 +233,6 @@ def validate_config(config, source="config"):
     data = config["data"]
     if data["tile_size"] > data["field_size"]:
         raise RadioUNetError(f"{source}: data.tile_size must not exceed data.field_size")
-    if data["radio_galaxies_mean"] < 0:
-        raise RadioUNetError(f"{source}: data.radio_galaxies_mean must not be negative")
     if not 0 <= data["foreground_crop_fraction"] <= 1:
         raise RadioUNetError(f"{source}: data.foreground_crop_fraction must be between 0 and 1")
     if data["foreground_field_size"] and not (data["foreground_crop_fraction"]

@@ -28,14 +28,13 @@ def training_survey(data):
     For ``data.preset = "randomised"`` only the sampling is meant (each field draws its own survey): a 6"
     beam at ``pixels_per_beam``, LoTSS-DR2's noise and frequency.
     """
-    survey = get_survey("lotss-dr2-6" if data["preset"] == RANDOMISED else data["preset"])
-    if data["preset"] == RANDOMISED:
-        survey = custom_survey(RANDOMISED, survey.beam.major, survey.beam.major / data["pixels_per_beam"], survey.rms,
-                               survey.frequency)
+    randomised = data["preset"] == RANDOMISED
+    survey = get_survey("lotss-dr2-6" if randomised else data["preset"])
     if not data["pixels_per_beam"]:
         return survey
-    return custom_survey(survey.name, survey.beam.major, survey.beam.major / data["pixels_per_beam"], survey.rms,
-                         survey.frequency, bmin=survey.beam.minor, bpa=survey.beam.pa)
+    return custom_survey(RANDOMISED if randomised else survey.name, survey.beam.major,
+                         survey.beam.major / data["pixels_per_beam"], survey.rms, survey.frequency,
+                         bmin=survey.beam.minor, bpa=survey.beam.pa)
 
 
 def _field_config(config):
