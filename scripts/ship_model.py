@@ -1,7 +1,7 @@
 """Ship a trained model with the package: held-out metrics, model card, checksum, registry.
 
-    python scripts/ship_model.py runs/lotss-default/model.safetensors --name lotss-diffuse-v1 \
-        --description "..." [--fields 1000]
+    python scripts/ship_model.py runs/multisurvey-stage2/model.safetensors --name multisurvey-v1 \
+        --description "..." [--fields 1000] [--calibration-surveys lotss-dr2-6 lotss-dr2-20 ...]
 
 1. evaluates the model on held-out synthetic fields (radiounet.evaluate.evaluate_synthetic):
    Dice on fields with diffuse emission, fraction of pixels called diffuse on fields with
@@ -30,8 +30,10 @@ With ``--gate-with BINARY`` the model (a class model) is shipped gated by the bi
 (radiounet.models.gated): both networks in one file, the class model's halo and relic
 probabilities kept where the binary model's probability reaches ``--gate-scale``:
 
-    python scripts/ship_model.py runs/v4-noisejitter/model.safetensors --gate-with lotss-diffuse-v1 \
+    python scripts/ship_model.py runs/v4-noisejitter/model.safetensors --gate-with BINARY \
         --gate-scale 0.2 --name lotss-gated-v1 --threshold 0.625 --description "..."
+
+(lotss-gated-v1 was gated with lotss-diffuse-v1, a model of 0.1.0 that has left the package.)
 """
 
 import argparse
@@ -90,6 +92,8 @@ def _ship_command(name, card):
         command += ["--description", card["description"]]
     if card["held_out"]["diffuse"]["n_fields"] != 1000:
         command += ["--fields", str(card["held_out"]["diffuse"]["n_fields"])]
+    if card.get("whole_images", {}).get("diffuse", {}).get("n_fields", 40) != 40:
+        command += ["--whole-image-fields", str(card["whole_images"]["diffuse"]["n_fields"])]
     if "gate" in card:
         command += ["--gate-with", card["gate"]["binary_model"], "--gate-scale", f"{card['gate']['gate_scale']:g}"]
         if card["gate"].get("gate_rule", "background") != "background":

@@ -192,9 +192,10 @@ def test_an_interrupted_benchmark_resumes_from_its_finished_parts(tmp_path, monk
 
 def test_models_lists_the_benchmark_of_the_shipped_models(capsys):
     from radiounet.models import benchmark_headlines
+    from radiounet.models.store import DEFAULT_MODEL
 
     table = benchmark_headlines()
-    assert list(table["name"][:2]) == ["lotss-gated-v1", "lotss-gated-v1"]
+    assert list(table["name"][:2]) == [DEFAULT_MODEL, DEFAULT_MODEL]
     assert list(table["family"][:2]) == list(BENCHMARK_FAMILIES)
     assert set(BENCHMARK_SETUPS) <= set(table.colnames)
     assert main(["models"]) == 0

@@ -97,7 +97,7 @@ def _add_field_options(parser):
                        help="observe through a uv-coverage with a dirty beam and CLEAN (slower)")
     group.add_argument("--correlated-noise", type=float, default=0.0, metavar="SHARE",
                        help="share of the noise variance given to noise correlated over a few beams, a stand-in for "
-                            "the noise of real images (0.3 is what the default model's R threshold was calibrated "
+                            "the noise of real images (0.3 is what the shipped models' R thresholds were calibrated "
                             "with; default: 0, the beam-correlated noise alone)")
     # No default here: the simulator's (radiounet.sky.observe.CORRELATED_NOISE_SCALE) would cost every command
     # the import of the simulator at start-up.

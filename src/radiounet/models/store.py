@@ -27,7 +27,7 @@ __all__ = ["DEFAULT_MODEL", "save_model", "load_model", "load_weights", "read_mo
 
 _CARD_KEY = "radiounet_model_card"
 #: The model used when none is named.
-DEFAULT_MODEL = "lotss-gated-v1"
+DEFAULT_MODEL = "multisurvey-v1"
 
 
 def sha256_of(path):
