@@ -61,6 +61,9 @@ from radiounet.models.store import is_gated, resolve_model_path, sha256_of
 from radiounet.sky import custom_survey, get_survey
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "src" / "radiounet" / "models" / "pretrained"
+#: Defaults of --fields and --whole-image-fields; a card's ship command names them only where they differ.
+HELD_OUT_FIELDS = 1000
+WHOLE_IMAGE_FIELDS = 40
 
 
 def _tiles(data):
@@ -90,10 +93,11 @@ def _ship_command(name, card):
                "--calibrate-fields", str(fields)]
     if card.get("description"):
         command += ["--description", card["description"]]
-    if card["held_out"]["diffuse"]["n_fields"] != 1000:
+    if card["held_out"]["diffuse"]["n_fields"] != HELD_OUT_FIELDS:
         command += ["--fields", str(card["held_out"]["diffuse"]["n_fields"])]
-    if card.get("whole_images", {}).get("diffuse", {}).get("n_fields", 40) != 40:
-        command += ["--whole-image-fields", str(card["whole_images"]["diffuse"]["n_fields"])]
+    whole_image_fields = card.get("whole_images", {}).get("diffuse", {}).get("n_fields", WHOLE_IMAGE_FIELDS)
+    if whole_image_fields != WHOLE_IMAGE_FIELDS:
+        command += ["--whole-image-fields", str(whole_image_fields)]
     if "gate" in card:
         command += ["--gate-with", card["gate"]["binary_model"], "--gate-scale", f"{card['gate']['gate_scale']:g}"]
         if card["gate"].get("gate_rule", "background") != "background":
@@ -361,10 +365,11 @@ def main():
     parser.add_argument("--description", default="")
     # Radio-galaxy false positives have a heavy tail (one FRII can fill a field): 200 fields gave 2.0%
     # where 1000 gave 3.1% for lotss-diffuse-v1.
-    parser.add_argument("--fields", type=int, default=1000, help="held-out fields of each kind (default: 1000)")
-    parser.add_argument("--whole-image-fields", type=int, default=40,
+    parser.add_argument("--fields", type=int, default=HELD_OUT_FIELDS,
+                        help=f"held-out fields of each kind (default: {HELD_OUT_FIELDS})")
+    parser.add_argument("--whole-image-fields", type=int, default=WHOLE_IMAGE_FIELDS,
                         help="held-out 1024x1024 images with diffuse emission (and 24 with radio galaxies only) "
-                             "segmented as predict does (default: 40)")
+                             f"segmented as predict does (default: {WHOLE_IMAGE_FIELDS})")
     parser.add_argument("--calibrate-fields", type=int, default=120,
                         help="simulated cluster fields for the R-threshold calibration (default: 120)")
     parser.add_argument("--threshold", type=float,

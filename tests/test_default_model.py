@@ -6,6 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from radiounet._overlap import overlap_metrics
+from radiounet.evaluate.pixels import pixel_counts
 from radiounet.evaluate.synthetic import segment_simulated_field
 from radiounet.inference import Predictor
 from radiounet.models.store import DEFAULT_MODEL
@@ -27,17 +29,17 @@ def _dice_and_relics(predictor, preset, n=3, seed=31):
     sky = SkyConfig(fraction_diffuse=1.0, fraction_radio_galaxies=0.0, halo_probability=1.0, relic_probability=1.0,
                     redshift=(0.1, 0.4), halo_snr=(4.0, 15.0), relic_snr=(4.0, 15.0), radio_galaxies_mean=0.5)
     config = FieldConfig(survey, shape=(256, 256), sky=sky)
-    tp = fp = fn = relic = relic_found = 0
+    totals = dict(tp=0, fp=0, fn=0)
+    relic = relic_found = 0
     for i in range(n):
         field = simulate_field(config, field_rng(seed, i))
         prediction = segment_simulated_field(predictor, field, survey, f"{preset} image {i}")
-        tp += (prediction.mask & field.mask).sum()
-        fp += (prediction.mask & ~field.mask).sum()
-        fn += (~prediction.mask & field.mask).sum()
+        counts = pixel_counts(prediction.probability, field.mask, predictor.threshold)
+        totals = {key: totals[key] + counts[key] for key in totals}
         where = field.labels == CLASS_NAMES.index("relic")
         relic += where.sum()
         relic_found += prediction.mask[where].sum()
-    return 2 * tp / (2 * tp + fp + fn), relic_found / max(relic, 1)
+    return overlap_metrics(**totals)["dice"], relic_found / max(relic, 1)
 
 
 def test_the_default_model_finds_halos_and_relics_at_20_arcsec_where_the_lotss_6_arcsec_model_does_not(default):

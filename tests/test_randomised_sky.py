@@ -109,7 +109,6 @@ def test_config_sections_sky_and_survey_reach_the_simulator(tmp_path):
     assert sky_config(load_config(None)) == SkyConfig(fraction_radio_galaxies=0.3, redshift=(0.05, 0.6))
 
 
-
 @pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "configs").glob("*.toml")), ids=lambda p: p.name)
 def test_every_committed_training_config_loads(path):
     """A recipe in a model card names a config of configs/: it must still be valid."""
@@ -117,6 +116,7 @@ def test_every_committed_training_config_loads(path):
     sky_config(config)
     if config["data"]["preset"] == "randomised":
         assert survey_distribution(config).beam_arcsec[1] >= 60.0
+
 
 @pytest.mark.parametrize("overrides, message", [
     (["sky.relic_tilt_deg=120.0"], "sky.relic_tilt_deg = 120.0: must lie between 0 and 90"),
