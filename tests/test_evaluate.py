@@ -141,15 +141,16 @@ def test_calibration_with_correlated_noise_measures_other_ratios_and_refuses_a_s
 
 
 class _ConstantLogit(torch.nn.Module):
-    """A stand-in model that calls every pixel diffuse (positive logit) or none (negative); counts its tiles."""
+    """A stand-in model that calls every pixel diffuse (positive logit) or none (negative); counts the pixels it
+    sees."""
 
     def __init__(self, logit):
         super().__init__()
         self.logit = logit
-        self.tiles = 0
+        self.pixels = 0
 
     def forward(self, x):
-        self.tiles += len(x)
+        self.pixels += x[:, 0].numel()
         return torch.full_like(x, self.logit)
 
 
@@ -200,15 +201,15 @@ def test_whole_image_metrics_count_halo_relic_and_radio_galaxy_pixels(tmp_path, 
 def test_whole_images_are_regridded_for_a_model_of_another_sampling(tmp_path, lotss, tiny_card):
     from radiounet.evaluate import evaluate_whole_images
 
-    tiles, results = {}, {}
+    pixels, results = {}, {}
     for pixels_per_beam in (4.0, 2.0):
         predictor = _constant_predictor(tmp_path, tiny_card(pixels_per_beam), 8.0)
         results[pixels_per_beam] = evaluate_whole_images(predictor, lotss, size=256, n_fields=2,
                                                          n_radio_galaxy_fields=1)
-        tiles[pixels_per_beam] = predictor.model.tiles
-    # At 2 pixels per beam the 256-pixel images are segmented on a 128-pixel grid (fewer tiles), and the
-    # map regridded back covers every pixel of the image.
-    assert tiles[2.0] < tiles[4.0] / 2
+        pixels[pixels_per_beam] = predictor.model.pixels
+    # At 2 pixels per beam the 256-pixel images are segmented on a 128-pixel grid (a quarter of the pixels), and
+    # the map regridded back covers every pixel of the image.
+    assert pixels[2.0] < pixels[4.0] / 2
     for result in results.values():
         assert result["diffuse"]["recall"] == 1.0 and result["radio_galaxies"]["mean_fraction_called_diffuse"] == 1.0
 
@@ -216,11 +217,11 @@ def test_whole_images_are_regridded_for_a_model_of_another_sampling(tmp_path, lo
 def test_calibration_fields_are_regridded_for_a_model_of_another_sampling(tmp_path, lotss, tiny_card):
     from radiounet.evaluate.calibrate import calibrate_ratio_threshold
 
-    tiles = {}
+    pixels = {}
     for pixels_per_beam in (4.0, 2.0):
         predictor = _constant_predictor(tmp_path, tiny_card(pixels_per_beam), 8.0)
         _, table, _ = calibrate_ratio_threshold(predictor, lotss, n_fields=2, size=256)
-        tiles[pixels_per_beam] = predictor.model.tiles
+        pixels[pixels_per_beam] = predictor.model.pixels
         # The aperture, on the fields' own 1.5" pixels, holds the model's one probability everywhere.
         assert np.allclose(table["R"], torch.sigmoid(torch.tensor(8.0)).item(), rtol=1e-5)
-    assert tiles[2.0] < tiles[4.0] / 2
+    assert pixels[2.0] < pixels[4.0] / 2

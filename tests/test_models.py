@@ -19,6 +19,27 @@ def test_unet_keeps_the_tile_shape(depth, width, norm):
     assert net(torch.randn(2, 1, 64, 96)).shape == (2, 3, 64, 96)
 
 
+def test_folding_batch_norm_keeps_the_outputs_of_a_trained_network():
+    from radiounet.models.fusion import fold_batch_norm
+
+    torch.manual_seed(1)
+    net = UNet(UNetConfig(depth=2, width=8, norm="batch", out_channels=5))
+    with torch.no_grad():  # statistics and affine parameters far from the initial ones, as after training
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.normal_(0, 2)
+                module.running_var.uniform_(0.1, 5)
+                module.weight.normal_(1, 0.5)
+                module.bias.normal_(0, 0.5)
+    net.eval()
+    x = torch.randn(2, 1, 64, 96)
+    with torch.no_grad():
+        expected = net(x)
+        folded = fold_batch_norm(net)
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+        torch.testing.assert_close(folded(x), expected, atol=1e-4, rtol=1e-4)
+
+
 def test_head_can_be_replaced_by_a_multiclass_head():
     net = UNet(UNetConfig(depth=2, width=4))
     net.head = torch.nn.Conv2d(4, 5, 1)
@@ -294,3 +315,22 @@ def test_a_gated_architecture_must_pair_a_class_model_with_a_binary_one(tmp_path
     save_file(load_file(str(path)), str(path), metadata={"radiounet_model_card": json.dumps(card)})
     with pytest.raises(RadioUNetError, match="g.safetensors: model card has an unknown architecture"):
         load_model(path)
+
+
+def test_a_deeper_network_starts_from_a_shallower_one_at_its_upper_levels(tmp_path, tiny_card):
+    """training.init_model with a network one level shallower: its levels become the upper ones, its bottleneck
+    the new lowest encoder level; only the new level keeps its own (random) weights."""
+    torch.manual_seed(0)
+    shallow = UNet(UNetConfig(depth=2, width=4, out_channels=5))
+    path = save_model(tmp_path / "shallow.safetensors", shallow, tiny_card())
+    deep = UNet(UNetConfig(depth=3, width=4, out_channels=5))
+    new_bottleneck = deep.bottleneck[0].weight.clone()
+    store.load_weights(deep, path, extra_levels=1)
+    pairs = [(deep.encoder[1], shallow.encoder[1]), (deep.encoder[2], shallow.bottleneck),
+             (deep.upsample[1], shallow.upsample[0]), (deep.decoder[2], shallow.decoder[1]), (deep.head, shallow.head)]
+    for deep_part, shallow_part in pairs:
+        for a, b in zip(deep_part.state_dict().values(), shallow_part.state_dict().values()):
+            assert torch.equal(a, b)
+    assert torch.equal(deep.bottleneck[0].weight, new_bottleneck)
+    with pytest.raises(RadioUNetError, match="another architecture"):
+        store.load_weights(UNet(UNetConfig(depth=3, width=8, out_channels=5)), path, extra_levels=1)

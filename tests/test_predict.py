@@ -212,3 +212,20 @@ def test_a_folder_stands_for_its_images_not_for_masks_labels_or_maps(tmp_path):
         (tmp_path / name).write_bytes(b"")
     assert [p.name for p in expand_inputs([tmp_path])] == ["a.fits", "b.FITS"]
     assert [p.name for p in expand_inputs([tmp_path / "a.mask.fits"])] == ["a.mask.fits"]
+
+
+def test_inference_tiles_cover_an_image_with_few_large_tiles(tiny_model):
+    predictor = Predictor(tiny_model)
+    assert predictor.tile_for((2000, 2000)) == 1064  # 2 x 2 tiles, 1.13 times the pixels through the network
+    assert predictor.tile_for((640, 640)) == 640  # one tile
+    assert predictor.tile_for((300, 2000)) == 300  # no taller than the image needs
+    assert predictor.tile_for((20, 20)) == 64  # the training tile, padded
+    assert Predictor(tiny_model, tile=128).tile_for((2000, 2000)) == 128
+
+
+@pytest.mark.parametrize("option, value", [("--tile", "30"), ("--tile", "0"), ("--crop", "600"),
+                                           ("--batch-size", "0")])
+def test_bad_tile_options_are_one_line_errors(tmp_path, tiny_model, capsys, option, value):
+    assert main(["predict", str(LOTSS), "--out", str(tmp_path / "out"), "--model", str(tiny_model), option, value,
+                 "--no-progress"]) == 2
+    assert option.lstrip("-").replace("-", "_") in capsys.readouterr().err

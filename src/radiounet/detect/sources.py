@@ -7,7 +7,6 @@ from scipy.ndimage import find_objects, label
 from scipy.spatial import ConvexHull, QhullError
 
 from radiounet.models.outputs import called_diffuse
-from radiounet.sky.cosmology import DEFAULT_COSMOLOGY, kpc_per_arcsec
 
 __all__ = ["diffuse_sources", "SOURCE_COLUMNS"]
 
@@ -29,7 +28,7 @@ def _largest_size_pixels(rows, cols):
 
 
 def diffuse_sources(probability, threshold, image_jy, rms_jy, wcs, beam_area_pixels, pixel_arcsec, *,
-                    redshift=None, cosmology=DEFAULT_COSMOLOGY, min_pixels=None, class_probability=None,
+                    redshift=None, cosmology=None, min_pixels=None, class_probability=None,
                     class_names=()):
     """One row per connected region of ``probability >= threshold``.
 
@@ -48,6 +47,8 @@ def diffuse_sources(probability, threshold, image_jy, rms_jy, wcs, beam_area_pix
     pixel_arcsec : float
     redshift : float, optional
         Adds the largest linear size in kpc.
+    cosmology : astropy.cosmology.Cosmology, optional
+        For the linear size (default: flat LambdaCDM, H0 = 70 km/s/Mpc, Om0 = 0.3).
     min_pixels : int, optional
         Smallest region kept (default: one beam area).
     class_probability : numpy.ndarray, optional
@@ -83,7 +84,11 @@ def diffuse_sources(probability, threshold, image_jy, rms_jy, wcs, beam_area_pix
         def rms(rows, cols):
             return rms_map[rows, cols]
 
-    scale = kpc_per_arcsec(redshift, cosmology).to_value(u.kpc / u.arcsec) if redshift is not None else np.nan
+    scale = np.nan
+    if redshift is not None:
+        from radiounet.sky.cosmology import DEFAULT_COSMOLOGY, kpc_per_arcsec  # astropy.cosmology: a slow import
+
+        scale = kpc_per_arcsec(redshift, cosmology or DEFAULT_COSMOLOGY).to_value(u.kpc / u.arcsec)
     rows = []
     for index, region_slice in enumerate(find_objects(labels), start=1):
         if region_slice is None:

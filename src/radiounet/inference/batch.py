@@ -2,6 +2,8 @@
 
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,17 +60,16 @@ def expand_inputs(inputs):
     return paths
 
 
-def _segment_one(path, out, predictor, beam, redshift):
+def _segment(path, out, predictor, beam, redshift):
+    """Segment one image; return the job that writes its outputs, then closes the image and removes scratch files.
+
+    The writing runs in a background thread while the next image is segmented.
+    """
     scratch = out["png"].parent / f".{out['png'].stem}.scratch"
+    stack = ExitStack()
+    stack.callback(_remove_scratch, scratch)
     try:
-        return _segment(path, out, predictor, beam, redshift, scratch)
-    finally:
-        for leftover in scratch.parent.glob(f"{scratch.name}.*.npy"):
-            leftover.unlink()
-
-
-def _segment(path, out, predictor, beam, redshift, scratch):
-    with read_radio_image(path, beam) as radio:
+        radio = stack.enter_context(read_radio_image(path, beam))
         data = radio.data
         image_jy = data if radio.jy_per_unit == 1 else np.asarray(data, dtype=np.float32) * radio.jy_per_unit
         large = data.size > LARGE_IMAGE_PIXELS
@@ -78,8 +79,20 @@ def _segment(path, out, predictor, beam, redshift, scratch):
                                   radio.beam_area_pixels, radio.pixel_arcsec, redshift=redshift,
                                   class_probability=prediction.class_probability,
                                   class_names=prediction.class_names)
-        write_prediction(out, radio, image_jy, prediction, sources, predictor)
-    return sources
+    except BaseException:
+        stack.close()
+        raise
+
+    def write():
+        with stack:
+            write_prediction(out, radio, image_jy, prediction, sources, predictor)
+
+    return write
+
+
+def _remove_scratch(scratch):
+    for leftover in scratch.parent.glob(f"{scratch.name}.*.npy"):
+        leftover.unlink()
 
 
 def _rms_lookup(prediction, shape):
@@ -99,7 +112,8 @@ def predict_files(paths, out_dir, predictor, *, beam=None, redshift=None, overwr
 
     A file whose outputs all exist is skipped (unless ``overwrite``); a file
     that cannot be read or segmented is reported on one line and the others
-    go on.
+    go on. An image's outputs are written in a background thread while the
+    next image is segmented (one image at a time waits to be written).
 
     Returns
     -------
@@ -109,17 +123,36 @@ def predict_files(paths, out_dir, predictor, *, beam=None, redshift=None, overwr
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     mine = list(paths)[rank::world]
     summary = BatchSummary()
-    for path in tqdm(mine, unit="image", desc="predict", disable=not progress):
-        outputs = output_paths(out_dir, image_stem(path), predictor.tta, bool(predictor.class_names))
-        if not overwrite and all(p.exists() for p in outputs.values()):
-            summary.skipped.append(path)
-            continue
+
+    def failed(path, exc):
+        message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+        print(f"radio-unet: error: {message}", file=sys.stderr)
+        summary.failed.append((path, message))
+
+    def finish(writing):
+        if writing is None:
+            return
+        path, future = writing
         try:
-            _segment_one(path, outputs, predictor, beam, redshift)
+            future.result()
         except RadioUNetError as exc:
-            message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
-            print(f"radio-unet: error: {message}", file=sys.stderr)
-            summary.failed.append((path, message))
-            continue
-        summary.done.append(path)
+            failed(path, exc)
+        else:
+            summary.done.append(path)
+
+    writing = None  # (path, future) of the image whose outputs are being written
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        for path in tqdm(mine, unit="image", desc="predict", disable=not progress):
+            outputs = output_paths(out_dir, image_stem(path), predictor.tta, bool(predictor.class_names))
+            if not overwrite and all(p.exists() for p in outputs.values()):
+                summary.skipped.append(path)
+                continue
+            try:
+                write = _segment(path, outputs, predictor, beam, redshift)
+            except RadioUNetError as exc:
+                failed(path, exc)
+                continue
+            finish(writing)
+            writing = (path, writer.submit(write))
+        finish(writing)
     return summary

@@ -8,9 +8,12 @@ fills boxes without data from their neighbours, and median-filters the mesh;
 the mesh interpolated to every pixel.
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
+import torch
 from astropy.stats import sigma_clipped_stats
-from scipy.ndimage import map_coordinates, median_filter
+from scipy.ndimage import median_filter
 
 from radiounet.data.normalize import normalize
 from radiounet.errors import RadioUNetError
@@ -36,16 +39,21 @@ def rms_mesh(data, box, filter_size=3):
     ny, nx = data.shape
     mesh = np.full((-(-ny // box), -(-nx // box)), np.nan)
     counts = np.zeros(mesh.shape, dtype=int)
-    for i in range(mesh.shape[0]):
-        block = np.asarray(data[i * box:(i + 1) * box, :], dtype=np.float64)
-        for j in range(mesh.shape[1]):
-            values = block[:, j * box:(j + 1) * box]
-            values = values[np.isfinite(values)]
-            counts[i, j] = values.size
-            if values.size > 100:
-                _, _, rms = sigma_clipped_stats(values, sigma=3.0, maxiters=5, stdfunc="mad_std")
-                if rms > 0:
-                    mesh[i, j] = rms
+
+    def measure(i, j, values):
+        values = values[np.isfinite(values)]
+        counts[i, j] = values.size
+        if values.size > 100:
+            _, _, rms = sigma_clipped_stats(values, sigma=3.0, maxiters=5, stdfunc="mad_std")
+            if rms > 0:
+                mesh[i, j] = float(rms)
+
+    # The boxes of one band of rows at a time, in threads: numpy's partitions (the medians) release the GIL.
+    with ThreadPoolExecutor(max_workers=torch.get_num_threads()) as pool:
+        for i in range(mesh.shape[0]):
+            # float32 as the images are: the medians are the same pixels, the clipping the same within rounding.
+            block = np.asarray(data[i * box:(i + 1) * box, :], dtype=np.float32)
+            list(pool.map(lambda j: measure(i, j, block[:, j * box:(j + 1) * box]), range(mesh.shape[1])))
     # Boxes mostly blank give poor estimates: use them only where no box is mostly filled (a small image
     # padded with blanks, as a cutout at the edge of a survey).
     filled = counts >= _MIN_FINITE_FRACTION * box * box
@@ -75,10 +83,15 @@ class NormalisedImage:
         """The rms for rows ``start:stop`` (all columns)."""
         if np.isscalar(self.rms):
             return np.float32(self.rms)
-        rows = (np.arange(start, stop) + 0.5) / self.box - 0.5
+        # Bilinear between box centres, constant beyond the outer ones: along each mesh row, then between rows.
+        mesh_rows, mesh_cols = self.rms.shape
         cols = (np.arange(self.shape[1]) + 0.5) / self.box - 0.5
-        grid_r, grid_c = np.meshgrid(rows, cols, indexing="ij")
-        return map_coordinates(self.rms, [grid_r, grid_c], order=1, mode="nearest").astype(np.float32)
+        along = np.stack([np.interp(cols, np.arange(mesh_cols), row) for row in self.rms])
+        rows = np.clip((np.arange(start, stop) + 0.5) / self.box - 0.5, 0, mesh_rows - 1)
+        below = np.floor(rows).astype(int)
+        above = np.minimum(below + 1, mesh_rows - 1)
+        fraction = (rows - below)[:, None]
+        return (along[below] * (1 - fraction) + along[above] * fraction).astype(np.float32)
 
     def __getitem__(self, key):
         rows, cols = key

@@ -15,10 +15,6 @@ from pathlib import Path
 
 import astropy.units as u
 import numpy as np
-from astropy.visualization import AsinhStretch, ImageNormalize
-from astropy.visualization.wcsaxes import add_beam
-from matplotlib.figure import Figure
-from regions import EllipsePixelRegion, PixCoord, Regions
 
 from radiounet import __version__
 from radiounet.io.atomic import atomic_path
@@ -27,7 +23,8 @@ from radiounet.io.tables import write_table
 
 __all__ = ["output_paths", "write_prediction", "class_cube_header"]
 
-_MAX_DISPLAY_PIXELS = 1200
+#: Pixels shown along the longer side of the quick-look (its image area is about 600 pixels wide).
+_MAX_DISPLAY_PIXELS = 800
 
 
 def output_paths(out_dir, stem, tta=False, classes=False):
@@ -43,6 +40,8 @@ def _cards(predictor, content):
 
 
 def _regions(sources, wcs, pixel_arcsec):
+    from regions import EllipsePixelRegion, PixCoord, Regions
+
     shapes = []
     for row in sources:
         ellipse = EllipsePixelRegion(PixCoord(row["x"], row["y"]),
@@ -54,6 +53,11 @@ def _regions(sources, wcs, pixel_arcsec):
 
 
 def _quicklook(path, image, prediction, sources, radio, title):
+    # Plotting imports take about half a second: predict makes them in its writing thread, off the critical path.
+    from astropy.visualization import AsinhStretch, ImageNormalize
+    from astropy.visualization.wcsaxes import add_beam
+    from matplotlib.figure import Figure
+
     factor = max(1, int(np.ceil(max(image.shape) / _MAX_DISPLAY_PIXELS)))
     shown = image[::factor, ::factor]
     probability = prediction.probability[::factor, ::factor]

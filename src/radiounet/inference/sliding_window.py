@@ -24,11 +24,16 @@ from radiounet.io.memmap import release_pages
 __all__ = ["sliding_window_inference", "tile_weight"]
 
 
+def _kept_window(tile, crop, top, bottom, left, right):
+    """``(y0, y1, x0, x1)`` of the part of a tile kept: all but the cropped border, except on the image's edges."""
+    return (0 if top else crop), (tile if bottom else tile - crop), (0 if left else crop), \
+        (tile if right else tile - crop)
+
+
 def tile_weight(tile, crop, blend, top, bottom, left, right):
     """Weight map of one tile: zero in the cropped border, except on the sides that touch the image edge."""
-    weight = np.zeros((tile, tile), dtype=np.float64)
-    y0, y1 = (0 if top else crop), (tile if bottom else tile - crop)
-    x0, x1 = (0 if left else crop), (tile if right else tile - crop)
+    weight = np.zeros((tile, tile), dtype=np.float32)
+    y0, y1, x0, x1 = _kept_window(tile, crop, top, bottom, left, right)
     weight[y0:y1, x0:x1] = 1.0
     if blend == "gaussian":
         centre = (tile - 1) / 2
@@ -36,7 +41,7 @@ def tile_weight(tile, crop, blend, top, bottom, left, right):
         gaussian = np.outer(g, g)
         # Raise the zeros of the far tails so that no kept pixel ends with a zero weight.
         gaussian = np.maximum(gaussian, gaussian[gaussian > 0].min())
-        weight *= gaussian
+        weight *= gaussian.astype(np.float32)
     return weight
 
 
@@ -76,7 +81,7 @@ def sliding_window_inference(image, predictor, *, tile=192, crop=48, batch_size=
     pad_value : float
         Value used to pad images smaller than a tile.
     progress : bool
-        Show a progress bar over tiles.
+        Show a progress bar in Mpixel of the image, with its rate in Mpix/s.
 
     Returns
     -------
@@ -99,17 +104,20 @@ def sliding_window_inference(image, predictor, *, tile=192, crop=48, batch_size=
     rows = tile_starts(height, tile, tile - 2 * crop)
     cols = tile_starts(width, tile, tile - 2 * crop)
     weights = {}
-    bar = tqdm(total=len(rows) * len(cols), unit="tile", disable=not progress, desc="tiles")
+    megapixels_per_tile = ny * nx / (len(rows) * len(cols)) / 1e6
+    bar = tqdm(total=round(ny * nx / 1e6, 2), unit="Mpix", disable=not progress, desc="segment",
+               bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} Mpix [{elapsed}<{remaining}, {rate_fmt}]")
     band_top = 0  # first row not yet written to out
-    value = np.zeros((channels, 0, width), dtype=np.float64)
-    weight_sum = np.zeros((0, width), dtype=np.float64)
+    # float32 accumulation: at most a few overlapping tiles per pixel, and half the memory of a mosaic's band.
+    value = np.zeros((channels, 0, width), dtype=np.float32)
+    weight_sum = np.zeros((0, width), dtype=np.float32)
     for i, r in enumerate(rows):
         band = _read_band(image, r, tile, width, pad_value)
         # Grow the accumulation band down to the bottom of this tile row.
         grow = r + tile - (band_top + weight_sum.shape[0])
         if grow > 0:
-            value = np.concatenate([value, np.zeros((channels, grow, width))], axis=1)
-            weight_sum = np.concatenate([weight_sum, np.zeros((grow, width))], axis=0)
+            value = np.concatenate([value, np.zeros((channels, grow, width), np.float32)], axis=1)
+            weight_sum = np.concatenate([weight_sum, np.zeros((grow, width), np.float32)], axis=0)
         offset = r - band_top
         pending, positions = [], []
         for j, c in enumerate(cols):
@@ -119,12 +127,17 @@ def sliding_window_inference(image, predictor, *, tile=192, crop=48, batch_size=
                 predictions = _predict_batch(predictor, pending, device)
                 for (jj, cc), p in zip(positions, predictions):
                     key = (i == 0, i == len(rows) - 1, jj == 0, jj == len(cols) - 1)
+                    if blend == "crop":  # weights 1 in the kept window: add the window alone
+                        y0, y1, x0, x1 = _kept_window(tile, crop, *key)
+                        value[:, offset + y0:offset + y1, cc + x0:cc + x1] += p[:, y0:y1, x0:x1]
+                        weight_sum[offset + y0:offset + y1, cc + x0:cc + x1] += 1
+                        continue
                     if key not in weights:
                         weights[key] = tile_weight(tile, crop, blend, *key)
                     w = weights[key]
                     value[:, offset:offset + tile, cc:cc + tile] += p * w
                     weight_sum[offset:offset + tile, cc:cc + tile] += w
-                bar.update(len(pending))
+                bar.update(len(pending) * megapixels_per_tile)
                 pending, positions = [], []
         # Rows above the next tile row receive no more contributions: write them out.
         done_to = rows[i + 1] if i + 1 < len(rows) else height
@@ -150,4 +163,4 @@ def _flush(out, value, weight_sum, top, ny, nx):
     rows = min(value.shape[1], max(ny - top, 0))
     if rows <= 0:
         return
-    out[:, top:top + rows, :] = (value[:, :rows, :nx] / weight_sum[:rows, :nx]).astype(np.float32)
+    out[:, top:top + rows, :] = value[:, :rows, :nx] / weight_sum[:rows, :nx]

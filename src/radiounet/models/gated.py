@@ -36,7 +36,7 @@ from torch import nn
 from radiounet.errors import InvalidParameterError
 from radiounet.models.outputs import DIFFUSE_CLASSES
 from radiounet.models.unet import UNet, UNetConfig
-from radiounet.sky.labels import CLASS_NAMES
+from radiounet.classes import CLASS_NAMES
 
 __all__ = ["GatedConfig", "GatedUNet", "gate_model", "network_from_config", "GATED", "GATE_RULES", "GATE_RULE_WORDS"]
 
@@ -64,7 +64,7 @@ class GatedConfig:
     Parameters
     ----------
     classes : UNetConfig
-        The class model (one output per class of :data:`radiounet.sky.labels.CLASS_NAMES`).
+        The class model (one output per class of :data:`radiounet.classes.CLASS_NAMES`).
     binary : UNetConfig
         The binary model (one output: the diffuse-emission logit).
     gate_scale : float

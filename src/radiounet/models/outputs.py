@@ -2,9 +2,9 @@
 
 import torch
 
-from radiounet.sky.labels import CLASS_NAMES
+from radiounet.classes import CLASS_NAMES
 
-__all__ = ["DIFFUSE_CLASSES", "diffuse_probability", "diffuse_from_classes", "called_diffuse"]
+__all__ = ["DIFFUSE_CLASSES", "diffuse_probability", "diffuse_from_classes", "probabilities", "called_diffuse"]
 
 #: Classes whose probabilities add up to the diffuse-emission probability.
 DIFFUSE_CLASSES = (CLASS_NAMES.index("halo"), CLASS_NAMES.index("relic"))
@@ -14,7 +14,7 @@ def diffuse_probability(logits):
     """Probability of diffuse emission, ``(batch, 1, H, W)``, from one logit or from class logits.
 
     One output channel: its sigmoid. Several (the classes of
-    :data:`radiounet.sky.labels.CLASS_NAMES`): the softmax probabilities of
+    :data:`radiounet.classes.CLASS_NAMES`): the softmax probabilities of
     halo and relic added.
     """
     if logits.shape[1] == 1:
@@ -25,6 +25,16 @@ def diffuse_probability(logits):
 def diffuse_from_classes(class_probability):
     """P(halo) + P(relic), ``(batch, 1, H, W)``, of class probabilities ``(batch, classes, H, W)``."""
     return class_probability[:, DIFFUSE_CLASSES].sum(dim=1, keepdim=True)
+
+
+def probabilities(logits, classes):
+    """What inference writes: the probability of diffuse emission, then (with ``classes``) the class
+    probabilities, ``(batch, 1 + classes, H, W)``."""
+    logits = logits.float()
+    if not classes:
+        return torch.sigmoid(logits)
+    probability = torch.softmax(logits, dim=1)
+    return torch.cat([diffuse_from_classes(probability), probability], dim=1)
 
 
 def called_diffuse(probability, threshold):

@@ -22,7 +22,7 @@ from radiounet.models.gated import GATED, GatedConfig, network_from_config
 from radiounet.models.unet import UNetConfig
 
 __all__ = ["DEFAULT_MODEL", "save_model", "load_model", "load_weights", "read_model_card", "available_models",
-           "model_table", "benchmark_headlines", "sha256_of", "resolve_model_path", "build_model", "is_gated",
+           "model_table", "benchmark_headlines", "deepen_state", "sha256_of", "resolve_model_path", "build_model", "is_gated",
            "require_one_network"]
 
 _CARD_KEY = "radiounet_model_card"
@@ -225,13 +225,35 @@ def require_one_network(card, path):
             f"its class network (radio-unet train with training.init_model = {str(path)!r})")
 
 
-def load_weights(model, path, *, except_head=False, prefix=""):
+def deepen_state(state, depth, extra_levels):
+    """Name the tensors of a U-Net of ``depth`` levels as those of one ``extra_levels`` deeper.
+
+    The shallow network's bottleneck becomes the deep one's encoder level
+    ``depth`` (same channels), its upsampling and decoder levels the deep
+    one's upper levels; the new lower levels are absent from the result and
+    keep their own initial weights.
+    """
+    renamed = {}
+    for key, value in state.items():
+        part, _, rest = key.partition(".")
+        if part == "bottleneck":
+            key = f"encoder.{depth}.{rest}"
+        elif part in ("upsample", "decoder"):
+            level, _, rest = rest.partition(".")
+            key = f"{part}.{int(level) + extra_levels}.{rest}"
+        renamed[key] = value
+    return renamed
+
+
+def load_weights(model, path, *, except_head=False, prefix="", extra_levels=0):
     """Load safetensors weights into ``model``; an architecture mismatch is a one-line error.
 
     With ``except_head`` the output head keeps its own weights: a model with
     another number of outputs (binary -> classes) starts from the rest. With
     ``prefix`` (e.g. ``"classes."``) only the tensors under it are loaded,
-    without it: one network of a gated model's file.
+    without it: one network of a gated model's file. With ``extra_levels``
+    the file holds a network that many levels shallower than ``model``
+    (see :func:`deepen_state`): ``model``'s new lowest levels keep their weights.
     """
     try:
         state = load_file(str(path))
@@ -240,6 +262,12 @@ def load_weights(model, path, *, except_head=False, prefix=""):
     if prefix:
         state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     expected = model.state_dict()
+    if extra_levels:
+        depth = model.config.depth - extra_levels
+        state = deepen_state(state, depth, extra_levels)
+        new_levels = ("bottleneck.", *(f"encoder.{level}." for level in range(depth + 1, model.config.depth)),
+                      *(f"{part}.{level}." for part in ("upsample", "decoder") for level in range(extra_levels)))
+        state.update({k: v for k, v in expected.items() if k.startswith(new_levels)})
     if except_head:
         state = {k: v for k, v in state.items() if not k.startswith("head.")}
         state.update({k: v for k, v in expected.items() if k.startswith("head.")})

@@ -19,13 +19,12 @@ is then a subset of the mask. Evaluations use the reference rule.
 
 import numpy as np
 
+from radiounet.classes import CLASS_NAMES
 from radiounet.errors import InvalidParameterError
 
 __all__ = ["CLASS_NAMES", "CLASS_LAYERS", "CLUSTER_CLASSES", "LABEL_RULES", "diffuse_mask", "class_labels",
            "cluster_class_of"]
 
-#: Label values: the index in this tuple.
-CLASS_NAMES = ("background", "halo", "relic", "radio_galaxy", "compact")
 #: Order of the component layers of a field's sky model (classes 1..4).
 CLASS_LAYERS = CLASS_NAMES[1:]
 #: What a cluster hosts, as ``detect`` reports it for a class model.
