@@ -69,3 +69,10 @@ def test_the_predictor_sees_batches_of_full_tiles():
 def test_bad_settings_are_named(kwargs):
     with pytest.raises(InvalidParameterError):
         sliding_window_inference(np.zeros((40, 40), np.float32), identity, **kwargs)
+
+
+def test_the_progress_bar_counts_megapixels_of_the_image(capsys):
+    image = np.zeros((1000, 1200), np.float32)
+    sliding_window_inference(image, identity, tile=256, crop=8, progress=True)
+    err = capsys.readouterr().err
+    assert "1.20M/1.20M" in err and "Mpix/s" in err

@@ -2,6 +2,7 @@
 
 import os
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -60,10 +61,12 @@ def expand_inputs(inputs):
     return paths
 
 
-def _segment(path, out, predictor, beam, redshift):
-    """Segment one image; return the job that writes its outputs, then closes the image and removes scratch files.
+def _segment(path, out, predictor, beam, redshift, progress=False):
+    """Segment one image; return the job that writes its outputs (then closes the image and removes scratch
+    files) and the image's size in Mpixel.
 
-    The writing runs in a background thread while the next image is segmented.
+    The writing runs in a background thread while the next image is segmented. With ``progress``, a mosaic
+    (above :data:`LARGE_IMAGE_PIXELS`) gets its own progress bar in Mpix/s.
     """
     scratch = out["png"].parent / f".{out['png'].stem}.scratch"
     stack = ExitStack()
@@ -73,7 +76,7 @@ def _segment(path, out, predictor, beam, redshift):
         data = radio.data
         image_jy = data if radio.jy_per_unit == 1 else np.asarray(data, dtype=np.float32) * radio.jy_per_unit
         large = data.size > LARGE_IMAGE_PIXELS
-        prediction = predictor.predict(radio, scratch=scratch if large else None)
+        prediction = predictor.predict(radio, scratch=scratch if large else None, progress=progress and large)
         sources = diffuse_sources(prediction.probability, prediction.threshold, image_jy,
                                   _rms_lookup(prediction, radio.shape), radio.wcs,
                                   radio.beam_area_pixels, radio.pixel_arcsec, redshift=redshift,
@@ -87,7 +90,7 @@ def _segment(path, out, predictor, beam, redshift):
         with stack:
             write_prediction(out, radio, image_jy, prediction, sources, predictor)
 
-    return write
+    return write, data.size / 1e6
 
 
 def _remove_scratch(scratch):
@@ -141,18 +144,23 @@ def predict_files(paths, out_dir, predictor, *, beam=None, redshift=None, overwr
             summary.done.append(path)
 
     writing = None  # (path, future) of the image whose outputs are being written
+    megapixels, start = 0.0, time.perf_counter()
+    bar = tqdm(mine, unit="image", desc="predict", disable=not progress)
     with ThreadPoolExecutor(max_workers=1) as writer:
-        for path in tqdm(mine, unit="image", desc="predict", disable=not progress):
+        for path in bar:
             outputs = output_paths(out_dir, image_stem(path), predictor.tta, bool(predictor.class_names))
             if not overwrite and all(p.exists() for p in outputs.values()):
                 summary.skipped.append(path)
                 continue
             try:
-                write = _segment(path, outputs, predictor, beam, redshift)
+                write, size = _segment(path, outputs, predictor, beam, redshift, progress)
             except RadioUNetError as exc:
                 failed(path, exc)
                 continue
             finish(writing)
             writing = (path, writer.submit(write))
+            megapixels += size
+            bar.set_postfix_str(f"{megapixels / (time.perf_counter() - start):.2f} Mpix/s")
         finish(writing)
     return summary
+

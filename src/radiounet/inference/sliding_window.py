@@ -104,9 +104,8 @@ def sliding_window_inference(image, predictor, *, tile=192, crop=48, batch_size=
     rows = tile_starts(height, tile, tile - 2 * crop)
     cols = tile_starts(width, tile, tile - 2 * crop)
     weights = {}
-    megapixels_per_tile = ny * nx / (len(rows) * len(cols)) / 1e6
-    bar = tqdm(total=round(ny * nx / 1e6, 2), unit="Mpix", disable=not progress, desc="segment",
-               bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} Mpix [{elapsed}<{remaining}, {rate_fmt}]")
+    n_tiles, tiles_done = len(rows) * len(cols), 0
+    bar = tqdm(total=ny * nx, unit="pix", unit_scale=True, disable=not progress, desc="segment")
     band_top = 0  # first row not yet written to out
     # float32 accumulation: at most a few overlapping tiles per pixel, and half the memory of a mosaic's band.
     value = np.zeros((channels, 0, width), dtype=np.float32)
@@ -137,7 +136,8 @@ def sliding_window_inference(image, predictor, *, tile=192, crop=48, batch_size=
                     w = weights[key]
                     value[:, offset:offset + tile, cc:cc + tile] += p * w
                     weight_sum[offset:offset + tile, cc:cc + tile] += w
-                bar.update(len(pending) * megapixels_per_tile)
+                tiles_done += len(pending)
+                bar.update(tiles_done * ny * nx // n_tiles - bar.n)
                 pending, positions = [], []
         # Rows above the next tile row receive no more contributions: write them out.
         done_to = rows[i + 1] if i + 1 < len(rows) else height
