@@ -646,7 +646,7 @@ def build_parser():
                          help="test-time augmentation: average the 8 flips/rotations, write their spread")
     predict.add_argument("--tile", type=int,
                          help="largest inference tile side in pixels, a multiple of 2**depth (default: 1152; the "
-                              "training tile, 192, with --crop 48 reproduces 0.1.0's maps at 2.5x the time)")
+                              "training tile, 192, with --crop 48 reproduces 0.1.0's maps in twice the time)")
     predict.add_argument("--crop", type=int,
                          help="tile border discarded on reassembly, pixels (default: 64, at most a quarter of the tile)")
     predict.add_argument("--blend", default="crop", choices=("crop", "gaussian"),
