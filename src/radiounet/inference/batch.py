@@ -163,4 +163,3 @@ def predict_files(paths, out_dir, predictor, *, beam=None, redshift=None, overwr
             bar.set_postfix_str(f"{megapixels / (time.perf_counter() - start):.2f} Mpix/s")
         finish(writing)
     return summary
-

@@ -126,16 +126,12 @@ def sliding_window_inference(image, predictor, *, tile=192, crop=48, batch_size=
                 predictions = _predict_batch(predictor, pending, device)
                 for (jj, cc), p in zip(positions, predictions):
                     key = (i == 0, i == len(rows) - 1, jj == 0, jj == len(cols) - 1)
-                    if blend == "crop":  # weights 1 in the kept window: add the window alone
+                    if key not in weights:  # the kept window and its weights (zero outside it: left out)
                         y0, y1, x0, x1 = _kept_window(tile, crop, *key)
-                        value[:, offset + y0:offset + y1, cc + x0:cc + x1] += p[:, y0:y1, x0:x1]
-                        weight_sum[offset + y0:offset + y1, cc + x0:cc + x1] += 1
-                        continue
-                    if key not in weights:
-                        weights[key] = tile_weight(tile, crop, blend, *key)
-                    w = weights[key]
-                    value[:, offset:offset + tile, cc:cc + tile] += p * w
-                    weight_sum[offset:offset + tile, cc:cc + tile] += w
+                        weights[key] = (y0, y1, x0, x1), tile_weight(tile, crop, blend, *key)[y0:y1, x0:x1]
+                    (y0, y1, x0, x1), w = weights[key]
+                    value[:, offset + y0:offset + y1, cc + x0:cc + x1] += p[:, y0:y1, x0:x1] * w
+                    weight_sum[offset + y0:offset + y1, cc + x0:cc + x1] += w
                 tiles_done += len(pending)
                 bar.update(tiles_done * ny * nx // n_tiles - bar.n)
                 pending, positions = [], []

@@ -49,18 +49,15 @@ class ProbabilityNetwork(torch.nn.Module):
         return probabilities(self.network(image), self.classes)
 
 
-def export_onnx(model, path, *, tile=None):
+def export_onnx(model, path):
     """Write ``model`` (shipped name or file) as an ONNX file at ``path``.
 
     Parameters
     ----------
     model : str or Path
     path : str or Path
-        Output file (written atomically).
-    tile : int, optional
-        Side of the example tile the graph is traced with (default: the
-        model's training tile); the exported graph takes any batch, height
-        and width.
+        Output file (written atomically). The graph is traced on one
+        training tile and takes any batch, height and width.
 
     Returns
     -------
@@ -73,8 +70,7 @@ def export_onnx(model, path, *, tile=None):
                              "pip install 'radiounet[onnx]'") from None
     network, card = load_model(model, "cpu")
     wrapped = ProbabilityNetwork(network, bool(card.get("classes"))).eval()
-    tile = int(tile or card["tile_size"])
-    example = torch.zeros(1, 1, tile, tile)
+    example = torch.zeros(1, 1, card["tile_size"], card["tile_size"])
     dynamic = torch.export.Dim.DYNAMIC
     exporter_log = logging.getLogger("torch.onnx")
     level = exporter_log.level

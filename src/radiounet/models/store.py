@@ -21,9 +21,9 @@ from radiounet.io.atomic import atomic_path
 from radiounet.models.gated import GATED, GatedConfig, network_from_config
 from radiounet.models.unet import UNetConfig
 
-__all__ = ["DEFAULT_MODEL", "save_model", "load_model", "load_weights", "read_model_card", "available_models",
-           "model_table", "benchmark_headlines", "deepen_state", "sha256_of", "resolve_model_path", "build_model", "is_gated",
-           "require_one_network"]
+__all__ = ["DEFAULT_MODEL", "save_model", "load_model", "load_weights", "deepen_state", "read_model_card",
+           "available_models", "model_table", "benchmark_headlines", "sha256_of", "resolve_model_path", "build_model",
+           "is_gated", "require_one_network"]
 
 _CARD_KEY = "radiounet_model_card"
 #: The model used when none is named.
