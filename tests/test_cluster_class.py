@@ -139,7 +139,7 @@ def test_detect_with_a_class_model_gives_class_probabilities_that_agree_with_det
         assert np.isnan(row["R_relic_outskirts"]) and np.isnan(row["P_none"])
         assert row["class"] == ("both" if min(row["R_halo"], row["R_relic"]) > 0 else
                                 "halo" if row["R_halo"] >= row["R_relic"] else "relic")
-    assert "<th>P_relic</th>" in (tmp_path / "all" / "report.html").read_text()
+    assert ">P relic</th>" in (tmp_path / "all" / "report.html").read_text()
 
     assert main(["evaluate", "--detections", str(tmp_path / "all" / "detections.ecsv"), "--truth",
                  str(tmp_path / "small.ecsv"), "--truth-name-column", "field", "--truth-column", "cluster_class",

@@ -73,15 +73,17 @@ def test_the_default_model_leaves_most_of_the_real_giant_radio_galaxy_fornax_a_a
 def test_large_inference_tiles_are_closer_to_the_whole_image_map_than_training_tiles(default):
     """predict's speed comes from tiles larger than the training tiles, not from cutting the overlap. On a 640-pixel
     field, against the default's map (the whole image in one tile), measured: 2 x 2 tiles of 384 cropped by 64
-    differ by 0.00005 on average (99.9th percentile 0.007); 0.1.0's tiles of 192 cropped by 48 by 0.006 (0.19),
-    with 1% of the mask's pixels on the other side of the threshold."""
+    differ by 0.00005 on average (99.9th percentile 0.007); tiles of 304 by 0.00015 (0.020), where starts not aligned
+    to the network's 16-pixel pooling grid gave 0.002 (0.098); 0.1.0's tiles of 192 cropped by 48 by 0.0013 (0.067),
+    0.006 (0.19) with 0.1.0's unaligned starts."""
     survey = get_survey("lotss-dr2-6")
     sky = SkyConfig(fraction_diffuse=1.0, fraction_radio_galaxies=0.0, redshift=(0.1, 0.3), radio_galaxies_mean=2.0)
     image = simulate_field(FieldConfig(survey, shape=(640, 640), sky=sky), field_rng(41, 0)).image
     assert default.tile_for(image.shape) == 640
     whole = default.predict_array(image)[0][0]
     tiled = np.abs(Predictor(DEFAULT_MODEL, tile=384, crop=64).predict_array(image)[0][0] - whole)
+    uneven = np.abs(Predictor(DEFAULT_MODEL, tile=304, crop=64).predict_array(image)[0][0] - whole)
     training_tiles = np.abs(Predictor(DEFAULT_MODEL, tile=192, crop=48).predict_array(image)[0][0] - whole)
-    assert np.quantile(tiled, 0.999) < 0.03
-    assert tiled.mean() < training_tiles.mean() / 20
-    assert training_tiles.mean() < 0.02
+    assert np.quantile(tiled, 0.999) < 0.03 and np.quantile(uneven, 0.999) < 0.05
+    assert tiled.mean() < training_tiles.mean() / 10 and uneven.mean() < 5e-4
+    assert training_tiles.mean() < 0.004

@@ -37,12 +37,12 @@ def test_detect_on_simulated_fields_with_unusable_rows(tmp_path):
     assert np.isnan(detections["R"][2]) and not detections["detected"][3]
     assert len(Table.read(out / "detections.csv", format="ascii.csv")) == 4
     page = (out / "report.html").read_text()
-    assert "field_00000" in page and "thumbnails/field_00001.png" in page and "<script>" in page
-    assert "<th>P_halo</th>" in page  # the default is a class model
+    assert "field_00000" in page and "data:image/jpeg;base64," in page and "<script>" in page  # pictures embedded
+    assert ">P halo</th>" in page  # the default is a class model
     binary = detections.copy()
     binary["R_halo"] = np.nan
-    write_report(tmp_path / "binary.html", binary, {})
-    assert "<th>P_halo</th>" not in (tmp_path / "binary.html").read_text()  # class columns only for a class model
+    write_report(tmp_path / "binary.html", binary)
+    assert ">P halo</th>" not in (tmp_path / "binary.html").read_text()  # class columns only for a class model
     assert (out / "thumbnails" / "field_00000.png").is_file()
 
 
@@ -54,7 +54,7 @@ def test_unreadable_catalogue_exits_2(tmp_path, capsys):
 
 
 def test_thumbnails_and_injection_sites_share_one_portable_file_name():
-    from radiounet.detect.report import thumbnail_filename
+    from radiounet.detect.views import thumbnail_filename
     from radiounet.io.names import safe_filename
 
     assert safe_filename("PSZ2 G107.10+65.32 / A1132") == "PSZ2_G107.10+65.32___A1132"

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from radiounet.errors import InvalidParameterError
 from radiounet.inference import sliding_window_inference
+from radiounet.inference.sliding_window import aligned_tile_starts
 
 
 def identity(batch):
@@ -26,6 +27,26 @@ def test_identity_model_returns_the_image_for_any_shape_and_overlap(ny, nx, tile
         np.testing.assert_array_equal(out[0], image)
     else:
         np.testing.assert_allclose(out[0], image, rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=80, deadline=None)
+@given(length=st.integers(1, 3000), tile=st.sampled_from([64, 192, 304, 1072]), crop_fraction=st.floats(0, 0.4),
+       align=st.sampled_from([1, 8, 16, 32]))
+def test_aligned_tile_starts_are_multiples_whose_kept_parts_cover_the_axis(length, tile, crop_fraction, align):
+    crop = int(crop_fraction * tile)
+    stride = tile - 2 * crop
+    starts = aligned_tile_starts(length, tile, stride, align)
+    assert starts[0] == 0 and np.all(starts % align == 0)
+    assert starts[-1] + tile >= length and starts[-1] + tile - length < align + max(tile - length, 0)
+    assert np.all(np.diff(starts) <= max(stride // align, 1) * align) and np.all(np.diff(starts) > 0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(ny=st.integers(1, 150), nx=st.integers(1, 150), align=st.sampled_from([2, 8, 16]), crop=st.integers(0, 8))
+def test_aligned_tiles_still_return_the_image(ny, nx, align, crop):
+    image = np.random.default_rng(ny * 1000 + nx).normal(size=(ny, nx)).astype(np.float32)
+    out = sliding_window_inference(image, identity, tile=48, crop=crop, batch_size=3, align=align)
+    np.testing.assert_array_equal(out[0], image)
 
 
 def test_tile_borders_are_cropped_except_on_the_image_edge():

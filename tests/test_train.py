@@ -59,7 +59,7 @@ def test_config_defaults_file_and_overrides(tiny_config):
 @pytest.mark.parametrize("text, message", [
     ("[training]\nepoch = 3\n", "unknown key training.epoch"),
     ("[trainin]\nepochs = 3\n", "unknown section"),
-    ("[training]\nepochs = 'three'\n", "training.epochs must be a int"),
+    ("[training]\nepochs = 'three'\n", "training.epochs must be an integer"),
     ("[training]\nepochs = [\n", "not valid TOML"),
     ("[data]\nsource = 'tapes'\n", "data.source must be one of"),
     ("[data]\ntile_size = 100\n", r"multiple of 2\*\*model.depth"),

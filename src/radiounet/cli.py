@@ -7,6 +7,7 @@ and exit with status 2.
 import argparse
 import shlex
 import sys
+from collections import Counter
 from pathlib import Path
 
 import astropy.units as u
@@ -264,9 +265,41 @@ def _cmd_predict(args):
     return 2 if summary.failed else 0
 
 
+def _fetch_cutouts(args, catalog, survey, out):
+    """Fetch the catalogue's cutouts for cutouts/detect --fetch; writes OUT/cutouts.ecsv and returns the table."""
+    from radiounet.fetch import fetch_cutouts, get_service
+    from radiounet.io.tables import write_table
+
+    if survey == "custom" and not args.url_template:
+        raise InvalidParameterError("survey", survey, "give the service's --url-template")
+    service = get_service(None if survey == "custom" else survey, args.url_template)
+    size = _quantity(args.size, u.arcmin, "size") if args.size else None
+    table = fetch_cutouts(catalog, service, out, size=size, factor=args.factor, workers=args.workers,
+                          timeout=args.timeout, retries=args.retries, overwrite=args.refetch,
+                          progress=not args.no_progress)
+    write_table(table, Path(out) / "cutouts.ecsv")
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(Counter(table["status"]).items()))
+    print(f"cutouts: {len(table)} rows: {counts}; {out}/cutouts.ecsv")
+    return table
+
+
+def _cmd_cutouts(args):
+    if not args.factor > 0:
+        raise InvalidParameterError("factor", args.factor, "must be positive")
+    table = _fetch_cutouts(args, _read_catalog(args), args.survey, args.out)
+    failed = int((table["status"] == "failed").sum())
+    if failed:
+        print(f"radio-unet: error: {failed} cutouts failed after retries (see {args.out}/cutouts.ecsv); "
+              "run the same command again to retry them", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _cmd_detect(args):
+    from radiounet.detect.catalog import require_measurable
     from radiounet.detect.clusters import detect_clusters
-    from radiounet.detect.report import thumbnail_filename, write_report
+    from radiounet.detect.report import write_report
+    from radiounet.detect.views import ClusterViews
     from radiounet.inference.predictor import Predictor
     from radiounet.io.atomic import ensure_writable_directory
     from radiounet.io.image import parse_beam
@@ -274,17 +307,32 @@ def _cmd_detect(args):
     from radiounet.models.store import DEFAULT_MODEL
 
     catalog = _read_catalog(args)
+    require_measurable(catalog, args.catalog)
     out = ensure_writable_directory(args.out)
+    if args.fetch:
+        if not args.factor > 0:
+            raise InvalidParameterError("factor", args.factor, "must be positive")
+        fetched = _fetch_cutouts(args, catalog, args.fetch, args.cutouts or out / "cutouts")
+        args.images = list(args.images or []) + [f for f in fetched["file"] if f]
+        if not args.images:
+            raise RadioUNetError(f"no cutout could be fetched (see {args.cutouts or out / 'cutouts'}/cutouts.ecsv)")
+    elif not args.images:
+        raise RadioUNetError("detect: give --images, or --fetch SURVEY to download cutouts")
     images = _aperture_images(args)
     predictor = Predictor(args.model or DEFAULT_MODEL, args.device)
     detections = detect_clusters(catalog, images, predictor, factor=args.factor, ratio_threshold=args.ratio_threshold,
-                                 beam=parse_beam(args.beam) if args.beam else None, thumbnails=out / "thumbnails",
-                                 progress=not args.no_progress)
+                                 beam=parse_beam(args.beam) if args.beam else None,
+                                 views=ClusterViews(out / "thumbnails"), progress=not args.no_progress)
+    if args.fetch:
+        # A cluster without an image says why: the cutout service's answer, not just "outside_images".
+        cutout_status = dict(zip(fetched["name"], fetched["status"]))
+        detections["status"] = [
+            cutout_status[name] if status == "outside_images" and cutout_status.get(name) not in (None, "fetched",
+                                                                                                  "cached")
+            else status for name, status in zip(detections["name"], detections["status"])]
     write_table(detections, out / "detections.ecsv")
     write_table(detections, out / "detections.csv", format="ascii.csv")
-    thumbnails = {name: f"thumbnails/{thumbnail_filename(name)}" for name in detections["name"]
-                  if (out / "thumbnails" / thumbnail_filename(name)).exists()}
-    write_report(out / "report.html", detections, thumbnails)
+    write_report(out / "report.html", detections, out / "thumbnails")
     measured = detections["status"] == "ok"
     print(f"detect: {len(detections)} clusters, {int(measured.sum())} fully covered, "
           f"{int((detections['status'] == 'partial_coverage').sum())} partly covered, "
@@ -320,11 +368,11 @@ def _evaluate_clusters(args, out):
     import json
 
     from radiounet.evaluate.curves import save_curves
-    from radiounet.evaluate.detections import cluster_class_confusion, evaluate_detections
+    from radiounet.evaluate.detections import cluster_class_confusion, evaluate_detections, read_detections
     from radiounet.io.atomic import atomic_path
     from radiounet.io.tables import read_table, write_table
 
-    detections, truth = read_table(args.detections), read_table(args.truth)
+    detections, truth = read_detections(args.detections), read_table(args.truth)
     for column in (args.truth_name_column, args.truth_column):
         if column not in truth.colnames:
             raise RadioUNetError(f"{args.truth}: no column {column} (columns: {', '.join(truth.colnames)})")
@@ -384,6 +432,7 @@ def _evaluate_pixels(args, out):
 def _cmd_inject(args):
     import numpy as np
 
+    from radiounet.detect.catalog import require_measurable
     from radiounet.evaluate.injection import (catalog_sites, completeness, flux_at_completeness, plot_completeness,
                                               random_sites, run_injections)
     from radiounet.inference.predictor import Predictor
@@ -406,7 +455,9 @@ def _cmd_inject(args):
     beam = parse_beam(args.beam) if args.beam else None
     images = _aperture_images(args)
     if args.catalog:
-        sites = catalog_sites(_read_catalog(args), images, beam)
+        catalog = _read_catalog(args)
+        require_measurable(catalog, args.catalog)
+        sites = catalog_sites(catalog, images, beam)
         if not sites:
             raise RadioUNetError(f"{args.catalog}: no usable cluster lies in the images")
     else:
@@ -522,6 +573,22 @@ def _aperture_images(args):
     return images
 
 
+def _add_fetch_options(parser):
+    from radiounet.fetch.services import TEMPLATE_FIELDS
+
+    fetch = parser.add_argument_group("survey cutouts")
+    fetch.add_argument("--size", help="side of every cutout, arcmin or a quantity like '0.5 deg' (default: "
+                                      "2 x (FACTOR x R500 + 24 beams) per cluster)")
+    fetch.add_argument("--url-template", metavar="TEMPLATE",
+                       help="cutout URL with fields " + ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS)
+                            + " (ra, dec in deg; default: the survey's service)")
+    fetch.add_argument("--workers", type=int, default=4, help="downloads at a time (default: 4)")
+    fetch.add_argument("--retries", type=int, default=3,
+                       help="retries after a timeout, a cut connection, HTTP 429 or 5xx, with back-off (default: 3)")
+    fetch.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for an answer (default: 60)")
+    fetch.add_argument("--refetch", action="store_true", help="download again cutouts already on disk")
+
+
 def _add_catalog_options(parser):
     columns = parser.add_argument_group("catalogue columns (defaults: Planck PSZ2)")
     columns.add_argument("--name-column", default="NAME")
@@ -540,7 +607,13 @@ def _read_catalog(args):
     return read_cluster_catalog(
         args.catalog, name=args.name_column, ra=args.ra_column, dec=args.dec_column, redshift=args.redshift_column,
         mass=args.mass_column, mass_unit=_quantity(args.mass_unit, u.Msun, "mass_unit"), r500=args.r500_column,
-        r500_unit=u.Unit(args.r500_unit))
+        r500_unit=args.r500_unit)
+
+
+def _survey_names():
+    from radiounet.fetch.services import SURVEY_SERVICES
+
+    return (*SURVEY_SERVICES, "custom")
 
 
 def build_parser():
@@ -646,7 +719,7 @@ def build_parser():
                          help="test-time augmentation: average the 8 flips/rotations, write their spread")
     predict.add_argument("--tile", type=int,
                          help="largest inference tile side in pixels, a multiple of 2**depth (default: 1152; the "
-                              "training tile, 192, with --crop 48 reproduces 0.1.0's maps in twice the time)")
+                              "training tile, 192, with --crop 48: 0.1.0's tiles, twice the time)")
     predict.add_argument("--crop", type=int,
                          help="tile border discarded on reassembly, pixels (default: 64, at most a quarter of the tile)")
     predict.add_argument("--blend", default="crop", choices=("crop", "gaussian"),
@@ -660,17 +733,44 @@ def build_parser():
     detect = commands.add_parser(
         "detect", help="for each cluster of a catalogue: the detection ratio R and whether diffuse emission is there",
         description="For each cluster, cut out the image around it, segment it, and compute R = mean probability "
-                    "of diffuse emission within FACTOR x R500. Writes DIR/detections.ecsv (and .csv) and "
-                    "DIR/report.html. Rows that cannot be measured get a status instead of stopping the run.",
+                    "of diffuse emission within FACTOR x R500. Writes DIR/detections.ecsv (and .csv), "
+                    "DIR/thumbnails/ (pictures and diffuse sources of each measured cluster) and DIR/report.html "
+                    "(one self-contained page: summary, gallery, full views, table). Rows that cannot be measured "
+                    "get a status instead of stopping the run.",
     )
     detect.add_argument("--catalog", required=True, help="cluster catalogue (FITS, CSV or ECSV; Planck PSZ2 as is)")
-    detect.add_argument("--images", nargs="+", required=True, help="FITS mosaics, images, cutouts or folders")
+    detect.add_argument("--images", nargs="+", help="FITS mosaics, images, cutouts or folders")
     detect.add_argument("--out", required=True, help="output folder")
+    detect.add_argument("--fetch", metavar="SURVEY", choices=_survey_names(),
+                        help="first download one cutout per cluster from this survey's cutout service ("
+                             + ", ".join(_survey_names()) + "; 'custom' with --url-template); see `cutouts`")
+    detect.add_argument("--cutouts", metavar="DIR", help="folder of the fetched cutouts (default: OUT/cutouts)")
     _add_segmentation_options(detect)
     _add_aperture_options(detect)
     _add_catalog_options(detect)
+    _add_fetch_options(detect)
     detect.add_argument("--no-progress", action="store_true")
     detect.set_defaults(func=_cmd_detect)
+
+    cutouts = commands.add_parser(
+        "cutouts", help="download one FITS cutout per cluster of a catalogue from a survey's cutout service",
+        description="For each row of the catalogue, download a FITS cutout centred on the cluster from the "
+                    "survey's cutout service (LoTSS-DR2: https://lofar-surveys.org, 6\" or 20\") into "
+                    "OUT/NAME.fits, with retries, and write OUT/cutouts.ecsv with a status per row: fetched, "
+                    "cached, not_found, outside_footprint, not_fits, http_error, failed, or the catalogue's. "
+                    "Cutouts already on disk are not fetched again, so a stopped run resumes. "
+                    "Exit status 2 when some downloads failed after every retry.",
+    )
+    cutouts.add_argument("--catalog", required=True, help="cluster catalogue (FITS, CSV or ECSV; Planck PSZ2 as is)")
+    cutouts.add_argument("--survey", choices=_survey_names(), required=True,
+                         help="survey whose cutout service to use ('custom': give --url-template)")
+    cutouts.add_argument("--out", required=True, help="output folder")
+    cutouts.add_argument("--factor", type=float, default=2.2,
+                         help="aperture radius in R500 that the default size covers (default: 2.2)")
+    _add_fetch_options(cutouts)
+    _add_catalog_options(cutouts)
+    cutouts.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cutouts.set_defaults(func=_cmd_cutouts)
 
     inject = commands.add_parser(
         "inject", help="inject mock halos into real images and measure the completeness of detection",

@@ -31,7 +31,7 @@ class FitsPairTiles(EpochDataset):
     def __init__(self, images, masks, tiles_per_epoch=256, tile_size=192, seed=0):
         super().__init__(tiles_per_epoch)
         if len(images) != len(masks) or not images:
-            raise RadioUNetError(f"give one mask per image: {len(images)} images and {len(masks)} masks")
+            raise RadioUNetError(f"--masks: give one mask per image ({len(images)} images, {len(masks)} masks)")
         self.pairs = []
         for image_path, mask_path in zip(images, masks):
             # Tiles are normalised by their noise, so the brightness unit does not matter here.

@@ -5,34 +5,72 @@ where unknown) works as it is; other catalogues name their columns. Rows that
 cannot be used get a ``status`` instead of stopping the run:
 
 ``ok``               position, redshift and R500 known
-``no_position``      RA or Dec missing or not a number
+``no_position``      RA or Dec missing, not a number nor a sexagesimal string, or Dec beyond +-90 deg
 ``no_redshift``      redshift missing, not a number or <= 0 (and no angular R500 given)
 ``no_mass``          M500 missing or <= 0 (R500 from the mass)
 ``no_r500``          the given R500 missing or <= 0
 ``duplicate_name``   a second row with a name already seen (the first one is kept)
+
+RA and Dec are degrees, or sexagesimal strings (RA in hours: ``"12:34:56.7"``
+or ``"12h34m56.7s"``; Dec in degrees: ``"+12:34:56"``). A catalogue without
+rows, or without a single usable position, is an error; so is one without a
+single measurable cluster for commands that measure them
+(:func:`require_measurable`).
 """
+
+from collections import Counter
 
 import astropy.units as u
 import numpy as np
+from astropy.coordinates import Angle
 from astropy.table import QTable
 
-from radiounet.errors import RadioUNetError
+from radiounet.errors import InvalidParameterError, RadioUNetError
 from radiounet.io.tables import read_table
 from radiounet.sky.cosmology import DEFAULT_COSMOLOGY, kpc_per_arcsec, r500_from_m500
 
-__all__ = ["read_cluster_catalog"]
+__all__ = ["read_cluster_catalog", "require_measurable"]
 
 
 def _numbers(column):
     """Floats of a column; masked, empty or non-numeric entries become NaN."""
     values = np.ma.asarray(column)
+    masked = np.ma.getmaskarray(values)
     out = np.full(len(values), np.nan)
-    for i, value in enumerate(values.filled(np.nan) if values.dtype.kind in "fiu" else values):
+    for i, value in enumerate(values.data):
+        if masked[i]:
+            continue
         try:
             out[i] = float(value)
         except (TypeError, ValueError):
             pass
     return out
+
+
+def _angles(column, unit):
+    """Degrees of a column of numbers (degrees) or sexagesimal strings in ``unit`` (hours for RA); NaN where
+    neither."""
+    degrees = _numbers(column)
+    values = np.ma.asarray(column)
+    if values.dtype.kind not in "US":
+        return degrees
+    for i in np.flatnonzero(np.isnan(degrees) & ~np.ma.getmaskarray(values)):
+        try:
+            degrees[i] = Angle(str(values.data[i]).strip(), unit=unit).deg
+        except (ValueError, TypeError, u.UnitsError):
+            pass
+    return degrees
+
+
+def _r500_unit(given):
+    try:
+        unit = u.Unit(given)
+    except (ValueError, TypeError):
+        unit = None
+    if unit is None or unit.physical_type not in ("length", "angle"):
+        raise InvalidParameterError("r500-unit", str(given), "must be a length (kpc, Mpc) or an angle (arcsec, "
+                                                              "arcmin, deg)")
+    return unit
 
 
 def read_cluster_catalog(path, *, name="NAME", ra="RA", dec="DEC", redshift="REDSHIFT", mass="MSZ",
@@ -48,7 +86,7 @@ def read_cluster_catalog(path, *, name="NAME", ra="RA", dec="DEC", redshift="RED
         Unit of the mass column (PSZ2: 1e14 Msun).
     r500 : str, optional
         A column of R500 to use instead of the mass.
-    r500_unit : `~astropy.units.Unit`
+    r500_unit : `~astropy.units.Unit` or str
         Its unit: a length (kpc, Mpc) or an angle (arcsec, arcmin, deg).
     cosmology : `~astropy.cosmology.FLRW`
 
@@ -61,8 +99,10 @@ def read_cluster_catalog(path, *, name="NAME", ra="RA", dec="DEC", redshift="RED
     Raises
     ------
     RadioUNetError
-        If the file cannot be read as a table or lacks a named column.
+        If the file cannot be read as a table, lacks a named column, has no
+        rows or no row with a usable position.
     """
+    r500_unit = _r500_unit(r500_unit)
     table = read_table(path)
     wanted = [name, ra, dec] + ([r500] if r500 else [mass]) + [redshift]
     missing = [c for c in wanted if c not in table.colnames]
@@ -70,19 +110,21 @@ def read_cluster_catalog(path, *, name="NAME", ra="RA", dec="DEC", redshift="RED
         raise RadioUNetError(f"{path}: no column {', '.join(missing)} (columns: {', '.join(table.colnames)}); "
                              "name the columns with the catalogue options")
     n = len(table)
+    if not n:
+        raise RadioUNetError(f"{path}: the catalogue has no rows")
     names = [str(v).strip() for v in table[name]]
-    ra_deg, dec_deg, z = _numbers(table[ra]), _numbers(table[dec]), _numbers(table[redshift])
+    ra_deg, dec_deg, z = _angles(table[ra], u.hourangle), _angles(table[dec], u.deg), _numbers(table[redshift])
     z_ok = np.isfinite(z) & (z > 0)
     scale = np.full(n, np.nan)
     scale[z_ok] = kpc_per_arcsec(z[z_ok], cosmology).to_value(u.kpc / u.arcsec)
     m500 = np.full(n, np.nan)
     if r500:
         size = _numbers(table[r500])
-        if u.Unit(r500_unit).physical_type == "length":
-            r500_kpc = size * u.Unit(r500_unit).to(u.kpc)
+        if r500_unit.physical_type == "length":
+            r500_kpc = size * r500_unit.to(u.kpc)
             r500_arcsec = r500_kpc / scale
         else:
-            r500_arcsec = size * u.Unit(r500_unit).to(u.arcsec)
+            r500_arcsec = size * r500_unit.to(u.arcsec)
             r500_kpc = r500_arcsec * scale
     else:
         m500 = _numbers(table[mass]) * u.Quantity(mass_unit).to_value(u.Msun)
@@ -92,11 +134,15 @@ def read_cluster_catalog(path, *, name="NAME", ra="RA", dec="DEC", redshift="RED
         r500_arcsec = r500_kpc / scale
     status = np.full(n, "ok", dtype="U16")
     size_ok = np.isfinite(r500_arcsec) & (r500_arcsec > 0)
-    angle_given = r500 is not None and u.Unit(r500_unit).physical_type == "angle"
+    angle_given = r500 is not None and r500_unit.physical_type == "angle"
     status[~size_ok] = "no_mass" if r500 is None else "no_r500"
     if not angle_given:
         status[~z_ok] = "no_redshift"
-    status[~(np.isfinite(ra_deg) & np.isfinite(dec_deg))] = "no_position"
+    placed = np.isfinite(ra_deg) & np.isfinite(dec_deg) & (np.abs(dec_deg) <= 90)
+    if not placed.any():
+        raise RadioUNetError(f"{path}: no row has a usable position in columns {ra} and {dec} (degrees, or "
+                             "sexagesimal strings with RA in hours); name the columns with --ra-column, --dec-column")
+    status[~placed] = "no_position"
     seen = set()
     for i, cluster in enumerate(names):
         if cluster in seen:
@@ -107,3 +153,12 @@ def read_cluster_catalog(path, *, name="NAME", ra="RA", dec="DEC", redshift="RED
         "m500": m500 * u.Msun, "r500_kpc": r500_kpc * u.kpc, "r500_arcsec": r500_arcsec * u.arcsec,
         "status": status,
     })
+
+
+def require_measurable(catalog, path):
+    """Raise :class:`RadioUNetError` naming ``path`` unless some row of ``catalog`` (from
+    :func:`read_cluster_catalog`) has the status ``ok``: position, redshift and R500 known."""
+    if not (catalog["status"] == "ok").any():
+        counts = ", ".join(f"{count} {status}" for status, count in sorted(Counter(catalog["status"]).items()))
+        raise RadioUNetError(f"{path}: none of the {len(catalog)} clusters can be measured ({counts}); check the "
+                             "redshift and mass (or --r500-column) columns")

@@ -23,7 +23,7 @@ from radiounet.detect.cluster_class import (CLUSTER_CLASSES, class_ratios, clust
                                             cluster_features)
 from radiounet.detect.sources import diffuse_sources
 from radiounet.errors import RadioUNetError
-from radiounet.io.image import pixel_arcsec, read_cutout, read_radio_image
+from radiounet.io.image import pixel_arcsec, read_cutout, read_radio_image, require_beams_across
 
 __all__ = ["DETECTION_COLUMNS", "REFERENCE_RATIO_THRESHOLD", "detect_clusters", "from_class_model", "usable_images",
            "image_containing"]
@@ -41,16 +41,28 @@ def from_class_model(detections):
 
 
 def usable_images(paths, beam):
-    """``(path, wcs, shape)`` of each readable image; unreadable ones are skipped with a warning."""
-    images = []
+    """``(path, wcs, shape)`` of each image that can be segmented; the others are skipped with a warning.
+
+    Raises
+    ------
+    RadioUNetError
+        When none can: one line with the problem of the only image, or of the first of several.
+    """
+    images, problems = [], []
     for path in paths:
         try:
             with read_radio_image(path, beam) as image:
+                require_beams_across(image)
                 images.append((str(path), image.wcs, image.shape))
         except RadioUNetError as exc:
-            print(f"radio-unet: warning: skipping {exc}", file=sys.stderr)
+            problems.append(str(exc))
     if not images:
-        raise RadioUNetError("none of the images can be used (see the warnings above)")
+        if len(problems) == 1:
+            raise RadioUNetError(problems[0])
+        first = f"; the first: {problems[0]}" if problems else ""
+        raise RadioUNetError(f"none of the {len(problems)} images can be used{first}")
+    for problem in problems:
+        print(f"radio-unet: warning: skipping {problem}", file=sys.stderr)
     return images
 
 
@@ -70,7 +82,7 @@ def image_containing(images, position):
 
 
 def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_threshold=None, beam=None,
-                    thumbnails=None, progress=True):
+                    views=None, progress=True):
     """One row per cluster of ``catalog`` (from :func:`radiounet.detect.catalog.read_cluster_catalog`).
 
     Parameters
@@ -87,8 +99,12 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
         ``detection_ratio_threshold``, else :data:`REFERENCE_RATIO_THRESHOLD`.
     beam : radio_beam.Beam, optional
         For images without a beam in their header.
-    thumbnails : Path, optional
-        Folder for one PNG per measured cluster (image, aperture, probability contours).
+    views : callable, optional
+        Called for each measured cluster as ``views(row, image, prediction,
+        (x, y), radius, sources)``: its row (a dict), cutout, prediction,
+        aperture centre and radius in pixels of the cutout, and the diffuse
+        sources inside the aperture; :class:`radiounet.detect.views.ClusterViews`
+        draws the pictures of the report.
 
     Returns
     -------
@@ -121,7 +137,7 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
                    **{f"P_{name}": np.nan for name in CLUSTER_CLASSES}, **{"class": "none"},
                    R_halo_R500=np.nan, R_relic_outskirts=np.nan)
         if row["status"] == "ok":
-            _measure(row, images, predictor, factor, ratio_threshold, beam, thumbnails)
+            _measure(row, images, predictor, factor, ratio_threshold, beam, views)
         rows.append(row)
     table = QTable(rows=rows, names=DETECTION_COLUMNS) if rows else QTable(names=DETECTION_COLUMNS)
     for name, unit in (("ra", u.deg), ("dec", u.deg), ("r500_kpc", u.kpc), ("r500_arcsec", u.arcsec),
@@ -151,7 +167,7 @@ def _classify(row, prediction, x, y, radius, r500, ratio_threshold, classifier):
         row["class"] = "halo" if row["R_halo"] >= row["R_relic"] else "relic"
 
 
-def _measure(row, images, predictor, factor, ratio_threshold, beam, thumbnails):
+def _measure(row, images, predictor, factor, ratio_threshold, beam, views):
     position = SkyCoord(row["ra"] * u.deg, row["dec"] * u.deg)
     path, wcs = image_containing(images, position)
     if path is None:
@@ -176,11 +192,9 @@ def _measure(row, images, predictor, factor, ratio_threshold, beam, thumbnails):
                               float(np.median(prediction.rms)), image.wcs, image.beam_area_pixels,
                               image.pixel_arcsec, redshift=row["z"], class_probability=prediction.class_probability,
                               class_names=prediction.class_names)
-    if thumbnails is not None:
-        from radiounet.detect.report import save_thumbnail, thumbnail_filename
-
-        save_thumbnail(thumbnails / thumbnail_filename(row["name"]), image, prediction, (x, y), radius, row)
     inside = np.hypot(np.asarray(sources["x"]) - x, np.asarray(sources["y"]) - y) <= radius
     if inside.any():
         row.update(n_sources=int(inside.sum()), source_flux=float(sources["flux"][inside].sum().to_value(u.Jy)),
                    largest_source_kpc=float(sources["las_kpc"][inside].max().to_value(u.kpc)))
+    if views is not None:
+        views(row, image, prediction, (float(x), float(y)), radius, sources[inside])

@@ -14,10 +14,11 @@ import numpy as np
 from astropy.table import QTable
 
 from radiounet.errors import RadioUNetError
+from radiounet.io.tables import read_table
 from radiounet.sky.labels import CLUSTER_CLASSES
 
-__all__ = ["DEFAULT_POSITIVE", "DEFAULT_NEGATIVE", "TRUTH_CLUSTER_CLASSES", "Evaluation", "evaluate_detections",
-           "binary_metrics", "cluster_class_confusion"]
+__all__ = ["DEFAULT_POSITIVE", "DEFAULT_NEGATIVE", "TRUTH_CLUSTER_CLASSES", "Evaluation", "read_detections",
+           "evaluate_detections", "binary_metrics", "cluster_class_confusion"]
 
 DEFAULT_POSITIVE = ("RH", "RR", "RH+RR", "RH,RR", "DE", "HALO", "RELIC")
 DEFAULT_NEGATIVE = ("NDE", "NONE")
@@ -38,6 +39,24 @@ class Evaluation:
     best_threshold: float
     best_metric: str
     n_unmatched: int
+
+
+def read_detections(path):
+    """The detections table of ``radio-unet detect`` at ``path``.
+
+    Raises
+    ------
+    RadioUNetError
+        Naming ``path``, if it is not a readable table, lacks a column that
+        :func:`evaluate_detections` needs or has no rows.
+    """
+    table = read_table(path)
+    missing = [column for column in ("name", "R", "detected", "status") if column not in table.colnames]
+    if missing:
+        raise RadioUNetError(f"{path}: not a detections table of radio-unet detect (no column {', '.join(missing)})")
+    if not len(table):
+        raise RadioUNetError(f"{path}: the detections table has no rows")
+    return table
 
 
 def binary_metrics(predicted, actual):

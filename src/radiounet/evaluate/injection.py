@@ -31,7 +31,7 @@ from radiounet.data.normalize import estimate_rms
 from radiounet.detect.aperture import aperture_ratio
 from radiounet.errors import InvalidParameterError, RadioUNetError
 from radiounet.io.atomic import atomic_path
-from radiounet.io.image import pixel_arcsec, read_cutout, read_radio_image
+from radiounet.io.image import pixel_arcsec, read_cutout, read_radio_image, require_beams_across
 from radiounet.io.names import safe_filename
 from radiounet.io.tables import write_table
 from radiounet.sky.cosmology import DEFAULT_COSMOLOGY, kpc_per_arcsec
@@ -98,13 +98,16 @@ def random_sites(image_paths, n_per_image, z, r500_kpc, *, margin_arcsec=0.0, se
     """``n_per_image`` random positions in each image, at least ``margin_arcsec`` from its edges, on valid pixels.
 
     Every site has the same redshift and R500 (kpc). Raises RadioUNetError
-    when an image is too small for the margin or has no valid pixel there.
+    when an image cannot be segmented (see :func:`radiounet.io.image.read_radio_image`
+    and :func:`radiounet.io.image.require_beams_across`), is too small for the
+    margin or has no valid pixel there.
     """
     rng = np.random.default_rng(seed)
     r500_arcsec = float(r500_kpc / kpc_per_arcsec(z, cosmology).to_value(u.kpc / u.arcsec))
     sites = []
     for path in image_paths:
-        with read_radio_image(path, beam, pixels_only=True) as image:
+        with read_radio_image(path, beam) as image:
+            require_beams_across(image)
             ny, nx = image.shape
             margin = int(np.ceil(margin_arcsec / image.pixel_arcsec))
             if 2 * margin >= min(ny, nx):

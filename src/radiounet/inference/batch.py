@@ -88,7 +88,12 @@ def _segment(path, out, predictor, beam, redshift, progress=False):
 
     def write():
         with stack:
-            write_prediction(out, radio, image_jy, prediction, sources, predictor)
+            try:
+                write_prediction(out, radio, image_jy, prediction, sources, predictor)
+            except BaseException:
+                for written in out.values():  # no partial set of outputs (a full disk): all or none
+                    written.unlink(missing_ok=True)
+                raise
 
     return write, data.size / 1e6
 

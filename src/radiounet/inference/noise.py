@@ -21,6 +21,8 @@ from radiounet.errors import RadioUNetError
 __all__ = ["rms_mesh", "NormalisedImage"]
 
 _MIN_FINITE_FRACTION = 0.25
+#: Finite pixels a box needs for its rms.
+_MIN_PIXELS = 100
 
 
 def rms_mesh(data, box, filter_size=3):
@@ -34,19 +36,23 @@ def rms_mesh(data, box, filter_size=3):
     Raises
     ------
     RadioUNetError
-        If no box holds enough finite pixels (an all-blank image).
+        If no box holds enough finite, non-constant pixels (an all-blank or
+        constant image).
     """
     ny, nx = data.shape
     mesh = np.full((-(-ny // box), -(-nx // box)), np.nan)
     counts = np.zeros(mesh.shape, dtype=int)
+    constant = np.zeros(mesh.shape, dtype=bool)
 
     def measure(i, j, values):
         values = values[np.isfinite(values)]
         counts[i, j] = values.size
-        if values.size > 100:
+        if values.size > _MIN_PIXELS:
             _, _, rms = sigma_clipped_stats(values, sigma=3.0, maxiters=5, stdfunc="mad_std")
             if rms > 0:
                 mesh[i, j] = float(rms)
+            else:
+                constant[i, j] = True
 
     # The boxes of one band of rows at a time, in threads: numpy's partitions (the medians) release the GIL.
     with ThreadPoolExecutor(max_workers=torch.get_num_threads()) as pool:
@@ -60,7 +66,12 @@ def rms_mesh(data, box, filter_size=3):
     if (filled & np.isfinite(mesh)).any():
         mesh[~filled] = np.nan
     if not np.isfinite(mesh).any():
-        raise RadioUNetError("the image has no area with finite, non-constant pixels (all blank?)")
+        if not counts.any():
+            raise RadioUNetError("every pixel is blank (NaN or infinite)")
+        if constant.any():
+            raise RadioUNetError("the pixels are constant where not blank (a robust rms of 0): no noise to measure")
+        raise RadioUNetError(f"too few finite pixels to measure the noise (at most {counts.max()} in every "
+                             f"{box} x {box} box; more than {_MIN_PIXELS} needed)")
     mesh = np.where(np.isfinite(mesh), mesh, np.nanmedian(mesh))
     return median_filter(mesh, size=filter_size, mode="nearest") if min(mesh.shape) >= filter_size else mesh
 

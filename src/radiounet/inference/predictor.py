@@ -27,6 +27,7 @@ from astropy.wcs import WCS
 from radiounet.errors import InvalidParameterError
 from radiounet.inference.noise import NormalisedImage, rms_mesh
 from radiounet.inference.sliding_window import sliding_window_inference
+from radiounet.io.image import require_beams_across
 from radiounet.io.memmap import release_pages
 from radiounet.models.fusion import fold_batch_norm
 from radiounet.models.outputs import called_diffuse, probabilities
@@ -194,6 +195,7 @@ class Predictor:
         batch_size = self.batch_size or max(1, _BATCH_PIXELS // tile**2)
         output = sliding_window_inference(view, self._network, tile=tile, crop=crop, batch_size=batch_size,
                                           blend=self.blend, channels=self.channels, device=self.device, out=out,
+                                          align=self.multiple if tile - 2 * crop >= self.multiple else 1,
                                           progress=progress)
         return output, mesh
 
@@ -233,7 +235,15 @@ class Predictor:
         instead of arrays in memory, so that a
         mosaic larger than the memory goes through band by band (images at
         the model's sampling only: regridding needs the image in memory).
+
+        Raises
+        ------
+        RadioUNetError
+            Naming the image, when its beam is larger than a quarter of it
+            (:func:`radiounet.io.image.require_beams_across`) or it has no
+            noise to measure (all blank or constant).
         """
+        require_beams_across(image)
         target, shape = self._native_grid(image)
         channels = self.channels
         data = image.data

@@ -17,11 +17,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from radiounet.data.tiles import tile_starts
 from radiounet.errors import InvalidParameterError
 from radiounet.io.memmap import release_pages
 
-__all__ = ["sliding_window_inference", "tile_weight"]
+__all__ = ["aligned_tile_starts", "sliding_window_inference", "tile_weight"]
 
 
 def _kept_window(tile, crop, top, bottom, left, right):
@@ -52,8 +51,25 @@ def _predict_batch(predictor, tiles, device):
     return out.float().cpu().numpy()
 
 
+def aligned_tile_starts(length, tile, stride, align):
+    """Start indices of tiles covering ``length`` pixels, each a multiple of ``align``, steps at most ``stride``.
+
+    The tiles cover ``tile + k * align`` pixels, the smallest such length
+    at least ``length``: the image is padded at its far end up to there.
+
+    Examples
+    --------
+    >>> aligned_tile_starts(640, 304, 176, 16).tolist()
+    [0, 176, 336]
+    """
+    step = max(stride // align, 1)
+    units = -(-max(length - tile, 0) // align)
+    n = -(-units // step) + 1
+    return align * np.round(np.linspace(0, units, n)).astype(int)
+
+
 def sliding_window_inference(image, predictor, *, tile=192, crop=48, batch_size=16, blend="crop", channels=1,
-                             device="cpu", out=None, pad_value=0.0, progress=False):
+                             device="cpu", out=None, pad_value=0.0, align=1, progress=False):
     """Predict a whole 2-D image with a tile predictor.
 
     Parameters
@@ -79,7 +95,11 @@ def sliding_window_inference(image, predictor, *, tile=192, crop=48, batch_size=
     out : numpy.ndarray, optional
         ``(channels, ny, nx)`` float32 array to write into (e.g. a memory map).
     pad_value : float
-        Value used to pad images smaller than a tile.
+        Value used to pad images smaller than a tile, and the far edges for ``align``.
+    align : int
+        Tile starts are multiples of it. With a network's ``2**depth``, every tile pools
+        on the same pixel grid as the whole image would, and tiles agree better
+        where they overlap (the image is padded at its far edges to fit).
     progress : bool
         Show a progress bar in Mpixel of the image, with its rate in Mpix/s.
 
@@ -96,13 +116,15 @@ def sliding_window_inference(image, predictor, *, tile=192, crop=48, batch_size=
         raise InvalidParameterError("blend", blend, "must be 'crop' or 'gaussian'")
     if batch_size < 1:
         raise InvalidParameterError("batch_size", batch_size, "must be positive")
+    if align < 1 or (align > 1 and crop > 0 and tile - 2 * crop < align):
+        raise InvalidParameterError("align", align, f"must be >= 1 and at most the kept part of a tile "
+                                                    f"({tile - 2 * crop})")
     ny, nx = image.shape
-    py, px = max(tile - ny, 0), max(tile - nx, 0)
-    height, width = ny + py, nx + px
+    rows = aligned_tile_starts(ny, tile, tile - 2 * crop, align)
+    cols = aligned_tile_starts(nx, tile, tile - 2 * crop, align)
+    height, width = rows[-1] + tile, cols[-1] + tile
     if out is None:
         out = np.empty((channels, ny, nx), dtype=np.float32)
-    rows = tile_starts(height, tile, tile - 2 * crop)
-    cols = tile_starts(width, tile, tile - 2 * crop)
     weights = {}
     n_tiles, tiles_done = len(rows) * len(cols), 0
     bar = tqdm(total=ny * nx, unit="pix", unit_scale=True, disable=not progress, desc="segment")

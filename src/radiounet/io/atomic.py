@@ -20,9 +20,19 @@ def _file_mode():
     return 0o666 & ~umask
 
 
+def _write_error(path, exc):
+    """An :class:`OutputError` naming ``path`` for an ``OSError`` met while writing it."""
+    reason = exc.strerror or str(exc)
+    return OutputError(f"cannot write {path}: {reason[:1].lower() + reason[1:]}")
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Context manager yielding a temporary path that is renamed to ``path`` on success.
+
+    An ``OSError`` while writing (no space left on device, permission
+    denied, ...) becomes an :class:`OutputError` naming ``path``, and no
+    temporary file is left behind.
 
     Examples
     --------
@@ -34,13 +44,20 @@ def atomic_path(path):
     'done'
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
     os.close(fd)
     tmp = Path(tmp)
     try:
         yield tmp
         os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise _write_error(path, exc) from None
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -54,6 +71,8 @@ def ensure_writable_directory(path):
         Naming the directory and the reason.
     """
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"cannot write to output directory {path}: it is a file, not a folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):

@@ -7,12 +7,15 @@ AIPS history cards. :func:`read_radio_image` accepts all of these and gives a
 clear error, naming the file, for anything else.
 """
 
+import numbers
 import warnings
+import zlib
 from dataclasses import dataclass, field
 
 import astropy.units as u
 import numpy as np
 from astropy.io import fits
+from astropy.io.fits.verify import VerifyWarning
 from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import proj_plane_pixel_scales
@@ -20,10 +23,15 @@ from radio_beam import Beam
 
 from radiounet.errors import RadioUNetError
 
-__all__ = ["RadioImage", "read_radio_image", "read_cutout", "parse_beam", "pixel_arcsec"]
+__all__ = ["RadioImage", "read_radio_image", "read_cutout", "parse_beam", "pixel_arcsec", "require_beams_across",
+           "MIN_BEAMS_ACROSS"]
 
 _BRIGHTNESS_UNITS = {"jy/beam": 1.0, "mjy/beam": 1e-3, "ujy/beam": 1e-6, "µjy/beam": 1e-6, "jy/bm": 1.0}
-_KEPT_CARDS = ("BMAJ", "BMIN", "BPA", "FREQ", "RESTFRQ", "TELESCOP", "OBJECT", "ORIGIN")
+# Cards copied to the 2-D header (the beam's come from the parsed beam).
+_KEPT_CARDS = ("FREQ", "RESTFRQ", "TELESCOP", "OBJECT", "ORIGIN")
+_BEAM_HINT = "give --beam BMAJ[,BMIN,BPA] in arcsec, arcsec, degrees"
+#: An image must be at least this many beam major axes across (shorter side) to be segmented.
+MIN_BEAMS_ACROSS = 4
 
 
 @dataclass
@@ -106,19 +114,75 @@ def parse_beam(text):
     return Beam(major=bmaj * u.arcsec, minor=bmin * u.arcsec, pa=bpa * u.deg)
 
 
-def _beam_from_header(header):
+def _beam_card(header, key, path):
+    """A beam card's value in degrees; a one-line error for text, NaN or an unparsable card."""
+    try:
+        value = header[key]
+    except fits.VerifyError:  # e.g. "BMAJ = NaN", which astropy cannot parse
+        value = None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        shown = "an unparsable card" if value is None else repr(value)
+        raise RadioUNetError(f"{path}: beam {key} in the header is not a number ({shown}); fix the header or "
+                             f"{_BEAM_HINT}")
+    return float(value)
+
+
+def _beam(major, minor, pa, path, source):
+    """A :class:`Beam` from axes in degrees, refusing axes that are not positive."""
+    for key, value in (("BMAJ", major), ("BMIN", minor)):
+        if not value > 0:
+            raise RadioUNetError(f"{path}: beam {key}={value * 3600:g} arcsec ({source}) is not positive; fix the "
+                                 f"header or {_BEAM_HINT}")
+    if minor > major:  # the same ellipse with its axes named the other way round
+        major, minor, pa = minor, major, pa + 90.0
+    return Beam(major=major * u.deg, minor=minor * u.deg, pa=pa * u.deg)
+
+
+def _beam_from_header(header, path):
     if "BMAJ" in header and "BMIN" in header:
-        return Beam(major=header["BMAJ"] * u.deg, minor=header["BMIN"] * u.deg, pa=header.get("BPA", 0.0) * u.deg)
+        axes = [_beam_card(header, key, path) for key in ("BMAJ", "BMIN")]
+        pa = _beam_card(header, "BPA", path) if "BPA" in header else 0.0
+        return _beam(*axes, pa, path, "BMAJ/BMIN in the header")
     for card in reversed(header.get("HISTORY", [])):
         # AIPS writes: "AIPS   CLEAN BMAJ=  1.6667E-03 BMIN=  1.6667E-03 BPA=   0.00"
         if "BMAJ=" in card and "BMIN=" in card:
             try:
                 fields = card.replace("=", " = ").split()
                 value = {fields[i - 1]: float(fields[i + 1]) for i, f in enumerate(fields) if f == "="}
-                return Beam(major=value["BMAJ"] * u.deg, minor=value["BMIN"] * u.deg, pa=value.get("BPA", 0) * u.deg)
+                axes = value["BMAJ"], value["BMIN"], value.get("BPA", 0.0)
             except (KeyError, ValueError, IndexError):
                 continue
+            return _beam(*axes, path, "AIPS HISTORY card")
     return None
+
+
+def _require_pixel_scale(header, wcs, path):
+    """Refuse a celestial WCS without CDELT or CD cards: WCS would silently take 1 degree per pixel."""
+    axes = (wcs.wcs.lng + 1, wcs.wcs.lat + 1)
+    if not (all(f"CDELT{i}" in header for i in axes) or any(f"CD{i}_{j}" in header for i in axes for j in axes)):
+        raise RadioUNetError(f"{path}: no pixel size in the header (CDELT{axes[0]}/CDELT{axes[1]} or a CD matrix)")
+
+
+def _require_beam_over_a_pixel(beam, wcs, path):
+    fwhm = float(np.sqrt(beam.major.to_value(u.arcsec) * beam.minor.to_value(u.arcsec)))
+    pixel = pixel_arcsec(wcs)
+    if not fwhm >= pixel:
+        raise RadioUNetError(f"{path}: the beam ({fwhm:.3g} arcsec) is smaller than a pixel ({pixel:.3g} arcsec); "
+                             "check BMAJ/BMIN (degrees) and CDELT, or give --beam in arcsec")
+
+
+def require_beams_across(image, beams=MIN_BEAMS_ACROSS):
+    """Raise :class:`RadioUNetError` unless ``image`` (a :class:`RadioImage`) is at least ``beams`` beam major
+    axes across on its shorter side: a larger beam is nearly always a header in the wrong unit."""
+    major = float(image.beam.major.to_value(u.arcsec))
+    ny, nx = image.shape
+    side = min(ny, nx) * image.pixel_arcsec
+    if major * beams > side:
+        part = "the image" if major > side else f"1/{beams} of the image"
+        raise RadioUNetError(
+            f"{image.path}: the beam ({major:.4g} arcsec) is larger than {part} ({ny} x {nx} pixels, "
+            f"{ny * image.pixel_arcsec:.4g} x {nx * image.pixel_arcsec:.4g} arcsec): too few beams across to "
+            "segment; check BMAJ/BMIN (degrees) and CDELT, or give --beam in arcsec")
 
 
 def _read_plane(path):
@@ -128,7 +192,7 @@ def _read_plane(path):
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", AstropyUserWarning)
                 hdul = fits.open(path, memmap=memmap)
-        except (OSError, ValueError, TypeError) as exc:
+        except (OSError, ValueError, TypeError, EOFError, zlib.error) as exc:  # the last two: broken gzip
             raise RadioUNetError(f"{path}: not a readable FITS file ({exc})") from None
         truncated = [w for w in caught if "truncated" in str(w.message)]
         if truncated:
@@ -147,7 +211,7 @@ def _read_plane(path):
                 continue
             hdul.close()
             raise RadioUNetError(f"{path}: cannot read the image data ({exc})") from None
-        except (OSError, TypeError) as exc:
+        except (OSError, TypeError, EOFError, zlib.error) as exc:
             hdul.close()
             raise RadioUNetError(f"{path}: cannot read the image data, the file may be truncated ({exc})") from None
         return hdul, hdu.header, data, None if data is None else data.shape
@@ -164,8 +228,9 @@ def read_radio_image(path, beam=None, *, pixels_only=False):
         Overrides the header's beam (needed when the header has none).
     pixels_only : bool
         Only the pixels and the WCS are needed (a mask, or an image whose
-        scale does not matter): the brightness unit and the beam are not
-        checked, and ``beam`` may be None.
+        scale does not matter): the brightness unit, the pixel size and the
+        header's beam are not read, and the result's beam is ``beam`` (None
+        if not given).
 
     Returns
     -------
@@ -176,7 +241,8 @@ def read_radio_image(path, beam=None, *, pixels_only=False):
     RadioUNetError
         Naming the file and the problem: unreadable or truncated FITS, a
         table instead of an image, extra non-degenerate axes, no celestial
-        WCS, an unknown unit, no beam.
+        WCS, no pixel size, an unknown unit, no beam, a beam that is not a
+        positive number or is smaller than a pixel.
     """
     path = str(path)
     hdul, header, data, shape = _read_plane(path)
@@ -190,20 +256,26 @@ def read_radio_image(path, beam=None, *, pixels_only=False):
                                  "(extra axes such as FREQ or STOKES must have length 1)")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FITSFixedWarning)
+            # Cards astropy cannot parse (e.g. "BMAJ = NaN") are read as text; the beam check names them.
+            warnings.simplefilter("ignore", VerifyWarning)
             try:
-                wcs = WCS(header).celestial
+                full_wcs = WCS(header)
+                wcs = full_wcs.celestial
             except Exception as exc:  # astropy raises many kinds for broken WCS headers
-                raise RadioUNetError(f"{path}: invalid WCS in the header ({exc})") from None
+                # wcslib's messages run over several lines.
+                raise RadioUNetError(f"{path}: invalid WCS in the header ({' '.join(str(exc).split())})") from None
         if wcs.naxis != 2 or not wcs.has_celestial:
             raise RadioUNetError(f"{path}: no celestial WCS (RA/Dec axes) in the header")
         unit_text = str(header.get("BUNIT", "Jy/beam")).strip()
         scale = 1.0 if pixels_only else _BRIGHTNESS_UNITS.get(unit_text.lower().replace(" ", ""))
         if scale is None:
             raise RadioUNetError(f"{path}: unknown brightness unit BUNIT={unit_text!r}; expected Jy/beam or mJy/beam")
-        beam = _beam_from_header(header) if beam is None else beam
-        if beam is None and not pixels_only:
-            raise RadioUNetError(f"{path}: no beam in the header (BMAJ/BMIN/BPA or AIPS HISTORY); "
-                                 "give it with --beam BMAJ[,BMIN,BPA] in arcsec, arcsec, degrees")
+        if not pixels_only:
+            _require_pixel_scale(header, full_wcs, path)
+            beam = _beam_from_header(header, path) if beam is None else beam
+            if beam is None:
+                raise RadioUNetError(f"{path}: no beam in the header (BMAJ/BMIN/BPA or AIPS HISTORY); {_BEAM_HINT}")
+            _require_beam_over_a_pixel(beam, wcs, path)
         celestial_header = wcs.to_header()
         for key in _KEPT_CARDS:
             if key in header:

@@ -22,9 +22,13 @@ def read_table(path):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UnitsWarning)
-            return Table.read(path)
+            table = Table.read(path)
     except Exception as exc:  # astropy raises many kinds for unreadable tables
-        raise RadioUNetError(f"{path}: not a readable table ({exc})") from None
+        # Only the first line: astropy appends the table of every format it knows.
+        raise RadioUNetError(f"{path}: not a readable table ({str(exc).splitlines()[0].strip()})") from None
+    if not table.colnames:
+        raise RadioUNetError(f"{path}: not a readable table (no columns found)")
+    return table
 
 
 def write_table(table, path, format="ascii.ecsv"):

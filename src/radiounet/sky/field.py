@@ -14,6 +14,7 @@ import numpy as np
 from astropy.wcs import WCS
 
 from radiounet.errors import InvalidParameterError
+from radiounet.io.image import MIN_BEAMS_ACROSS
 from radiounet.sky.cluster import Cluster
 from radiounet.sky.compact import draw_compact_sources, render_compact_sources
 from radiounet.sky.halo import draw_halo, render_halo
@@ -182,6 +183,11 @@ class FieldConfig:
             raise InvalidParameterError(
                 "size", shape, f"each side must be between {MIN_FIELD_SIZE} and {MAX_FIELD_SIZE} pixels"
             )
+        bmaj = float(self.survey.beam.major.to_value(u.arcsec))
+        side = min(shape) * self.survey.pixel_arcsec
+        if bmaj * MIN_BEAMS_ACROSS > side:
+            raise InvalidParameterError("bmaj", f"{bmaj:g} arcsec", f"the beam is larger than 1/{MIN_BEAMS_ACROSS} "
+                                        f"of the field ({side:g} arcsec); give a larger --size or a smaller beam")
         if not (np.isfinite(self.mask_threshold) and self.mask_threshold > 0):
             raise InvalidParameterError("mask_threshold", self.mask_threshold, "must be positive (units of rms)")
         if not 0 <= self.correlated_noise <= 0.9:

@@ -97,6 +97,8 @@ DEFAULTS = {
     },
 }
 
+_TYPE_WORDS = {int: "an integer", float: "a number", str: "a string", list: "a list", bool: "true or false"}
+
 _CHOICES = {
     ("data", "source"): ("synthetic", "shards"),
     ("data", "label_rule"): LABEL_RULES,
@@ -171,7 +173,7 @@ def _set(config, section, key, value, source):
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if type(default) is not type(value) and not (isinstance(default, list) and isinstance(value, list)):
-        raise RadioUNetError(f"{source}: {section}.{key} must be a {type(default).__name__}, not {value!r}")
+        raise RadioUNetError(f"{source}: {section}.{key} must be {_TYPE_WORDS[type(default)]}, not {value!r}")
     config[section][key] = value
 
 
@@ -181,14 +183,14 @@ def apply_overrides(config, overrides):
         name, sep, text = item.partition("=")
         section, dot, key = name.strip().partition(".")
         if not sep or not dot:
-            raise RadioUNetError(f"override {item!r} must look like section.key=value")
+            raise RadioUNetError(f"--set {item!r} must look like section.key=value")
         if section not in DEFAULTS:
-            raise RadioUNetError(f"override {item!r}: unknown section {section!r}")
+            raise RadioUNetError(f"--set {item!r}: unknown section {section!r}; known: {', '.join(DEFAULTS)}")
         try:
             value = tomllib.loads(f"v = {text}")["v"]
         except tomllib.TOMLDecodeError:
             value = text  # a bare word is a string
-        _set(config, section, key, value, "override")
+        _set(config, section, key, value, "--set")
 
 
 def sky_config(config):
