@@ -60,3 +60,34 @@ def test_thumbnails_and_injection_sites_share_one_portable_file_name():
     assert safe_filename("PSZ2 G107.10+65.32 / A1132") == "PSZ2_G107.10+65.32___A1132"
     # Non-ASCII letters are replaced too, so that the report opens the same on every file system.
     assert thumbnail_filename("Abell 2255 ñ") == "Abell_2255__.png"
+
+
+def test_a_stopped_detect_run_resumes_without_measuring_finished_clusters(tmp_path, monkeypatch):
+    from radiounet.inference.predictor import Predictor
+
+    sim = tmp_path / "sim"
+    assert main(["simulate", "--out", str(sim), "--n-fields", "3", "--size", "256", "--seed", "5", "--no-png",
+                 "--no-progress"]) == 0
+    truth = QTable.read(sim / "truth.ecsv")
+    Table({"NAME": list(truth["field"]), "RA": truth["ra"].value, "DEC": truth["dec"].value, "REDSHIFT": truth["z"],
+           "R500": truth["r500_kpc"].value}).write(tmp_path / "clusters.csv")
+    out = tmp_path / "detect"
+    argv = ["detect", "--catalog", str(tmp_path / "clusters.csv"), "--images", str(sim), "--out", str(out),
+            "--r500-column", "R500", "--no-progress"]
+    assert main(argv) == 0
+    first = QTable.read(out / "detections.ecsv")
+    calls = []
+    original = Predictor.predict
+    monkeypatch.setattr(Predictor, "predict", lambda self, image, **kw: calls.append(1) or original(self, image, **kw))
+    # A run killed while it wrote its third cluster: two rows whole, the third cut short.
+    journal = (out / "detect.journal.jsonl").read_text().splitlines()
+    assert len(journal) == 4
+    (out / "detect.journal.jsonl").write_text("\n".join(journal[:3]) + "\n" + journal[3][:40])
+    assert main(argv) == 0
+    assert len(calls) == 1
+    again = QTable.read(out / "detections.ecsv")
+    np.testing.assert_allclose(again["R"], first["R"], rtol=1e-6)
+    assert list(again["class"]) == list(first["class"]) and list(again["status"]) == list(first["status"])
+    assert main(argv) == 0 and len(calls) == 1  # all done: nothing measured
+    assert main(argv + ["--factor", "1.5"]) == 0 and len(calls) == 4  # other settings: measured again
+    assert main(argv + ["--factor", "1.5", "--overwrite"]) == 0 and len(calls) == 7

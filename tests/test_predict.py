@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from astropy.io import fits
-from astropy.table import QTable
+from astropy.table import QTable, vstack
 from astropy.wcs import WCS
 
 from radiounet.cli import main
@@ -172,6 +172,11 @@ def test_source_catalogue_of_a_hand_made_map():
     assert big["peak_probability"] == pytest.approx(0.9) and big["mean_probability"] == pytest.approx(0.9)
     assert big["las"].to_value(u.arcsec) == pytest.approx((np.hypot(19, 9) + 1) * 1.5)
     assert big["las_kpc"].to_value(u.kpc) == pytest.approx(big["las"].to_value(u.arcsec) * 1.844, rel=0.01)
+    # An image without diffuse emission gives an empty table of the same columns, types and units: a survey's
+    # tables stack.
+    empty = diffuse_sources(np.zeros_like(probability), 0.5, image, 1e-4, wcs, beam_area, 1.5, redshift=0.1)
+    stacked = vstack([table, empty])
+    assert len(stacked) == 2 and stacked["class"].dtype.kind == "U" and stacked["flux"].unit == u.Jy
 
 
 @pytest.mark.parametrize("model", ["tiny binary", "lotss-gated-v1"])

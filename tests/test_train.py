@@ -286,9 +286,11 @@ def test_cli_train_and_finetune_with_frozen_encoder(tiny_config, tmp_path):
                  "--fraction-diffuse", "1", "--fraction-radio-galaxies", "0", "--redshift-range", "0.3", "0.4"]) == 0
     image, mask = tmp_path / "sim" / "field_00000.fits", tmp_path / "sim" / "field_00000.mask.fits"
     tuned = tmp_path / "tuned"
-    assert main(["finetune", "--model", str(out / "model.safetensors"), "--images", str(image), "--masks", str(mask),
-                 "--out", str(tuned), "--freeze-encoder", "--epochs", "2", "--tiles-per-epoch", "8",
-                 "--no-progress"]) == 0
+    finetune_args = ["finetune", "--model", str(out / "model.safetensors"), "--images", str(image), "--masks",
+                     str(mask), "--out", str(tuned), "--freeze-encoder", "--epochs", "2", "--tiles-per-epoch", "8",
+                     "--no-progress"]
+    assert main(finetune_args) == 0
+    assert main(finetune_args) == 0  # the same command again finds the run finished (it resumes a stopped one)
     before = load_file(str(out / "model.safetensors"))
     after = load_file(str(tuned / "checkpoints" / "last.safetensors"))
     assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("encoder.") and "running" not in k

@@ -179,7 +179,9 @@ def _cmd_finetune(args):
     card = read_model_card(args.model)
     require_one_network(card, args.model)
     config = config_over_defaults(card["training"]["config"], f"{args.model}: training configuration in the card")
-    config["model"] = dict(card["architecture"])
+    # The card's architecture, in the keys a configuration has (in_channels is always 1 there), so that
+    # the run's config.json reads back and a stopped fine-tuning resumes.
+    config["model"] = {key: card["architecture"][key] for key in config["model"]}
     config["training"].update(epochs=args.epochs, learning_rate=args.learning_rate, warmup_epochs=0,
                               batch_size=args.batch_size)
     config["data"]["fresh_fields_each_epoch"] = True
@@ -320,9 +322,12 @@ def _cmd_detect(args):
         raise RadioUNetError("detect: give --images, or --fetch SURVEY to download cutouts")
     images = _aperture_images(args)
     predictor = Predictor(args.model or DEFAULT_MODEL, args.device)
+    if args.overwrite:
+        (out / "detect.journal.jsonl").unlink(missing_ok=True)
     detections = detect_clusters(catalog, images, predictor, factor=args.factor, ratio_threshold=args.ratio_threshold,
                                  beam=parse_beam(args.beam) if args.beam else None,
-                                 views=ClusterViews(out / "thumbnails"), progress=not args.no_progress)
+                                 views=ClusterViews(out / "thumbnails"), journal=out / "detect.journal.jsonl",
+                                 progress=not args.no_progress)
     if args.fetch:
         # A cluster without an image says why: the cutout service's answer, not just "outside_images".
         cutout_status = dict(zip(fetched["name"], fetched["status"]))
@@ -745,6 +750,9 @@ def build_parser():
                         help="first download one cutout per cluster from this survey's cutout service ("
                              + ", ".join(_survey_names()) + "; 'custom' with --url-template); see `cutouts`")
     detect.add_argument("--cutouts", metavar="DIR", help="folder of the fetched cutouts (default: OUT/cutouts)")
+    detect.add_argument("--overwrite", action="store_true",
+                        help="measure every cluster again (by default a rerun with the same settings takes the "
+                             "clusters already in OUT/detect.journal.jsonl: a stopped run resumes)")
     _add_segmentation_options(detect)
     _add_aperture_options(detect)
     _add_catalog_options(detect)

@@ -21,6 +21,8 @@ from tqdm import tqdm
 from radiounet.detect.aperture import aperture_ratio
 from radiounet.detect.cluster_class import (CLUSTER_CLASSES, class_ratios, cluster_class_probabilities,
                                             cluster_features)
+from radiounet.detect.journal import DetectionJournal
+from radiounet.models.store import resolve_model_path
 from radiounet.detect.sources import diffuse_sources
 from radiounet.errors import RadioUNetError
 from radiounet.io.image import pixel_arcsec, read_cutout, read_radio_image, require_beams_across
@@ -82,7 +84,7 @@ def image_containing(images, position):
 
 
 def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_threshold=None, beam=None,
-                    views=None, progress=True):
+                    views=None, journal=None, progress=True):
     """One row per cluster of ``catalog`` (from :func:`radiounet.detect.catalog.read_cluster_catalog`).
 
     Parameters
@@ -105,6 +107,11 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
         aperture centre and radius in pixels of the cutout, and the diffuse
         sources inside the aperture; :class:`radiounet.detect.views.ClusterViews`
         draws the pictures of the report.
+    journal : str or Path, optional
+        A :class:`radiounet.detect.journal.DetectionJournal` file: each measured
+        cluster's row is appended to it at once, and clusters it already holds
+        from a run with the same settings are not measured again (the resume
+        of a stopped run).
 
     Returns
     -------
@@ -127,6 +134,13 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
     if ratio_threshold is None:
         ratio_threshold = float(predictor.card.get("detection_ratio_threshold", REFERENCE_RATIO_THRESHOLD))
     images = usable_images(image_paths, beam)
+    if journal is not None:
+        model_file = resolve_model_path(predictor.model_name)
+        journal = DetectionJournal(journal, dict(model=predictor.model_name, model_stat=[model_file.stat().st_size,
+                                                                                        model_file.stat().st_mtime_ns],
+                                                 factor=factor, ratio_threshold=ratio_threshold, beam=str(beam),
+                                                 images=sorted(path for path, _, _ in images)))
+        journal.start()
     rows = []
     for cluster in tqdm(catalog, unit="cluster", desc="detect", disable=not progress):
         row = dict(name=cluster["name"], ra=cluster["ra"].to_value(u.deg), dec=cluster["dec"].to_value(u.deg),
@@ -136,8 +150,13 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
                    largest_source_kpc=np.nan, R_halo=np.nan, R_relic=np.nan, R_radio_galaxy=np.nan,
                    **{f"P_{name}": np.nan for name in CLUSTER_CLASSES}, **{"class": "none"},
                    R_halo_R500=np.nan, R_relic_outskirts=np.nan)
-        if row["status"] == "ok":
+        done = journal.get(row) if journal is not None and row["status"] == "ok" else None
+        if done is not None:
+            row.update(done)
+        elif row["status"] == "ok":
             _measure(row, images, predictor, factor, ratio_threshold, beam, views)
+            if journal is not None:
+                journal.add(row)
         rows.append(row)
     table = QTable(rows=rows, names=DETECTION_COLUMNS) if rows else QTable(names=DETECTION_COLUMNS)
     for name, unit in (("ra", u.deg), ("dec", u.deg), ("r500_kpc", u.kpc), ("r500_arcsec", u.arcsec),

@@ -114,7 +114,10 @@ def diffuse_sources(probability, threshold, image_jy, rms_jy, wcs, beam_area_pix
                          las=las, las_kpc=las * scale, semimajor=2 * semimajor * pixel_arcsec,
                          semiminor=2 * semiminor * pixel_arcsec, orientation=orientation, **{"class": kind},
                          halo_fraction=halo_fraction))
-    table = QTable(rows=rows, names=SOURCE_COLUMNS) if rows else QTable({name: [] for name in SOURCE_COLUMNS})
+    # An empty table keeps the column types, so that the tables of a survey's images stack.
+    empty_types = {"id": np.int64, "n_pixels": np.int64, "class": "U8"}
+    table = QTable(rows=rows, names=SOURCE_COLUMNS) if rows else QTable(
+        {name: np.zeros(0, dtype=empty_types.get(name, np.float64)) for name in SOURCE_COLUMNS})
     return _with_units(table)
 
 

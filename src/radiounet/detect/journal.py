@@ -1,0 +1,81 @@
+"""The journal of a detect run: each measured cluster's row, appended as soon as it is known.
+
+A run that is stopped (killed, out of time on a cluster node) and started
+again with the same settings takes the clusters already in its journal as
+they are and measures only the others. The first line records the settings
+(model, aperture, threshold, beam, images); a journal written with other
+settings is not used. A line cut short by a kill is ignored.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["DetectionJournal"]
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class DetectionJournal:
+    """Rows of measured clusters in a JSON-lines file.
+
+    Parameters
+    ----------
+    path : str or Path
+    settings : dict
+        What the rows depend on; rows written with other settings are not reused.
+    """
+
+    def __init__(self, path, settings):
+        self.path = Path(path)
+        self.settings = {key: _plain(value) for key, value in settings.items()}
+        self.rows = self._read()
+
+    def _read(self):
+        if not self.path.is_file():
+            return {}
+        lines = self.path.read_text(encoding="utf-8").splitlines()
+        try:
+            if not lines or json.loads(lines[0]) != {"settings": self.settings}:
+                return {}
+        except json.JSONDecodeError:
+            return {}
+        rows = {}
+        for line in lines[1:]:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:  # the last line of a killed run
+                continue
+            rows[row["name"]] = row
+        return rows
+
+    def get(self, row):
+        """The journaled row of the cluster of ``row`` (same name, position and R500), or None."""
+        done = self.rows.get(row["name"])
+        if done is None:
+            return None
+        same = all(np.isclose(done[key], row[key], equal_nan=True) for key in ("ra", "dec", "r500_arcsec"))
+        return done if same else None
+
+    def start(self):
+        """Begin the file with the settings, keeping the rows already in it that were written with them."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        lines = [json.dumps({"settings": self.settings})] + [json.dumps(row) for row in self.rows.values()]
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        os.replace(tmp, self.path)
+
+    def add(self, row):
+        """Append one measured cluster's row (flushed to disk before returning)."""
+        row = {key: _plain(value) for key, value in row.items()}
+        self.rows[row["name"]] = row
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
