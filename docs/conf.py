@@ -57,7 +57,7 @@ html_show_sourcelink = False
 
 def _link_to_site_pages(app, docname, source):
     """Point the Markdown pages' links to the README and to the model cards at their pages on the site."""
-    if docname in ("benchmark", "speed", "history", "model-experiments"):
+    if docname in ("benchmark", "speed", "history", "model-experiments", "training"):
         source[0] = re.sub(r"\]\(\.\./README\.md", "](guide.md", source[0])
         source[0] = re.sub(r"\]\(\.\./src/radiounet/models/pretrained/", "](models/", source[0])
 
