@@ -49,13 +49,16 @@ class CutoutHandler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         url = urllib.parse.urlsplit(self.path)
+        if url.path != "/dr2-low-cutout.fits":
+            return self._send(404, b"Not found: the cutouts are at /dr2-low-cutout.fits", "text/plain")
         query = urllib.parse.parse_qs(url.query)
         try:
             ra, dec = (float(v) for v in query["pos"][0].split(","))
             size = float(query.get("size", ["20"])[0])
         except (KeyError, ValueError):
-            return self._send(404 if not url.path.endswith(".fits") else 400, b"Give pos=RA,DEC and size=ARCMIN",
-                              "text/plain")
+            ra = dec = size = np.nan
+        if not (np.isfinite(ra) and np.isfinite(dec) and np.isfinite(size) and size > 0):
+            return self._send(400, b"Give pos=RA,DEC (deg) and size=ARCMIN", "text/plain")
         if dec < 0:
             return self._send(200, b"The position is outside the survey coverage", "text/plain")
         return self._send(200, simulated_cutout(ra, dec, size), "application/fits")
@@ -82,12 +85,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8642, help="port on 127.0.0.1 (default: 8642)")
     port = parser.parse_args().port
-    server = ThreadingHTTPServer(("127.0.0.1", port), CutoutHandler)
-    print(f"serving simulated LoTSS-DR2 20\" cutouts; --url-template \"{URL_TEMPLATE.format(port=port)}\"")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    with ThreadingHTTPServer(("127.0.0.1", port), CutoutHandler) as server:
+        print(f"serving simulated LoTSS-DR2 20\" cutouts; --url-template \"{URL_TEMPLATE.format(port=port)}\"")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
 
 
 if __name__ == "__main__":

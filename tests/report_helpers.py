@@ -50,7 +50,7 @@ def synthetic_detections(clusters=CLUSTERS, class_model=True):
             coverage=(0.87 if status == "partial_coverage" else 1.0) if measured else 0.0,
             image="/data/mosaic.fits" if measured else "", n_sources=int(kind != "none"),
             source_flux=0.0123 if kind != "none" else 0.0, largest_source_kpc=812.6 if kind != "none" else np.nan,
-            **{"class": kind if class_model or kind == "none" else "diffuse"},
+            **{"class": "" if not measured else kind if class_model or kind == "none" else "diffuse"},
             **_class_columns(ratio, kind, class_model)))
     table = QTable(rows=rows, names=DETECTION_COLUMNS)
     for name, unit in (("ra", u.deg), ("dec", u.deg), ("r500_kpc", u.kpc), ("r500_arcsec", u.arcsec),

@@ -69,6 +69,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(503, b"busy", "text/plain")
         if behaviour == "slow" and count == 1:
             time.sleep(1.5)
+        if behaviour == "badgz":
+            packed = gzip.compress(image)
+            return self._send(200, packed[:20] + bytes(200) + packed[220:], "application/gzip")
         if behaviour == "gz":
             return self._send(200, gzip.compress(image), "application/gzip")
         if behaviour in ("cut", "alwayscut") and (behaviour == "alwayscut" or count == 1):
@@ -125,6 +128,7 @@ BEHAVIOURS = {  # name -> (status, attempts, file written)
     "cut-1": ("fetched", 2, True),
     "missing-1": ("not_found", 1, False),
     "html-1": ("not_fits", 1, False),
+    "badgz-1": ("not_fits", 1, False),
     "outside-1": ("outside_footprint", 1, False),
     "blank-1": ("outside_footprint", 1, False),
     "bad-1": ("http_error", 1, False),
@@ -148,7 +152,8 @@ def test_each_answer_of_the_service_gives_its_status_and_only_complete_images_on
     assert "HTTP 400 size too large" == by_name["bad-1"]["message"]
     assert "after 3 attempts" in by_name["down-1"]["message"]
     # Complete images only: no temporary file is left, and the gzip answer was unpacked.
-    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.fits" for n, b in BEHAVIOURS.items() if b[2])
+    files = sorted(p.name for p in out.iterdir() if p.is_file())
+    assert files == sorted(f"{n}.fits" for n, b in BEHAVIOURS.items() if b[2])
     with fits.open(out / "gz-1.fits") as hdus:
         assert hdus[0].data.shape == (64, 64)
         assert WCS(hdus[0].header).wcs.crval[0] == pytest.approx(151.0)
@@ -166,18 +171,58 @@ def test_default_size_covers_the_aperture_with_context(tmp_path, server):
     assert query["pos"] == ["150.000000,40.000000"]
 
 
-def test_a_second_run_reads_the_cache_and_replaces_a_broken_file(tmp_path, server):
-    catalog = read_cluster_catalog(_catalog(tmp_path, ["ok-1", "ok-2", "missing-1"]))
+def test_a_second_run_asks_only_what_was_not_answered_for_good(tmp_path, server):
+    catalog = read_cluster_catalog(_catalog(tmp_path, ["ok-1", "ok-2", "missing-1", "flaky-1"]))
     out = tmp_path / "cutouts"
     service = get_service(url_template=server.template)
-    fetch_cutouts(catalog, service, out, size=10 * u.arcmin, progress=False)
-    (out / "ok-2.fits").write_bytes(b"SIMPLE  =                    T / truncated")  # left by another tool
+    first = fetch_cutouts(catalog, service, out, size=10 * u.arcmin, retries=0, backoff=0.01, progress=False)
+    assert list(first["status"]) == ["fetched", "fetched", "not_found", "failed"]
+    (out / "ok-2.fits").write_bytes(b"SIMPLE  =                    T / truncated")  # damaged since
     before = Counter(server.requests)
-    table = fetch_cutouts(catalog, service, out, size=10 * u.arcmin, progress=False)
-    assert list(table["status"]) == ["cached", "fetched", "not_found"]
-    assert server.requests - before == Counter({"ok-2": 1, "missing-1": 1})
-    refetched = fetch_cutouts(catalog[:1], service, out, size=10 * u.arcmin, overwrite=True, progress=False)
-    assert list(refetched["status"]) == ["fetched"]
+    table = fetch_cutouts(catalog, service, out, size=10 * u.arcmin, retries=0, backoff=0.01, progress=False)
+    assert list(table["status"]) == ["cached", "fetched", "not_found", "failed"]
+    assert "answered before" in table["message"][2]
+    assert server.requests - before == Counter({"ok-2": 1, "flaky-1": 1})
+    # Another size is another request: asked again, as is everything with overwrite.
+    before = Counter(server.requests)
+    resized = fetch_cutouts(catalog[:1], service, out, size=12 * u.arcmin, progress=False)
+    assert list(resized["status"]) == ["fetched"] and server.requests - before == Counter({"ok-1": 1})
+    again = fetch_cutouts(catalog[2:3], service, out, size=10 * u.arcmin, overwrite=True, progress=False)
+    assert list(again["status"]) == ["not_found"] and again["attempts"][0] == 1
+
+
+def test_large_cutouts_are_capped_and_checking_them_leaves_the_warnings_alone(tmp_path, server):
+    import warnings
+
+    filters = list(warnings.filters)
+    catalog = read_cluster_catalog(_catalog(tmp_path, [f"ok-{i}" for i in range(12)]))
+    table = fetch_cutouts(catalog, get_service(url_template=server.template), tmp_path / "c", size=3 * u.deg,
+                          max_size=90 * u.arcmin, workers=6, progress=False)
+    fetch_cutouts(catalog, get_service(url_template=server.template), tmp_path / "c", size=3 * u.deg,
+                  max_size=90 * u.arcmin, workers=6, progress=False)  # every file checked again, in threads
+    assert warnings.filters == filters
+    assert np.all(table["size"].to_value(u.arcmin) == 90) and "capped at 90 arcmin" in table["message"][0]
+
+
+def test_an_unreachable_service_stops_the_run_early(tmp_path, capsys):
+    status = main(["cutouts", "--catalog", str(_catalog(tmp_path, [f"ok-{i}" for i in range(30)])), "--survey",
+                   "custom", "--url-template", "http://127.0.0.1:9/c.fits?pos={ra},{dec}", "--retries", "0",
+                   "--out", str(tmp_path / "c"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "cannot reach the cutout service at 127.0.0.1:9" in err
+
+
+def test_a_stop_request_ends_a_download_without_a_file(tmp_path, server):
+    import threading
+
+    from radiounet.fetch.download import DownloadStopped
+
+    stop = threading.Event()
+    url = server.template.format(ra=150, dec=40, size_arcmin=5, name="down-1")
+    threading.Timer(0.2, stop.set).start()
+    with pytest.raises(DownloadStopped):
+        download_fits(url, tmp_path / "a.fits", retries=5, backoff=30, stop=stop)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_rows_the_catalogue_cannot_place_are_not_requested(tmp_path, server):
@@ -190,7 +235,7 @@ def test_rows_the_catalogue_cannot_place_are_not_requested(tmp_path, server):
     table = fetch_cutouts(catalog, service, tmp_path / "c", progress=False)
     assert list(table["status"]) == ["fetched", "no_position", "no_redshift", "duplicate_name"]
     assert server.requests == Counter({"ok-1": 1})
-    assert "no redshift" in table["message"][2]
+    assert "status no_redshift" in table["message"][2]
     # With a fixed size, a cluster without redshift still has a position to fetch.
     sized = fetch_cutouts(catalog, service, tmp_path / "d", size=0.2 * u.deg, progress=False)
     assert list(sized["status"]) == ["fetched", "no_position", "fetched", "duplicate_name"]
@@ -215,13 +260,22 @@ def test_cli_writes_the_summary_and_exits_2_when_downloads_failed(tmp_path, serv
     assert captured.err.count("\n") == 1 and "1 cutouts failed" in captured.err and "again" in captured.err
     summary = QTable.read(out / "cutouts.ecsv")
     assert list(summary["status"]) == ["fetched", "not_found", "failed"]
-    assert summary["size"].unit == u.arcmin
+    assert summary["size"].unit == u.arcmin and Path(summary["file"][0]).is_absolute()
+
+
+def test_cli_exits_2_when_no_request_returns_a_cutout(tmp_path, server, capsys):
+    status = main(["cutouts", "--catalog", str(_catalog(tmp_path, ["missing-1", "html-1"])), "--survey", "custom",
+                   "--url-template", server.template, "--out", str(tmp_path / "c"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert status == 2 and "none of the 2 requests returned a cutout" in err and "--url-template" in err
 
 
 @pytest.mark.parametrize("template, message", [
     ("http://127.0.0.1:1/cutout.fits?size={size_arcmin}", "must contain {ra} and {dec}"),
     ("http://127.0.0.1:1/c?pos={ra},{dec}&band={band}", "unknown: band"),
     ("ftp://example.org/c?pos={ra},{dec}", "http:// or https://"),
+    ("http://127.0.0.1:1/c?pos={ra},{dec}&size={size_arcmin:.1f}", "take no format"),
+    ("http://127.0.0.1:87O1/c?pos={ra},{dec}", "Port could not be cast"),
 ])
 def test_a_bad_url_template_is_one_line_and_exit_2(tmp_path, capsys, template, message):
     status = main(["cutouts", "--catalog", str(_catalog(tmp_path, ["ok-1"])), "--survey", "custom",
@@ -268,4 +322,15 @@ def test_a_full_disk_stops_the_run_with_one_line_and_no_partial_cutout(tmp_path,
                    "--url-template", server.template, "--out", str(out), "--no-progress"])
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and "no space left on device" in err and ".fits" in err
-    assert list(out.iterdir()) == []
+    assert [p for p in out.rglob("*") if p.is_file()] == []
+
+
+def test_detect_fetch_measures_what_it_could_fetch_and_exits_2_for_the_rest(tmp_path, server, capsys):
+    out = tmp_path / "detect"
+    status = main(["detect", "--catalog", str(_catalog(tmp_path, ["ok-1", "down-1"])), "--fetch", "custom",
+                   "--url-template", server.template, "--size", "5", "--retries", "0", "--out", str(out),
+                   "--no-progress"])
+    err = capsys.readouterr().err
+    assert status == 2 and "1 cutouts failed" in err
+    detections = QTable.read(out / "detections.ecsv")
+    assert detections["status"][1] == "failed" and np.isfinite(detections["R"][0])  # the 5' cutout: partly covered

@@ -1,5 +1,7 @@
 """radio-unet detect: one row per cluster, R in the aperture, per-row status, CSV copy and report."""
 
+import os
+
 import numpy as np
 from astropy.table import QTable, Table
 
@@ -91,3 +93,6 @@ def test_a_stopped_detect_run_resumes_without_measuring_finished_clusters(tmp_pa
     assert main(argv) == 0 and len(calls) == 1  # all done: nothing measured
     assert main(argv + ["--factor", "1.5"]) == 0 and len(calls) == 4  # other settings: measured again
     assert main(argv + ["--factor", "1.5", "--overwrite"]) == 0 and len(calls) == 7
+    changed = sim / "field_00001.fits"
+    os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 10**9))
+    assert main(argv + ["--factor", "1.5"]) == 0 and len(calls) == 8  # only the cluster whose image changed

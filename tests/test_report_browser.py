@@ -80,7 +80,7 @@ def test_the_page_renders_its_summary_and_every_card_without_errors(page):
     totals = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".total .number")]
     assert totals == [str(len(detections)), "7", str(int(detections["detected"].sum()))]
     chips = [chip.text for chip in driver.find_elements(By.CSS_SELECTOR, ".chip") if chip.is_displayed()]
-    assert "halo 2" in chips and "none 6" in chips and "partial coverage 1" in chips and "error 1" in chips
+    assert "halo 2" in chips and "none 3" in chips and "unmeasured 3" in chips and "partial coverage 1" in chips and "error 1" in chips
     assert driver.find_element(By.CSS_SELECTOR, ".histogram svg").is_displayed()
     assert driver.find_elements(By.CSS_SELECTOR, ".histogram rect")
     assert len(_shown(driver)) == len(detections) and _count(driver) == "10 of 10 clusters shown"

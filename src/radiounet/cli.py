@@ -276,23 +276,35 @@ def _fetch_cutouts(args, catalog, survey, out):
         raise InvalidParameterError("survey", survey, "give the service's --url-template")
     service = get_service(None if survey == "custom" else survey, args.url_template)
     size = _quantity(args.size, u.arcmin, "size") if args.size else None
-    table = fetch_cutouts(catalog, service, out, size=size, factor=args.factor, workers=args.workers,
-                          timeout=args.timeout, retries=args.retries, overwrite=args.refetch,
-                          progress=not args.no_progress)
+    table = fetch_cutouts(catalog, service, out, size=size, max_size=_quantity(args.max_size, u.arcmin, "max-size"),
+                          factor=args.factor, workers=args.workers, timeout=args.timeout, retries=args.retries,
+                          overwrite=args.refetch, progress=not args.no_progress)
     write_table(table, Path(out) / "cutouts.ecsv")
     counts = ", ".join(f"{n} {status}" for status, n in sorted(Counter(table["status"]).items()))
     print(f"cutouts: {len(table)} rows: {counts}; {out}/cutouts.ecsv")
     return table
 
 
+def _fetch_problem(table, out):
+    """The one-line error of a fetch that did not do its job, or None: downloads that failed after every retry, or
+    answers that are all errors (a URL template that does not point at a cutout service)."""
+    statuses = Counter(table["status"])
+    if statuses["failed"]:
+        return (f"{statuses['failed']} cutouts failed after retries (see {out}/cutouts.ecsv); run the same command "
+                "again to retry them")
+    asked = sum(statuses[s] for s in ("fetched", "cached", "not_found", "outside_footprint", "not_fits", "http_error"))
+    if asked and not statuses["fetched"] + statuses["cached"] + statuses["outside_footprint"]:
+        return (f"none of the {asked} requests returned a cutout (see {out}/cutouts.ecsv): check --url-template "
+                f"({table.meta['url_template']})")
+    return None
+
+
 def _cmd_cutouts(args):
     if not args.factor > 0:
         raise InvalidParameterError("factor", args.factor, "must be positive")
-    table = _fetch_cutouts(args, _read_catalog(args), args.survey, args.out)
-    failed = int((table["status"] == "failed").sum())
-    if failed:
-        print(f"radio-unet: error: {failed} cutouts failed after retries (see {args.out}/cutouts.ecsv); "
-              "run the same command again to retry them", file=sys.stderr)
+    problem = _fetch_problem(_fetch_cutouts(args, _read_catalog(args), args.survey, args.out), args.out)
+    if problem:
+        print(f"radio-unet: error: {problem}", file=sys.stderr)
         return 2
     return 0
 
@@ -311,6 +323,10 @@ def _cmd_detect(args):
     catalog = _read_catalog(args)
     require_measurable(catalog, args.catalog)
     out = ensure_writable_directory(args.out)
+    fetch_options = [f"--{name.replace('_', '-')}" for name in ("url_template", "cutouts", "size", "refetch")
+                     if getattr(args, name)]
+    if fetch_options and not args.fetch:
+        raise RadioUNetError(f"detect: {', '.join(fetch_options)} go with --fetch SURVEY")
     if args.fetch:
         if not args.factor > 0:
             raise InvalidParameterError("factor", args.factor, "must be positive")
@@ -342,6 +358,11 @@ def _cmd_detect(args):
     print(f"detect: {len(detections)} clusters, {int(measured.sum())} fully covered, "
           f"{int((detections['status'] == 'partial_coverage').sum())} partly covered, "
           f"{int(detections['detected'].sum())} with diffuse emission; {out}/detections.ecsv, report.html")
+    problem = _fetch_problem(fetched, args.cutouts or out / "cutouts") if args.fetch else None
+    if problem:
+        print(f"radio-unet: error: {problem}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _cmd_evaluate(args):
@@ -591,7 +612,12 @@ def _add_fetch_options(parser):
     fetch.add_argument("--retries", type=int, default=3,
                        help="retries after a timeout, a cut connection, HTTP 429 or 5xx, with back-off (default: 3)")
     fetch.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for an answer (default: 60)")
-    fetch.add_argument("--refetch", action="store_true", help="download again cutouts already on disk")
+    fetch.add_argument("--max-size", default="2 deg",
+                       help="largest cutout side asked for, arcmin or a quantity (default: '2 deg'; nearby clusters "
+                            "have large apertures: check their coverage)")
+    fetch.add_argument("--refetch", action="store_true",
+                       help="ask again for every row (by default a row asked before with the same URL keeps its "
+                            "cutout, or its not_found / outside_footprint answer)")
 
 
 def _add_catalog_options(parser):
@@ -738,8 +764,8 @@ def build_parser():
     detect = commands.add_parser(
         "detect", help="for each cluster of a catalogue: the detection ratio R and whether diffuse emission is there",
         description="For each cluster, cut out the image around it, segment it, and compute R = mean probability "
-                    "of diffuse emission within FACTOR x R500. Writes DIR/detections.ecsv (and .csv), "
-                    "DIR/thumbnails/ (pictures and diffuse sources of each measured cluster) and DIR/report.html "
+                    "of diffuse emission within FACTOR x R500. Writes OUT/detections.ecsv (and .csv), "
+                    "OUT/thumbnails/ (pictures and diffuse sources of each measured cluster) and OUT/report.html "
                     "(one self-contained page: summary, gallery, full views, table). Rows that cannot be measured "
                     "get a status instead of stopping the run.",
     )
@@ -757,7 +783,7 @@ def build_parser():
     _add_aperture_options(detect)
     _add_catalog_options(detect)
     _add_fetch_options(detect)
-    detect.add_argument("--no-progress", action="store_true")
+    detect.add_argument("--no-progress", action="store_true", help="no progress bars")
     detect.set_defaults(func=_cmd_detect)
 
     cutouts = commands.add_parser(
@@ -766,8 +792,9 @@ def build_parser():
                     "survey's cutout service (LoTSS-DR2: https://lofar-surveys.org, 6\" or 20\") into "
                     "OUT/NAME.fits, with retries, and write OUT/cutouts.ecsv with a status per row: fetched, "
                     "cached, not_found, outside_footprint, not_fits, http_error, failed, or the catalogue's. "
-                    "Cutouts already on disk are not fetched again, so a stopped run resumes. "
-                    "Exit status 2 when some downloads failed after every retry.",
+                    "A rerun asks only for the rows not yet answered for good (a cutout on disk, not_found, "
+                    "outside_footprint; kept in OUT/.requests/), so a stopped run resumes. Exit status 2 when some "
+                    "downloads failed after every retry or no request returned a cutout.",
     )
     cutouts.add_argument("--catalog", required=True, help="cluster catalogue (FITS, CSV or ECSV; Planck PSZ2 as is)")
     cutouts.add_argument("--survey", choices=_survey_names(), required=True,
@@ -805,7 +832,7 @@ def build_parser():
     inject.add_argument("--seed", type=int, default=0, help="seed of the random sites (default: 0)")
     _add_aperture_options(inject)
     _add_catalog_options(inject)
-    inject.add_argument("--no-progress", action="store_true")
+    inject.add_argument("--no-progress", action="store_true", help="no progress bars")
     inject.set_defaults(func=_cmd_inject)
 
     evaluate = commands.add_parser(

@@ -114,6 +114,7 @@ def read_cluster_catalog(path, *, name="NAME", ra="RA", dec="DEC", redshift="RED
         raise RadioUNetError(f"{path}: the catalogue has no rows")
     names = [str(v).strip() for v in table[name]]
     ra_deg, dec_deg, z = _angles(table[ra], u.hourangle), _angles(table[dec], u.deg), _numbers(table[redshift])
+    ra_deg = np.mod(ra_deg, 360.0)  # -10 or 370 deg: the same place as 350 or 10
     z_ok = np.isfinite(z) & (z > 0)
     scale = np.full(n, np.nan)
     scale[z_ok] = kpc_per_arcsec(z[z_ok], cosmology).to_value(u.kpc / u.arcsec)

@@ -129,7 +129,8 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
         classifier, or where a ratio it needs is NaN, as when ``factor <= 1``
         leaves no outskirts: "both" when R_halo and R_relic each exceed the
         threshold, else the larger of the two). With a binary model these are
-        NaN and ``class`` is "diffuse" or "none".
+        NaN and ``class`` is "diffuse" or "none". ``class`` is empty for a cluster
+        that could not be measured.
     """
     if ratio_threshold is None:
         ratio_threshold = float(predictor.card.get("detection_ratio_threshold", REFERENCE_RATIO_THRESHOLD))
@@ -138,8 +139,7 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
         model_file = resolve_model_path(predictor.model_name)
         journal = DetectionJournal(journal, dict(model=predictor.model_name, model_stat=[model_file.stat().st_size,
                                                                                         model_file.stat().st_mtime_ns],
-                                                 factor=factor, ratio_threshold=ratio_threshold, beam=str(beam),
-                                                 images=sorted(path for path, _, _ in images)))
+                                                 factor=factor, ratio_threshold=ratio_threshold, beam=str(beam)))
         journal.start()
     rows = []
     for cluster in tqdm(catalog, unit="cluster", desc="detect", disable=not progress):
@@ -148,9 +148,12 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
                    r500_arcsec=cluster["r500_arcsec"].to_value(u.arcsec), R=np.nan, detected=False,
                    status=str(cluster["status"]), coverage=0.0, image="", n_sources=0, source_flux=0.0,
                    largest_source_kpc=np.nan, R_halo=np.nan, R_relic=np.nan, R_radio_galaxy=np.nan,
-                   **{f"P_{name}": np.nan for name in CLUSTER_CLASSES}, **{"class": "none"},
+                   **{f"P_{name}": np.nan for name in CLUSTER_CLASSES}, **{"class": ""},
                    R_halo_R500=np.nan, R_relic_outskirts=np.nan)
-        done = journal.get(row) if journal is not None and row["status"] == "ok" else None
+        done = None
+        if journal is not None and row["status"] == "ok":
+            image, _ = image_containing(images, SkyCoord(row["ra"] * u.deg, row["dec"] * u.deg))
+            done = journal.get(row, image) if image is not None else None
         if done is not None:
             row.update(done)
         elif row["status"] == "ok":

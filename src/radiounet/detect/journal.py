@@ -3,8 +3,10 @@
 A run that is stopped (killed, out of time on a cluster node) and started
 again with the same settings takes the clusters already in its journal as
 they are and measures only the others. The first line records the settings
-(model, aperture, threshold, beam, images); a journal written with other
-settings is not used. A line cut short by a kill is ignored.
+(model, aperture, threshold, beam); a journal written with other settings is
+not used. Each row records its image's size and modification time: a cluster
+whose image changed, or that another image now holds better, is measured
+again. A line cut short by a kill is ignored.
 """
 
 import json
@@ -14,6 +16,11 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["DetectionJournal"]
+
+
+def _stat(path):
+    stat = os.stat(path)
+    return [stat.st_size, stat.st_mtime_ns]
 
 
 def _plain(value):
@@ -55,13 +62,14 @@ class DetectionJournal:
             rows[row["name"]] = row
         return rows
 
-    def get(self, row):
-        """The journaled row of the cluster of ``row`` (same name, position and R500), or None."""
+    def get(self, row, image):
+        """The journaled row of the cluster of ``row`` (same name, position and R500) measured on ``image`` as it
+        is now (same path, size and modification time), or None."""
         done = self.rows.get(row["name"])
-        if done is None:
+        if done is None or done.get("image") != str(image) or done.get("image_stat") != _stat(image):
             return None
         same = all(np.isclose(done[key], row[key], equal_nan=True) for key in ("ra", "dec", "r500_arcsec"))
-        return done if same else None
+        return {key: value for key, value in done.items() if key != "image_stat"} if same else None
 
     def start(self):
         """Begin the file with the settings, keeping the rows already in it that were written with them."""
@@ -74,6 +82,7 @@ class DetectionJournal:
     def add(self, row):
         """Append one measured cluster's row (flushed to disk before returning)."""
         row = {key: _plain(value) for key, value in row.items()}
+        row["image_stat"] = _stat(row["image"]) if row["image"] else None
         self.rows[row["name"]] = row
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")

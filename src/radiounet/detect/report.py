@@ -31,7 +31,7 @@ from radiounet.io.tables import read_table
 __all__ = ["r_histogram", "significant", "write_report"]
 
 #: Order of the cluster classes in the summary and the filter.
-_CLASS_ORDER = ("halo", "relic", "both", "diffuse", "none")
+_CLASS_ORDER = ("halo", "relic", "both", "diffuse", "none", "unmeasured")
 #: JPEG quality of the embedded pictures: about 85 kB per cluster in base64, card and full view together.
 _JPEG_QUALITY = 75
 _PAGE_DIGITS = 3
@@ -268,7 +268,7 @@ def _cluster(index, row, folder, columns, class_model):
     card, full = _pictures(folder, name) if measured else (None, None)
     return {"index": index, "name": name, "R": float(row["R"]) if measured else None, "r": _sort_value(row["R"]),
             "R_text": significant(row["R"]), "z": _sort_value(row["z"]), "z_text": _fixed(row["z"], 3),
-            "r500_text": _fixed(_plain(row["r500_kpc"]), 0, " kpc"), "kind": str(row["class"]),
+            "r500_text": _fixed(_plain(row["r500_kpc"]), 0, " kpc"), "kind": str(row["class"]) if measured else "unmeasured",
             "detected": bool(row["detected"]), "status": status, "status_key": _status_key(status),
             "status_text": _words(status), "card": card, "full": full,
             "sources": _read_sources(folder, name) if measured else [], "facts": _facts(row, class_model),

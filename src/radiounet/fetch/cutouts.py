@@ -1,11 +1,19 @@
 """One survey cutout per cluster of a catalogue, fetched in parallel, with a status per row.
 
-Each row's cutout is saved as ``DIR/<name>.fits`` (the name made file-safe).
-A cutout already on disk is not fetched again, so a stopped run is resumed by
-running it again. Rows the catalogue cannot place (no position, a duplicate
-name, no R500 for the default size) keep the catalogue's status.
+Each row's cutout is saved as ``DIR/<name>.fits`` (the name made file-safe),
+and what was asked for it and what the service answered as
+``DIR/.requests/<name>.json``. A row whose request is the same as the last
+one is not asked again: a cutout on disk is ``cached``; a ``not_found`` or
+``outside_footprint`` answer is kept. So a stopped run resumes where it was,
+and a change of size or service fetches again. Rows the catalogue cannot place
+(no position, a duplicate name, no R500 for the default size) keep the
+catalogue's status.
 """
 
+import json
+import sys
+import threading
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import astropy.units as u
@@ -13,9 +21,9 @@ import numpy as np
 from astropy.table import QTable
 from tqdm import tqdm
 
-from radiounet.errors import InvalidParameterError, require_positive_int
-from radiounet.fetch.download import download_fits
-from radiounet.io.atomic import ensure_writable_directory
+from radiounet.errors import InvalidParameterError, RadioUNetError, require_positive_int
+from radiounet.fetch.download import download_fits, fits_image_status
+from radiounet.io.atomic import atomic_path, ensure_writable_directory
 from radiounet.io.names import safe_filename
 
 __all__ = ["CUTOUT_STATUSES", "cutout_filename", "default_cutout_size", "fetch_cutouts"]
@@ -24,6 +32,10 @@ __all__ = ["CUTOUT_STATUSES", "cutout_filename", "default_cutout_size", "fetch_c
 CUTOUT_STATUSES = ("fetched", "cached", "not_found", "outside_footprint", "not_fits", "http_error", "failed")
 #: Beams of context kept around the aperture by the default size: the network's training tile is 48 beams wide.
 CONTEXT_BEAMS = 24
+#: Answers that a second identical request would not change.
+_FINAL_ANSWERS = ("not_found", "outside_footprint")
+#: Rows in a row that could not reach the service before the run stops: the template or the network is wrong.
+_UNREACHABLE_ROWS = 8
 
 
 def cutout_filename(name):
@@ -60,8 +72,8 @@ def default_cutout_size(r500, beam, factor=2.2):
     return (2 * (factor * u.Quantity(r500) + CONTEXT_BEAMS * u.Quantity(beam))).to(u.arcmin)
 
 
-def fetch_cutouts(catalog, service, out, *, size=None, factor=2.2, workers=4, timeout=60.0, retries=3, backoff=2.0,
-                  overwrite=False, progress=True):
+def fetch_cutouts(catalog, service, out, *, size=None, max_size=2 * u.deg, factor=2.2, workers=4, timeout=60.0,
+                  retries=3, backoff=2.0, overwrite=False, progress=True):
     """Fetch one cutout per row of ``catalog`` from ``service`` into ``out``.
 
     Parameters
@@ -73,6 +85,9 @@ def fetch_cutouts(catalog, service, out, *, size=None, factor=2.2, workers=4, ti
         Folder of the cutouts (created).
     size : `~astropy.units.Quantity`, optional
         Side of every cutout; default: :func:`default_cutout_size` of each cluster.
+    max_size : `~astropy.units.Quantity`
+        Largest side asked for (nearby clusters have large apertures); a
+        capped row says so in its ``message``.
     factor : float
         Aperture radius in R500 for the default size.
     workers : int
@@ -80,7 +95,7 @@ def fetch_cutouts(catalog, service, out, *, size=None, factor=2.2, workers=4, ti
     timeout, retries, backoff
         As in :func:`radiounet.fetch.download_fits`.
     overwrite : bool
-        Fetch again cutouts already on disk.
+        Ask again for every row, whatever was answered before.
     progress : bool
         Show a progress bar.
 
@@ -89,46 +104,103 @@ def fetch_cutouts(catalog, service, out, *, size=None, factor=2.2, workers=4, ti
     astropy.table.QTable
         One row per catalogue row: ``name``, ``ra``, ``dec`` (deg), ``size``
         (arcmin), ``status`` (:data:`CUTOUT_STATUSES` or the catalogue's),
-        ``file`` (the cutout's path, empty if none), ``n_bytes``, ``attempts``,
-        ``message`` and ``url``.
+        ``file`` (the cutout's absolute path, empty if none), ``n_bytes``,
+        ``attempts``, ``message`` and ``url``.
+
+    Raises
+    ------
+    radiounet.errors.RadioUNetError
+        When the first rows all fail to reach the service (a wrong host or
+        port in the URL template, or no network): the run stops early.
     """
     require_positive_int(workers, "workers")
     if isinstance(retries, bool) or int(retries) != retries or retries < 0:
         raise InvalidParameterError("retries", retries, "must be an integer >= 0")
     if not timeout > 0:
         raise InvalidParameterError("timeout", timeout, "must be positive")
-    if size is not None and not (np.isfinite(u.Quantity(size).value) and u.Quantity(size).value > 0):
-        raise InvalidParameterError("size", size, "must be a positive angle")
-    out = ensure_writable_directory(out)
-    rows = [_plan_row(cluster, service, out, size, factor) for cluster in catalog]
-    jobs = [row for row in rows if row["url"]]
-    bar = tqdm(total=len(jobs), unit="cutout", desc="cutouts", disable=not progress)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(download_fits, row["url"], out / row["file"], timeout=timeout, retries=retries,
-                               backoff=backoff, overwrite=overwrite): row for row in jobs}
-        try:
-            for future in as_completed(futures):
-                row, result = futures[future], future.result()
-                row.update(status=result.status, n_bytes=result.n_bytes, attempts=result.attempts,
-                           message=result.message)
-                bar.update()
-        except BaseException:  # Ctrl-C: drop the queued downloads; those in flight finish or clean up
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        finally:
-            bar.close()
+    for name, value in (("size", size), ("max_size", max_size)):
+        if value is not None and not (np.isfinite(u.Quantity(value).value) and u.Quantity(value).value > 0):
+            raise InvalidParameterError(name, value, "must be a positive angle")
+    out = ensure_writable_directory(out).resolve()
+    rows = [_plan_row(cluster, service, out, size, u.Quantity(max_size, u.arcmin), factor) for cluster in catalog]
+    jobs = [row for row in rows if row["url"] and (overwrite or not _answered_before(row, out))]
+    if jobs:
+        (out / ".requests").mkdir(exist_ok=True)
+    _download_all(jobs, out, workers, dict(timeout=timeout, retries=retries, backoff=backoff), progress)
     for row in rows:
         row["file"] = str(out / row["file"]) if row["status"] in ("fetched", "cached") else ""
-    table = QTable(rows=rows, names=("name", "ra", "dec", "size", "status", "file", "n_bytes", "attempts",
-                                     "message", "url")) if rows else QTable(names=("name", "status", "file"))
-    if rows:
-        for column, unit in (("ra", u.deg), ("dec", u.deg), ("size", u.arcmin)):
-            table[column] = u.Quantity(table[column], unit, dtype=float)
+    names = ("name", "ra", "dec", "size", "status", "file", "n_bytes", "attempts", "message", "url")
+    table = QTable(rows=rows, names=names) if rows else QTable(names=names)
+    for column, unit in (("ra", u.deg), ("dec", u.deg), ("size", u.arcmin)):
+        table[column] = u.Quantity(table[column], unit, dtype=float)
     table.meta.update(survey=service.name, url_template=service.url_template)
     return table
 
 
-def _plan_row(cluster, service, out, size, factor):
+def _download_all(jobs, out, workers, options, progress):
+    """Download the rows of ``jobs`` in threads, updating each row; Ctrl-C stops them all within a chunk."""
+    stop = threading.Event()
+    bar = tqdm(total=len(jobs), unit="cutout", desc="cutouts", disable=not progress)
+    unreachable, reached = 0, False
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        futures = {pool.submit(download_fits, row["url"], out / row["file"], stop=stop, **options): row
+                   for row in jobs}
+        for future in as_completed(futures):
+            row, result = futures[future], future.result()
+            _record(row, result, out)
+            bar.update()
+            if result.status == "failed" and result.message.startswith(("cannot connect", "not a URL")):
+                unreachable += 1
+            else:
+                reached = True
+            if not reached and unreachable >= min(_UNREACHABLE_ROWS, len(jobs)):
+                host = urllib.parse.urlsplit(row["url"]).netloc
+                raise RadioUNetError(f"cannot reach the cutout service at {host}: {result.message}; check the URL "
+                                     "template and the network (nothing was fetched)")
+    except BaseException as exc:
+        stop.set()
+        if isinstance(exc, KeyboardInterrupt):
+            print("\nradio-unet: stopping the downloads in flight (their partial files are removed)", file=sys.stderr)
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        bar.close()
+    pool.shutdown()
+
+
+def _request_path(out, row):
+    return out / ".requests" / (safe_filename(row["name"]) + ".json")
+
+
+def _answered_before(row, out):
+    """Whether the same request was answered for good before; if so, ``row`` takes that answer."""
+    try:
+        record = json.loads(_request_path(out, row).read_text())
+    except (OSError, ValueError):
+        return False
+    if record.get("url") != row["url"]:
+        return False
+    if record.get("status") == "fetched" and (out / row["file"]).is_file() \
+            and fits_image_status(out / row["file"]) == "ok":
+        row.update(status="cached", n_bytes=(out / row["file"]).stat().st_size)
+        return True
+    if record.get("status") in _FINAL_ANSWERS:
+        row.update(status=record["status"], message=record.get("message", "") + " (answered before; --refetch "
+                                                                                  "asks again)")
+        return True
+    return False
+
+
+def _record(row, result, out):
+    """Update ``row`` with ``result`` and keep the request and its answer beside the cutouts."""
+    row.update(status=result.status, n_bytes=result.n_bytes, attempts=result.attempts,
+               message="; ".join(m for m in (row["message"], result.message) if m))
+    with atomic_path(_request_path(out, row)) as tmp:
+        tmp.write_text(json.dumps({"url": row["url"], "status": result.status, "message": result.message}))
+
+
+def _plan_row(cluster, service, out, size, max_size, factor):
     """The row of a cluster before downloading: its URL, or the catalogue's reason to skip it."""
     status = str(cluster["status"])
     ra, dec = cluster["ra"].to_value(u.deg), cluster["dec"].to_value(u.deg)
@@ -140,9 +212,13 @@ def _plan_row(cluster, service, out, size, factor):
         placeable = placeable and bool(np.isfinite(r500.value) and r500.value > 0)
         if placeable:
             size = default_cutout_size(r500, service.beam, factor)
-    if placeable:
-        row.update(size=round(u.Quantity(size).to_value(u.arcmin), 3), url=service.url(row["name"], ra, dec, size),
-                   file=cutout_filename(row["name"]), status="pending")
-    else:
-        row["message"] = "not fetched: the catalogue row has " + status.replace("_", " ")
+    if not placeable:
+        row["message"] = "not fetched: the catalogue row has status " + status
+        return row
+    size = u.Quantity(size, u.arcmin)
+    if size > max_size:
+        row["message"] = f"size capped at {max_size.to_value(u.arcmin):g} arcmin from {size.to_value(u.arcmin):.1f}"
+        size = max_size
+    row.update(size=round(size.to_value(u.arcmin), 3), url=service.url(row["name"], ra, dec, size),
+               file=cutout_filename(row["name"]), status="pending")
     return row

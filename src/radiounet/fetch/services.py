@@ -47,9 +47,16 @@ class CutoutService:
 
     def __post_init__(self):
         try:
-            fields = {field for _, field, _, _ in string.Formatter().parse(self.url_template) if field is not None}
+            parsed = [(field, spec, conversion) for _, field, spec, conversion in
+                      string.Formatter().parse(self.url_template) if field is not None]
+            urllib.parse.urlsplit(self.url_template).port  # a port that is not a number raises ValueError
         except ValueError as exc:
             raise InvalidParameterError("url_template", self.url_template, f"not a valid template ({exc})") from None
+        if any(spec or conversion for _, spec, conversion in parsed):
+            raise InvalidParameterError("url_template", self.url_template,
+                                        "fields take no format ({size_arcmin}, not {size_arcmin:.1f}): "
+                                        "the values are formatted already")
+        fields = {field or "{}" for field, _, _ in parsed}
         unknown = fields - set(TEMPLATE_FIELDS)
         if unknown or not {"ra", "dec"} <= fields:
             raise InvalidParameterError(
@@ -72,7 +79,7 @@ class CutoutService:
         return self.url_template.format(
             ra=f"{ra:.6f}", dec=f"{dec:.6f}", size_arcmin=f"{size.to_value(u.arcmin):.3f}",
             size_arcsec=f"{size.to_value(u.arcsec):.1f}", size_deg=f"{size.to_value(u.deg):.5f}",
-            name=urllib.parse.quote(str(name)))
+            name=urllib.parse.quote(str(name), safe=""))
 
 
 #: The services known by name.
