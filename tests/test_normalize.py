@@ -44,3 +44,15 @@ def test_rms_of_blank_or_constant_images_is_an_error():
         estimate_rms(np.full((8, 8), np.nan))
     with pytest.raises(RadioUNetError, match="constant"):
         estimate_rms(np.zeros((8, 8)))
+
+
+def test_the_normalised_view_is_the_same_computed_by_numpy_or_by_torch():
+    from radiounet.inference.noise import NormalisedImage, rms_mesh
+
+    image = np.random.default_rng(3).normal(0, 1e-4, (300, 500)).astype(np.float32)
+    image[10:20, 30:40] = np.nan
+    image *= np.linspace(0.5, 2, 500, dtype=np.float32)  # noise rising across the image: the mesh varies
+    view = NormalisedImage(image, rms_mesh(image, 96), 96)
+    np.testing.assert_allclose(view.rows_on(40, 250, "cpu").numpy(), view[40:250, :], rtol=1e-6, atol=1e-6)
+    scalar = NormalisedImage(image, 1e-4)
+    np.testing.assert_allclose(scalar.rows_on(0, 300, "cpu").numpy(), scalar[0:300, :], rtol=1e-6, atol=1e-6)

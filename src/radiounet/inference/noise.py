@@ -90,19 +90,35 @@ class NormalisedImage:
         self.shape = data.shape
         self.ndim = 2
 
+    def _mesh_rows(self, start, stop):
+        """The mesh interpolated along its rows to every column, and for rows ``start:stop`` the mesh rows below
+        and above and the weight of the one above (bilinear between box centres, constant beyond the outer ones).
+        """
+        mesh_rows, mesh_cols = self.rms.shape
+        cols = (np.arange(self.shape[1]) + 0.5) / self.box - 0.5
+        along = np.stack([np.interp(cols, np.arange(mesh_cols), row) for row in self.rms]).astype(np.float32)
+        rows = np.clip((np.arange(start, stop) + 0.5) / self.box - 0.5, 0, mesh_rows - 1)
+        below = np.floor(rows).astype(int)
+        above = np.minimum(below + 1, mesh_rows - 1)
+        return along, below, above, (rows - below).astype(np.float32)[:, None]
+
     def rms_rows(self, start, stop):
         """The rms for rows ``start:stop`` (all columns)."""
         if np.isscalar(self.rms):
             return np.float32(self.rms)
-        # Bilinear between box centres, constant beyond the outer ones: along each mesh row, then between rows.
-        mesh_rows, mesh_cols = self.rms.shape
-        cols = (np.arange(self.shape[1]) + 0.5) / self.box - 0.5
-        along = np.stack([np.interp(cols, np.arange(mesh_cols), row) for row in self.rms])
-        rows = np.clip((np.arange(start, stop) + 0.5) / self.box - 0.5, 0, mesh_rows - 1)
-        below = np.floor(rows).astype(int)
-        above = np.minimum(below + 1, mesh_rows - 1)
-        fraction = (rows - below)[:, None]
-        return (along[below] * (1 - fraction) + along[above] * fraction).astype(np.float32)
+        along, below, above, fraction = self._mesh_rows(start, stop)
+        return along[below] * (1 - fraction) + along[above] * fraction
+
+    def rows_on(self, start, stop, device):
+        """Rows ``start:stop`` of the view as a float32 tensor on ``device``, computed there (the raw rows and the
+        mesh are copied; the interpolation and ``asinh`` run on the device)."""
+        data = torch.from_numpy(np.ascontiguousarray(self.data[start:stop, :], dtype=np.float32)).to(device)
+        if np.isscalar(self.rms):
+            return normalize(data, float(self.rms))
+        along, below, above, fraction = self._mesh_rows(start, stop)
+        along, fraction = torch.from_numpy(along).to(device), torch.from_numpy(fraction).to(device)
+        below, above = torch.from_numpy(below).to(device), torch.from_numpy(above).to(device)
+        return normalize(data, along[below] * (1 - fraction) + along[above] * fraction)
 
     def __getitem__(self, key):
         rows, cols = key

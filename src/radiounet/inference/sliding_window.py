@@ -44,13 +44,6 @@ def tile_weight(tile, crop, blend, top, bottom, left, right):
     return weight
 
 
-def _predict_batch(predictor, tiles, device):
-    batch = torch.from_numpy(np.stack(tiles)[:, None]).to(device)
-    with torch.no_grad():
-        out = predictor(batch)
-    return out.float().cpu().numpy()
-
-
 def aligned_tile_starts(length, tile, stride, align):
     """Start indices of tiles covering ``length`` pixels, each a multiple of ``align``, steps at most ``stride``.
 
@@ -125,32 +118,36 @@ def sliding_window_inference(image, predictor, *, tile=192, crop=48, batch_size=
     height, width = rows[-1] + tile, cols[-1] + tile
     if out is None:
         out = np.empty((channels, ny, nx), dtype=np.float32)
+    device = torch.device(device)
     weights = {}
     n_tiles, tiles_done = len(rows) * len(cols), 0
     bar = tqdm(total=ny * nx, unit="pix", unit_scale=True, disable=not progress, desc="segment")
     band_top = 0  # first row not yet written to out
-    # float32 accumulation: at most a few overlapping tiles per pixel, and half the memory of a mosaic's band.
-    value = np.zeros((channels, 0, width), dtype=np.float32)
-    weight_sum = np.zeros((0, width), dtype=np.float32)
+    # Reading, normalising and stitching happen where the predictor runs (torch): on a GPU the CPU would be the
+    # bottleneck. float32 accumulation: at most a few overlapping tiles per pixel.
+    value = torch.zeros((channels, 0, width), dtype=torch.float32, device=device)
+    weight_sum = torch.zeros((0, width), dtype=torch.float32, device=device)
     for i, r in enumerate(rows):
-        band = _read_band(image, r, tile, width, pad_value)
+        band = _read_band(image, r, tile, width, pad_value, device)
         # Grow the accumulation band down to the bottom of this tile row.
         grow = r + tile - (band_top + weight_sum.shape[0])
         if grow > 0:
-            value = np.concatenate([value, np.zeros((channels, grow, width), np.float32)], axis=1)
-            weight_sum = np.concatenate([weight_sum, np.zeros((grow, width), np.float32)], axis=0)
+            value = torch.cat([value, value.new_zeros((channels, grow, width))], dim=1)
+            weight_sum = torch.cat([weight_sum, weight_sum.new_zeros((grow, width))], dim=0)
         offset = r - band_top
         pending, positions = [], []
         for j, c in enumerate(cols):
             pending.append(band[:, c:c + tile])
             positions.append((j, c))
             if len(pending) == batch_size or j == len(cols) - 1:
-                predictions = _predict_batch(predictor, pending, device)
+                with torch.no_grad():
+                    predictions = predictor(torch.stack(pending)[:, None]).float()
                 for (jj, cc), p in zip(positions, predictions):
                     key = (i == 0, i == len(rows) - 1, jj == 0, jj == len(cols) - 1)
                     if key not in weights:  # the kept window and its weights (zero outside it: left out)
                         y0, y1, x0, x1 = _kept_window(tile, crop, *key)
-                        weights[key] = (y0, y1, x0, x1), tile_weight(tile, crop, blend, *key)[y0:y1, x0:x1]
+                        weights[key] = (y0, y1, x0, x1), torch.from_numpy(
+                            tile_weight(tile, crop, blend, *key)[y0:y1, x0:x1]).to(device)
                     (y0, y1, x0, x1), w = weights[key]
                     value[:, offset + y0:offset + y1, cc + x0:cc + x1] += p[:, y0:y1, x0:x1] * w
                     weight_sum[offset + y0:offset + y1, cc + x0:cc + x1] += w
@@ -169,11 +166,20 @@ def sliding_window_inference(image, predictor, *, tile=192, crop=48, batch_size=
     return out
 
 
-def _read_band(image, row, tile, width, pad_value):
+def _read_band(image, row, tile, width, pad_value, device):
+    """Rows ``row:row + tile`` of ``image`` as a tensor on ``device``, padded to ``width`` columns and ``tile`` rows.
+
+    An image with a ``rows_on(start, stop, device)`` method (:class:`radiounet.inference.noise.NormalisedImage`)
+    makes its rows there itself; any other 2-D array is read with slicing.
+    """
     ny, nx = image.shape
-    band = np.full((tile, width), pad_value, dtype=np.float32)
+    band = torch.full((tile, width), pad_value, dtype=torch.float32, device=device)
     rows = max(min(tile, ny - row), 0)
-    band[:rows, :nx] = image[row:row + rows, :]
+    if rows:
+        if hasattr(image, "rows_on"):
+            band[:rows, :nx] = image.rows_on(row, row + rows, device)
+        else:
+            band[:rows, :nx] = torch.from_numpy(np.ascontiguousarray(image[row:row + rows, :], dtype=np.float32))
     return band
 
 
@@ -181,4 +187,4 @@ def _flush(out, value, weight_sum, top, ny, nx):
     rows = min(value.shape[1], max(ny - top, 0))
     if rows <= 0:
         return
-    out[:, top:top + rows, :] = value[:, :rows, :nx] / weight_sum[:rows, :nx]
+    out[:, top:top + rows, :] = (value[:, :rows, :nx] / weight_sum[:rows, :nx]).cpu().numpy()
