@@ -84,7 +84,8 @@ def sliding_window_inference(image, predictor, *, tile=192, crop=48, batch_size=
     channels : int
         Output channels of the predictor.
     device : str or torch.device
-        Where the predictor runs; stitching happens on the CPU.
+        Where the predictor runs; the tiles are read, normalised (for a
+        :class:`~radiounet.inference.noise.NormalisedImage`) and stitched there too.
     out : numpy.ndarray, optional
         ``(channels, ny, nx)`` float32 array to write into (e.g. a memory map).
     pad_value : float
