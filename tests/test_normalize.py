@@ -46,13 +46,21 @@ def test_rms_of_blank_or_constant_images_is_an_error():
         estimate_rms(np.zeros((8, 8)))
 
 
-def test_the_normalised_view_is_the_same_computed_by_numpy_or_by_torch():
+def test_the_normalised_view_interpolates_the_noise_mesh_bilinearly_between_box_centres():
+    from scipy.ndimage import map_coordinates
+
     from radiounet.inference.noise import NormalisedImage, rms_mesh
 
     image = np.random.default_rng(3).normal(0, 1e-4, (300, 500)).astype(np.float32)
     image[10:20, 30:40] = np.nan
     image *= np.linspace(0.5, 2, 500, dtype=np.float32)  # noise rising across the image: the mesh varies
-    view = NormalisedImage(image, rms_mesh(image, 96), 96)
-    np.testing.assert_allclose(view.rows_on(40, 250, "cpu").numpy(), view[40:250, :], rtol=1e-6, atol=1e-6)
+    mesh = rms_mesh(image, 96)
+    view = NormalisedImage(image, mesh, 96)
+    # Reference: scipy's bilinear interpolation of the mesh at every pixel, box centres at (k + 0.5) * 96.
+    rows, cols = np.meshgrid((np.arange(40, 250) + 0.5) / 96 - 0.5, (np.arange(500) + 0.5) / 96 - 0.5, indexing="ij")
+    rms = map_coordinates(mesh, [rows, cols], order=1, mode="nearest")
+    np.testing.assert_allclose(view.rows_on(40, 250, "cpu").numpy(), normalize(image[40:250], rms), rtol=1e-5,
+                               atol=1e-5)
+    np.testing.assert_array_equal(view[40:250, 7:90], view.rows_on(40, 250, "cpu").numpy()[:, 7:90])
     scalar = NormalisedImage(image, 1e-4)
-    np.testing.assert_allclose(scalar.rows_on(0, 300, "cpu").numpy(), scalar[0:300, :], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(scalar[0:300, :], normalize(image, 1e-4), rtol=1e-6, atol=1e-6)

@@ -102,13 +102,6 @@ class NormalisedImage:
         above = np.minimum(below + 1, mesh_rows - 1)
         return along, below, above, (rows - below).astype(np.float32)[:, None]
 
-    def rms_rows(self, start, stop):
-        """The rms for rows ``start:stop`` (all columns)."""
-        if np.isscalar(self.rms):
-            return np.float32(self.rms)
-        along, below, above, fraction = self._mesh_rows(start, stop)
-        return along[below] * (1 - fraction) + along[above] * fraction
-
     def rows_on(self, start, stop, device):
         """Rows ``start:stop`` of the view as a float32 tensor on ``device``, computed there (the raw rows and the
         mesh are copied; the interpolation and ``asinh`` run on the device)."""
@@ -123,4 +116,4 @@ class NormalisedImage:
     def __getitem__(self, key):
         rows, cols = key
         start, stop, _ = rows.indices(self.shape[0])
-        return normalize(self.data[start:stop, :], self.rms_rows(start, stop))[:, cols]
+        return self.rows_on(start, stop, "cpu").numpy()[:, cols]
