@@ -288,11 +288,13 @@ def _fetch_cutouts(args, catalog, survey, out):
 def _fetch_problem(table, out):
     """The one-line error of a fetch that did not do its job, or None: downloads that failed after every retry, or
     answers that are all errors (a URL template that does not point at a cutout service)."""
+    from radiounet.fetch import CUTOUT_STATUSES
+
     statuses = Counter(table["status"])
     if statuses["failed"]:
         return (f"{statuses['failed']} cutouts failed after retries (see {out}/cutouts.ecsv); run the same command "
                 "again to retry them")
-    asked = sum(statuses[s] for s in ("fetched", "cached", "not_found", "outside_footprint", "not_fits", "http_error"))
+    asked = sum(statuses[s] for s in CUTOUT_STATUSES)
     if asked and not statuses["fetched"] + statuses["cached"] + statuses["outside_footprint"]:
         return (f"none of the {asked} requests returned a cutout (see {out}/cutouts.ecsv): check --url-template "
                 f"({table.meta['url_template']})")
@@ -300,8 +302,7 @@ def _fetch_problem(table, out):
 
 
 def _cmd_cutouts(args):
-    if not args.factor > 0:
-        raise InvalidParameterError("factor", args.factor, "must be positive")
+    _require_positive_factor(args)
     problem = _fetch_problem(_fetch_cutouts(args, _read_catalog(args), args.survey, args.out), args.out)
     if problem:
         print(f"radio-unet: error: {problem}", file=sys.stderr)
@@ -327,13 +328,13 @@ def _cmd_detect(args):
                      if getattr(args, name)]
     if fetch_options and not args.fetch:
         raise RadioUNetError(f"detect: {', '.join(fetch_options)} go with --fetch SURVEY")
+    cutouts = args.cutouts or out / "cutouts"
     if args.fetch:
-        if not args.factor > 0:
-            raise InvalidParameterError("factor", args.factor, "must be positive")
-        fetched = _fetch_cutouts(args, catalog, args.fetch, args.cutouts or out / "cutouts")
+        _require_positive_factor(args)
+        fetched = _fetch_cutouts(args, catalog, args.fetch, cutouts)
         args.images = list(args.images or []) + [f for f in fetched["file"] if f]
         if not args.images:
-            raise RadioUNetError(f"no cutout could be fetched (see {args.cutouts or out / 'cutouts'}/cutouts.ecsv)")
+            raise RadioUNetError(f"no cutout could be fetched (see {cutouts}/cutouts.ecsv)")
     elif not args.images:
         raise RadioUNetError("detect: give --images, or --fetch SURVEY to download cutouts")
     images = _aperture_images(args)
@@ -358,7 +359,7 @@ def _cmd_detect(args):
     print(f"detect: {len(detections)} clusters, {int(measured.sum())} fully covered, "
           f"{int((detections['status'] == 'partial_coverage').sum())} partly covered, "
           f"{int(detections['detected'].sum())} with diffuse emission; {out}/detections.ecsv, report.html")
-    problem = _fetch_problem(fetched, args.cutouts or out / "cutouts") if args.fetch else None
+    problem = _fetch_problem(fetched, cutouts) if args.fetch else None
     if problem:
         print(f"radio-unet: error: {problem}", file=sys.stderr)
         return 2
@@ -587,12 +588,16 @@ def _add_aperture_options(parser):
                         help="detected when R exceeds this (default: the model's, else 0.015)")
 
 
+def _require_positive_factor(args):
+    if not args.factor > 0:
+        raise InvalidParameterError("factor", args.factor, "must be positive")
+
+
 def _aperture_images(args):
     """The images of detect or inject (folders expanded), after checking the aperture factor."""
     from radiounet.inference.batch import expand_inputs
 
-    if not args.factor > 0:
-        raise InvalidParameterError("factor", args.factor, "must be positive")
+    _require_positive_factor(args)
     images = expand_inputs(args.images)
     if not images:
         raise RadioUNetError(f"no FITS image in {' '.join(args.images)}")

@@ -21,11 +21,11 @@ from tqdm import tqdm
 from radiounet.detect.aperture import aperture_ratio
 from radiounet.detect.cluster_class import (CLUSTER_CLASSES, class_ratios, cluster_class_probabilities,
                                             cluster_features)
-from radiounet.detect.journal import DetectionJournal
-from radiounet.models.store import resolve_model_path
+from radiounet.detect.journal import DetectionJournal, file_stamp
 from radiounet.detect.sources import diffuse_sources
 from radiounet.errors import RadioUNetError
 from radiounet.io.image import pixel_arcsec, read_cutout, read_radio_image, require_beams_across
+from radiounet.models.store import resolve_model_path
 
 __all__ = ["DETECTION_COLUMNS", "REFERENCE_RATIO_THRESHOLD", "detect_clusters", "from_class_model", "usable_images",
            "image_containing"]
@@ -136,9 +136,8 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
         ratio_threshold = float(predictor.card.get("detection_ratio_threshold", REFERENCE_RATIO_THRESHOLD))
     images = usable_images(image_paths, beam)
     if journal is not None:
-        model_file = resolve_model_path(predictor.model_name)
-        journal = DetectionJournal(journal, dict(model=predictor.model_name, model_stat=[model_file.stat().st_size,
-                                                                                        model_file.stat().st_mtime_ns],
+        journal = DetectionJournal(journal, dict(model=predictor.model_name,
+                                                 model_stamp=file_stamp(resolve_model_path(predictor.model_name)),
                                                  factor=factor, ratio_threshold=ratio_threshold, beam=str(beam)))
         journal.start()
     rows = []
@@ -150,17 +149,21 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
                    largest_source_kpc=np.nan, R_halo=np.nan, R_relic=np.nan, R_radio_galaxy=np.nan,
                    **{f"P_{name}": np.nan for name in CLUSTER_CLASSES}, **{"class": ""},
                    R_halo_R500=np.nan, R_relic_outskirts=np.nan)
-        done = None
-        if journal is not None and row["status"] == "ok":
-            image, _ = image_containing(images, SkyCoord(row["ra"] * u.deg, row["dec"] * u.deg))
-            done = journal.get(row, image) if image is not None else None
+        rows.append(row)
+        if row["status"] != "ok":
+            continue
+        position = SkyCoord(row["ra"] * u.deg, row["dec"] * u.deg)
+        path, wcs = image_containing(images, position)
+        if path is None:
+            row["status"] = "outside_images"
+            continue
+        done = journal.get(row, path) if journal is not None else None
         if done is not None:
             row.update(done)
-        elif row["status"] == "ok":
-            _measure(row, images, predictor, factor, ratio_threshold, beam, views)
-            if journal is not None:
-                journal.add(row)
-        rows.append(row)
+            continue
+        _measure(row, position, path, wcs, predictor, factor, ratio_threshold, beam, views)
+        if journal is not None:
+            journal.add(row)
     table = QTable(rows=rows, names=DETECTION_COLUMNS) if rows else QTable(names=DETECTION_COLUMNS)
     for name, unit in (("ra", u.deg), ("dec", u.deg), ("r500_kpc", u.kpc), ("r500_arcsec", u.arcsec),
                        ("source_flux", u.Jy), ("largest_source_kpc", u.kpc)):
@@ -189,12 +192,8 @@ def _classify(row, prediction, x, y, radius, r500, ratio_threshold, classifier):
         row["class"] = "halo" if row["R_halo"] >= row["R_relic"] else "relic"
 
 
-def _measure(row, images, predictor, factor, ratio_threshold, beam, views):
-    position = SkyCoord(row["ra"] * u.deg, row["dec"] * u.deg)
-    path, wcs = image_containing(images, position)
-    if path is None:
-        row["status"] = "outside_images"
-        return
+def _measure(row, position, path, wcs, predictor, factor, ratio_threshold, beam, views):
+    """Segment the cutout of ``path`` (world coordinates ``wcs``) around ``position`` and fill ``row``."""
     row["image"] = path
     try:
         radius = factor * row["r500_arcsec"] / pixel_arcsec(wcs)

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DetectionJournal"]
+__all__ = ["DetectionJournal", "file_stamp"]
 
 
-def _stat(path):
+def file_stamp(path):
+    """``[size, modification time in ns]`` of a file: what tells a journaled result that its input changed."""
     stat = os.stat(path)
     return [stat.st_size, stat.st_mtime_ns]
 
@@ -66,10 +67,10 @@ class DetectionJournal:
         """The journaled row of the cluster of ``row`` (same name, position and R500) measured on ``image`` as it
         is now (same path, size and modification time), or None."""
         done = self.rows.get(row["name"])
-        if done is None or done.get("image") != str(image) or done.get("image_stat") != _stat(image):
+        if done is None or done.get("image") != str(image) or done.get("image_stamp") != file_stamp(image):
             return None
         same = all(np.isclose(done[key], row[key], equal_nan=True) for key in ("ra", "dec", "r500_arcsec"))
-        return {key: value for key, value in done.items() if key != "image_stat"} if same else None
+        return {key: value for key, value in done.items() if key != "image_stamp"} if same else None
 
     def start(self):
         """Begin the file with the settings, keeping the rows already in it that were written with them."""
@@ -82,7 +83,7 @@ class DetectionJournal:
     def add(self, row):
         """Append one measured cluster's row (flushed to disk before returning)."""
         row = {key: _plain(value) for key, value in row.items()}
-        row["image_stat"] = _stat(row["image"]) if row["image"] else None
+        row["image_stamp"] = file_stamp(row["image"]) if row["image"] else None
         self.rows[row["name"]] = row
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
