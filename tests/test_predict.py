@@ -124,6 +124,30 @@ def test_bad_files_in_a_batch_are_reported_and_the_others_done(tmp_path, tiny_mo
     assert not list(out.glob(".*.tmp"))
 
 
+@pytest.mark.parametrize("writers", [1, 3])
+def test_a_batch_gives_each_image_the_outputs_it_gets_alone(tmp_path, tiny_model, writers):
+    # The next image is read and its noise measured while this one is segmented, and several images are written
+    # at once: none of it may mix images up or change a map.
+    with fits.open(LOTSS) as hdul:
+        data, header = hdul[0].data.astype(np.float32), hdul[0].header
+    images = []
+    for i, variant in enumerate([data, data[::-1], 3 * data.T, data[:150, :180]]):
+        images.append(tmp_path / f"img{i}.fits")
+        fits.PrimaryHDU(np.ascontiguousarray(variant), header).writeto(images[-1])
+    (tmp_path / "broken.fits").write_bytes(LOTSS.read_bytes()[:5000])
+    batch = images[:2] + [tmp_path / "broken.fits"] + images[2:]
+    common = ["--model", str(tiny_model), "--device", "cpu", "--no-progress"]
+    assert main(["predict", *map(str, batch), "--out", str(tmp_path / "batch"), "--writers", str(writers),
+                 *common]) == 2
+    for image in images:
+        assert main(["predict", str(image), "--out", str(tmp_path / "alone" / image.stem), *common]) == 0
+        alone, together = tmp_path / "alone" / image.stem, tmp_path / "batch"
+        assert np.array_equal(fits.getdata(alone / f"{image.stem}.prob.fits"),
+                              fits.getdata(together / f"{image.stem}.prob.fits"), equal_nan=True)
+        assert ((alone / f"{image.stem}.sources.ecsv").read_text()
+                == (together / f"{image.stem}.sources.ecsv").read_text())
+
+
 def test_unwritable_output_and_bad_model_exit_2(tmp_path, tiny_model, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("")
@@ -229,7 +253,7 @@ def test_inference_tiles_cover_an_image_with_few_large_tiles(tiny_model):
 
 
 @pytest.mark.parametrize("option, value", [("--tile", "30"), ("--tile", "0"), ("--crop", "600"),
-                                           ("--batch-size", "0")])
+                                           ("--batch-size", "0"), ("--writers", "0")])
 def test_bad_tile_options_are_one_line_errors(tmp_path, tiny_model, capsys, option, value):
     assert main(["predict", str(LOTSS), "--out", str(tmp_path / "out"), "--model", str(tiny_model), option, value,
                  "--no-progress"]) == 2

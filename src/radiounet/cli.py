@@ -261,8 +261,10 @@ def _cmd_predict(args):
         raise InvalidParameterError("redshift", args.redshift, "must be between 0 and 10")
     predictor = Predictor(args.model or DEFAULT_MODEL, args.device, threshold=args.threshold, tile=args.tile,
                           crop=args.crop, blend=args.blend, batch_size=args.batch_size, tta=args.tta)
+    if args.writers is not None and args.writers < 1:
+        raise InvalidParameterError("--writers", args.writers, "must be at least 1")
     summary = predict_files(expand_inputs(args.images), args.out, predictor, beam=beam, redshift=args.redshift,
-                            overwrite=args.overwrite, progress=not args.no_progress)
+                            overwrite=args.overwrite, progress=not args.no_progress, writers=args.writers)
     print(f"predict: {summary.line()}; outputs in {args.out}")
     return 2 if summary.failed else 0
 
@@ -753,6 +755,9 @@ def build_parser():
     predict.add_argument("--redshift", type=float, help="redshift of the target: sizes in kpc in the catalogue")
     predict.add_argument("--tta", action="store_true",
                          help="test-time augmentation: average the 8 flips/rotations, write their spread")
+    predict.add_argument("--writers", type=int,
+                         help="threads writing outputs while the next images are segmented (default: 1 up to 4 "
+                              "cores, else one per 4 cores up to 4: beside a GPU the writing is the bottleneck)")
     predict.add_argument("--tile", type=int,
                          help="largest inference tile side in pixels, a multiple of 2**depth (default: 1152; the "
                               "training tile, 192, with --crop 48: 0.1.0's tiles, twice the time)")

@@ -3,6 +3,7 @@
 import os
 import sys
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from radiounet.inference.outputs import output_paths, write_prediction
 from radiounet.io.atomic import ensure_writable_directory
 from radiounet.io.image import read_radio_image
 
-__all__ = ["BatchSummary", "predict_files", "image_stem", "expand_inputs"]
+__all__ = ["BatchSummary", "predict_files", "default_writers", "image_stem", "expand_inputs"]
 
 _SUFFIXES = (".fits.gz", ".fits.fz", ".fits", ".fit", ".fts")
 #: Above this many pixels the outputs are memory-mapped files while they are computed.
@@ -61,33 +62,46 @@ def expand_inputs(inputs):
     return paths
 
 
-def _segment(path, out, predictor, beam, redshift, progress=False):
-    """Segment one image; return the job that writes its outputs (then closes the image and removes scratch
-    files) and the image's size in Mpixel.
-
-    The writing runs in a background thread while the next image is segmented. With ``progress``, a mosaic
-    (above :data:`LARGE_IMAGE_PIXELS`) gets its own progress bar in Mpix/s.
-    """
-    scratch = out["png"].parent / f".{out['png'].stem}.scratch"
+def _open(path, predictor, beam):
+    """Read ``path`` and prepare it for the network (:meth:`Predictor.prepare`): the stack that closes the image,
+    the image, its prepared form. A batch runs it in a thread for the next image while the network segments this
+    one."""
     stack = ExitStack()
-    stack.callback(_remove_scratch, scratch)
     try:
         radio = stack.enter_context(read_radio_image(path, beam))
-        data = radio.data
-        image_jy = data if radio.jy_per_unit == 1 else np.asarray(data, dtype=np.float32) * radio.jy_per_unit
-        large = data.size > LARGE_IMAGE_PIXELS
-        prediction = predictor.predict(radio, scratch=scratch if large else None, progress=progress and large)
-        sources = diffuse_sources(prediction.probability, prediction.threshold, image_jy,
-                                  _rms_lookup(prediction, radio.shape), radio.wcs,
-                                  radio.beam_area_pixels, radio.pixel_arcsec, redshift=redshift,
-                                  class_probability=prediction.class_probability,
-                                  class_names=prediction.class_names)
+        return stack, radio, predictor.prepare(radio)
+    except BaseException:
+        stack.close()
+        raise
+
+
+def _segment(opened, out, predictor, redshift, progress=False):
+    """Segment one image opened by :func:`_open`; return the job that finds its diffuse sources and writes its
+    outputs (then closes the image and removes scratch files), and the image's size in Mpixel.
+
+    The job runs in a writing thread while the next image is segmented. With ``progress``, a mosaic (above
+    :data:`LARGE_IMAGE_PIXELS`) gets its own progress bar in Mpix/s.
+    """
+    stack, radio, prepared = opened
+    scratch = out["png"].parent / f".{out['png'].stem}.scratch"
+    stack.callback(_remove_scratch, scratch)
+    try:
+        large = radio.data.size > LARGE_IMAGE_PIXELS
+        prediction = predictor.predict(radio, scratch=scratch if large else None, progress=progress and large,
+                                       prepared=prepared)
     except BaseException:
         stack.close()
         raise
 
     def write():
         with stack:
+            data = radio.data
+            image_jy = data if radio.jy_per_unit == 1 else np.asarray(data, dtype=np.float32) * radio.jy_per_unit
+            sources = diffuse_sources(prediction.probability, prediction.threshold, image_jy,
+                                      _rms_lookup(prediction, radio.shape), radio.wcs,
+                                      radio.beam_area_pixels, radio.pixel_arcsec, redshift=redshift,
+                                      class_probability=prediction.class_probability,
+                                      class_names=prediction.class_names)
             try:
                 write_prediction(out, radio, image_jy, prediction, sources, predictor)
             except BaseException:
@@ -95,7 +109,7 @@ def _segment(path, out, predictor, beam, redshift, progress=False):
                     written.unlink(missing_ok=True)
                 raise
 
-    return write, data.size / 1e6
+    return write, radio.data.size / 1e6
 
 
 def _remove_scratch(scratch):
@@ -115,13 +129,23 @@ def _rms_lookup(prediction, shape):
     return rms
 
 
-def predict_files(paths, out_dir, predictor, *, beam=None, redshift=None, overwrite=False, progress=True):
+def default_writers():
+    """Threads that write outputs at once: one on a small machine, where the network needs the cores; beside a GPU,
+    where the network waits for the writing, one per four cores up to four."""
+    cores = os.cpu_count() or 1
+    return 1 if cores <= 4 else min(4, cores // 4)
+
+
+def predict_files(paths, out_dir, predictor, *, beam=None, redshift=None, overwrite=False, progress=True,
+                  writers=None):
     """Segment ``paths`` into ``out_dir``; under torchrun each rank takes every ``WORLD_SIZE``-th file.
 
     A file whose outputs all exist is skipped (unless ``overwrite``); a file
     that cannot be read or segmented is reported on one line and the others
-    go on. An image's outputs are written in a background thread while the
-    next image is segmented (one image at a time waits to be written).
+    go on. Three stages overlap: a thread reads the next image and measures
+    its noise mesh while the network segments this one, and ``writers``
+    threads (default :func:`default_writers`) find the diffuse sources of
+    the images segmented before and write their outputs.
 
     Returns
     -------
@@ -129,18 +153,22 @@ def predict_files(paths, out_dir, predictor, *, beam=None, redshift=None, overwr
     """
     out_dir = ensure_writable_directory(out_dir)
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-    mine = list(paths)[rank::world]
     summary = BatchSummary()
+    todo = []
+    for path in list(paths)[rank::world]:
+        outputs = output_paths(out_dir, image_stem(path), predictor.tta, bool(predictor.class_names))
+        if not overwrite and all(p.exists() for p in outputs.values()):
+            summary.skipped.append(path)
+        else:
+            todo.append((path, outputs))
+    writers = writers or default_writers()
 
     def failed(path, exc):
         message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
         print(f"radio-unet: error: {message}", file=sys.stderr)
         summary.failed.append((path, message))
 
-    def finish(writing):
-        if writing is None:
-            return
-        path, future = writing
+    def finish(path, future):
         try:
             future.result()
         except RadioUNetError as exc:
@@ -148,23 +176,32 @@ def predict_files(paths, out_dir, predictor, *, beam=None, redshift=None, overwr
         else:
             summary.done.append(path)
 
-    writing = None  # (path, future) of the image whose outputs are being written
+    writing = deque()  # (path, future) of the images whose outputs are being written, oldest first
     megapixels, start = 0.0, time.perf_counter()
-    bar = tqdm(mine, unit="image", desc="predict", disable=not progress)
-    with ThreadPoolExecutor(max_workers=1) as writer:
-        for path in bar:
-            outputs = output_paths(out_dir, image_stem(path), predictor.tta, bool(predictor.class_names))
-            if not overwrite and all(p.exists() for p in outputs.values()):
-                summary.skipped.append(path)
-                continue
-            try:
-                write, size = _segment(path, outputs, predictor, beam, redshift, progress)
-            except RadioUNetError as exc:
-                failed(path, exc)
-                continue
-            finish(writing)
-            writing = (path, writer.submit(write))
-            megapixels += size
-            bar.set_postfix_str(f"{megapixels / (time.perf_counter() - start):.2f} Mpix/s")
-        finish(writing)
+    bar = tqdm(total=len(todo), unit="image", desc="predict", disable=not progress)
+    with ThreadPoolExecutor(max_workers=1) as reader, ThreadPoolExecutor(max_workers=writers) as writer:
+        opening = reader.submit(_open, todo[0][0], predictor, beam) if todo else None
+        try:
+            for k, (path, outputs) in enumerate(todo):
+                current = opening
+                opening = reader.submit(_open, todo[k + 1][0], predictor, beam) if k + 1 < len(todo) else None
+                try:
+                    write, size = _segment(current.result(), outputs, predictor, redshift, progress)
+                except RadioUNetError as exc:
+                    failed(path, exc)
+                    bar.update()
+                    continue
+                while len(writing) >= writers:
+                    finish(*writing.popleft())
+                writing.append((path, writer.submit(write)))
+                megapixels += size
+                bar.update()
+                bar.set_postfix_str(f"{megapixels / (time.perf_counter() - start):.2f} Mpix/s")
+            while writing:
+                finish(*writing.popleft())
+        finally:
+            # Interrupted: close the image read ahead.
+            if opening is not None and not opening.cancel() and opening.exception() is None:
+                opening.result()[0].close()
+    bar.close()
     return summary

@@ -33,7 +33,7 @@ from radiounet.models.fusion import fold_batch_norm
 from radiounet.models.outputs import called_diffuse, probabilities
 from radiounet.models.store import DEFAULT_MODEL, load_model
 
-__all__ = ["Predictor", "Prediction"]
+__all__ = ["Predictor", "Prediction", "PreparedImage"]
 
 _RESAMPLE_TOLERANCE = 0.1
 #: Largest inference tile side (pixels) and the border discarded from each tile: with it, 2 x 2 tiles of 384
@@ -76,6 +76,27 @@ class Prediction:
     resampled: bool
     class_probability: np.ndarray = None
     class_names: tuple = ()
+
+
+@dataclass
+class PreparedImage:
+    """An image made ready for the network by :meth:`Predictor.prepare`.
+
+    Attributes
+    ----------
+    image : radiounet.io.image.RadioImage
+    data : numpy.ndarray
+        The pixels at the model's sampling (the image's own, when no regridding is needed).
+    mesh : numpy.ndarray
+        The noise mesh of ``data`` (data units), in boxes of twice the training tile.
+    target : astropy.wcs.WCS or None
+        The grid of ``data`` when the image was regridded.
+    """
+
+    image: object
+    data: np.ndarray
+    mesh: np.ndarray
+    target: WCS = None
 
 
 def _dihedral(x, k, flip):
@@ -172,12 +193,13 @@ class Predictor:
         binary model)."""
         return output[1 + int(self.tta):] if self.class_names else None
 
-    def predict_array(self, data, *, out=None, progress=False):
+    def predict_array(self, data, *, out=None, progress=False, mesh=None):
         """Probability (and spread) of a 2-D array already at the model's sampling.
 
         ``data`` is in any brightness unit (the noise normalisation removes
         it) and may be a memory map; ``out`` (``(self.channels, ny, nx)``)
-        may be one too.
+        may be one too. ``mesh`` is its noise mesh in boxes of twice the
+        training tile, when measured already (:meth:`prepare`).
 
         Returns
         -------
@@ -188,7 +210,8 @@ class Predictor:
             The noise mesh.
         """
         box = 2 * self.tile
-        mesh = rms_mesh(data, box)
+        if mesh is None:
+            mesh = rms_mesh(data, box)
         view = NormalisedImage(data, mesh, box)
         tile = self.tile_for(data.shape)
         crop = min(self.crop, (tile - 1) // 2)
@@ -227,14 +250,11 @@ class Predictor:
             target.wcs.cdelt = image.wcs.wcs.cdelt * factor
         return target, shape
 
-    def predict(self, image, *, progress=False, scratch=None):
-        """Segment a :class:`radiounet.io.image.RadioImage`; the result is on the image's own grid.
+    def prepare(self, image):
+        """The work before the network, which needs no device: the image at the model's sampling and its noise mesh.
 
-        With ``scratch`` (a path prefix), the probability, spread and mask are
-        memory-mapped files ``PREFIX.probability.npy`` and ``PREFIX.mask.npy``
-        instead of arrays in memory, so that a
-        mosaic larger than the memory goes through band by band (images at
-        the model's sampling only: regridding needs the image in memory).
+        :meth:`predict` calls it; a batch (:func:`radiounet.inference.batch.predict_files`) prepares the next
+        image in a thread while the network segments this one.
 
         Raises
         ------
@@ -245,18 +265,38 @@ class Predictor:
         """
         require_beams_across(image)
         target, shape = self._native_grid(image)
-        channels = self.channels
         data = image.data
-        out = None
         if target is not None:
             from reproject import reproject_interp  # a slow import, needed only to regrid
 
             data, _ = reproject_interp((np.asarray(data, dtype=np.float32), image.wcs), target, shape_out=shape)
-        elif scratch is not None:
+        return PreparedImage(image=image, data=data, mesh=rms_mesh(data, 2 * self.tile), target=target)
+
+    def predict(self, image, *, progress=False, scratch=None, prepared=None):
+        """Segment a :class:`radiounet.io.image.RadioImage`; the result is on the image's own grid.
+
+        With ``scratch`` (a path prefix), the probability, spread and mask are
+        memory-mapped files ``PREFIX.probability.npy`` and ``PREFIX.mask.npy``
+        instead of arrays in memory, so that a
+        mosaic larger than the memory goes through band by band (images at
+        the model's sampling only: regridding needs the image in memory).
+        ``prepared`` is this image's :meth:`prepare`, when done already.
+
+        Raises
+        ------
+        RadioUNetError
+            As :meth:`prepare`.
+        """
+        if prepared is None:
+            prepared = self.prepare(image)
+        target, channels, out = prepared.target, self.channels, None
+        if target is None and scratch is not None:
             out = np.lib.format.open_memmap(f"{scratch}.probability.npy", mode="w+",
                                             dtype=np.float32, shape=(channels,) + image.shape)
-        output, mesh = self.predict_array(data, out=out, progress=progress)
+        output, mesh = self.predict_array(prepared.data, out=out, progress=progress, mesh=prepared.mesh)
         if target is not None:
+            from reproject import reproject_interp
+
             output = np.stack([reproject_interp((channel, target), image.wcs, shape_out=image.shape)[0]
                                for channel in output]).astype(np.float32)
         if scratch is not None:
