@@ -151,6 +151,25 @@ def test_mini_halos_are_small_centred_and_sit_on_a_bright_central_source():
         assert field.image[y - 1:y + 2, x - 1:x + 2].max() > 0.5 * halo.params["central_source_snr"] * rms
 
 
+def test_halos_host_a_central_compact_source_as_often_as_configured():
+    sky = dict(fraction_diffuse=1.0, fraction_radio_galaxies=0.0, halo_probability=1.0, relic_probability=0.0,
+               radio_galaxies_mean=0.0, redshift=(0.05, 0.1))
+    hosting = _components(SkyConfig(halo_central_source_probability=1.0, **sky), 3, 4, preset="lotss-dr2-6")
+    for field in hosting:
+        (halo,) = field.components
+        assert halo.subtype == "exponential"
+        y, x = int(round(halo.y)), int(round(halo.x))
+        assert field.labels[y, x] == CLASS_NAMES.index("halo")  # the reference labels: the halo's pixel stays halo
+        rms = field.config.survey.rms_jy
+        assert field.image[y - 1:y + 2, x - 1:x + 2].max() > 0.5 * halo.params["central_source_snr"] * rms
+    # Off (the default), the fields of existing configurations keep every byte.
+    plain = _components(SkyConfig(**sky), 3, 4, preset="lotss-dr2-6")
+    assert all("central_source_snr" not in f.components[0].params for f in plain)
+    assert not any(np.array_equal(a.image, b.image) for a, b in zip(hosting, plain))
+    explicit = _components(SkyConfig(halo_central_source_probability=0.0, **sky), 3, 4, preset="lotss-dr2-6")
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(plain, explicit))
+
+
 def test_halo_profiles_and_relic_shapes_vary_as_configured():
     sky = SkyConfig(fraction_diffuse=1.0, fraction_radio_galaxies=0.0, radio_galaxies_mean=0.0,
                     halo_probability=1.0, relic_probability=1.0, halo_profile_index=(0.6, 1.6),

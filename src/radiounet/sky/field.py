@@ -62,6 +62,7 @@ class SkyConfig:
     halo_substructure: tuple = (0.2, 0.6)
     halo_profile_index: tuple = (1.0, 1.0)
     mini_halo_probability: float = 0.0
+    halo_central_source_probability: float = 0.0
     mini_halo_re_kpc: tuple = (15.0, 60.0)
     relic_distance_kpc: tuple = (500.0, 3000.0)
     relic_length_kpc: tuple = (500.0, 2000.0)
@@ -87,7 +88,7 @@ class SkyConfig:
     def __post_init__(self):
         for name in ("fraction_diffuse", "fraction_radio_galaxies", "halo_probability", "relic_probability",
                      "relic_pair_probability", "central_radio_galaxy_probability", "compact_resolved_fraction",
-                     "mini_halo_probability", "relic_symmetric_probability",
+                     "mini_halo_probability", "halo_central_source_probability", "relic_symmetric_probability",
                      "radio_galaxy_core_absent_probability"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -371,7 +372,7 @@ def simulate_field(config, rng):
     for component in components:
         _RENDERERS[component.kind](component, layers[CLASS_LAYERS.index(component.kind)], survey)
     render_compact_sources(compact, layers[CLASS_LAYERS.index("compact")])
-    for halo in (c for c in components if c.subtype == "mini-halo"):
+    for halo in (c for c in components if "central_source_snr" in c.params):
         add_point_sources(layers[CLASS_LAYERS.index("compact")], [halo.x], [halo.y],
                           [halo.params["central_source_snr"] * survey.rms_jy])
 

@@ -34,7 +34,9 @@ def draw_halo(rng, cluster, survey, config):
     profile index ``n`` log-uniform in ``config.halo_profile_index``. With
     probability ``config.mini_halo_probability`` the halo is a mini-halo:
     e-folding radius log-uniform in ``config.mini_halo_re_kpc``, no offset, a
-    central source of ``config.radio_galaxy_core_snr`` times the rms.
+    central source of ``config.radio_galaxy_core_snr`` times the rms. Other halos
+    host such a central source (the brightest cluster galaxy's core) with
+    probability ``config.halo_central_source_probability``.
     """
     kpc_per_pixel = cluster.kpc_per_pixel
     r500_kpc = cluster.r500.to_value("kpc")
@@ -54,6 +56,8 @@ def draw_halo(rng, cluster, survey, config):
         subtype = "mini-halo"
         re_kpc = log_uniform(rng, *config.mini_halo_re_kpc)
         offset = np.zeros(2)
+        params["central_source_snr"] = log_uniform(rng, *config.radio_galaxy_core_snr)
+    elif config.halo_central_source_probability and rng.uniform() < config.halo_central_source_probability:
         params["central_source_snr"] = log_uniform(rng, *config.radio_galaxy_core_snr)
     params.update(re_kpc=re_kpc, re_pix=re_kpc / kpc_per_pixel)
     return Component(
