@@ -14,13 +14,16 @@ For simulated LoTSS 6" images of each size (default 1000, 2000, 4000 and 10000 p
 * ``MONAI``: MONAI's ``sliding_window_inference`` with the default network on 192-pixel tiles at half overlap,
   when MONAI is installed (``pip install monai``; a benchmark-only dependency);
 * ``ONNX Runtime``: the default model exported by ``radio-unet export`` through predict's sliding window, when
-  ONNX Runtime is installed (``pip install 'radiounet[onnx]' onnxruntime``).
+  ONNX Runtime is installed (``pip install 'radiounet[onnx]' onnxruntime``);
+* ``predict, network skipped``: predict's batch path in this process (reading, noise mesh, normalisation,
+  stitching, source finding, writing every output; imports excluded) with a network that costs nothing: the
+  ceiling that everything around the network puts on ``radio-unet predict``, which a GPU cannot lift.
 
 Seconds per image (the fastest of ``--repeats`` runs), Mpixel per second, and the reference's time over each row's
 ("x reference": how many times faster than the reference network). The network rows run up to 4000 pixels
 (``--network-sizes``); the 10000-pixel mosaic runs once.
 
-    python benchmarks/bench_predict.py [--sizes 1000 2000 4000 10000] [--threads 2] [--device cpu|cuda]
+    python benchmarks/bench_predict.py [--sizes 1000 2000 4000 10000] [--threads 2] [--device cpu|cuda] [--batch N]
 """
 
 import argparse
@@ -153,6 +156,28 @@ def _time_predict_once(paths, out, device, threads, extra):
     return seconds / len(paths), peak
 
 
+def time_pipeline(paths, out, model, device):
+    """Seconds per image of predict's batch path over ``paths`` in this process, with a network that costs
+    nothing (a constant probability): what reading, the noise mesh, normalisation, stitching, source finding and
+    writing cost per image when they overlap as in ``radio-unet predict``."""
+    from radiounet.inference.batch import predict_files
+
+    predictor = Predictor(model, device)
+
+    def free_network(batch):
+        n, _, height, width = batch.shape
+        return batch.new_full((n, predictor.channels, height, width), 0.01)
+
+    predictor._network = free_network
+    predict_files(paths[:1], out, predictor, progress=False)  # warm-up: the plotting and table imports
+    shutil.rmtree(out)
+    start = time.perf_counter()
+    predict_files(paths, out, predictor, progress=False)
+    seconds = (time.perf_counter() - start) / len(paths)
+    shutil.rmtree(out)
+    return seconds
+
+
 def _peak_anonymous_memory(child, interval=0.05):
     """Peak anonymous resident memory (MiB) of a running child, sampled from /proc (Linux; NaN elsewhere).
 
@@ -244,6 +269,9 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--repeats", type=int, default=2, help="runs per row, the fastest reported (default: 2)")
+    parser.add_argument("--batch", type=int,
+                        help="images per batch of the predict rows (default: 8, 5 and 2 at 1000, 2000 and 4000 "
+                             "pixels, one mosaic above; more on a GPU, where images overlap in the pipeline)")
     parser.add_argument("--keras-unet", help="the reference's UNet.py: time the Keras original (needs TensorFlow)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -268,7 +296,7 @@ def main():
         directory = Path(directory)
         onnx_predict = onnx_network(args.model, directory, args.threads) if device.type == "cpu" else None
         for size in args.sizes:
-            paths = write_images(directory, size, BATCH.get(size, 1))
+            paths = write_images(directory, size, args.batch or BATCH.get(size, 1))
             mpix = size * size / 1e6
             network = {}
             if size in args.network_sizes:
@@ -281,6 +309,8 @@ def main():
             rows = [("radio-unet predict", *time_predict(paths, directory / "out", args.device, args.threads,
                                                          repeats=repeats), len(paths))]
             if size <= 4000:
+                rows.append(("predict, network skipped", time_pipeline(paths, directory / "out", args.model,
+                                                                       args.device), float("nan"), len(paths)))
                 rows.append(("predict, 0.1.0 tiles", *time_predict(paths, directory / "out", args.device,
                                                                    args.threads, ("--tile", "192", "--crop", "48")),
                              len(paths)))
