@@ -89,18 +89,21 @@ class NormalisedImage:
         self.box = box
         self.shape = data.shape
         self.ndim = 2
+        # The mesh interpolated along its rows to every column, once: each band of rows then only interpolates
+        # between two of these (bilinear between box centres, constant beyond the outer ones).
+        self._along = None
+        if not np.isscalar(rms):
+            cols = (np.arange(self.shape[1]) + 0.5) / box - 0.5
+            self._along = np.stack([np.interp(cols, np.arange(rms.shape[1]), row) for row in rms]).astype(np.float32)
 
     def _mesh_rows(self, start, stop):
-        """The mesh interpolated along its rows to every column, and for rows ``start:stop`` the mesh rows below
-        and above and the weight of the one above (bilinear between box centres, constant beyond the outer ones).
-        """
-        mesh_rows, mesh_cols = self.rms.shape
-        cols = (np.arange(self.shape[1]) + 0.5) / self.box - 0.5
-        along = np.stack([np.interp(cols, np.arange(mesh_cols), row) for row in self.rms]).astype(np.float32)
+        """For rows ``start:stop``, the rows of the interpolated mesh below and above and the weight of the one
+        above."""
+        mesh_rows = self.rms.shape[0]
         rows = np.clip((np.arange(start, stop) + 0.5) / self.box - 0.5, 0, mesh_rows - 1)
         below = np.floor(rows).astype(int)
         above = np.minimum(below + 1, mesh_rows - 1)
-        return along, below, above, (rows - below).astype(np.float32)[:, None]
+        return below, above, (rows - below).astype(np.float32)[:, None]
 
     def rows_on(self, start, stop, device):
         """Rows ``start:stop`` of the view as a float32 tensor on ``device``, computed there (the raw rows and the
@@ -108,8 +111,8 @@ class NormalisedImage:
         data = torch.from_numpy(np.ascontiguousarray(self.data[start:stop, :], dtype=np.float32)).to(device)
         if np.isscalar(self.rms):
             return normalize(data, float(self.rms))
-        along, below, above, fraction = self._mesh_rows(start, stop)
-        along, fraction = torch.from_numpy(along).to(device), torch.from_numpy(fraction).to(device)
+        below, above, fraction = self._mesh_rows(start, stop)
+        along, fraction = torch.from_numpy(self._along).to(device), torch.from_numpy(fraction).to(device)
         below, above = torch.from_numpy(below).to(device), torch.from_numpy(above).to(device)
         return normalize(data, along[below] * (1 - fraction) + along[above] * fraction)
 
