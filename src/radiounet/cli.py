@@ -261,8 +261,6 @@ def _cmd_predict(args):
         raise InvalidParameterError("redshift", args.redshift, "must be between 0 and 10")
     predictor = Predictor(args.model or DEFAULT_MODEL, args.device, threshold=args.threshold, tile=args.tile,
                           crop=args.crop, blend=args.blend, batch_size=args.batch_size, tta=args.tta)
-    if args.writers is not None and args.writers < 1:
-        raise InvalidParameterError("--writers", args.writers, "must be at least 1")
     summary = predict_files(expand_inputs(args.images), args.out, predictor, beam=beam, redshift=args.redshift,
                             overwrite=args.overwrite, progress=not args.no_progress, writers=args.writers)
     print(f"predict: {summary.line()}; outputs in {args.out}")

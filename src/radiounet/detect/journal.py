@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from radiounet.io.atomic import atomic_path
+
 __all__ = ["DetectionJournal", "file_stamp"]
 
 
@@ -75,15 +77,14 @@ class DetectionJournal:
     def start(self):
         """Begin the file with the settings, keeping the rows already in it that were written with them."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
         lines = [json.dumps({"settings": self.settings})] + [json.dumps(row) for row in self.rows.values()]
-        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        os.replace(tmp, self.path)
+        with atomic_path(self.path) as tmp:
+            tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     def add(self, row):
         """Append one measured cluster's row (flushed to disk before returning)."""
         row = {key: _plain(value) for key, value in row.items()}
-        row["image_stamp"] = file_stamp(row["image"]) if row["image"] else None
+        row["image_stamp"] = file_stamp(row["image"])
         self.rows[row["name"]] = row
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")

@@ -6,9 +6,19 @@ atomic rename); ``cutouts`` runs a whole catalogue in parallel and returns a
 table of what was fetched.
 """
 
-from radiounet.fetch.cutouts import CUTOUT_STATUSES, cutout_filename, default_cutout_size, fetch_cutouts
-from radiounet.fetch.download import DownloadResult, download_fits
-from radiounet.fetch.services import SURVEY_SERVICES, CutoutService, get_service
+from importlib import import_module
 
 __all__ = ["CUTOUT_STATUSES", "SURVEY_SERVICES", "CutoutService", "DownloadResult", "cutout_filename",
            "default_cutout_size", "download_fits", "fetch_cutouts", "get_service"]
+
+_MODULES = {"CUTOUT_STATUSES": "cutouts", "cutout_filename": "cutouts", "default_cutout_size": "cutouts",
+            "fetch_cutouts": "cutouts", "DownloadResult": "download", "download_fits": "download",
+            "SURVEY_SERVICES": "services", "CutoutService": "services", "get_service": "services"}
+
+
+def __getattr__(name):
+    # Imported on first use: the CLI's parser needs only the light services module to list the surveys, not the
+    # tables, FITS and HTTP machinery of the others.
+    if name not in _MODULES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"radiounet.fetch.{_MODULES[name]}"), name)

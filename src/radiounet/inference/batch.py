@@ -13,7 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 from radiounet.detect.sources import diffuse_sources
-from radiounet.errors import RadioUNetError
+from radiounet.errors import RadioUNetError, require_positive_int
 from radiounet.inference.outputs import output_paths, write_prediction
 from radiounet.io.atomic import ensure_writable_directory
 from radiounet.io.image import read_radio_image
@@ -151,6 +151,9 @@ def predict_files(paths, out_dir, predictor, *, beam=None, redshift=None, overwr
     -------
     BatchSummary
     """
+    if writers is None:
+        writers = default_writers()
+    require_positive_int(writers, "writers")
     out_dir = ensure_writable_directory(out_dir)
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     summary = BatchSummary()
@@ -161,7 +164,6 @@ def predict_files(paths, out_dir, predictor, *, beam=None, redshift=None, overwr
             summary.skipped.append(path)
         else:
             todo.append((path, outputs))
-    writers = writers or default_writers()
 
     def failed(path, exc):
         message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"

@@ -84,16 +84,14 @@ class PreparedImage:
 
     Attributes
     ----------
-    image : radiounet.io.image.RadioImage
     data : numpy.ndarray
-        The pixels at the model's sampling (the image's own, when no regridding is needed).
+        The image's pixels at the model's sampling (the image's own, when no regridding is needed).
     mesh : numpy.ndarray
         The noise mesh of ``data`` (data units), in boxes of twice the training tile.
     target : astropy.wcs.WCS or None
         The grid of ``data`` when the image was regridded.
     """
 
-    image: object
     data: np.ndarray
     mesh: np.ndarray
     target: WCS = None
@@ -270,7 +268,7 @@ class Predictor:
             from reproject import reproject_interp  # a slow import, needed only to regrid
 
             data, _ = reproject_interp((np.asarray(data, dtype=np.float32), image.wcs), target, shape_out=shape)
-        return PreparedImage(image=image, data=data, mesh=rms_mesh(data, 2 * self.tile), target=target)
+        return PreparedImage(data=data, mesh=rms_mesh(data, 2 * self.tile), target=target)
 
     def predict(self, image, *, progress=False, scratch=None, prepared=None):
         """Segment a :class:`radiounet.io.image.RadioImage`; the result is on the image's own grid.

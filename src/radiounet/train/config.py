@@ -168,8 +168,6 @@ def _set(config, section, key, value, source):
     if key not in DEFAULTS[section]:
         raise RadioUNetError(f"{source}: unknown key {section}.{key}; known: {', '.join(DEFAULTS[section])}")
     default = DEFAULTS[section][key]
-    if isinstance(default, bool) and not isinstance(value, bool):
-        raise RadioUNetError(f"{source}: {section}.{key} must be true or false, not {value!r}")
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if type(default) is not type(value) and not (isinstance(default, list) and isinstance(value, list)):
