@@ -285,6 +285,15 @@ def test_a_bad_url_template_is_one_line_and_exit_2(tmp_path, capsys, template, m
     assert not (tmp_path / "c").exists()
 
 
+@pytest.mark.parametrize("option, value", [("--factor", "0"), ("--timeout", "0"), ("--workers", "0")])
+def test_a_bad_fetch_setting_is_one_line_before_any_request(tmp_path, server, capsys, option, value):
+    status = main(["cutouts", "--catalog", str(_catalog(tmp_path, ["ok-1"])), "--survey", "custom",
+                   "--url-template", server.template, "--out", str(tmp_path / "c"), option, value, "--no-progress"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and option.lstrip("-") in err and "Traceback" not in err
+    assert not (tmp_path / "c").exists()
+
+
 def test_detect_fetch_goes_from_a_psz2_catalogue_to_detections_and_report(tmp_path):
     """The demo of the tutorial: the example server, its PSZ2-format catalogue, one command."""
     spec = importlib.util.spec_from_file_location("cutout_server", EXAMPLES / "cutout_server.py")

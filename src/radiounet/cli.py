@@ -270,7 +270,7 @@ def _cmd_predict(args):
 def _fetch_cutouts(args, catalog, survey, out):
     """Fetch the catalogue's cutouts for cutouts/detect --fetch; writes OUT/cutouts.ecsv and returns the table."""
     from radiounet.fetch import fetch_cutouts, get_service
-    from radiounet.io.tables import write_table
+    from radiounet.io.tables import count_text, write_table
 
     if survey == "custom" and not args.url_template:
         raise InvalidParameterError("survey", survey, "give the service's --url-template")
@@ -280,8 +280,7 @@ def _fetch_cutouts(args, catalog, survey, out):
                           factor=args.factor, workers=args.workers, timeout=args.timeout, retries=args.retries,
                           overwrite=args.refetch, progress=not args.no_progress)
     write_table(table, Path(out) / "cutouts.ecsv")
-    counts = ", ".join(f"{n} {status}" for status, n in sorted(Counter(table["status"]).items()))
-    print(f"cutouts: {len(table)} rows: {counts}; {out}/cutouts.ecsv")
+    print(f"cutouts: {len(table)} rows: {count_text(table['status'])}; {out}/cutouts.ecsv")
     return table
 
 
@@ -302,12 +301,9 @@ def _fetch_problem(table, out):
 
 
 def _cmd_cutouts(args):
-    _require_positive_factor(args)
     problem = _fetch_problem(_fetch_cutouts(args, _read_catalog(args), args.survey, args.out), args.out)
     if problem:
-        print(f"radio-unet: error: {problem}", file=sys.stderr)
-        return 2
-    return 0
+        raise RadioUNetError(problem)
 
 
 def _cmd_detect(args):
@@ -330,7 +326,6 @@ def _cmd_detect(args):
         raise RadioUNetError(f"detect: {', '.join(fetch_options)} go with --fetch SURVEY")
     cutouts = args.cutouts or out / "cutouts"
     if args.fetch:
-        _require_positive_factor(args)
         fetched = _fetch_cutouts(args, catalog, args.fetch, cutouts)
         args.images = list(args.images or []) + [f for f in fetched["file"] if f]
         if not args.images:
@@ -361,9 +356,7 @@ def _cmd_detect(args):
           f"{int(detections['detected'].sum())} with diffuse emission; {out}/detections.ecsv, report.html")
     problem = _fetch_problem(fetched, cutouts) if args.fetch else None
     if problem:
-        print(f"radio-unet: error: {problem}", file=sys.stderr)
-        return 2
-    return 0
+        raise RadioUNetError(problem)
 
 
 def _cmd_evaluate(args):
@@ -588,16 +581,12 @@ def _add_aperture_options(parser):
                         help="detected when R exceeds this (default: the model's, else 0.015)")
 
 
-def _require_positive_factor(args):
-    if not args.factor > 0:
-        raise InvalidParameterError("factor", args.factor, "must be positive")
-
-
 def _aperture_images(args):
     """The images of detect or inject (folders expanded), after checking the aperture factor."""
     from radiounet.inference.batch import expand_inputs
 
-    _require_positive_factor(args)
+    if not args.factor > 0:
+        raise InvalidParameterError("factor", args.factor, "must be positive")
     images = expand_inputs(args.images)
     if not images:
         raise RadioUNetError(f"no FITS image in {' '.join(args.images)}")

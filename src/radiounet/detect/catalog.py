@@ -18,15 +18,13 @@ single measurable cluster for commands that measure them
 (:func:`require_measurable`).
 """
 
-from collections import Counter
-
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import Angle
 from astropy.table import QTable
 
 from radiounet.errors import InvalidParameterError, RadioUNetError
-from radiounet.io.tables import read_table
+from radiounet.io.tables import count_text, read_table
 from radiounet.sky.cosmology import DEFAULT_COSMOLOGY, kpc_per_arcsec, r500_from_m500
 
 __all__ = ["read_cluster_catalog", "require_measurable"]
@@ -160,6 +158,6 @@ def require_measurable(catalog, path):
     """Raise :class:`RadioUNetError` naming ``path`` unless some row of ``catalog`` (from
     :func:`read_cluster_catalog`) has the status ``ok``: position, redshift and R500 known."""
     if not (catalog["status"] == "ok").any():
-        counts = ", ".join(f"{count} {status}" for status, count in sorted(Counter(catalog["status"]).items()))
-        raise RadioUNetError(f"{path}: none of the {len(catalog)} clusters can be measured ({counts}); check the "
+        raise RadioUNetError(f"{path}: none of the {len(catalog)} clusters can be measured "
+                             f"({count_text(catalog['status'])}); check the "
                              "redshift and mass (or --r500-column) columns")

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from radiounet.io.atomic import atomic_path
+from radiounet.io.tables import plain_value
 
 __all__ = ["DetectionJournal", "file_stamp"]
 
@@ -24,12 +25,6 @@ def file_stamp(path):
     """``[size, modification time in ns]`` of a file: what tells a journaled result that its input changed."""
     stat = os.stat(path)
     return [stat.st_size, stat.st_mtime_ns]
-
-
-def _plain(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 class DetectionJournal:
@@ -44,7 +39,7 @@ class DetectionJournal:
 
     def __init__(self, path, settings):
         self.path = Path(path)
-        self.settings = {key: _plain(value) for key, value in settings.items()}
+        self.settings = {key: plain_value(value) for key, value in settings.items()}
         self.rows = self._read()
 
     def _read(self):
@@ -83,7 +78,7 @@ class DetectionJournal:
 
     def add(self, row):
         """Append one measured cluster's row (flushed to disk before returning)."""
-        row = {key: _plain(value) for key, value in row.items()}
+        row = {key: plain_value(value) for key, value in row.items()}
         row["image_stamp"] = file_stamp(row["image"])
         self.rows[row["name"]] = row
         with open(self.path, "a", encoding="utf-8") as f:

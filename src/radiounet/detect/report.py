@@ -17,6 +17,7 @@ from collections import Counter
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -26,7 +27,7 @@ from radiounet import __version__
 from radiounet.detect.clusters import from_class_model
 from radiounet.detect.views import CLASS_COLOURS, full_view_filename, sources_filename, thumbnail_filename
 from radiounet.io.atomic import atomic_path
-from radiounet.io.tables import read_table
+from radiounet.io.tables import plain_value, read_table
 
 __all__ = ["r_histogram", "significant", "write_report"]
 
@@ -55,12 +56,6 @@ def significant(value, digits=_PAGE_DIGITS):
 def _fixed(value, decimals, unit=""):
     """``value`` with ``decimals`` decimals and its unit; "–" for NaN."""
     return "–" if not np.isfinite(value) else f"{value:.{decimals}f}{unit}"
-
-
-def _plain(value):
-    """A table cell as a Python scalar, without its unit."""
-    value = getattr(value, "value", value)
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _data_uri(path):
@@ -184,53 +179,53 @@ def _words(status):
     return str(status).replace("_", " ")
 
 
-#: Columns of the table: header, tooltip, column of the detections, format.
-_TABLE_COLUMNS = (
-    ("name", "cluster name", "name", str),
+class _Column(NamedTuple):
+    """A column of the table: header, tooltip, column of the detections, format, alignment (text or number)."""
+
+    header: str
+    tooltip: str
+    column: str
+    format: object
+    align: str = "number"
+
+
+_TABLE_COLUMNS = tuple(_Column(*spec) for spec in (
+    ("name", "cluster name", "name", str, "text"),
     ("z", "redshift", "z", partial(_fixed, decimals=3)),
     ("R500 (kpc)", "R500", "r500_kpc", partial(_fixed, decimals=0)),
     ("R", "detection ratio: mean probability of diffuse emission in the aperture", "R", significant),
-    ("detected", "R above the threshold", "detected", _yes_no),
-    ("class", "cluster class", "class", str),
-    ("status", "whether and how the cluster was measured", "status", _words),
+    ("detected", "R above the threshold", "detected", _yes_no, "text"),
+    ("class", "cluster class", "class", str, "text"),
+    ("status", "whether and how the cluster was measured", "status", _words, "text"),
     ("cov. (%)", "share of the aperture inside the image", "coverage", _percent),
     ("sources", "diffuse sources in the aperture", "n_sources", str),
     ("flux (mJy)", "total flux density of these sources", "source_flux", _mjy),
     ("LAS (kpc)", "largest linear size of these sources", "largest_source_kpc", partial(_fixed, decimals=0)),
-)
+))
 #: Further columns of a class model.
-_CLASS_COLUMNS = (
+_CLASS_COLUMNS = tuple(_Column(*spec) for spec in (
     ("R halo", "mean P(halo) in the aperture", "R_halo", significant),
     ("R relic", "mean P(relic) in the aperture", "R_relic", significant),
     ("R RG", "mean P(radio galaxy) in the aperture", "R_radio_galaxy", significant),
     ("P halo", "probability of a halo (alone), from the cluster classifier", "P_halo", partial(_fixed, decimals=2)),
     ("P relic", "probability of relics (alone)", "P_relic", partial(_fixed, decimals=2)),
     ("P both", "probability of a halo and relics", "P_both", partial(_fixed, decimals=2)),
-)
-
-
-#: Columns of text (left-aligned); the others hold numbers.
-_TEXT_COLUMNS = ("name", "detected", "class", "status")
+))
 
 
 def _table_columns(class_model):
     return _TABLE_COLUMNS + (_CLASS_COLUMNS if class_model else ())
 
 
-def _alignment(column):
-    return "text" if column in _TEXT_COLUMNS else "number"
-
-
 def _table_cells(row, columns):
     """(sort value, text, alignment) of a cluster in each column of the table."""
-    return [(_sort_value(row[column]), text(_plain(row[column])), _alignment(column))
-            for _, _, column, text in columns]
+    return [(_sort_value(row[c.column]), c.format(plain_value(row[c.column])), c.align) for c in columns]
 
 
 def _facts(row, class_model):
     """(label, text) pairs of a cluster's full view: position and size, then R and its parts if measured."""
-    r500_kpc, r500_arcsec = _plain(row["r500_kpc"]), _plain(row["r500_arcsec"])
-    facts = [("RA, Dec", f"{_plain(row['ra']):.4f}°, {_plain(row['dec']):+.4f}°"), ("z", _fixed(row["z"], 3)),
+    r500_kpc, r500_arcsec = plain_value(row["r500_kpc"]), plain_value(row["r500_arcsec"])
+    facts = [("RA, Dec", f"{plain_value(row['ra']):.4f}°, {plain_value(row['dec']):+.4f}°"), ("z", _fixed(row["z"], 3)),
              ("R500", f"{_fixed(r500_kpc, 0, ' kpc')} = {_fixed(r500_arcsec / 60, 2, '′')}"),
              ("status", _words(row["status"]))]
     if not np.isfinite(row["R"]):
@@ -248,7 +243,7 @@ def _facts(row, class_model):
 
 def _sort_value(value):
     """What a table cell or a card sorts by: a number as text, "" for NaN (sorted last), else the text."""
-    value = _plain(value)
+    value = plain_value(value)
     if isinstance(value, (int, float)):
         return repr(float(value)) if np.isfinite(value) else ""
     return str(value)
@@ -268,7 +263,7 @@ def _cluster(index, row, folder, columns, class_model):
     card, full = _pictures(folder, name) if measured else (None, None)
     return {"index": index, "name": name, "R": float(row["R"]) if measured else None, "r": _sort_value(row["R"]),
             "R_text": significant(row["R"]), "z": _sort_value(row["z"]), "z_text": _fixed(row["z"], 3),
-            "r500_text": _fixed(_plain(row["r500_kpc"]), 0, " kpc"), "kind": str(row["class"]) if measured else "unmeasured",
+            "r500_text": _fixed(plain_value(row["r500_kpc"]), 0, " kpc"), "kind": str(row["class"]) if measured else "unmeasured",
             "detected": bool(row["detected"]), "status": status, "status_key": _status_key(status),
             "status_text": _words(status), "card": card, "full": full,
             "sources": _read_sources(folder, name) if measured else [], "facts": _facts(row, class_model),
@@ -304,7 +299,7 @@ def write_report(path, detections, views=None):
     page = _environment().get_template("report.html.j2").render(
         clusters=clusters, summary=_summary(clusters), colours=CLASS_COLOURS,
         histogram=_histogram_figure([c["R"] for c in measured], [c["kind"] for c in measured], threshold),
-        header=[(label, title, _alignment(column)) for label, title, column, _ in columns],
+        header=[(c.header, c.tooltip, c.align) for c in columns],
         threshold=significant(threshold),
         model=str(meta.get("model", "–")), factor=significant(meta.get("factor", np.nan)), version=__version__,
         date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))

@@ -15,6 +15,7 @@ import sys
 import threading
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
 
 import astropy.units as u
 import numpy as np
@@ -116,8 +117,9 @@ def fetch_cutouts(catalog, service, out, *, size=None, max_size=2 * u.deg, facto
     require_positive_int(workers, "workers")
     if isinstance(retries, bool) or int(retries) != retries or retries < 0:
         raise InvalidParameterError("retries", retries, "must be an integer >= 0")
-    if not timeout > 0:
-        raise InvalidParameterError("timeout", timeout, "must be positive")
+    for name, value in (("timeout", timeout), ("factor", factor)):
+        if not value > 0:
+            raise InvalidParameterError(name, value, "must be positive")
     for name, value in (("size", size), ("max_size", max_size)):
         if value is not None and not (np.isfinite(u.Quantity(value).value) and u.Quantity(value).value > 0):
             raise InvalidParameterError(name, value, "must be a positive angle")
@@ -128,7 +130,8 @@ def fetch_cutouts(catalog, service, out, *, size=None, max_size=2 * u.deg, facto
         (out / ".requests").mkdir(exist_ok=True)
     _download_all(jobs, out, workers, dict(timeout=timeout, retries=retries, backoff=backoff), progress)
     for row in rows:
-        row["file"] = str(out / row["file"]) if row["status"] in ("fetched", "cached") else ""
+        if row["status"] not in ("fetched", "cached"):
+            row["file"] = ""
     names = ("name", "ra", "dec", "size", "status", "file", "n_bytes", "attempts", "message", "url")
     table = QTable(rows=rows, names=names) if rows else QTable(names=names)
     for column, unit in (("ra", u.deg), ("dec", u.deg), ("size", u.arcmin)):
@@ -144,7 +147,7 @@ def _download_all(jobs, out, workers, options, progress):
     unreachable, reached = 0, False
     pool = ThreadPoolExecutor(max_workers=workers)
     try:
-        futures = {pool.submit(download_fits, row["url"], out / row["file"], stop=stop, **options): row
+        futures = {pool.submit(download_fits, row["url"], row["file"], stop=stop, **options): row
                    for row in jobs}
         for future in as_completed(futures):
             row, result = futures[future], future.result()
@@ -181,9 +184,9 @@ def _answered_before(row, out):
         return False
     if record.get("url") != row["url"]:
         return False
-    if record.get("status") == "fetched" and (out / row["file"]).is_file() \
-            and fits_image_status(out / row["file"]) == "ok":
-        row.update(status="cached", n_bytes=(out / row["file"]).stat().st_size)
+    cutout = Path(row["file"])
+    if record.get("status") == "fetched" and cutout.is_file() and fits_image_status(cutout) == "ok":
+        row.update(status="cached", n_bytes=cutout.stat().st_size)
         return True
     if record.get("status") in _FINAL_ANSWERS:
         row.update(status=record["status"], message=record.get("message", "") + " (answered before; --refetch "
@@ -220,5 +223,5 @@ def _plan_row(cluster, service, out, size, max_size, factor):
         row["message"] = f"size capped at {max_size.to_value(u.arcmin):g} arcmin from {size.to_value(u.arcmin):.1f}"
         size = max_size
     row.update(size=round(size.to_value(u.arcmin), 3), url=service.url(row["name"], ra, dec, size),
-               file=cutout_filename(row["name"]), status="pending")
+               file=str(out / cutout_filename(row["name"])), status="pending")
     return row

@@ -1,14 +1,16 @@
 """Reading tables (FITS, CSV, ECSV) with one-line errors, and writing them atomically."""
 
 import warnings
+from collections import Counter
 
+import numpy as np
 from astropy.table import Table
 from astropy.units import UnitsWarning
 
 from radiounet.errors import RadioUNetError
 from radiounet.io.atomic import atomic_path
 
-__all__ = ["read_table", "write_table"]
+__all__ = ["read_table", "write_table", "plain_value", "count_text"]
 
 
 def read_table(path):
@@ -35,3 +37,14 @@ def write_table(table, path, format="ascii.ecsv"):
     """Write ``table`` to ``path`` in ``format`` through a temporary file, so no half-written table is left."""
     with atomic_path(path) as tmp:
         table.write(tmp, format=format, overwrite=True)
+
+
+def plain_value(value):
+    """A table cell or parameter as a plain Python scalar (a Quantity loses its unit), e.g. for JSON."""
+    value = getattr(value, "value", value)
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def count_text(values):
+    """How often each value occurs, as text sorted by value: ``"2 failed, 40 fetched"``."""
+    return ", ".join(f"{count} {value}" for value, count in sorted(Counter(values).items()))

@@ -3,10 +3,10 @@
 import json
 
 import astropy.units as u
-import numpy as np
 from astropy.table import QTable, Table
 
 from radiounet.sky.labels import cluster_class_of
+from radiounet.io.tables import plain_value
 
 __all__ = ["field_truth_row", "components_table", "rows_to_qtable"]
 
@@ -55,7 +55,7 @@ def components_table(field, name):
             flux=c.flux, size_kpc=c.size_kpc,
             size_arcsec=c.size_kpc / kpc_per_pixel * survey.pixel_arcsec,
             surface_brightness_snr=c.surface_brightness_snr, pa_deg=c.pa_deg,
-            params=json.dumps({k: _plain(v) for k, v in c.params.items()}, sort_keys=True),
+            params=json.dumps({k: plain_value(v) for k, v in c.params.items()}, sort_keys=True),
         ))
     names = ["field", "kind", "subtype", "ra", "dec", "x", "y", "flux", "size_kpc", "size_arcsec",
              "surface_brightness_snr", "pa_deg", "params"]
@@ -78,7 +78,3 @@ def rows_to_qtable(rows):
         values = [row[key] for row in rows]
         table[key] = u.Quantity(values) if isinstance(values[0], u.Quantity) else values
     return table
-
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value
