@@ -334,3 +334,26 @@ def test_a_deeper_network_starts_from_a_shallower_one_at_its_upper_levels(tmp_pa
     assert torch.equal(deep.bottleneck[0].weight, new_bottleneck)
     with pytest.raises(RadioUNetError, match="another architecture"):
         store.load_weights(UNet(UNetConfig(depth=3, width=8, out_channels=5)), path, extra_levels=1)
+
+
+def test_a_wider_network_starts_computing_what_the_narrower_one_did(tmp_path, tiny_card):
+    """training.init_model with a narrower network: the wide one's output equals the narrow one's (the added
+    channels unread until training), and its added channels keep their own weights to grow from."""
+    torch.manual_seed(0)
+    narrow = UNet(UNetConfig(depth=2, width=4, out_channels=5)).eval()
+    for module in narrow.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    path = save_model(tmp_path / "narrow.safetensors", narrow, tiny_card())
+    wide = UNet(UNetConfig(depth=2, width=6, out_channels=5)).eval()
+    added = wide.encoder[1][0].weight[8:].clone()
+    store.load_weights(wide, path, widen=True)
+    image = torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(wide(image), narrow(image), atol=1e-5)
+    assert torch.equal(wide.encoder[1][0].weight[8:], added)
+    assert torch.equal(wide.encoder[1][0].weight[:8, :4], narrow.encoder[1][0].weight)
+    with pytest.raises(RadioUNetError, match="another architecture"):
+        store.load_weights(UNet(UNetConfig(depth=2, width=4, out_channels=5)),
+                           save_model(tmp_path / "wide.safetensors", wide, tiny_card()), widen=True)

@@ -21,7 +21,7 @@ from radiounet.io.atomic import atomic_path
 from radiounet.models.gated import GATED, GatedConfig, network_from_config
 from radiounet.models.unet import UNetConfig
 
-__all__ = ["DEFAULT_MODEL", "save_model", "load_model", "load_weights", "deepen_state", "read_model_card",
+__all__ = ["DEFAULT_MODEL", "save_model", "load_model", "load_weights", "deepen_state", "widen_state", "read_model_card",
            "available_models", "model_table", "benchmark_headlines", "sha256_of", "resolve_model_path", "build_model",
            "is_gated", "require_one_network"]
 
@@ -245,7 +245,59 @@ def deepen_state(state, depth, extra_levels):
     return renamed
 
 
-def load_weights(model, path, *, except_head=False, prefix="", extra_levels=0):
+def _channel_positions(old, new, concatenated):
+    """Where channel ``i`` of a narrower layer sits in the wider one.
+
+    A decoder block's input is ``cat(upsampled, skip)``: each half keeps its
+    own first channels, so the skip half moves up by the added width.
+    """
+    positions = torch.arange(old)
+    if concatenated:
+        positions[old // 2:] += (new - old) // 2
+    return positions
+
+
+def widen_state(state, model):
+    """Place the tensors of a narrower U-Net into ``model``'s wider ones, keeping its function.
+
+    Every layer keeps the old channels as its first ones; the added channels
+    keep ``model``'s own (random) weights, and the old channels' weights from
+    the added inputs are zero. The widened network so computes the narrow
+    one's output exactly (the added channels are read by nobody until
+    training changes the zeros), and training grows the added channels from there.
+    """
+    expected = model.state_dict()
+    layout = {}
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.ConvTranspose2d):
+            layout[f"{name}.weight"] = (1, 0, False)
+        elif isinstance(module, torch.nn.Conv2d):
+            layout[f"{name}.weight"] = (0, 1, name.startswith("decoder.") and name.endswith(".0"))
+    widened = {}
+    for key, value in state.items():
+        target = expected.get(key)
+        if target is None or target.shape == value.shape or target.dim() != value.dim() or any(
+                n < o for n, o in zip(target.shape, value.shape)):
+            widened[key] = value
+            continue
+        result = target.clone()
+        if key in layout:
+            out_dim, in_dim, concatenated = layout[key]
+            outputs = torch.arange(value.shape[out_dim])
+            inputs = _channel_positions(value.shape[in_dim], target.shape[in_dim], concatenated)
+            if out_dim == 0:
+                result[outputs] = 0
+                result[outputs[:, None], inputs] = value
+            else:
+                result[:, outputs] = 0
+                result[inputs[:, None], outputs] = value
+        else:
+            result[tuple(slice(0, n) for n in value.shape)] = value
+        widened[key] = result
+    return widened
+
+
+def load_weights(model, path, *, except_head=False, prefix="", extra_levels=0, widen=False):
     """Load safetensors weights into ``model``; an architecture mismatch is a one-line error.
 
     With ``except_head`` the output head keeps its own weights: a model with
@@ -254,6 +306,7 @@ def load_weights(model, path, *, except_head=False, prefix="", extra_levels=0):
     without it: one network of a gated model's file. With ``extra_levels``
     the file holds a network that many levels shallower than ``model``
     (see :func:`deepen_state`): ``model``'s new lowest levels keep their weights.
+    With ``widen`` the file may hold a narrower network (see :func:`widen_state`).
     """
     try:
         state = load_file(str(path))
@@ -268,6 +321,8 @@ def load_weights(model, path, *, except_head=False, prefix="", extra_levels=0):
         new_levels = ("bottleneck.", *(f"encoder.{level}." for level in range(depth + 1, model.config.depth)),
                       *(f"{part}.{level}." for part in ("upsample", "decoder") for level in range(extra_levels)))
         state.update({k: v for k, v in expected.items() if k.startswith(new_levels)})
+    if widen:
+        state = widen_state(state, model)
     if except_head:
         state = {k: v for k, v in state.items() if not k.startswith("head.")}
         state.update({k: v for k, v in expected.items() if k.startswith("head.")})

@@ -294,7 +294,9 @@ def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progres
             from_binary = init_card["architecture"]["out_channels"] == 1 < config["model"]["out_channels"]
             # A deeper network starts from a shallower one: its new lowest levels see wider context.
             extra_levels = max(0, config["model"]["depth"] - init_card["architecture"]["depth"])
-            load_weights(model, path, except_head=from_binary, extra_levels=extra_levels)
+            # A wider network starts computing what the narrower one did (see widen_state).
+            widen = config["model"]["width"] > init_card["architecture"]["width"]
+            load_weights(model, path, except_head=from_binary, extra_levels=extra_levels, widen=widen)
             if from_binary:
                 _class_head_from_binary(model, path)
     if freeze_levels:
