@@ -17,7 +17,8 @@ For simulated LoTSS 6" images of each size (default 1000, 2000, 4000 and 10000 p
   ONNX Runtime is installed (``pip install 'radiounet[onnx]' onnxruntime``);
 * ``predict, network skipped``: predict's batch path in this process (reading, noise mesh, normalisation,
   stitching, source finding, writing every output; imports excluded) with a network that costs nothing: the
-  ceiling that everything around the network puts on ``radio-unet predict``, which a GPU cannot lift.
+  ceiling that everything around the network puts on ``radio-unet predict``, which a GPU cannot lift; and the
+  same with ``--no-png`` (no quick-look drawn).
 
 Seconds per image (the fastest of ``--repeats`` runs), Mpixel per second, and the reference's time over each row's
 ("x reference": how many times faster than the reference network). The network rows run up to 4000 pixels
@@ -156,7 +157,7 @@ def _time_predict_once(paths, out, device, threads, extra):
     return seconds / len(paths), peak
 
 
-def time_pipeline(paths, out, model, device):
+def time_pipeline(paths, out, model, device, quicklook=True):
     """Seconds per image of predict's batch path over ``paths`` in this process, with a network that costs
     nothing (a constant probability): what reading, the noise mesh, normalisation, stitching, source finding and
     writing cost per image when they overlap as in ``radio-unet predict``."""
@@ -172,7 +173,7 @@ def time_pipeline(paths, out, model, device):
     predict_files(paths[:1], out, predictor, progress=False)  # warm-up: the plotting and table imports
     shutil.rmtree(out)
     start = time.perf_counter()
-    predict_files(paths, out, predictor, progress=False)
+    predict_files(paths, out, predictor, progress=False, quicklook=quicklook)
     seconds = (time.perf_counter() - start) / len(paths)
     shutil.rmtree(out)
     return seconds
@@ -309,8 +310,10 @@ def main():
             rows = [("radio-unet predict", *time_predict(paths, directory / "out", args.device, args.threads,
                                                          repeats=repeats), len(paths))]
             if size <= 4000:
-                rows.append(("predict, network skipped", time_pipeline(paths, directory / "out", args.model,
-                                                                       args.device), float("nan"), len(paths)))
+                for name, quicklook in (("predict, network skipped", True),
+                                        ("predict --no-png, network skipped", False)):
+                    rows.append((name, time_pipeline(paths, directory / "out", args.model, args.device, quicklook),
+                                 float("nan"), len(paths)))
                 rows.append(("predict, 0.1.0 tiles", *time_predict(paths, directory / "out", args.device,
                                                                    args.threads, ("--tile", "192", "--crop", "48")),
                              len(paths)))

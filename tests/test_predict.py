@@ -105,6 +105,17 @@ def test_rerun_skips_finished_images_and_overwrite_redoes_them(tmp_path, tiny_mo
     assert prob.stat().st_mtime_ns != stamp
 
 
+def test_no_png_writes_the_maps_and_catalogue_alone_and_a_rerun_skips_them(tmp_path, tiny_model, capsys):
+    out = tmp_path / "out"
+    args = ["predict", str(LOTSS), "--out", str(out), "--model", str(tiny_model), "--no-progress", "--no-png"]
+    assert main(args) == 0
+    files = _outputs(out, LOTSS.stem)
+    assert not files.pop("png").exists() and all(p.is_file() for p in files.values())
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in files.values())
+    assert main(args) == 0 and "1 skipped" in capsys.readouterr().out
+    assert main(args[:-1]) == 0 and (out / f"{LOTSS.stem}.png").is_file()  # asked for later: drawn then
+
+
 def test_bad_files_in_a_batch_are_reported_and_the_others_done(tmp_path, tiny_model, capsys):
     with fits.open(LOTSS) as hdul:
         header = hdul[0].header

@@ -262,7 +262,8 @@ def _cmd_predict(args):
     predictor = Predictor(args.model or DEFAULT_MODEL, args.device, threshold=args.threshold, tile=args.tile,
                           crop=args.crop, blend=args.blend, batch_size=args.batch_size, tta=args.tta)
     summary = predict_files(expand_inputs(args.images), args.out, predictor, beam=beam, redshift=args.redshift,
-                            overwrite=args.overwrite, progress=not args.no_progress, writers=args.writers)
+                            overwrite=args.overwrite, progress=not args.no_progress, writers=args.writers,
+                            quicklook=not args.no_png)
     print(f"predict: {summary.line()}; outputs in {args.out}")
     return 2 if summary.failed else 0
 
@@ -731,7 +732,8 @@ def build_parser():
     predict = commands.add_parser(
         "predict", help="segment FITS images: probability maps, masks, diffuse-source catalogues",
         description="Segment radio images with a trained model. For DIR_IN/STEM.fits it writes DIR/STEM.prob.fits, "
-                    "STEM.mask.fits, STEM.sources.ecsv, STEM.reg and STEM.png (and STEM.spread.fits with --tta). "
+                    "STEM.mask.fits, STEM.sources.ecsv, STEM.reg and STEM.png (not with --no-png; and "
+                    "STEM.spread.fits with --tta). "
                     "Images already done are skipped; a file that fails is reported and the others go on "
                     "(exit status 2 at the end). Under torchrun each rank takes its share of the files.",
     )
@@ -754,6 +756,8 @@ def build_parser():
                          help="averaging of overlapping tiles (default: crop)")
     predict.add_argument("--batch-size", type=int,
                          help="tiles per network call (default: as many as hold about 0.6 Mpixel)")
+    predict.add_argument("--no-png", action="store_true",
+                         help="skip the quick-look PNG (a third of the writing time of a 2000x2000 image)")
     predict.add_argument("--overwrite", action="store_true", help="redo images whose outputs exist")
     predict.add_argument("--no-progress", action="store_true", help="no progress bar")
     predict.set_defaults(func=_cmd_predict)

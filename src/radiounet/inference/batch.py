@@ -83,7 +83,7 @@ def _segment(opened, out, predictor, redshift, progress=False):
     :data:`LARGE_IMAGE_PIXELS`) gets its own progress bar in Mpix/s.
     """
     stack, radio, prepared = opened
-    scratch = out["png"].parent / f".{out['png'].stem}.scratch"
+    scratch = out["prob"].with_name("." + out["prob"].name.removesuffix(".prob.fits") + ".scratch")
     stack.callback(_remove_scratch, scratch)
     try:
         large = radio.data.size > LARGE_IMAGE_PIXELS
@@ -137,7 +137,7 @@ def default_writers():
 
 
 def predict_files(paths, out_dir, predictor, *, beam=None, redshift=None, overwrite=False, progress=True,
-                  writers=None):
+                  writers=None, quicklook=True):
     """Segment ``paths`` into ``out_dir``; under torchrun each rank takes every ``WORLD_SIZE``-th file.
 
     A file whose outputs all exist is skipped (unless ``overwrite``); a file
@@ -145,7 +145,9 @@ def predict_files(paths, out_dir, predictor, *, beam=None, redshift=None, overwr
     go on. Three stages overlap: a thread reads the next image and measures
     its noise mesh while the network segments this one, and ``writers``
     threads (default :func:`default_writers`) find the diffuse sources of
-    the images segmented before and write their outputs.
+    the images segmented before and write their outputs. Without
+    ``quicklook`` no PNG is drawn (a third of the writing time of a
+    2000x2000 image; survey runs that look at the maps in a viewer skip it).
 
     Returns
     -------
@@ -159,7 +161,7 @@ def predict_files(paths, out_dir, predictor, *, beam=None, redshift=None, overwr
     summary = BatchSummary()
     todo = []
     for path in list(paths)[rank::world]:
-        outputs = output_paths(out_dir, image_stem(path), predictor.tta, bool(predictor.class_names))
+        outputs = output_paths(out_dir, image_stem(path), predictor.tta, bool(predictor.class_names), quicklook)
         if not overwrite and all(p.exists() for p in outputs.values()):
             summary.skipped.append(path)
         else:

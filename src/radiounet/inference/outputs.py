@@ -27,10 +27,10 @@ __all__ = ["output_paths", "write_prediction", "class_cube_header"]
 _MAX_DISPLAY_PIXELS = 800
 
 
-def output_paths(out_dir, stem, tta=False, classes=False):
+def output_paths(out_dir, stem, tta=False, classes=False, quicklook=True):
     """The files written for ``stem``, in writing order (the last one marks completion)."""
     names = (["prob.fits", "mask.fits"] + (["spread.fits"] if tta else []) + (["classes.fits"] if classes else [])
-             + ["sources.ecsv", "reg", "png"])
+             + ["sources.ecsv", "reg"] + (["png"] if quicklook else []))
     return {name.split(".")[0]: out_dir / f"{stem}.{name}" for name in names}
 
 
@@ -120,6 +120,8 @@ def write_prediction(paths, radio, image_jy, prediction, sources, predictor):
     write_table(sources, paths["sources"])
     with atomic_path(paths["reg"]) as tmp:
         _regions(sources, radio.wcs, radio.pixel_arcsec).write(str(tmp), format="ds9", overwrite=True)
+    if "png" not in paths:
+        return
     area = float(np.nanmean(prediction.mask)) if prediction.mask.size else 0.0
     title = (f"{paths['png'].stem}: {len(sources)} diffuse source(s), {area:.2%} of the area; "
              f"model {predictor.model_name.split('/')[-1]}")
