@@ -134,19 +134,19 @@ def write_images(directory, size, count):
     return paths
 
 
-def time_predict(paths, out, device, threads, extra=(), repeats=1):
+def time_predict(paths, out, model, device, threads, extra=(), repeats=1):
     """Seconds per image and peak memory (MiB) of ``radio-unet predict`` over ``paths`` in a child process (the
     fastest of ``repeats`` runs)."""
-    runs = [_time_predict_once(paths, out, device, threads, extra) for _ in range(repeats)]
+    runs = [_time_predict_once(paths, out, model, device, threads, extra) for _ in range(repeats)]
     return min(seconds for seconds, _ in runs), max(peak for _, peak in runs)
 
 
-def _time_predict_once(paths, out, device, threads, extra):
+def _time_predict_once(paths, out, model, device, threads, extra):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as errors:
         child = subprocess.Popen([sys.executable, "-m", "radiounet.cli", "predict", *map(str, paths), "--out",
-                                  str(out), "--device", device, "--no-progress", *extra], env=env,
+                                  str(out), "--model", model, "--device", device, "--no-progress", *extra], env=env,
                                  stdout=subprocess.DEVNULL, stderr=errors)
         peak = _peak_anonymous_memory(child)
         seconds = time.perf_counter() - start
@@ -291,7 +291,7 @@ def main():
     hardware = torch.cuda.get_device_name(0) if device.type == "cuda" else f"{args.threads} CPU threads"
     print(f"{date.today()}: radio-unet predict, model {args.model}, {hardware}, torch {torch.__version__}; "
           f"reference network: {reference_name}" + ("" if monai_window else "; MONAI not installed"), flush=True)
-    print(f"| size | what | images | s / image | Mpix/s | x reference | peak memory |")
+    print("| size | what | images | s / image | Mpix/s | x reference | peak memory |")
     print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as directory:
         directory = Path(directory)
@@ -307,15 +307,16 @@ def main():
                                        args.repeats)
             reference_seconds = network.get("reference network")
             repeats = args.repeats if size <= 4000 else 1
-            rows = [("radio-unet predict", *time_predict(paths, directory / "out", args.device, args.threads,
-                                                         repeats=repeats), len(paths))]
+            rows = [("radio-unet predict", *time_predict(paths, directory / "out", args.model, args.device,
+                                                         args.threads, repeats=repeats), len(paths))]
             if size <= 4000:
                 for name, quicklook in (("predict, network skipped", True),
                                         ("predict --no-png, network skipped", False)):
                     rows.append((name, time_pipeline(paths, directory / "out", args.model, args.device, quicklook),
                                  float("nan"), len(paths)))
-                rows.append(("predict, 0.1.0 tiles", *time_predict(paths, directory / "out", args.device,
-                                                                   args.threads, ("--tile", "192", "--crop", "48")),
+                rows.append(("predict, 0.1.0 tiles", *time_predict(paths, directory / "out", args.model,
+                                                                   args.device, args.threads,
+                                                                   ("--tile", "192", "--crop", "48")),
                              len(paths)))
             rows += [(name, seconds, float("nan"), 1) for name, seconds in network.items()]
             for name, seconds, peak, count in rows:

@@ -94,6 +94,8 @@ DEFAULTS = {
         "seed": 0,
         "tensorboard": True,
         "init_model": "",
+        "teacher_model": "",
+        "teacher_weight": 0.5,
     },
 }
 
@@ -279,6 +281,8 @@ def validate_config(config, source="config"):
                              f"(classes {', '.join(CLASS_NAMES)})")
     if config["training"]["head_learning_rate_factor"] <= 0:
         raise RadioUNetError(f"{source}: training.head_learning_rate_factor must be positive")
+    if not 0 <= config["training"]["teacher_weight"] <= 1:
+        raise RadioUNetError(f"{source}: training.teacher_weight must be between 0 and 1")
     for key in ("radio_galaxy_weight", "relic_weight"):
         if config["training"][key] <= 0:
             raise RadioUNetError(f"{source}: training.{key} must be positive")

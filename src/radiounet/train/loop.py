@@ -32,7 +32,7 @@ from radiounet.data.normalize import normalize
 from radiounet.errors import RadioUNetError
 from radiounet.io.atomic import atomic_path, ensure_writable_directory
 from radiounet.models.outputs import called_diffuse, diffuse_probability
-from radiounet.models.store import (is_gated, load_weights, read_model_card, require_one_network,
+from radiounet.models.store import (is_gated, load_model, load_weights, read_model_card, require_one_network,
                                     resolve_model_path, save_model)
 from radiounet.models.summary import count_parameters
 from radiounet.models.unet import UNet, UNetConfig
@@ -41,7 +41,7 @@ from radiounet.train.augment import correlated_noise, log_uniform_factors, rando
 from radiounet.train.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
 from radiounet.train.config import config_over_defaults
 from radiounet.train.distributed import all_reduce_sum, setup_distributed, teardown_distributed
-from radiounet.train.losses import class_segmentation_loss, segmentation_loss
+from radiounet.train.losses import class_segmentation_loss, distillation_loss, segmentation_loss
 from radiounet.train.metrics import ConfusionCounts, PixelCounts
 
 __all__ = ["TrainResult", "train", "prepare_batch"]
@@ -137,6 +137,17 @@ def _loss(logits, target, labels, training):
                                  training["pos_weight"], _pixel_weight(labels, training))
     return class_segmentation_loss(logits, labels, target, training["bce_weight"], training["dice_weight"],
                                    _pixel_weight(labels, training, classes=True))
+
+
+def _teacher(name, out_channels, device):
+    """The class network whose probabilities the trained one also learns (training.teacher_model), or None."""
+    if not name:
+        return None
+    teacher, card = load_model(name, device)
+    if is_gated(card["architecture"]) or out_channels == 1 or card["architecture"]["out_channels"] != out_channels:
+        raise RadioUNetError(f"{resolve_model_path(name)}: a teacher must be a class model of one network with the "
+                             f"{out_channels} outputs of the trained one")
+    return teacher
 
 
 def _lr_lambda(epochs, warmup, steps_per_epoch, schedule):
@@ -299,6 +310,7 @@ def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progres
             load_weights(model, path, except_head=from_binary, extra_levels=extra_levels, widen=widen)
             if from_binary:
                 _class_head_from_binary(model, path)
+    teacher = _teacher(training["teacher_model"], config["model"]["out_channels"], context.device)
     if freeze_levels:
         levels = None if freeze_levels < 0 else freeze_levels
         for parameter in model.encoder_parameters(levels):
@@ -349,7 +361,13 @@ def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progres
                                                    survey.beam_fwhm_pixels)
             with torch.autocast(context.device.type, dtype=torch.float16, enabled=use_amp):
                 logits = network(inputs)
+                if teacher is not None:
+                    with torch.no_grad():
+                        teacher_logits = teacher(inputs)
             loss = _loss(logits.float(), target, labels, training)
+            if teacher is not None:
+                share = training["teacher_weight"]
+                loss = (1 - share) * loss + share * distillation_loss(logits.float(), teacher_logits.float())
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)

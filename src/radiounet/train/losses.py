@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from radiounet.models.outputs import diffuse_from_classes
 
-__all__ = ["soft_dice_loss", "segmentation_loss", "class_segmentation_loss"]
+__all__ = ["soft_dice_loss", "segmentation_loss", "class_segmentation_loss", "distillation_loss"]
 
 def _soft_dice(probability, target, smooth=1.0):
     intersection = (probability * target).sum()
@@ -57,6 +57,16 @@ def class_segmentation_loss(logits, labels, target, ce_weight=1.0, dice_weight=1
         diffuse = _soft_dice(diffuse_from_classes(probability), target)
         loss = loss + dice_weight * 0.5 * (diffuse + per_class.mean())
     return loss
+
+
+def distillation_loss(logits, teacher_logits):
+    """Mean over pixels of KL(teacher || student) between the class probabilities of two class models.
+
+    The teacher's probabilities carry what its labels do not: how much a lobe
+    looks like a relic, or a halo's edge like background.
+    """
+    teacher = torch.softmax(teacher_logits, dim=1)
+    return F.kl_div(F.log_softmax(logits, dim=1), teacher, reduction="none").sum(dim=1).mean()
 
 
 def segmentation_loss(logits, target, bce_weight=1.0, dice_weight=1.0, pos_weight=None, pixel_weight=None):
