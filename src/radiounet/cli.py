@@ -757,7 +757,7 @@ def build_parser():
     predict.add_argument("--batch-size", type=int,
                          help="tiles per network call (default: as many as hold about 0.6 Mpixel)")
     predict.add_argument("--no-png", action="store_true",
-                         help="skip the quick-look PNG (a third of the writing time of a 2000x2000 image)")
+                         help="skip the quick-look PNG (about half the writing time of a 2000x2000 image)")
     predict.add_argument("--overwrite", action="store_true", help="redo images whose outputs exist")
     predict.add_argument("--no-progress", action="store_true", help="no progress bar")
     predict.set_defaults(func=_cmd_predict)

@@ -146,7 +146,7 @@ def predict_files(paths, out_dir, predictor, *, beam=None, redshift=None, overwr
     its noise mesh while the network segments this one, and ``writers``
     threads (default :func:`default_writers`) find the diffuse sources of
     the images segmented before and write their outputs. Without
-    ``quicklook`` no PNG is drawn (a third of the writing time of a
+    ``quicklook`` no PNG is drawn (about half the writing time of a
     2000x2000 image; survey runs that look at the maps in a viewer skip it).
 
     Returns
