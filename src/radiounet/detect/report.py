@@ -225,7 +225,8 @@ def _table_cells(row, columns):
 def _facts(row, class_model):
     """(label, text) pairs of a cluster's full view: position and size, then R and its parts if measured."""
     r500_kpc, r500_arcsec = plain_value(row["r500_kpc"]), plain_value(row["r500_arcsec"])
-    facts = [("RA, Dec", f"{plain_value(row['ra']):.4f}°, {plain_value(row['dec']):+.4f}°"), ("z", _fixed(row["z"], 3)),
+    facts = [("RA, Dec", f"{plain_value(row['ra']):.4f}°, {plain_value(row['dec']):+.4f}°"),
+             ("z", _fixed(row["z"], 3)),
              ("R500", f"{_fixed(r500_kpc, 0, ' kpc')} = {_fixed(r500_arcsec / 60, 2, '′')}"),
              ("status", _words(row["status"]))]
     if not np.isfinite(row["R"]):
@@ -263,7 +264,8 @@ def _cluster(index, row, folder, columns, class_model):
     card, full = _pictures(folder, name) if measured else (None, None)
     return {"index": index, "name": name, "R": float(row["R"]) if measured else None, "r": _sort_value(row["R"]),
             "R_text": significant(row["R"]), "z": _sort_value(row["z"]), "z_text": _fixed(row["z"], 3),
-            "r500_text": _fixed(plain_value(row["r500_kpc"]), 0, " kpc"), "kind": str(row["class"]) if measured else "unmeasured",
+            "r500_text": _fixed(plain_value(row["r500_kpc"]), 0, " kpc"),
+            "kind": str(row["class"]) if measured else "unmeasured",
             "detected": bool(row["detected"]), "status": status, "status_key": _status_key(status),
             "status_text": _words(status), "card": card, "full": full,
             "sources": _read_sources(folder, name) if measured else [], "facts": _facts(row, class_model),

@@ -21,9 +21,9 @@ from radiounet.io.atomic import atomic_path
 from radiounet.models.gated import GATED, GatedConfig, network_from_config
 from radiounet.models.unet import UNetConfig
 
-__all__ = ["DEFAULT_MODEL", "save_model", "load_model", "load_weights", "deepen_state", "widen_state", "read_model_card",
-           "available_models", "model_table", "benchmark_headlines", "sha256_of", "resolve_model_path", "build_model",
-           "is_gated", "require_one_network"]
+__all__ = ["DEFAULT_MODEL", "save_model", "load_model", "load_weights", "deepen_state", "widen_state",
+           "read_model_card", "available_models", "model_table", "benchmark_headlines", "sha256_of",
+           "resolve_model_path", "build_model", "is_gated", "require_one_network"]
 
 _CARD_KEY = "radiounet_model_card"
 #: The model used when none is named.
@@ -267,12 +267,14 @@ def widen_state(state, model):
     training changes the zeros), and training grows the added channels from there.
     """
     expected = model.state_dict()
+    # Per convolution weight: its output-channel dimension (the input channels are the other of the first two)
+    # and whether its input is a decoder block's cat(upsampled, skip).
     layout = {}
     for name, module in model.named_modules():
         if isinstance(module, torch.nn.ConvTranspose2d):
-            layout[f"{name}.weight"] = (1, 0, False)
+            layout[f"{name}.weight"] = (1, False)
         elif isinstance(module, torch.nn.Conv2d):
-            layout[f"{name}.weight"] = (0, 1, name.startswith("decoder.") and name.endswith(".0"))
+            layout[f"{name}.weight"] = (0, name.startswith("decoder.") and name.endswith(".0"))
     widened = {}
     for key, value in state.items():
         target = expected.get(key)
@@ -282,9 +284,9 @@ def widen_state(state, model):
             continue
         result = target.clone()
         if key in layout:
-            out_dim, in_dim, concatenated = layout[key]
+            out_dim, concatenated = layout[key]
             outputs = torch.arange(value.shape[out_dim])
-            inputs = _channel_positions(value.shape[in_dim], target.shape[in_dim], concatenated)
+            inputs = _channel_positions(value.shape[1 - out_dim], target.shape[1 - out_dim], concatenated)
             if out_dim == 0:
                 result[outputs] = 0
                 result[outputs[:, None], inputs] = value
