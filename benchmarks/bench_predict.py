@@ -7,6 +7,8 @@ For simulated LoTSS 6" images of each size (default 1000, 2000, 4000 and 10000 p
 * ``predict, 0.1.0 tiles``: the same with the training tiles of 0.1.0 (``--tile 192 --crop 48``: each pixel four
   times through the network), run once;
 * ``default network``: the default model's network through predict's sliding window, in this process, no I/O;
+  on a CPU also in bfloat16 (``--precision bfloat16``), with the whole command in that precision as a
+  ``radio-unet predict`` row of its own;
 * ``reference network``: the published Radio U-Net's architecture rebuilt in PyTorch (first convolution at stride
   2, filters 32-512, residual blocks, 11.3 M parameters against the original's 12.4 M) on its tiles of 192 at its stride of 96, keeping the
   central 96x96: inference only, no I/O, as the reference was timed. When TensorFlow is installed, pass
@@ -227,12 +229,14 @@ def onnx_network(model, directory, threads):
     return predict
 
 
-def network_rows(image, predictor, reference, device, monai_window, onnx_predict, repeats):
+def network_rows(image, predictor, reference, device, monai_window, onnx_predict, repeats, bfloat16=None):
     """Seconds of each in-process network row on ``image`` (noise mesh and normalisation included; the fastest of
-    ``repeats`` runs after a warm-up)."""
+    ``repeats`` runs after a warm-up); ``bfloat16``: the default's predictor in that precision."""
     mesh = rms_mesh(image, 2 * predictor.tile)
     normalised = np.asarray(NormalisedImage(image, mesh, 2 * predictor.tile)[0:image.shape[0], 0:image.shape[1]])
     rows = {"default network": lambda: predictor.predict_array(image)}
+    if bfloat16 is not None:
+        rows["default network, bfloat16"] = lambda: bfloat16.predict_array(image)
     if onnx_predict is not None:
         tile = predictor.tile_for(image.shape)
 
@@ -278,6 +282,7 @@ def main():
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     predictor = Predictor(args.model, args.device)
+    bfloat16 = Predictor(args.model, args.device, precision="bfloat16") if device.type == "cpu" else None
     if args.keras_unet:
         reference, reference_name = _keras_predictor(args.keras_unet), "Keras original"
     else:
@@ -304,11 +309,15 @@ def main():
                 from astropy.io import fits
                 image = fits.getdata(paths[0]).astype(np.float32)
                 network = network_rows(image, predictor, reference, device, monai_window, onnx_predict,
-                                       args.repeats)
+                                       args.repeats, bfloat16)
             reference_seconds = network.get("reference network")
             repeats = args.repeats if size <= 4000 else 1
             rows = [("radio-unet predict", *time_predict(paths, directory / "out", args.model, args.device,
                                                          args.threads, repeats=repeats), len(paths))]
+            if bfloat16 is not None and size <= 4000:
+                rows.append(("radio-unet predict --precision bfloat16",
+                             *time_predict(paths, directory / "out", args.model, args.device, args.threads,
+                                           ("--precision", "bfloat16"), repeats=repeats), len(paths)))
             if size <= 4000:
                 for name, quicklook in (("predict, network skipped", True),
                                         ("predict --no-png, network skipped", False)):

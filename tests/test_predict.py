@@ -269,3 +269,23 @@ def test_bad_tile_options_are_one_line_errors(tmp_path, tiny_model, capsys, opti
     assert main(["predict", str(LOTSS), "--out", str(tmp_path / "out"), "--model", str(tiny_model), option, value,
                  "--no-progress"]) == 2
     assert option.lstrip("-").replace("-", "_") in capsys.readouterr().err
+
+
+def test_bfloat16_keeps_the_default_models_map_within_the_stated_tolerance():
+    from radiounet.inference.predictor import PRECISION_TOLERANCE
+
+    with read_radio_image(LOTSS) as image:
+        full = Predictor(precision="float32").predict(image)
+        reduced = Predictor(precision="bfloat16").predict(image)
+    assert reduced.probability.dtype == np.float32
+    difference = np.abs(reduced.probability - full.probability)
+    assert 0 < np.nanmax(difference) < PRECISION_TOLERANCE
+    assert np.nanmax(np.abs(reduced.class_probability - full.class_probability)) < PRECISION_TOLERANCE
+    assert np.mean(reduced.mask != full.mask) < 0.01
+
+
+def test_float16_on_a_cpu_is_a_one_line_error(tmp_path, tiny_model, capsys):
+    assert main(["predict", str(LOTSS), "--out", str(tmp_path / "out"), "--model", str(tiny_model), "--device", "cpu",
+                 "--precision", "float16", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "precision" in err and "CUDA" in err and len(err.strip().splitlines()) == 1

@@ -260,7 +260,8 @@ def _cmd_predict(args):
     if args.redshift is not None and not 0 < args.redshift < 10:
         raise InvalidParameterError("redshift", args.redshift, "must be between 0 and 10")
     predictor = Predictor(args.model or DEFAULT_MODEL, args.device, threshold=args.threshold, tile=args.tile,
-                          crop=args.crop, blend=args.blend, batch_size=args.batch_size, tta=args.tta)
+                          crop=args.crop, blend=args.blend, batch_size=args.batch_size, tta=args.tta,
+                          precision=args.precision)
     summary = predict_files(expand_inputs(args.images), args.out, predictor, beam=beam, redshift=args.redshift,
                             overwrite=args.overwrite, progress=not args.no_progress, writers=args.writers,
                             quicklook=not args.no_png)
@@ -334,7 +335,7 @@ def _cmd_detect(args):
     elif not args.images:
         raise RadioUNetError("detect: give --images, or --fetch SURVEY to download cutouts")
     images = _aperture_images(args)
-    predictor = Predictor(args.model or DEFAULT_MODEL, args.device)
+    predictor = Predictor(args.model or DEFAULT_MODEL, args.device, precision=args.precision)
     if args.overwrite:
         (out / "detect.journal.jsonl").unlink(missing_ok=True)
     detections = detect_clusters(catalog, images, predictor, factor=args.factor, ratio_threshold=args.ratio_threshold,
@@ -493,7 +494,7 @@ def _cmd_inject(args):
         sites = random_sites(images, args.sites, args.redshift, r500_kpc, seed=args.seed, beam=beam,
                              margin_arcsec=2 * re_arcsec)
     out = ensure_writable_directory(args.out)
-    predictor = Predictor(args.model or DEFAULT_MODEL, args.device)
+    predictor = Predictor(args.model or DEFAULT_MODEL, args.device, precision=args.precision)
     fluxes = np.geomspace(low, high, args.n_flux) * 1e-3
     injections = run_injections(sites, predictor, fluxes, re_kpc, out, factor=args.factor,
                                 ratio_threshold=args.ratio_threshold, beam=beam, progress=not args.no_progress)
@@ -573,6 +574,10 @@ def _cmd_presets(args):
 def _add_segmentation_options(parser):
     parser.add_argument("--model", help="shipped model name or model file (default: the default model)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: auto")
+    parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
+                        help="the network's arithmetic (default: auto, float16 on CUDA, float32 on CPU; bfloat16 "
+                             "speeds the network up 1.2-1.6x on CPUs with AVX512-BF16 or AMX, probabilities "
+                             "within 0.1)")
     parser.add_argument("--beam", help="beam when a header has none: BMAJ[,BMIN,BPA] in arcsec, arcsec, deg")
 
 
