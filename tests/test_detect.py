@@ -96,3 +96,4 @@ def test_a_stopped_detect_run_resumes_without_measuring_finished_clusters(tmp_pa
     changed = sim / "field_00001.fits"
     os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 10**9))
     assert main(argv + ["--factor", "1.5"]) == 0 and len(calls) == 8  # only the cluster whose image changed
+    assert main(argv + ["--factor", "1.5", "--precision", "bfloat16"]) == 0 and len(calls) == 11  # other arithmetic

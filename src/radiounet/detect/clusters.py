@@ -138,7 +138,8 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
     if journal is not None:
         journal = DetectionJournal(journal, dict(model=predictor.model_name,
                                                  model_stamp=file_stamp(resolve_model_path(predictor.model_name)),
-                                                 factor=factor, ratio_threshold=ratio_threshold, beam=str(beam)))
+                                                 factor=factor, ratio_threshold=ratio_threshold, beam=str(beam),
+                                                 precision=predictor.precision))
         journal.start()
     rows = []
     for cluster in tqdm(catalog, unit="cluster", desc="detect", disable=not progress):

@@ -113,15 +113,15 @@ PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 PRECISION_TOLERANCE = 0.1
 
 
-def _autocast_dtype(precision, device):
-    """The autocast dtype of a ``precision`` on ``device`` (None: float32 throughout)."""
+def _resolve_precision(precision, device):
+    """The arithmetic that ``precision`` means on ``device``: float32, bfloat16 or float16."""
     if precision not in PRECISIONS:
         raise InvalidParameterError("precision", precision, f"must be one of {', '.join(PRECISIONS)}")
     if precision == "auto":
         precision = "float16" if device.type == "cuda" else "float32"
     if precision == "float16" and device.type != "cuda":
         raise InvalidParameterError("precision", precision, "is for CUDA devices only (use bfloat16 on a CPU)")
-    return None if precision == "float32" else getattr(torch, precision)
+    return precision
 
 
 class Predictor:
@@ -166,7 +166,8 @@ class Predictor:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
-        self.autocast_dtype = _autocast_dtype(precision, self.device)
+        #: The network's arithmetic: float32, bfloat16 or float16 (what ``precision`` means on ``device``).
+        self.precision = _resolve_precision(precision, self.device)
         self.model, self.card = load_model(model, self.device)
         # Same numbers within float rounding, fewer passes over the activations, faster convolutions (oneDNN on
         # CPU, tensor cores on GPU).
@@ -201,7 +202,8 @@ class Predictor:
 
     def _network(self, batch):
         batch = batch.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
+        with torch.autocast(self.device.type, dtype=getattr(torch, self.precision),
+                            enabled=self.precision != "float32"):
             if not self.tta:
                 return self._probabilities(batch)
             outputs = torch.stack([
