@@ -576,7 +576,7 @@ def _add_segmentation_options(parser):
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: auto")
     parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
                         help="the network's arithmetic (default: auto, float16 on CUDA, float32 on CPU; bfloat16 "
-                             "speeds the network up 1.2-1.6x on CPUs with AVX512-BF16 or AMX, probabilities "
+                             "speeds the network up 1.1-1.6x on CPUs with AVX512-BF16 or AMX, probabilities "
                              "within 0.1)")
     parser.add_argument("--beam", help="beam when a header has none: BMAJ[,BMIN,BPA] in arcsec, arcsec, deg")
 

@@ -3,10 +3,10 @@
 A run that is stopped (killed, out of time on a cluster node) and started
 again with the same settings takes the clusters already in its journal as
 they are and measures only the others. The first line records the settings
-(model, aperture, threshold, beam, the network's precision); a journal written with other settings is
-not used. Each row records its image's size and modification time: a cluster
-whose image changed, or that another image now holds better, is measured
-again. A line cut short by a kill is ignored.
+(model, aperture, threshold, beam, the network's precision); a journal
+written with other settings is not used. Each row records its image's size
+and modification time: a cluster whose image changed, or that another image
+now holds better, is measured again. A line cut short by a kill is ignored.
 """
 
 import json

@@ -147,10 +147,10 @@ class Predictor:
         Average the 8 flips/rotations and return their spread.
     precision : {"auto", "float32", "bfloat16", "float16"}
         Arithmetic of the network's convolutions: ``auto`` is float16 on
-        CUDA and float32 on CPU. ``bfloat16`` makes the network 1.2-1.6x faster
+        CUDA and float32 on CPU. ``bfloat16`` makes the network 1.1-1.6x faster
         on CPUs with bfloat16 instructions (AVX512-BF16 or AMX: recent Xeon
         and EPYC) and slows it elsewhere; probabilities stay within 0.1 of
-        float32's and the mask loses about 2% of its pixels
+        float32's and the mask loses 1-2% of its pixels
         (:data:`PRECISION_TOLERANCE`; docs/speed.md). ``float16`` is for CUDA only.
 
     Examples
