@@ -6,6 +6,9 @@ For simulated LoTSS 6" images of each size (default 1000, 2000, 4000 and 10000 p
   writing every output, quick-look) over a batch of images, divided by their number, with the child's peak memory;
 * ``predict, 0.1.0 tiles``: the same with the training tiles of 0.1.0 (``--tile 192 --crop 48``: each pixel four
   times through the network), run once;
+* ``predict, freed memory not retained``: the same with ``RADIOUNET_RETAIN_MEMORY=0``, glibc's allocator left as
+  it is (every large activation mapped fresh from the system), run once; the rows in this process run with
+  the setting on, as predict does;
 * ``default network``: the default model's network through predict's sliding window, in this process, no I/O;
   on a CPU also in bfloat16 (``--precision bfloat16``), with the whole command in that precision as a
   ``radio-unet predict`` row of its own;
@@ -136,15 +139,15 @@ def write_images(directory, size, count):
     return paths
 
 
-def time_predict(paths, out, model, device, threads, extra=(), repeats=1):
+def time_predict(paths, out, model, device, threads, extra=(), repeats=1, env=None):
     """Seconds per image and peak memory (MiB) of ``radio-unet predict`` over ``paths`` in a child process (the
-    fastest of ``repeats`` runs)."""
-    runs = [_time_predict_once(paths, out, model, device, threads, extra) for _ in range(repeats)]
+    fastest of ``repeats`` runs), with ``env`` added to its environment."""
+    runs = [_time_predict_once(paths, out, model, device, threads, extra, env or {}) for _ in range(repeats)]
     return min(seconds for seconds, _ in runs), max(peak for _, peak in runs)
 
 
-def _time_predict_once(paths, out, model, device, threads, extra):
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+def _time_predict_once(paths, out, model, device, threads, extra, env):
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), **env)
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as errors:
         child = subprocess.Popen([sys.executable, "-m", "radiounet.cli", "predict", *map(str, paths), "--out",
@@ -318,6 +321,9 @@ def main():
                 rows.append(("radio-unet predict --precision bfloat16",
                              *time_predict(paths, directory / "out", args.model, args.device, args.threads,
                                            ("--precision", "bfloat16"), repeats=repeats), len(paths)))
+            rows.append(("predict, freed memory not retained", *time_predict(
+                paths, directory / "out", args.model, args.device, args.threads,
+                env=dict(RADIOUNET_RETAIN_MEMORY="0")), len(paths)))
             if size <= 4000:
                 for name, quicklook in (("predict, network skipped", True),
                                         ("predict --no-png, network skipped", False)):

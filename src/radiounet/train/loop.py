@@ -28,6 +28,7 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from radiounet import __version__
+from radiounet._allocator import freed_memory_retained
 from radiounet.data.normalize import normalize
 from radiounet.errors import RadioUNetError
 from radiounet.io.atomic import atomic_path, ensure_writable_directory
@@ -274,8 +275,10 @@ def train(config, out_dir, *, datasets, survey, init_model=None, freeze_levels=N
     """
     context = setup_distributed(config["training"]["device"])
     try:
-        return _train(config, Path(out_dir), datasets, survey, init_model, freeze_levels,
-                      progress and context.is_main, command or " ".join(sys.argv), card_extra or {}, context)
+        # Every batch allocates and frees the same activations: reused warm, not mapped afresh.
+        with freed_memory_retained():
+            return _train(config, Path(out_dir), datasets, survey, init_model, freeze_levels,
+                          progress and context.is_main, command or " ".join(sys.argv), card_extra or {}, context)
     finally:
         teardown_distributed()
 
