@@ -3,11 +3,12 @@
 glibc's malloc serves every block of 32 MB or more with a fresh ``mmap`` and
 unmaps it when freed. A U-Net's activations are such blocks (8 channels of a
 1072-pixel tile: 37 MB), allocated and freed at every layer, so each layer
-pays for the kernel mapping and zeroing its output page by page again:
-measured on 2 CPU threads, about a third of the network's time in inference
-and in training. Served from the heap and kept there after they are freed,
-the same blocks are reused warm: the same numbers, 1.2-1.5x faster
-(docs/speed.md).
+pays for the kernel mapping and zeroing its output page by page again (on 2
+CPU threads the operations that only move memory took 40% of the network's
+time). Served from the
+heap and kept there after they are freed, the same blocks are reused warm:
+the same numbers, the network 1.6x faster in inference and training steps
+1.2-1.3x (docs/speed.md).
 
 Only the blocks allocated inside :func:`freed_memory_retained` are served so;
 the others (a mosaic's accumulation bands, grown and freed row by row) are
