@@ -17,9 +17,9 @@ WHEELS=(astropy pyerfa astropy-iers-data radio-beam regions)
 if [[ "${1:-}" == "--fetch-wheels" ]]; then
     mkdir -p .whl
     grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
-    "${PYTHON:-python3}" -m pip download --quiet --no-deps --only-binary=:all: --python-version "${WHEEL_PYTHON:-3.12}" \
-        --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
-        --platform manylinux2014_x86_64 -d .whl "${WHEELS[@]}"
+    "${PYTHON:-python3}" -m pip download --quiet --no-deps --only-binary=:all: \
+        --python-version "${WHEEL_PYTHON:-3.12}" --implementation cp --platform manylinux_2_28_x86_64 \
+        --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl "${WHEELS[@]}"
     ls -l .whl
     exit 0
 fi
@@ -38,11 +38,14 @@ if compgen -G ".whl/*.whl" > /dev/null; then
 fi
 export PYTHONPATH="$PWD/src:/tmp/site${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 
-{ nvidia-smi || true; python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"; } \
-    > "$out/gpu.txt" 2>&1
+{
+    nvidia-smi || true
+    python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+} > "$out/gpu.txt" 2>&1
 if python3 -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then
     timeout 240 python3 benchmarks/bench_predict.py --device cuda --threads "$(nproc)" --sizes 2000 10000 \
-        --network-sizes 2000 --batch 20 > "$out/bench_gpu.txt" 2>&1 || echo "bench_predict: exit $?" >> "$out/bench_gpu.txt"
+        --network-sizes 2000 --batch 20 > "$out/bench_gpu.txt" 2>&1 \
+        || echo "bench_predict: exit $?" >> "$out/bench_gpu.txt"
 fi
 
 # The simulation of training fields runs on the CPU cores, beside the GPU.
