@@ -5,10 +5,9 @@ unmaps it when freed. A U-Net's activations are such blocks (8 channels of a
 1072-pixel tile: 37 MB), allocated and freed at every layer, so each layer
 pays for the kernel mapping and zeroing its output page by page again (on 2
 CPU threads the operations that only move memory took 40% of the network's
-time). Served from the
-heap and kept there after they are freed, the same blocks are reused warm:
-the same numbers, the network 1.6x faster in inference and training steps
-1.2-1.3x (docs/speed.md).
+time). Served from the heap and kept there after they are freed, the same
+blocks are reused warm: the same numbers, the network 1.6x faster in
+inference and training steps 1.2-1.3x (docs/speed.md).
 
 Only the blocks allocated inside :func:`freed_memory_retained` are served so;
 the others (a mosaic's accumulation bands, grown and freed row by row) are
@@ -19,6 +18,7 @@ it is. Elsewhere than on glibc (macOS, Windows, musl) nothing is changed.
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import platform
 import threading
@@ -35,22 +35,21 @@ _LARGEST_MMAP_THRESHOLD = 32 * 2**20
 _KEEP_ALL = 2**31 - 1
 
 _lock = threading.Lock()
-_state = dict(libc=None, configured=False, depth=0)
+_depth = 0  # contexts open
 
 
+@functools.cache
 def _libc():
     """glibc, with the heap configured to keep what is freed; None where that does not apply."""
-    if not _state["configured"]:
-        _state["configured"] = True
-        if (os.environ.get("RADIOUNET_RETAIN_MEMORY", "1") != "0" and platform.system() == "Linux"
-                and platform.libc_ver()[0] == "glibc"):
-            libc = ctypes.CDLL(ctypes.util.find_library("c"))
-            # Setting these ends glibc's sliding threshold, so the threshold is set to where it would slide to:
-            # blocks under 32 MB from the heap, as before; the heap not trimmed back when they are freed.
-            if libc.mallopt(_M_MMAP_THRESHOLD, _LARGEST_MMAP_THRESHOLD) and libc.mallopt(_M_TRIM_THRESHOLD,
-                                                                                          _KEEP_ALL):
-                _state["libc"] = libc
-    return _state["libc"]
+    if (os.environ.get("RADIOUNET_RETAIN_MEMORY", "1") == "0" or platform.system() != "Linux"
+            or platform.libc_ver()[0] != "glibc"):
+        return None
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    # Setting these ends glibc's sliding threshold, so the threshold is set to where it would slide to: blocks
+    # under 32 MB from the heap, as before; the heap not trimmed back when they are freed.
+    configured = libc.mallopt(_M_MMAP_THRESHOLD, _LARGEST_MMAP_THRESHOLD) and libc.mallopt(_M_TRIM_THRESHOLD,
+                                                                                          _KEEP_ALL)
+    return libc if configured else None
 
 
 @contextmanager
@@ -63,17 +62,18 @@ def freed_memory_retained():
     last context open exits. A no-op where :mod:`radiounet._allocator` does
     not apply.
     """
+    global _depth
     with _lock:
         libc = _libc()
         if libc is not None:
-            _state["depth"] += 1
-            if _state["depth"] == 1:
+            _depth += 1
+            if _depth == 1:
                 libc.mallopt(_M_MMAP_MAX, 0)
     try:
         yield
     finally:
         if libc is not None:
             with _lock:
-                _state["depth"] -= 1
-                if _state["depth"] == 0:
+                _depth -= 1
+                if _depth == 0:
                     libc.mallopt(_M_MMAP_MAX, _DEFAULT_MMAP_MAX)
