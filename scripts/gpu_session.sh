@@ -9,7 +9,7 @@
 # On the GPU node, from the repository root, with .whl beside:
 #   bash scripts/gpu_session.sh CONFIG RUN_DIR MINUTES [--set SECTION.KEY=VALUE ...]
 # Results go to $OUT (default ./gpu-session-out): gpu.txt, bench_gpu.txt, train.log and run.tar.part-* (the run
-# folder without its older checkpoints, in parts of 15 MB). Back here: cat run.tar.part-* | tar -x
+# folder with its last checkpoint, in parts of 15 MB). Back here: cat run.tar.part-* | tar -x
 set -euo pipefail
 
 WHEELS=(astropy pyerfa astropy-iers-data radio-beam regions)
@@ -54,7 +54,6 @@ timeout "$(( minutes * 60 ))" python3 -m radiounet.cli train "$config" --out "$r
     --set training.workers="$workers" "$@" > "$out/train.log" 2>&1 || echo "train: exit $?" >> "$out/train.log"
 
 if [[ -d "$run_dir" ]]; then
-    tar -c --exclude='checkpoints/epoch*' -C "$(dirname "$run_dir")" "$(basename "$run_dir")" \
-        | split -b 15M - "$out/run.tar.part-"
+    tar -c -C "$(dirname "$run_dir")" "$(basename "$run_dir")" | split -b 15M - "$out/run.tar.part-"
 fi
 ls -l "$out"
