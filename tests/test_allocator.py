@@ -1,14 +1,14 @@
 """Large blocks served from memory the process keeps, inside freed_memory_retained only (radiounet._allocator)."""
 
 import os
-import platform
 import subprocess
 import sys
 
 import pytest
 
-pytestmark = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
-                                reason="the setting applies to glibc's malloc only")
+from radiounet._allocator import on_glibc
+
+pytestmark = pytest.mark.skipif(not on_glibc(), reason="the setting applies to glibc's malloc only")
 
 # Resident memory (MiB) that a fresh process keeps after 256 MiB were allocated, written and freed, inside the
 # context or not (argv[1]).

@@ -24,7 +24,7 @@ import platform
 import threading
 from contextlib import contextmanager
 
-__all__ = ["freed_memory_retained"]
+__all__ = ["freed_memory_retained", "on_glibc"]
 
 # mallopt parameters and glibc's defaults, from malloc.h and malloc.c.
 _M_TRIM_THRESHOLD = -1
@@ -38,11 +38,15 @@ _lock = threading.Lock()
 _depth = 0  # contexts open
 
 
+def on_glibc():
+    """Whether this process runs on glibc, the only C library whose allocator this module sets."""
+    return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+
+
 @functools.cache
 def _libc():
     """glibc, with the heap configured to keep what is freed; None where that does not apply."""
-    if (os.environ.get("RADIOUNET_RETAIN_MEMORY", "1") == "0" or platform.system() != "Linux"
-            or platform.libc_ver()[0] != "glibc"):
+    if os.environ.get("RADIOUNET_RETAIN_MEMORY", "1") == "0" or not on_glibc():
         return None
     libc = ctypes.CDLL(ctypes.util.find_library("c"))
     # Setting these ends glibc's sliding threshold, so the threshold is set to where it would slide to: blocks
