@@ -37,6 +37,7 @@ probabilities kept where the binary model's probability reaches ``--gate-scale``
 """
 
 import argparse
+import itertools
 import json
 import shlex
 import tempfile
@@ -404,7 +405,11 @@ def main():
     args = parser.parse_args()
     if args.benchmark_only:
         target = resolve_model_path(args.name)
-        _write_card(args, read_model_card(args.name), target)
+        card = read_model_card(args.name)
+        # The weights' own description is frozen with them; the card's may have been brought up to date since.
+        card["description"] = args.description or _card_description(PRETRAINED / f"{args.name}.md") \
+            or card.get("description", "")
+        _write_card(args, card, target)
         return
     model, card = load_model(args.model)
     workdir = tempfile.TemporaryDirectory()
@@ -463,6 +468,14 @@ def main():
     _write_card(args, card, target)
     print(f"shipped {target} (sha256 {sha256})")
     workdir.cleanup()
+
+
+def _card_description(path):
+    """The description paragraph of a written model card (between its title and its first list item), or ''."""
+    if not path.is_file():
+        return ""
+    lines = path.read_text().splitlines()[1:]
+    return "\n".join(line for line in itertools.takewhile(lambda line: not line.startswith("- "), lines)).strip()
 
 
 def _write_card(args, card, target):

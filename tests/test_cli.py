@@ -35,6 +35,15 @@ def test_custom_survey_from_options(tmp_path):
     assert not (out / "field_00000.png").exists()
 
 
+def test_simulate_records_a_compact_source_subtraction_in_the_header(tmp_path):
+    for options, expected in ((["--preset", "lotss-dr2-60"], 4.15e-4),
+                              (["--preset", "lotss-dr2-60", "--compact-subtracted-above", "none"], None),
+                              (["--preset", "lotss-dr2-20", "--compact-subtracted-above", "0.5"], 5e-4)):
+        out = tmp_path / "_".join(options)
+        assert main(["simulate", "--out", str(out), "--size", "96", *options, "--no-png", "--no-progress"]) == 0
+        assert fits.getheader(out / "field_00000.fits").get("SUBTRACT") == pytest.approx(expected)
+
+
 def test_simulate_label_rule_is_recorded_and_keeps_the_mask(tmp_path):
     import json
 

@@ -272,3 +272,21 @@ def test_a_class_model_can_start_from_the_class_network_of_a_gated_model(tmp_pat
     assert all(torch.allclose(after[k], classes.state_dict()[k], atol=1e-6) for k in convolutions)
     assert not torch.allclose(classes.state_dict()["encoder.0.0.weight"][:1],
                               binary.state_dict()["encoder.0.0.weight"][:1])
+
+
+def test_compact_subtraction_is_drawn_as_often_as_asked_and_changes_nothing_else():
+    plain, sometimes, always = (SurveyDistribution(compact_subtracted_probability=p) for p in (0.0, 0.5, 1.0))
+    for seed in range(40):
+        drawn = draw_observation(np.random.default_rng(seed), always)
+        unsubtracted = draw_observation(np.random.default_rng(seed), plain)
+        assert unsubtracted.survey.compact_subtracted_above is None
+        assert replace(drawn.survey, compact_subtracted_above=None) == unsubtracted.survey
+        assert replace(drawn, survey=unsubtracted.survey) == unsubtracted
+        # what a 6" image of the same depth detects (5 rms), at the field's frequency and beam
+        rms_6 = drawn.survey.rms.to_value("uJy/beam") * 6 / drawn.survey.beam.major.to_value("arcsec")
+        assert drawn.survey.compact_subtracted_above.to_value("uJy") == pytest.approx(5 * rms_6)
+    share = np.mean([draw_observation(np.random.default_rng(s), sometimes).survey.compact_subtracted_above is not None
+                     for s in range(400)])
+    assert 0.4 < share < 0.6
+    with pytest.raises(InvalidParameterError, match="compact_subtracted_probability"):
+        SurveyDistribution(compact_subtracted_probability=1.5)

@@ -53,6 +53,10 @@ def _survey_from_args(args):
     }
     given = {key: _quantity(value, unit, key)
              for key, (value, unit) in overrides.items() if value is not None}
+    subtracted = args.compact_subtracted_above
+    if subtracted is not None:
+        given["compact_subtracted_above"] = (None if subtracted.lower() == "none"
+                                             else _quantity(subtracted, u.mJy, "compact_subtracted_above"))
     if not given:
         return get_survey(args.preset)
     get_survey(args.preset)  # validates the preset name
@@ -73,6 +77,10 @@ def _add_survey_options(parser):
     group.add_argument("--pixel-scale", help="pixel size, arcsec")
     group.add_argument("--rms", help="image noise, uJy/beam (or e.g. '0.1 mJy/beam')")
     group.add_argument("--frequency", help="observing frequency, MHz")
+    group.add_argument("--compact-subtracted-above", metavar="MJY",
+                       help="a compact-source-subtracted image: compact sources above this flux density (mJy, or a "
+                            "quantity) are subtracted, leaving 2%% of their flux; 'none': nothing subtracted "
+                            "(default: the preset's; lotss-dr2-60 subtracts above 0.415 mJy)")
 
 
 def _add_field_options(parser):

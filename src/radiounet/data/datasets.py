@@ -145,7 +145,7 @@ class SyntheticFieldDataset(EpochDataset):
         pixel_factor = np.exp(rng.uniform(*np.log(self.pixel_scale_jitter)))
         jittered = custom_survey(survey.name, survey.beam.major * beam_factor, survey.pixel_scale * pixel_factor,
                                  survey.rms, survey.frequency, bmin=survey.beam.minor * beam_factor,
-                                 bpa=survey.beam.pa)
+                                 bpa=survey.beam.pa, compact_subtracted_above=survey.compact_subtracted_above)
         return replace(self.config, survey=jittered)
 
     def __getitem__(self, index):

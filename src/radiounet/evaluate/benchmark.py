@@ -5,8 +5,8 @@ segments them (:meth:`radiounet.inference.Predictor.predict`: regridding to the
 model's sampling, noise mesh, sliding window, the model's own threshold):
 
 1. **surveys and scales** (:data:`BENCHMARK_SETUPS`): the project's simulator
-   at LoTSS-DR2 6", 20", a 60" taper and MeerKAT MGCLS, clusters at redshifts
-   0.02-0.9;
+   at LoTSS-DR2 6", 20", a 60" taper (compact sources subtracted, as such
+   tapers are made) and MeerKAT MGCLS, clusters at redshifts 0.02-0.9;
 2. **a held-out family**: the same setups drawn by :mod:`radiounet.sky.heldout`,
    a generator never used in training (other halos, relics, radio galaxies and noise);
 3. **real noise**: mock halos injected into real survey images without a
@@ -53,7 +53,7 @@ BENCHMARK_FAMILIES = ("simulator", "heldout")
 #: Seed of the benchmark's images; training and the other held-out sets use other seeds.
 BENCHMARK_SEED = 555_000_001
 #: Version of what a part of the benchmark holds: parts of another version are measured again.
-_PART_VERSION = 4
+_PART_VERSION = 5
 
 #: Columns of the per-setup table, in order.
 SETUP_COLUMNS = ("family", "setup", "beam_arcsec", "pixel_arcsec", "n_diffuse", "n_radio_galaxy", "size", "dice",

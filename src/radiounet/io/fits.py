@@ -18,7 +18,8 @@ def image_header(wcs, survey=None, bunit=None):
     wcs : astropy.wcs.WCS
         Celestial WCS of the image.
     survey : radiounet.sky.Survey, optional
-        Adds BMAJ/BMIN/BPA (degrees), FREQ and RESTFRQ (Hz) and TELESCOP.
+        Adds BMAJ/BMIN/BPA (degrees), FREQ and RESTFRQ (Hz), TELESCOP and, for a compact-source-subtracted
+        image, SUBTRACT (Jy).
     bunit : str, optional
         Brightness unit, e.g. ``"Jy/beam"``.
     """
@@ -31,6 +32,8 @@ def image_header(wcs, survey=None, bunit=None):
         header["FREQ"] = (frequency, "[Hz] observing frequency")
         header["RESTFRQ"] = (frequency, "[Hz] observing frequency")
         header["TELESCOP"] = (survey.name, "survey preset of the simulation")
+        if survey.compact_subtracted_above is not None:
+            header["SUBTRACT"] = (survey.subtraction_limit_jy, "[Jy] compact sources above it subtracted")
     header["ORIGIN"] = f"radiounet {__version__}"
     return header
 

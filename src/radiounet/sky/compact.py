@@ -7,6 +7,10 @@ square degree above ``config.compact_reference_flux`` at 144 MHz, and scaled
 to the survey's frequency with a spectral index of -0.7. Sources are drawn
 down to half the image rms; a fraction ``config.compact_resolved_fraction``
 of them are slightly resolved Gaussians of 0.3-1 beam FWHM.
+
+In a compact-source-subtracted image (``survey.compact_subtracted_above``)
+the sources above that flux density keep :data:`SUBTRACTION_RESIDUAL` of
+their flux, as imperfect subtraction leaves in real images; fainter ones stay.
 """
 
 from dataclasses import dataclass
@@ -16,10 +20,13 @@ import numpy as np
 
 from radiounet.sky.render import add_gaussian, add_point_sources
 
-__all__ = ["CompactSources", "draw_compact_sources", "render_compact_sources"]
+__all__ = ["CompactSources", "SUBTRACTION_RESIDUAL", "draw_compact_sources", "render_compact_sources",
+           "left_after_subtraction"]
 
 _SPECTRAL_INDEX = -0.7
 _MAX_FLUX_JY = 1.0
+#: Share of a subtracted source's flux density left in the image.
+SUBTRACTION_RESIDUAL = 0.02
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,13 @@ def draw_compact_sources(rng, survey, config, shape):
     fwhm_major = np.where(resolved, rng.uniform(0.3, 1.0, size=n) * beam_fwhm, 0.0)
     fwhm_minor = fwhm_major * rng.uniform(0.4, 1.0, size=n)
     angle = rng.uniform(0, np.pi, size=n)
-    return CompactSources(x, y, flux, fwhm_major, fwhm_minor, angle)
+    return CompactSources(x, y, left_after_subtraction(flux, survey), fwhm_major, fwhm_minor, angle)
+
+
+def left_after_subtraction(flux, survey):
+    """Flux densities (Jy) of compact sources as ``survey``'s image holds them, after any subtraction."""
+    flux = np.asarray(flux, dtype=float)
+    return np.where(flux > survey.subtraction_limit_jy, flux * SUBTRACTION_RESIDUAL, flux)
 
 
 def render_compact_sources(sources, sky):

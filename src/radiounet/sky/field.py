@@ -16,7 +16,7 @@ from astropy.wcs import WCS
 from radiounet.errors import InvalidParameterError
 from radiounet.io.image import MIN_BEAMS_ACROSS
 from radiounet.sky.cluster import Cluster
-from radiounet.sky.compact import draw_compact_sources, render_compact_sources
+from radiounet.sky.compact import draw_compact_sources, left_after_subtraction, render_compact_sources
 from radiounet.sky.halo import draw_halo, render_halo
 from radiounet.sky.interferometer import observe_interferometric
 from radiounet.sky.labels import CLASS_LAYERS, LABEL_RULES, class_labels, diffuse_mask
@@ -215,6 +215,8 @@ class FieldConfig:
                 pixel_arcsec=self.survey.pixel_arcsec,
                 rms_jy_per_beam=self.survey.rms_jy,
                 frequency_mhz=float(self.survey.frequency.to_value(u.MHz)),
+                **({} if self.survey.compact_subtracted_above is None
+                   else dict(compact_subtracted_above_jy=self.survey.subtraction_limit_jy)),
             ),
             shape=list(self.shape),
             sky=sky,
@@ -374,7 +376,7 @@ def simulate_field(config, rng):
     render_compact_sources(compact, layers[CLASS_LAYERS.index("compact")])
     for halo in (c for c in components if "central_source_snr" in c.params):
         add_point_sources(layers[CLASS_LAYERS.index("compact")], [halo.x], [halo.y],
-                          [halo.params["central_source_snr"] * survey.rms_jy])
+                          left_after_subtraction([halo.params["central_source_snr"] * survey.rms_jy], survey))
 
     convolved = convolve_with_beam(layers, survey)
     if config.interferometric:

@@ -33,6 +33,12 @@ class Survey:
         Image noise in Jy/beam.
     frequency : `~astropy.units.Quantity`
         Observing frequency.
+    compact_subtracted_above : `~astropy.units.Quantity`, optional
+        For a compact-source-subtracted image (as tapered images for diffuse
+        emission are made): the flux density, at the survey's frequency, above
+        which compact sources were subtracted; a residual of
+        :data:`radiounet.sky.compact.SUBTRACTION_RESIDUAL` of their flux stays
+        in the image. ``None`` (default): nothing subtracted.
     """
 
     name: str
@@ -40,11 +46,14 @@ class Survey:
     pixel_scale: u.Quantity
     rms: u.Quantity
     frequency: u.Quantity
+    compact_subtracted_above: u.Quantity = None
 
     def __post_init__(self):
         pixel = _positive(self.pixel_scale, "pixel_scale", u.arcsec)
         _positive(self.rms, "rms", u.Jy / u.beam)
         _positive(self.frequency, "frequency", u.Hz)
+        if self.compact_subtracted_above is not None:
+            _positive(self.compact_subtracted_above, "compact_subtracted_above", u.Jy)
         bmaj = self.beam.major.to_value(u.arcsec)
         bmin = self.beam.minor.to_value(u.arcsec)
         if not (np.isfinite(bmaj) and np.isfinite(bmin)) or bmin <= 0:
@@ -61,6 +70,13 @@ class Survey:
     def pixel_arcsec(self):
         """Pixel size in arcsec, as a float."""
         return self.pixel_scale.to_value(u.arcsec)
+
+    @property
+    def subtraction_limit_jy(self):
+        """Flux density in Jy above which compact sources were subtracted (infinity if none were)."""
+        if self.compact_subtracted_above is None:
+            return np.inf
+        return float(self.compact_subtracted_above.to_value(u.Jy))
 
     @property
     def beam_fwhm_pixels(self):
@@ -92,6 +108,8 @@ class Survey:
             f"{self.beam.minor.to_value(u.arcsec):g}\" PA {self.beam.pa.to_value(u.deg):g} deg, "
             f"{self.pixel_arcsec:g}\"/px, rms {self.rms.to_value(u.uJy / u.beam):g} uJy/beam, "
             f"{self.frequency.to_value(u.MHz):g} MHz"
+            + ("" if self.compact_subtracted_above is None else
+               f", compact sources above {self.compact_subtracted_above.to_value(u.mJy):g} mJy subtracted")
         )
 
 
@@ -105,7 +123,7 @@ def _positive(quantity, name, unit):
     return value
 
 
-def custom_survey(name, bmaj, pixel_scale, rms, frequency, bmin=None, bpa=0 * u.deg):
+def custom_survey(name, bmaj, pixel_scale, rms, frequency, bmin=None, bpa=0 * u.deg, compact_subtracted_above=None):
     """Build a survey from its beam, pixel scale, noise and frequency.
 
     Parameters
@@ -123,6 +141,9 @@ def custom_survey(name, bmaj, pixel_scale, rms, frequency, bmin=None, bpa=0 * u.
         Observing frequency.
     bpa : `~astropy.units.Quantity`
         Beam position angle, east of north.
+    compact_subtracted_above : `~astropy.units.Quantity`, optional
+        Flux density (e.g. mJy) above which compact sources were subtracted
+        from the image; ``None``: none were (see :class:`Survey`).
 
     Returns
     -------
@@ -151,6 +172,8 @@ def custom_survey(name, bmaj, pixel_scale, rms, frequency, bmin=None, bpa=0 * u.
         pixel_scale=_converted(pixel_scale, "pixel_scale", u.arcsec),
         rms=_converted(rms, "rms", u.Jy / u.beam),
         frequency=_converted(frequency, "frequency", u.MHz),
+        compact_subtracted_above=(None if compact_subtracted_above is None
+                                  else _converted(compact_subtracted_above, "compact_subtracted_above", u.mJy)),
     )
 
 
@@ -167,10 +190,12 @@ PRESETS = {
     # higher than the 95 uJy/beam of the 20" Stokes V maps.
     "lotss-dr2-20": dict(bmaj=20 * u.arcsec, pixel_scale=4.5 * u.arcsec, rms=150 * u.uJy / u.beam,
                          frequency=144 * u.MHz),
-    # LoTSS tapered to 60" (as the compact-source-subtracted images of Botteon et al. 2022 are), 15" pixels;
-    # the noise of such tapers is a few times the 20" images'.
+    # LoTSS tapered to 60" after subtracting the compact sources of the 6" image (as the low-resolution images
+    # of Botteon et al. 2022 are made), 15" pixels; the noise of such tapers is a few times the 20" images'.
+    # Subtracted: what the 6" image detects, above 5 times its 83 uJy/beam. Without the subtraction a 60" beam
+    # holds about 0.4 sources above half this rms: a confused sky.
     "lotss-dr2-60": dict(bmaj=60 * u.arcsec, pixel_scale=15 * u.arcsec, rms=400 * u.uJy / u.beam,
-                         frequency=144 * u.MHz),
+                         frequency=144 * u.MHz, compact_subtracted_above=0.415 * u.mJy),
     # MeerKAT Galaxy Cluster Legacy Survey (Knowles et al. 2022, A&A 657, A56): 7.5" full-resolution
     # images at 1.28 GHz, 1.1"-2" pixels (1.2" here), 3-5 uJy/beam.
     "meerkat-mgcls": dict(bmaj=7.5 * u.arcsec, pixel_scale=1.2 * u.arcsec, rms=3 * u.uJy / u.beam,

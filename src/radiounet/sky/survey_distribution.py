@@ -21,14 +21,19 @@ one training distribution. What is drawn, per field:
   the noise variance, over ``correlated_noise_scale`` beams), stripes of a
   share ``stripes`` of the rms with probability ``stripe_probability``, and
   sidelobe rings around the brightest sources with probability
-  ``sidelobe_probability`` (:mod:`radiounet.sky.artefacts`).
+  ``sidelobe_probability`` (:mod:`radiounet.sky.artefacts`);
+* with probability ``compact_subtracted_probability``, a compact-source-subtracted
+  image (as tapers for diffuse emission are made): the compact sources above
+  5 times the drawn 6" rms (at the field's frequency), those a 6" image of the
+  same depth detects, are subtracted, leaving a residual
+  (:data:`radiounet.sky.compact.SUBTRACTION_RESIDUAL`).
 
 Components are drawn in units of the rms and in kpc (see
 :class:`radiounet.sky.SkyConfig`), so the same cluster spans from a couple of
 beams (a distant cluster at 90") to hundreds (a nearby one at 5").
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import astropy.units as u
 import numpy as np
@@ -41,6 +46,7 @@ __all__ = ["SurveyDistribution", "DrawnObservation", "draw_observation"]
 _SPECTRAL_INDEX = -0.7
 _REFERENCE_BEAM_ARCSEC = 6.0
 _REFERENCE_FREQUENCY_MHZ = 144.0
+_DETECTION_SNR = 5.0
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,7 @@ class SurveyDistribution:
     stripes: tuple = (0.05, 0.3)
     stripe_probability: float = 0.2
     sidelobe_probability: float = 0.3
+    compact_subtracted_probability: float = 0.0
 
     def __post_init__(self):
         for name in ("beam_arcsec", "beam_axis_ratio", "pixels_per_beam", "frequency_mhz", "rms_ujy",
@@ -78,7 +85,7 @@ class SurveyDistribution:
         if not 0 <= low <= high <= 0.9:
             raise InvalidParameterError("correlated_noise", self.correlated_noise,
                                         "must be a range 0 <= low <= high <= 0.9 (a share of the noise variance)")
-        for name in ("stripe_probability", "sidelobe_probability"):
+        for name in ("stripe_probability", "sidelobe_probability", "compact_subtracted_probability"):
             if not 0 <= getattr(self, name) <= 1:
                 raise InvalidParameterError(name, getattr(self, name), "must be a probability")
 
@@ -140,12 +147,16 @@ def draw_observation(rng, distribution, name="randomised"):
     bpa = rng.uniform(0.0, 180.0)
     sampling = float(rng.uniform(*d.pixels_per_beam))
     frequency = _log_uniform(rng, *d.frequency_mhz)
-    rms = (_log_uniform(rng, *d.rms_ujy) * bmaj / _REFERENCE_BEAM_ARCSEC
-           * (frequency / _REFERENCE_FREQUENCY_MHZ) ** _SPECTRAL_INDEX)
+    frequency_scale = (frequency / _REFERENCE_FREQUENCY_MHZ) ** _SPECTRAL_INDEX
+    rms_at_6 = _log_uniform(rng, *d.rms_ujy)
+    rms = rms_at_6 * bmaj / _REFERENCE_BEAM_ARCSEC * frequency_scale
     survey = custom_survey(name, bmaj * u.arcsec, np.sqrt(bmaj * bmin) / sampling * u.arcsec, rms * u.uJy / u.beam,
                            frequency * u.MHz, bmin=bmin * u.arcsec, bpa=bpa * u.deg)
     correlated = float(rng.uniform(*d.correlated_noise))
     scale = float(rng.uniform(*d.correlated_noise_scale))
     stripes = float(rng.uniform(*d.stripes)) if rng.uniform() < d.stripe_probability else 0.0
     sidelobes = bool(rng.uniform() < d.sidelobe_probability)
+    # Drawn last and only when asked for, so that distributions without it keep their fields.
+    if d.compact_subtracted_probability and rng.uniform() < d.compact_subtracted_probability:
+        survey = replace(survey, compact_subtracted_above=_DETECTION_SNR * rms_at_6 * frequency_scale * u.uJy)
     return DrawnObservation(survey, sampling, correlated, scale, stripes, sidelobes)

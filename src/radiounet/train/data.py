@@ -34,7 +34,8 @@ def training_survey(data):
         return survey
     return custom_survey(RANDOMISED if randomised else survey.name, survey.beam.major,
                          survey.beam.major / data["pixels_per_beam"], survey.rms, survey.frequency,
-                         bmin=survey.beam.minor, bpa=survey.beam.pa)
+                         bmin=survey.beam.minor, bpa=survey.beam.pa,
+                         compact_subtracted_above=survey.compact_subtracted_above)
 
 
 def _field_config(config):
