@@ -3,6 +3,10 @@
     python scripts/ship_model.py runs/multisurvey-stage2/model.safetensors --name multisurvey-v1 \
         --description "..." [--fields 1000] [--calibration-surveys lotss-dr2-6 lotss-dr2-20 ...]
 
+0. with ``--select-threshold PRESET ...``, chooses the probability threshold: the best mean diffuse Dice
+   over whole simulated images of those presets, at a seed of their own (radiounet.evaluate.threshold;
+   ``--max-radio-galaxy-called`` bounds the radio-galaxy pixels called diffuse); else ``--threshold`` or the
+   training configuration's;
 1. evaluates the model on held-out synthetic fields (radiounet.evaluate.evaluate_synthetic):
    Dice on fields with diffuse emission, fraction of pixels called diffuse on fields with
    radio galaxies only and on empty fields; then on held-out whole 1024x1024 images segmented
@@ -54,6 +58,7 @@ from radiounet.evaluate import evaluate_synthetic, evaluate_whole_images
 from radiounet.evaluate.benchmark import run_benchmark
 from radiounet.evaluate.benchmark_report import markdown_report
 from radiounet.evaluate.calibrate import CORRELATED_NOISE_SCALE, calibrate_across_surveys, calibrate_ratio_threshold
+from radiounet.evaluate.threshold import THRESHOLD_SEED, select_threshold
 from radiounet.inference import Predictor
 from radiounet.io.tables import write_table
 from radiounet.models import count_parameters, flops_per_tile, load_model, read_model_card, save_model, throughput
@@ -107,7 +112,12 @@ def _ship_command(name, card):
         command += ["--calibration-surveys", *card["ratio_calibration"]["per_survey"]]
     if card["ratio_calibration"].get("correlated_noise"):
         command += ["--calibration-noise", f"{card['ratio_calibration']['correlated_noise']:g}"]
-    if card["threshold"] != card["training"]["config"]["training"]["threshold"]:
+    selection = card.get("threshold_selection")
+    if selection:
+        command += ["--select-threshold", *selection["surveys"]]
+        if selection["max_radio_galaxy_called"] is not None:
+            command += ["--max-radio-galaxy-called", f"{selection['max_radio_galaxy_called']:g}"]
+    elif card["threshold"] != card["training"]["config"]["training"]["threshold"]:
         command += ["--threshold", f"{card['threshold']:g}"]
     return shlex.join(command + [word for step in card.get("recipe", []) for word in ("--recipe", step)])
 
@@ -131,7 +141,7 @@ def _markdown(name, card, sha256, path, benchmark=()):
         f"- input normalisation: {card['normalization']}",
         f"- native sampling: {native['beam_fwhm_pixels']:.2f} pixels per beam FWHM "
         f"({native['survey']}: {native['bmaj_arcsec']:g}\" beam, {native['pixel_arcsec']:g}\" pixels)",
-        f"- detection threshold (probability): {card['threshold']}",
+        f"- detection threshold (probability): {card['threshold']}" + _threshold_selection(card),
         f"- detection-ratio threshold for `radio-unet detect`: R > {card['detection_ratio_threshold']:.4g}, "
         f"calibrated on {card['ratio_calibration']['n_fields']} simulated 1024x1024 cluster fields "
         f"({card['ratio_calibration']['n_with_diffuse_emission']} with diffuse emission; R within 2.2 R500"
@@ -376,6 +386,13 @@ def main():
     parser.add_argument("--threshold", type=float,
                         help="probability threshold stored with the model, used by predict, detect's sources and "
                              "the held-out metrics (default: the training configuration's)")
+    parser.add_argument("--select-threshold", nargs="+", metavar="PRESET",
+                        help="choose the probability threshold instead: the best mean diffuse Dice over whole "
+                             "simulated images of these survey presets, at a seed of their own "
+                             "(radiounet.evaluate.threshold.select_threshold)")
+    parser.add_argument("--max-radio-galaxy-called", type=float, metavar="SHARE",
+                        help="with --select-threshold: only thresholds calling at most this share of the pixels of "
+                             "radio-galaxy images diffuse are eligible")
     parser.add_argument("--recipe", action="append", default=[],
                         help="a command of the training recipe, in order (repeat for several stages)")
     parser.add_argument("--calibration-surveys", nargs="+", metavar="PRESET",
@@ -421,6 +438,17 @@ def main():
         if not 0 < args.threshold < 1:
             parser.error(f"--threshold must lie between 0 and 1, not {args.threshold}")
         card["threshold"] = args.threshold
+    if args.select_threshold:
+        if args.threshold is not None:
+            parser.error("give --threshold or --select-threshold, not both")
+        started = time.perf_counter()
+        card["threshold"], sweep = select_threshold(Predictor(model_path, "cpu"),
+                                                    [get_survey(name) for name in args.select_threshold],
+                                                    max_radio_galaxy_called=args.max_radio_galaxy_called)
+        card["threshold_selection"] = dict(surveys=list(args.select_threshold), seed=THRESHOLD_SEED,
+                                           max_radio_galaxy_called=args.max_radio_galaxy_called,
+                                           sweep={name: [float(v) for v in sweep[name]] for name in sweep.colnames})
+        print(sweep, f"\nthreshold {card['threshold']:g} ({time.perf_counter() - started:.0f} s)")
     native = card["native_sampling"]
     survey = custom_survey(native["survey"], native["bmaj_arcsec"] * u.arcsec, native["pixel_arcsec"] * u.arcsec,
                            83 * u.uJy / u.beam, 144 * u.MHz)
@@ -468,6 +496,20 @@ def main():
     _write_card(args, card, target)
     print(f"shipped {target} (sha256 {sha256})")
     workdir.cleanup()
+
+
+def _threshold_selection(card):
+    """How the threshold was chosen, for the card ('' when it was given)."""
+    selection = card.get("threshold_selection")
+    if not selection:
+        return ""
+    sweep = selection["sweep"]
+    best = sweep["threshold"].index(card["threshold"])
+    budget = selection["max_radio_galaxy_called"]
+    return (f", chosen among {', '.join(f'{t:g}' for t in sweep['threshold'])} on whole simulated 512x512 images of "
+            f"{', '.join(selection['surveys'])} (seed {selection['seed']}): mean diffuse Dice "
+            f"{sweep['dice_mean'][best]:.3f}, radio-galaxy images {sweep['radio_galaxy_called_mean'][best]:.2%} "
+            "called diffuse" + ("" if budget is None else f" (at most {budget:.2%} asked)"))
 
 
 def _card_description(path):

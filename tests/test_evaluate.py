@@ -225,3 +225,45 @@ def test_calibration_fields_are_regridded_for_a_model_of_another_sampling(tmp_pa
         # The aperture, on the fields' own 1.5" pixels, holds the model's one probability everywhere.
         assert np.allclose(table["R"], torch.sigmoid(torch.tensor(8.0)).item(), rtol=1e-5)
     assert pixels[2.0] < pixels[4.0] / 2
+
+
+class _BrightnessLogit(torch.nn.Module):
+    """A stand-in model whose diffuse probability rises with the normalised brightness: sigmoid(x - 1)."""
+
+    def forward(self, x):
+        return x - 1.0
+
+
+def test_the_selected_threshold_is_the_best_of_its_sweep_and_the_sweep_is_what_predict_gives(tmp_path, tiny_card):
+    import astropy.units as u
+
+    from radiounet.errors import InvalidParameterError
+    from radiounet.evaluate import evaluate_whole_images
+    from radiounet.evaluate.threshold import select_threshold
+    from radiounet.sky import custom_survey, get_survey
+
+    predictor = _tiny_predictor(tmp_path, tiny_card())
+    predictor.model = _BrightnessLogit()
+    surveys = [get_survey("lotss-dr2-6"),
+               custom_survey("vla-like", 15 * u.arcsec, 3.75 * u.arcsec, 20 * u.uJy / u.beam, 1.4 * u.GHz)]
+    images = dict(size=128, n_fields=3, n_radio_galaxy_fields=2, seed=11)
+    thresholds = (0.3, 0.5, 0.7, 0.9)
+    best, table = select_threshold(predictor, surveys, thresholds=thresholds, **images)
+    assert list(table["threshold"]) == list(thresholds)
+    assert len(set(np.round(table["dice_mean"], 6))) > 1
+    assert best == table["threshold"][np.argmax(table["dice_mean"])]
+    # Each row is what predict's own mask gives at that threshold on the same images.
+    for row in table:
+        predictor.threshold = float(row["threshold"])
+        for survey in surveys:
+            whole = evaluate_whole_images(predictor, survey, redshift=(0.02, 0.9), **images)
+            assert row[f"dice_{survey.name}"] == pytest.approx(whole["diffuse"]["dice"])
+            assert row[f"radio_galaxy_called_{survey.name}"] == pytest.approx(
+                whole["radio_galaxies"]["mean_fraction_called_diffuse"])
+    # With a budget of radio-galaxy pixels called diffuse, only the thresholds within it are eligible.
+    budget = float(np.median(table["radio_galaxy_called_mean"]))
+    chosen, _ = select_threshold(predictor, surveys, thresholds=thresholds, max_radio_galaxy_called=budget, **images)
+    within = table[table["radio_galaxy_called_mean"] <= budget]
+    assert chosen == within["threshold"][np.argmax(within["dice_mean"])] and chosen > best
+    with pytest.raises(InvalidParameterError, match="thresholds"):
+        select_threshold(predictor, surveys, thresholds=(0.5, 1.5), **images)
