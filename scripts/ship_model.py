@@ -438,14 +438,18 @@ def main():
         if not 0 < args.threshold < 1:
             parser.error(f"--threshold must lie between 0 and 1, not {args.threshold}")
         card["threshold"] = args.threshold
+    if args.max_radio_galaxy_called is not None and not args.select_threshold:
+        parser.error("--max-radio-galaxy-called needs --select-threshold")
     if args.select_threshold:
         if args.threshold is not None:
             parser.error("give --threshold or --select-threshold, not both")
         started = time.perf_counter()
-        card["threshold"], sweep = select_threshold(Predictor(model_path, "cpu"),
-                                                    [get_survey(name) for name in args.select_threshold],
-                                                    max_radio_galaxy_called=args.max_radio_galaxy_called)
-        card["threshold_selection"] = dict(surveys=list(args.select_threshold), seed=THRESHOLD_SEED,
+        size = 512
+        card["threshold"], sweep = select_threshold(
+            Predictor(model_path, "cpu"), [get_survey(name) for name in args.select_threshold], size=size,
+            mask_threshold=card["training"]["config"]["data"]["mask_threshold"],
+            max_radio_galaxy_called=args.max_radio_galaxy_called)
+        card["threshold_selection"] = dict(surveys=list(args.select_threshold), seed=THRESHOLD_SEED, size=size,
                                            max_radio_galaxy_called=args.max_radio_galaxy_called,
                                            sweep={name: [float(v) for v in sweep[name]] for name in sweep.colnames})
         print(sweep, f"\nthreshold {card['threshold']:g} ({time.perf_counter() - started:.0f} s)")
@@ -506,7 +510,8 @@ def _threshold_selection(card):
     sweep = selection["sweep"]
     best = sweep["threshold"].index(card["threshold"])
     budget = selection["max_radio_galaxy_called"]
-    return (f", chosen among {', '.join(f'{t:g}' for t in sweep['threshold'])} on whole simulated 512x512 images of "
+    return (f", chosen among {', '.join(f'{t:g}' for t in sweep['threshold'])} on whole simulated "
+            f"{selection['size']}x{selection['size']} images of "
             f"{', '.join(selection['surveys'])} (seed {selection['seed']}): mean diffuse Dice "
             f"{sweep['dice_mean'][best]:.3f}, radio-galaxy images {sweep['radio_galaxy_called_mean'][best]:.2%} "
             "called diffuse" + ("" if budget is None else f" (at most {budget:.2%} asked)"))

@@ -267,3 +267,5 @@ def test_the_selected_threshold_is_the_best_of_its_sweep_and_the_sweep_is_what_p
     assert chosen == within["threshold"][np.argmax(within["dice_mean"])] and chosen > best
     with pytest.raises(InvalidParameterError, match="thresholds"):
         select_threshold(predictor, surveys, thresholds=(0.5, 1.5), **images)
+    with pytest.raises(InvalidParameterError, match="distinct names"):
+        select_threshold(predictor, [surveys[0], surveys[0]], thresholds=thresholds, **images)

@@ -221,7 +221,7 @@ def test_model_cards_give_the_ship_command_as_a_shell_line_that_parses_back():
     assert "brightest component wins" in ship_model._label_rule(dict(label_rule="brightest"))
     # A threshold chosen on whole images: the command chooses it again, the card says how it was chosen.
     default["threshold"] = 0.45
-    default["threshold_selection"] = dict(surveys=["lotss-dr2-6", "meerkat-mgcls"], seed=777000901,
+    default["threshold_selection"] = dict(surveys=["lotss-dr2-6", "meerkat-mgcls"], seed=777000901, size=512,
                                           max_radio_galaxy_called=0.005,
                                           sweep=dict(threshold=[0.4, 0.45], dice_mean=[0.7, 0.72],
                                                      radio_galaxy_called_mean=[0.006, 0.004]))
@@ -229,7 +229,8 @@ def test_model_cards_give_the_ship_command_as_a_shell_line_that_parses_back():
     assert shipped[shipped.index("--select-threshold") + 1:shipped.index("--select-threshold") + 3] == [
         "lotss-dr2-6", "meerkat-mgcls"] and "--threshold" not in shipped
     assert shipped[shipped.index("--max-radio-galaxy-called") + 1] == "0.005"
-    assert "mean diffuse Dice 0.720, radio-galaxy images 0.40% called diffuse (at most 0.50% asked)" in \
+    assert "512x512 images of lotss-dr2-6, meerkat-mgcls (seed 777000901): mean diffuse Dice 0.720, radio-galaxy " \
+        "images 0.40% called diffuse (at most 0.50% asked)" in \
         ship_model._threshold_selection(default)
 
 

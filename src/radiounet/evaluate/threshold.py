@@ -30,7 +30,7 @@ DEFAULT_THRESHOLDS = tuple(np.round(np.arange(0.30, 0.81, 0.05), 2))
 
 
 def select_threshold(predictor, surveys, *, thresholds=DEFAULT_THRESHOLDS, size=512, n_fields=24,
-                     n_radio_galaxy_fields=12, redshift=(0.02, 0.9), max_radio_galaxy_called=None,
+                     n_radio_galaxy_fields=12, redshift=(0.02, 0.9), mask_threshold=0.5, max_radio_galaxy_called=None,
                      seed=THRESHOLD_SEED):
     """The threshold with the best mean diffuse Dice over ``surveys`` on whole simulated images.
 
@@ -39,7 +39,7 @@ def select_threshold(predictor, surveys, *, thresholds=DEFAULT_THRESHOLDS, size=
     predictor : radiounet.inference.Predictor
         Its own threshold is not used.
     surveys : sequence of radiounet.sky.Survey
-        Each survey gets one vote: the mean of their Dice is maximised.
+        Each survey (names unique) gets one vote: the mean of their Dice is maximised.
     thresholds : sequence of float
         Candidates, each in (0, 1).
     size, n_fields, n_radio_galaxy_fields : int
@@ -47,6 +47,8 @@ def select_threshold(predictor, surveys, *, thresholds=DEFAULT_THRESHOLDS, size=
         with radio galaxies only.
     redshift : tuple
         Cluster redshifts, drawn uniformly.
+    mask_threshold : float
+        The reference mask's threshold in units of the rms (the training configuration's ``data.mask_threshold``).
     max_radio_galaxy_called : float, optional
         Only thresholds whose share of radio-galaxy-image pixels called diffuse (mean over the images of every
         survey) is at most this are eligible; if none is, the one calling the least.
@@ -62,8 +64,11 @@ def select_threshold(predictor, surveys, *, thresholds=DEFAULT_THRESHOLDS, size=
     thresholds = np.asarray(thresholds, dtype=float)
     if thresholds.size == 0 or not np.all((thresholds > 0) & (thresholds < 1)):
         raise InvalidParameterError("thresholds", list(thresholds), "must be probabilities in (0, 1)")
+    names = [survey.name for survey in surveys]
+    if not names or len(set(names)) != len(names):
+        raise InvalidParameterError("surveys", names, "must be one or more surveys of distinct names")
     table = Table({"threshold": thresholds})
-    images = dict(predictor=predictor, size=size, redshift=tuple(redshift), mask_threshold=0.5)
+    images = dict(predictor=predictor, size=size, redshift=tuple(redshift), mask_threshold=mask_threshold)
     called = []
     for survey in surveys:
         counts = np.zeros((len(thresholds), 3))
