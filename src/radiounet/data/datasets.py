@@ -13,13 +13,13 @@ import h5py
 import numpy as np
 import scipy.ndimage
 import torch
+from radio_beam import Beam
 from torch.utils.data import Dataset
 
 from radiounet.data.shards import read_shard_attributes
 from radiounet.errors import InvalidParameterError, RadioUNetError, require_positive_int
 from radiounet.sky.field import field_rng, simulate_field
 from radiounet.sky.labels import CLASS_NAMES
-from radiounet.sky.survey import custom_survey
 from radiounet.sky.survey_distribution import draw_observation
 
 __all__ = ["EpochDataset", "SyntheticFieldDataset", "TileShardDataset"]
@@ -143,9 +143,8 @@ class SyntheticFieldDataset(EpochDataset):
         survey = self.config.survey
         beam_factor = np.exp(rng.uniform(*np.log(self.beam_jitter)))
         pixel_factor = np.exp(rng.uniform(*np.log(self.pixel_scale_jitter)))
-        jittered = custom_survey(survey.name, survey.beam.major * beam_factor, survey.pixel_scale * pixel_factor,
-                                 survey.rms, survey.frequency, bmin=survey.beam.minor * beam_factor,
-                                 bpa=survey.beam.pa, compact_subtracted_above=survey.compact_subtracted_above)
+        beam = Beam(major=survey.beam.major * beam_factor, minor=survey.beam.minor * beam_factor, pa=survey.beam.pa)
+        jittered = replace(survey, beam=beam, pixel_scale=survey.pixel_scale * pixel_factor)
         return replace(self.config, survey=jittered)
 
     def __getitem__(self, index):

@@ -7,13 +7,15 @@ split by field index, the last ``data.val_fraction`` of them for validation.
 """
 
 import glob
+from dataclasses import replace
 
+import astropy.units as u
 import h5py
 import numpy as np
 
 from radiounet.data.datasets import SyntheticFieldDataset, TileShardDataset
 from radiounet.errors import RadioUNetError
-from radiounet.sky import FieldConfig, custom_survey, get_survey
+from radiounet.sky import FieldConfig, get_survey
 from radiounet.train.config import RANDOMISED, sky_config, survey_distribution
 
 __all__ = ["build_datasets", "training_survey", "VALIDATION_SEED_OFFSET"]
@@ -32,10 +34,8 @@ def training_survey(data):
     survey = get_survey("lotss-dr2-6" if randomised else data["preset"])
     if not data["pixels_per_beam"]:
         return survey
-    return custom_survey(RANDOMISED if randomised else survey.name, survey.beam.major,
-                         survey.beam.major / data["pixels_per_beam"], survey.rms, survey.frequency,
-                         bmin=survey.beam.minor, bpa=survey.beam.pa,
-                         compact_subtracted_above=survey.compact_subtracted_above)
+    return replace(survey, name=RANDOMISED if randomised else survey.name,
+                   pixel_scale=(survey.beam.major / data["pixels_per_beam"]).to(u.arcsec))
 
 
 def _field_config(config):
