@@ -52,8 +52,8 @@ def _with_emission(family, setup):
 
 @pytest.mark.parametrize("family", BENCHMARK_FAMILIES)
 def test_a_model_calling_everything_diffuse_finds_all_and_is_always_wrong_on_radio_galaxies(family):
-    row, examples = score_setup(ConstantPredictor(1.0, classes=True), family, "lotss-dr2-20", PLAN,
-                                ratio_threshold=0.5)
+    row, images, examples = score_setup(ConstantPredictor(1.0, classes=True), family, "lotss-dr2-20", PLAN,
+                                        ratio_threshold=0.5)
     assert row["recall"] == 1 and row["n_halo_pixels"] + row["n_relic_pixels"] > 0
     for kind in ("halo", "relic"):
         for name in (f"{kind}_found", f"{kind}_labelled_radio_galaxy"):
@@ -66,10 +66,12 @@ def test_a_model_calling_everything_diffuse_finds_all_and_is_always_wrong_on_rad
     assert row["r_accuracy"] == pytest.approx(n_positive / (n_positive + 2))
     assert 0 < row["precision"] < 1 and row["dice"] == pytest.approx(2 * row["precision"] / (row["precision"] + 1))
     assert set(examples) == {"diffuse", "radio_galaxies"} and examples["diffuse"].truth.any()
+    assert list(images["kind"]) == ["diffuse"] * 3 + ["radio_galaxies"] * 2
+    assert images["halo"].sum() == row["n_halo_pixels"] and np.all(images["called_fraction"] == 1)
 
 
 def test_a_model_calling_nothing_diffuse_finds_nothing_and_never_errs_on_radio_galaxies():
-    row, _ = score_setup(ConstantPredictor(0.0), "simulator", "lotss-dr2-6", PLAN, ratio_threshold=0.5)
+    row, _, _ = score_setup(ConstantPredictor(0.0), "simulator", "lotss-dr2-6", PLAN, ratio_threshold=0.5)
     assert row["dice"] == 0 and row["recall"] == 0 and row["radio_galaxy_called_mean"] == 0
     assert np.isnan(row["halo_labelled_radio_galaxy"])  # a binary model gives no labels
     assert row["r_recall"] == 0 and row["r_false_positive"] == 0
@@ -94,6 +96,8 @@ def test_quick_benchmark_writes_its_tables_page_and_panels(tmp_path, tiny_model,
     assert main(["benchmark", str(tiny_model), "--quick", "--out", str(out), "--device", "cpu",
                  "--no-progress"]) == 0
     table = QTable.read(out / "benchmark.ecsv")
+    images = QTable.read(out / "images.ecsv")
+    assert len(images) == len(table) * 4 and set(images["kind"]) == {"diffuse", "radio_galaxies"}
     assert [(row["family"], row["setup"]) for row in table] == [(f, s) for f in BENCHMARK_FAMILIES
                                                                 for s in BENCHMARK_SETUPS]
     for name in ("dice", "recall", "radio_galaxy_called_mean", "r_accuracy"):
@@ -106,7 +110,7 @@ def test_quick_benchmark_writes_its_tables_page_and_panels(tmp_path, tiny_model,
     assert {"lotss-dr1", "vla-fornax-a", "mwa-fornax-a"} <= set(real["name"][real["status"] == "ok"])
     assert list(real["status"]).count("absent") == 1
     page = (out / "benchmark.md").read_text()
-    assert "| heldout | lotss-dr2-60 | 60\" |" in page and "--real-data" in page
+    assert "| heldout | lotss-dr2-60 | 60\" |" in page and "--real-data" in page and "bootstrap draws" in page
     assert f"radio-unet benchmark {tiny_model} --quick" in page
     for name in ("benchmark.png", "benchmark_real.png"):
         assert matplotlib.image.imread(out / name).shape[2] in (3, 4)

@@ -891,8 +891,9 @@ def build_parser():
         description="Segment whole images as predict does and measure: per survey setup (LoTSS 6\", 20\", 60\" "
                     "taper, MeerKAT) of the training simulator and of a held-out generator never used in training, "
                     "the diffuse Dice, precision, recall, halo and relic pixels found and labelled radio galaxy, "
-                    "radio-galaxy images called diffuse, per-cluster R accuracy; halos injected into real survey "
-                    "noise; real images. Writes DIR/benchmark.ecsv, injection.ecsv, real_skies.ecsv, benchmark.md, "
+                    "radio-galaxy images called diffuse, per-cluster R accuracy, with bootstrap intervals over the "
+                    "images; halos injected into real survey noise; real images. Writes DIR/benchmark.ecsv, "
+                    "images.ecsv (one row per simulated image), injection.ecsv, real_skies.ecsv, benchmark.md, "
                     "benchmark.png and benchmark_real.png; DIR/parts/ keeps what is done, so that running the same "
                     "command again resumes an interrupted run.",
     )

@@ -28,12 +28,12 @@ from pathlib import Path
 
 import astropy.units as u
 import numpy as np
-from astropy.table import Table
+from astropy.table import Table, vstack
 from tqdm import tqdm
 
-from radiounet._overlap import overlap_metrics
 from radiounet.detect.aperture import aperture_ratio
 from radiounet.errors import InvalidParameterError, RadioUNetError
+from radiounet.evaluate.benchmark_figures import IMAGE_COLUMNS, INTERVAL_FIGURES, setup_figures
 from radiounet.evaluate.benchmark_report import Example
 from radiounet.evaluate.real_skies import bundled_real_images, read_real_labels, real_sky_table
 from radiounet.evaluate.synthetic import DIFFUSE_COUNTS, add_diffuse_counts, segment_simulated_field
@@ -41,10 +41,10 @@ from radiounet.io.atomic import atomic_path
 from radiounet.io.tables import write_table
 from radiounet.models.store import resolve_model_path, sha256_of
 from radiounet.sky import FieldConfig, SkyConfig, field_rng, get_survey, simulate_field
-from radiounet.sky.labels import CLASS_NAMES
 
 __all__ = ["BENCHMARK_SETUPS", "BENCHMARK_FAMILIES", "BENCHMARK_SEED", "BenchmarkPlan", "PLANS", "BenchmarkResult",
-           "run_benchmark", "benchmark_fields", "score_setup", "injection_completeness", "SETUP_COLUMNS"]
+           "run_benchmark", "benchmark_fields", "score_setup", "injection_completeness", "SETUP_COLUMNS",
+           "IMAGE_COLUMNS"]
 
 #: Survey presets of the benchmark (``radio-unet presets``).
 BENCHMARK_SETUPS = ("lotss-dr2-6", "lotss-dr2-20", "lotss-dr2-60", "meerkat-mgcls")
@@ -53,14 +53,15 @@ BENCHMARK_FAMILIES = ("simulator", "heldout")
 #: Seed of the benchmark's images; training and the other held-out sets use other seeds.
 BENCHMARK_SEED = 555_000_001
 #: Version of what a part of the benchmark holds: parts of another version are measured again.
-_PART_VERSION = 5
+_PART_VERSION = 6
 
 #: Columns of the per-setup table, in order.
 SETUP_COLUMNS = ("family", "setup", "beam_arcsec", "pixel_arcsec", "n_diffuse", "n_radio_galaxy", "size", "dice",
                  "precision", "recall", "halo_found", "relic_found", "halo_found_median", "relic_found_median",
                  "halo_labelled_radio_galaxy",
                  "relic_labelled_radio_galaxy", "relic_lost_to_hesitation", "radio_galaxy_called_mean", "radio_galaxy_called_p90",
-                 "r_accuracy", "r_recall", "r_false_positive", "n_halo_pixels", "n_relic_pixels")
+                 "r_accuracy", "r_recall", "r_false_positive", "n_halo_pixels", "n_relic_pixels",
+                 *(f"{name}_{end}" for name in INTERVAL_FIGURES for end in ("lo", "hi")))
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,8 @@ class BenchmarkResult:
     ----------
     setups : astropy.table.Table
         One row per family and setup, columns :data:`SETUP_COLUMNS`.
+    images : astropy.table.Table
+        One row per simulated image, columns :data:`IMAGE_COLUMNS`.
     injection : astropy.table.Table
         Completeness per halo size and flux density (no rows without real noise images).
     real : astropy.table.Table
@@ -123,6 +126,7 @@ class BenchmarkResult:
     """
 
     setups: Table
+    images: Table
     injection: Table
     real: Table
     examples: dict
@@ -153,80 +157,59 @@ def _setup_seed(seed, family, setup, diffuse):
 
 
 def score_setup(predictor, family, setup, plan, *, seed=BENCHMARK_SEED, ratio_threshold, progress=False):
-    """The figures of one family and setup, and its two example images.
+    """The figures of one family and setup, its images one by one, and its two example images.
 
     Returns
     -------
     row : dict
-        Keys :data:`SETUP_COLUMNS`; fractions in [0, 1], NaN where there was
-        nothing to count (no relic pixel, or a binary model for the labels).
-        ``halo_found`` and ``relic_found`` pool the pixels of all images, so
-        that the nearest clusters, hundreds of beams wide, weigh most; the
-        ``_median`` columns give each image holding such emission one vote.
+        Keys :data:`SETUP_COLUMNS` (:func:`radiounet.evaluate.benchmark_figures.setup_figures`): fractions in
+        [0, 1], NaN where there was nothing to count (no relic pixel, or a binary model for the labels).
+        ``halo_found`` and ``relic_found`` pool the pixels of all images, so that the nearest clusters, hundreds
+        of beams wide, weigh most; the ``_median`` columns give each image holding such emission one vote;
+        ``NAME_lo`` and ``NAME_hi`` bound a bootstrap interval over the images.
+    images : astropy.table.Table
+        One row per image, columns :data:`IMAGE_COLUMNS`.
     examples : dict
         ``"diffuse"`` (the image with most diffuse pixels) and
         ``"radio_galaxies"`` (the radio-galaxy image with most pixels called diffuse).
     """
     survey = get_survey(setup)
-    counts = dict.fromkeys(DIFFUSE_COUNTS, 0)
-    detected = {True: [], False: []}
-    called_fractions = []
-    shares = {"halo": [], "relic": []}
-    examples = {}
+    images, examples = [], {}
     for diffuse in (True, False):
         fields = benchmark_fields(family, survey, plan, diffuse, _setup_seed(seed, family, setup, diffuse))
         n = plan.n_diffuse if diffuse else plan.n_radio_galaxy
+        kind = "diffuse" if diffuse else "radio_galaxies"
         for i, sky in enumerate(tqdm(fields, total=n, unit="image", disable=not progress, leave=False,
-                                     desc=f"{family} {setup} {'diffuse' if diffuse else 'radio galaxies'}")):
+                                     desc=f"{family} {setup} {kind.replace('_', ' ')}")):
             prediction = segment_simulated_field(predictor, sky, survey, f"{family} {setup} image {i}")
             radius = 2.2 * sky.cluster.r500_arcsec / survey.pixel_arcsec
-            ratio = aperture_ratio(prediction.probability, sky.cluster.x, sky.cluster.y, radius).ratio
-            # As in the R calibration: an image whose halo or relics stay under the mask threshold (a faint
-            # halo at high redshift) is neither a cluster with diffuse emission nor one without.
-            if sky.mask.any() or not diffuse:
-                detected[diffuse].append(bool(ratio > ratio_threshold))
-            if diffuse:
-                add_diffuse_counts(counts, prediction, sky, predictor.threshold)
-                for name, found in shares.items():
-                    where = sky.labels == CLASS_NAMES.index(name)
-                    if where.any():
-                        found.append(float(prediction.mask[where].mean()))
-                score = float(sky.mask.sum())
-            else:
-                called_fractions.append(float(prediction.mask.mean()))
-                score = called_fractions[-1]
-            kind = "diffuse" if diffuse else "radio_galaxies"
+            counts = dict.fromkeys(DIFFUSE_COUNTS, 0)
+            add_diffuse_counts(counts, prediction, sky, predictor.threshold)
+            components = ", ".join(sorted({c.subtype for c in sky.components}))
+            images.append(dict(family=family, setup=setup, kind=kind, index=i, z=float(sky.cluster.z),
+                               components=components, mask_pixels=int(sky.mask.sum()), **counts,
+                               called_fraction=float(prediction.mask.mean()),
+                               ratio=float(aperture_ratio(prediction.probability, sky.cluster.x, sky.cluster.y,
+                                                          radius).ratio)))
+            score = float(sky.mask.sum()) if diffuse else images[-1]["called_fraction"]
             if kind not in examples or score > examples[kind].score:
                 examples[kind] = Example(
-                    title=f"{family} {setup}, z = {sky.cluster.z:.2f}: "
-                          + (", ".join(sorted({c.subtype for c in sky.components})) or "compact sources"),
+                    title=f"{family} {setup}, z = {sky.cluster.z:.2f}: " + (components or "compact sources"),
                     image=sky.image / survey.rms_jy, truth=sky.mask, probability=prediction.probability,
                     called=prediction.mask, score=score,
                     labelled=(prediction.class_probability.argmax(0) if prediction.class_probability is not None
                               else None))
-    overlap = overlap_metrics(counts["tp"], counts["fp"], counts["fn"], empty=0.0)
-    labels = bool(predictor.class_names)
-    positives, negatives = np.array(detected[True]), np.array(detected[False])
-    row = dict(family=family, setup=setup, beam_arcsec=float(survey.beam.major.to_value(u.arcsec)),
-               pixel_arcsec=survey.pixel_arcsec, n_diffuse=plan.n_diffuse, n_radio_galaxy=plan.n_radio_galaxy,
-               size=plan.size, dice=overlap["dice"], precision=overlap["precision"], recall=overlap["recall"],
-               halo_found=_share(counts["halo_found"], counts["halo"]),
-               relic_found=_share(counts["relic_found"], counts["relic"]),
-               halo_found_median=float(np.median(shares["halo"])) if shares["halo"] else np.nan,
-               relic_found_median=float(np.median(shares["relic"])) if shares["relic"] else np.nan,
-               halo_labelled_radio_galaxy=_share(counts["halo_as_galaxy"], counts["halo"]) if labels else np.nan,
-               relic_labelled_radio_galaxy=_share(counts["relic_as_galaxy"], counts["relic"]) if labels else np.nan,
-               relic_lost_to_hesitation=_share(counts["relic_hesitant"], counts["relic"]) if labels else np.nan,
-               radio_galaxy_called_mean=float(np.mean(called_fractions)),
-               radio_galaxy_called_p90=float(np.percentile(called_fractions, 90)),
-               r_accuracy=float((positives.sum() + (~negatives).sum()) / (len(positives) + len(negatives))),
-               r_recall=float(positives.mean()), r_false_positive=float(negatives.mean()),
-               n_halo_pixels=counts["halo"], n_relic_pixels=counts["relic"])
-    return row, examples
+    images = Table(rows=images, names=IMAGE_COLUMNS)
+    return _setup_row(images, survey, plan, ratio_threshold, bool(predictor.class_names)), images, examples
 
 
-def _share(part, whole):
-    return part / whole if whole else float("nan")
+def _setup_row(images, survey, plan, ratio_threshold, labels):
+    figures = setup_figures(images, ratio_threshold, labels)
+    row = dict(family=images["family"][0], setup=images["setup"][0],
+               beam_arcsec=float(survey.beam.major.to_value(u.arcsec)), pixel_arcsec=survey.pixel_arcsec,
+               n_diffuse=plan.n_diffuse, n_radio_galaxy=plan.n_radio_galaxy, size=plan.size)
+    row.update((name, figures[name]) for name in SETUP_COLUMNS if name not in row)
+    return row
 
 
 def injection_completeness(predictor, images, plan, work_dir, *, seed=BENCHMARK_SEED, progress=False):
@@ -299,7 +282,7 @@ def run_benchmark(predictor, *, quick=False, real_data=None, noise_images=None, 
         Also measure the real images bundled with the tests (when the checkout has them).
     work_dir : path, optional
         Where each finished part is kept (``setups/``: each family and
-        setup's row and example images; ``injection/``: the injection test's
+        setup's images (one row each) and examples; ``injection/``: the injection test's
         per-site tables), so that a rerun of the same model, plan and seed
         resumes where an interrupted one stopped; default: a temporary folder.
     """
@@ -309,7 +292,7 @@ def run_benchmark(predictor, *, quick=False, real_data=None, noise_images=None, 
     if real_data is not None:
         read_real_labels(real_data)  # a broken labels file fails now, not after the simulated skies
     ratio_threshold = float(predictor.card.get("detection_ratio_threshold", REFERENCE_RATIO_THRESHOLD))
-    rows, examples, notes = [], {}, []
+    rows, tables, examples, notes = [], [], {}, []
     fingerprint = dict(version=_PART_VERSION, model=predictor.model_name, model_sha256=_model_sha256(predictor),
                        plan=plan.name, seed=seed, threshold=predictor.threshold, ratio_threshold=ratio_threshold)
     for family in BENCHMARK_FAMILIES:
@@ -317,11 +300,15 @@ def run_benchmark(predictor, *, quick=False, real_data=None, noise_images=None, 
             part = None if work_dir is None else Path(work_dir) / "setups" / f"{family}_{setup}"
             done = _read_part(part, fingerprint)
             if done is None:
-                done = score_setup(predictor, family, setup, plan, seed=seed, ratio_threshold=ratio_threshold,
-                                   progress=progress)
-                _write_part(part, fingerprint, *done)
-            rows.append(done[0])
-            examples[(family, setup)] = done[1]
+                row, images, pictures = score_setup(predictor, family, setup, plan, seed=seed,
+                                                    ratio_threshold=ratio_threshold, progress=progress)
+                _write_part(part, fingerprint, images, pictures)
+            else:
+                images, pictures = done
+                row = _setup_row(images, get_survey(setup), plan, ratio_threshold, bool(predictor.class_names))
+            rows.append(row)
+            tables.append(images)
+            examples[(family, setup)] = pictures
     bundled_images = bundled_real_images() if bundled else {}
     if noise_images is None:
         noise_images = [bundled_images["lotss-dr1"]] if "lotss-dr1" in bundled_images else []
@@ -341,9 +328,11 @@ def run_benchmark(predictor, *, quick=False, real_data=None, noise_images=None, 
     notes.extend(real_notes)
     examples.update({("real", name): {"real": example} for name, example in real_examples.items()})
     setups = Table(rows=rows, names=SETUP_COLUMNS)
+    images = vstack(tables)
     meta = dict(model=predictor.model_name, plan=plan.name, seed=seed, threshold=predictor.threshold,
                 ratio_threshold=ratio_threshold, redshift=list(plan.redshift), notes=notes)
-    return BenchmarkResult(setups=setups, injection=injection, real=real, examples=examples, meta=meta)
+    return BenchmarkResult(setups=setups, images=images, injection=injection, real=real, examples=examples,
+                           meta=meta)
 
 
 def _model_sha256(predictor):
@@ -354,8 +343,8 @@ def _model_sha256(predictor):
         return ""
 
 
-def _write_part(part, fingerprint, row, examples):
-    """Keep one family and setup's row (ECSV) and example images (npz), each written atomically."""
+def _write_part(part, fingerprint, images, examples):
+    """Keep one family and setup's images (ECSV) and example images (npz), each written atomically."""
     if part is None:
         return
     part.parent.mkdir(parents=True, exist_ok=True)
@@ -365,21 +354,21 @@ def _write_part(part, fingerprint, row, examples):
     with atomic_path(part.with_suffix(".npz")) as tmp:
         with open(tmp, "wb") as stream:
             np.savez_compressed(stream, **arrays)
-    write_table(Table(rows=[row], names=SETUP_COLUMNS, meta=dict(fingerprint)), part.with_suffix(".ecsv"))
+    write_table(Table(images, meta=dict(fingerprint)), part.with_suffix(".ecsv"))
 
 
 def _read_part(part, fingerprint):
-    """The row and examples of a part finished by an earlier run of the same model, plan and seed (else None)."""
+    """The images and examples of a part finished by an earlier run of the same model, plan and seed (else None)."""
     if part is None or not part.with_suffix(".ecsv").is_file() or not part.with_suffix(".npz").is_file():
         return None
-    table = Table.read(part.with_suffix(".ecsv"), format="ascii.ecsv")
-    if {key: table.meta.get(key) for key in fingerprint} != fingerprint:
+    images = Table.read(part.with_suffix(".ecsv"), format="ascii.ecsv")
+    if {key: images.meta.get(key) for key in fingerprint} != fingerprint:
         return None
-    row = {name: (value.item() if hasattr(value, "item") else value) for name, value in zip(table.colnames, table[0])}
+    images.meta.clear()
     examples = {}
     with np.load(part.with_suffix(".npz")) as arrays:
         for kind in {key.split(".")[0] for key in arrays.files}:
             fields = {key.split(".", 1)[1]: arrays[key] for key in arrays.files if key.startswith(kind + ".")}
             fields["title"], fields["score"] = str(fields["title"]), float(fields["score"])
             examples[kind] = Example(**fields)
-    return row, examples
+    return images, examples

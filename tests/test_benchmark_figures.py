@@ -1,0 +1,74 @@
+"""The benchmark's figures from per-image counts, and their bootstrap intervals."""
+
+import numpy as np
+import pytest
+from astropy.table import Table, vstack
+
+from radiounet.evaluate.benchmark_figures import IMAGE_COLUMNS, INTERVAL_FIGURES, setup_figures
+
+
+def _image(kind, *, tp=0, fp=0, fn=0, halo=0, halo_found=0, relic=0, relic_found=0, relic_as_galaxy=0,
+           called_fraction=0.0, ratio=0.0):
+    return dict(family="simulator", setup="lotss-dr2-6", kind=kind, index=0, z=0.1, components="", mask_pixels=tp + fn,
+                tp=tp, fp=fp, fn=fn, halo=halo, halo_found=halo_found, halo_as_galaxy=0, relic=relic,
+                relic_found=relic_found, relic_as_galaxy=relic_as_galaxy, relic_hesitant=0,
+                called_fraction=called_fraction, ratio=ratio)
+
+
+def _table(rows):
+    return Table(rows=rows, names=IMAGE_COLUMNS)
+
+
+def test_the_figures_pool_the_pixels_and_count_each_cluster_once():
+    images = _table([
+        _image("diffuse", tp=90, fp=10, fn=10, halo=100, halo_found=90, ratio=0.5),
+        _image("diffuse", tp=0, fp=0, fn=100, relic=100, relic_as_galaxy=40, ratio=0.0),
+        _image("diffuse", ratio=0.9),  # diffuse emission under the mask threshold: counts neither way in R
+        _image("radio_galaxies", fp=5, called_fraction=0.01, ratio=0.2),
+        _image("radio_galaxies", called_fraction=0.03, ratio=0.05),
+    ])
+    figures = setup_figures(images, ratio_threshold=0.1, resamples=0)
+    assert figures["dice"] == pytest.approx(2 * 90 / (2 * 90 + 10 + 110))
+    assert figures["halo_found"] == 0.9 and figures["relic_found"] == 0 and figures["halo_found_median"] == 0.9
+    assert figures["relic_labelled_radio_galaxy"] == 0.4 and figures["n_halo_pixels"] == 100
+    assert figures["radio_galaxy_called_mean"] == pytest.approx(0.02)
+    # Detected: the first cluster (right), not the second (wrong), the first radio-galaxy image (wrong).
+    assert figures["r_recall"] == 0.5 and figures["r_false_positive"] == 0.5 and figures["r_accuracy"] == 0.5
+    assert all(np.isnan(figures[f"{name}_lo"]) for name in INTERVAL_FIGURES)
+    binary = setup_figures(images, ratio_threshold=0.1, labels=False, resamples=0)
+    assert np.isnan(binary["relic_labelled_radio_galaxy"]) and binary["dice"] == figures["dice"]
+
+
+def _varied(n, seed):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(n):
+        truth = int(rng.integers(50, 500))
+        found = int(rng.integers(0, truth))
+        rows.append(_image("diffuse", tp=found, fp=int(rng.integers(0, 100)), fn=truth - found, halo=truth,
+                           halo_found=found, ratio=float(rng.uniform(0, 0.2))))
+        rows.append(_image("radio_galaxies", called_fraction=float(rng.uniform(0, 0.02)),
+                           ratio=float(rng.uniform(0, 0.2))))
+    return _table(rows)
+
+
+def test_the_interval_holds_the_figure_narrows_with_more_images_and_is_reproducible():
+    images = _varied(16, seed=1)
+    figures = setup_figures(images, ratio_threshold=0.1)
+    for name in INTERVAL_FIGURES:
+        if np.isfinite(figures[name]):
+            assert figures[f"{name}_lo"] < figures[name] < figures[f"{name}_hi"], name
+    np.testing.assert_equal(setup_figures(images, ratio_threshold=0.1), figures)
+    # The same images four times over: the same figures, an interval about half as wide (1 / sqrt(4)).
+    many = setup_figures(vstack([images] * 4), ratio_threshold=0.1)
+    assert many["dice"] == pytest.approx(figures["dice"])
+    width, narrower = (f["dice_hi"] - f["dice_lo"] for f in (figures, many))
+    assert 0.35 < narrower / width < 0.65
+
+
+def test_identical_images_leave_no_room():
+    images = _table([_image("diffuse", tp=80, fn=20, halo=100, halo_found=80, ratio=0.5)] * 6
+                    + [_image("radio_galaxies", called_fraction=0.01)] * 3)
+    figures = setup_figures(images, ratio_threshold=0.1)
+    assert figures["dice_lo"] == figures["dice_hi"] == pytest.approx(figures["dice"])
+    assert figures["radio_galaxy_called_mean_lo"] == pytest.approx(0.01)
