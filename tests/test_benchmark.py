@@ -117,6 +117,39 @@ def test_quick_benchmark_writes_its_tables_page_and_panels(tmp_path, tiny_model,
     assert "Simulated skies" in capsys.readouterr().out
 
 
+def test_a_model_against_its_own_benchmark_differs_by_nothing(tmp_path, tiny_model, capsys):
+    out = tmp_path / "bench"
+    command = ["benchmark", str(tiny_model), "--quick", "--out", str(out), "--device", "cpu", "--no-progress"]
+    assert main(command) == 0
+    assert main(command + ["--against", str(out)]) == 0
+    comparison = QTable.read(out / "comparison.ecsv")
+    assert len(comparison) == len(BENCHMARK_FAMILIES) * len(BENCHMARK_SETUPS)
+    assert np.all(comparison["dice"] == 0) and not np.any(comparison["dice_sure"])
+    assert np.all(comparison["dice_first"] == comparison["dice_second"])
+    real = QTable.read(out / "comparison_real.ecsv")
+    assert len(real) >= 3 and np.all(real["called_diffuse_first"] == real["called_diffuse_second"])
+    page = (out / "comparison.md").read_text()
+    assert "paired bootstrap" in page and "| simulator | lotss-dr2-6 | +0.000" in page
+    assert "against" in capsys.readouterr().out
+
+
+def test_a_benchmark_to_compare_with_must_be_one_of_the_same_images(tmp_path, tiny_model, capsys):
+    out = tmp_path / "bench"
+    command = ["benchmark", str(tiny_model), "--quick", "--out", str(out), "--no-progress"]
+    assert main(command[:-3] + ["--against", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere: no such folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(command + ["--against", str(tmp_path / "empty")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "benchmark.ecsv: no such file" in error
+    folder = tmp_path / "default"
+    folder.mkdir()
+    QTable({"family": ["simulator"]}, meta={"plan": "default"}).write(folder / "benchmark.ecsv")
+    QTable({"family": ["simulator"]}).write(folder / "images.ecsv")
+    assert main(command + ["--against", str(folder)]) == 2
+    assert "plan default, not quick" in capsys.readouterr().err and not out.exists()
+
+
 def _write_halo_image(folder, lotss):
     sky = SkyConfig(fraction_diffuse=1.0, fraction_radio_galaxies=0.0, halo_probability=1.0, relic_probability=0.0,
                     redshift=(0.2, 0.2), halo_snr=(20.0, 20.0), radio_galaxies_mean=0.0)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from astropy.table import Table, vstack
 
-from radiounet.evaluate.benchmark_figures import IMAGE_COLUMNS, INTERVAL_FIGURES, setup_figures
+from radiounet.evaluate.benchmark_figures import IMAGE_COLUMNS, INTERVAL_FIGURES, paired_differences, setup_figures
 
 
 def _image(kind, *, tp=0, fp=0, fn=0, halo=0, halo_found=0, relic=0, relic_found=0, relic_as_galaxy=0,
@@ -45,8 +45,10 @@ def _varied(n, seed):
     for _ in range(n):
         truth = int(rng.integers(50, 500))
         found = int(rng.integers(0, truth))
+        relic = int(rng.integers(0, 300))
         rows.append(_image("diffuse", tp=found, fp=int(rng.integers(0, 100)), fn=truth - found, halo=truth,
-                           halo_found=found, ratio=float(rng.uniform(0, 0.2))))
+                           halo_found=found, relic=relic, relic_found=int(rng.integers(0, relic + 1)),
+                           relic_as_galaxy=int(rng.integers(0, relic // 2 + 1)), ratio=float(rng.uniform(0, 0.2))))
         rows.append(_image("radio_galaxies", called_fraction=float(rng.uniform(0, 0.02)),
                            ratio=float(rng.uniform(0, 0.2))))
     return _table(rows)
@@ -72,3 +74,34 @@ def test_identical_images_leave_no_room():
     figures = setup_figures(images, ratio_threshold=0.1)
     assert figures["dice_lo"] == figures["dice_hi"] == pytest.approx(figures["dice"])
     assert figures["radio_galaxy_called_mean_lo"] == pytest.approx(0.01)
+
+
+def test_a_model_against_itself_differs_by_nothing():
+    images = _varied(12, seed=2)
+    differences = paired_differences(images, images, (0.1, 0.1))
+    for name in INTERVAL_FIGURES:
+        assert differences[name] == differences[f"{name}_lo"] == differences[f"{name}_hi"] == 0
+        assert not differences[f"{name}_sure"]
+
+
+def test_paired_draws_tell_apart_what_separate_intervals_cannot():
+    first = _varied(16, seed=3)
+    second = first.copy()
+    diffuse = second["kind"] == "diffuse"
+    # The second model finds 5% more of each image's halo: a small gain beside the spread between images.
+    gain = (0.05 * second["halo"][diffuse]).astype(int)
+    gain = np.minimum(gain, second["fn"][diffuse])
+    for name, sign in (("tp", 1), ("fn", -1), ("halo_found", 1)):
+        second[name][diffuse] += sign * gain
+    alone = [setup_figures(table, ratio_threshold=0.1) for table in (first, second)]
+    assert alone[1]["halo_found"] - alone[0]["halo_found"] < alone[0]["halo_found_hi"] - alone[0]["halo_found_lo"]
+    differences = paired_differences(first, second, (0.1, 0.1))
+    assert differences["halo_found"] == pytest.approx(alone[1]["halo_found"] - alone[0]["halo_found"])
+    assert 0 < differences["halo_found_lo"] <= differences["halo_found"] <= differences["halo_found_hi"]
+    assert differences["halo_found_sure"] and differences["dice_sure"]
+    assert differences["radio_galaxy_called_mean"] == 0 and not differences["radio_galaxy_called_mean_sure"]
+
+
+def test_tables_of_other_images_are_refused():
+    with pytest.raises(ValueError, match="other images"):
+        paired_differences(_varied(4, seed=1), _varied(4, seed=2), (0.1, 0.1))

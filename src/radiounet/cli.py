@@ -553,6 +553,7 @@ def _cmd_models(args):
 
 def _cmd_benchmark(args):
     from radiounet.evaluate.benchmark import run_benchmark
+    from radiounet.evaluate.benchmark_compare import compare_benchmarks, read_benchmark, write_comparison
     from radiounet.evaluate.benchmark_report import write_benchmark
     from radiounet.inference.predictor import Predictor
     from radiounet.io.atomic import ensure_writable_directory
@@ -563,12 +564,23 @@ def _cmd_benchmark(args):
     for path in args.noise_images or ():
         if not Path(path).is_file():
             raise RadioUNetError(f"{path}: no such file (--noise-images)")
+    against = read_benchmark(args.against) if args.against is not None else None
+    plan = "quick" if args.quick else "default"
+    if against is not None and against["setups"].meta.get("plan") != plan:
+        raise RadioUNetError(f"{args.against}: a benchmark of plan {against['setups'].meta.get('plan')}, not "
+                             f"{plan}: their images differ, they cannot be compared"
+                             + (" (leave out --quick)" if args.quick else " (add --quick)"))
     out = ensure_writable_directory(args.out or Path("benchmark") / Path(args.model).stem)
     predictor = Predictor(args.model, args.device)
     result = run_benchmark(predictor, quick=args.quick, real_data=args.real_data, noise_images=args.noise_images,
                            work_dir=out / "parts", progress=not args.no_progress)
     paths = write_benchmark(result, out, command=args.command_line)
     print(paths["benchmark.md"].read_text())
+    if against is not None:
+        comparison = compare_benchmarks(against, read_benchmark(out))
+        compared = write_comparison(*comparison, out)
+        print(compared["comparison.md"].read_text())
+        paths.update(compared)
     print(f"benchmark: {', '.join(str(p) for p in paths.values())}")
 
 
@@ -907,6 +919,10 @@ def build_parser():
     benchmark.add_argument("--noise-images", nargs="+", metavar="FITS",
                            help="real survey images without a cluster, for the injection test and as negatives "
                                 "(default: the LoTSS-DR1 test image of a checkout)")
+    benchmark.add_argument("--against", metavar="DIR",
+                           help="also compare with the benchmark folder DIR of another model (same plan): each "
+                                "figure's difference with a paired bootstrap interval, the real images side by "
+                                "side; writes comparison.md, comparison.ecsv and comparison_real.ecsv")
     benchmark.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: auto")
     benchmark.add_argument("--no-progress", action="store_true", help="no progress bars")
     benchmark.set_defaults(func=_cmd_benchmark)

@@ -8,11 +8,15 @@ figures from the per-image table (:data:`IMAGE_COLUMNS`) and, for
 emission and those with radio galaxies only are each drawn again with
 replacement, the figures computed on every draw, and the interval is the
 central ``level`` of them (percentile bootstrap, Efron & Tibshirani 1993).
+Two models measured on the same images are compared on the same draws
+(:func:`paired_differences`): the images that are hard for one are mostly hard
+for the other, so the difference is known much better than either figure.
 """
 
 import numpy as np
 
-__all__ = ["IMAGE_COLUMNS", "INTERVAL_FIGURES", "INTERVAL_LEVEL", "BOOTSTRAP_RESAMPLES", "setup_figures"]
+__all__ = ["IMAGE_COLUMNS", "INTERVAL_FIGURES", "INTERVAL_LEVEL", "BOOTSTRAP_RESAMPLES", "setup_figures",
+           "paired_differences"]
 
 #: One row per benchmark image: what it holds and what the model made of it (pixel counts on the image's grid;
 #: ``called_fraction``: share of its pixels called diffuse; ``ratio``: R within 2.2 R500 of the cluster).
@@ -22,6 +26,7 @@ IMAGE_COLUMNS = ("family", "setup", "kind", "index", "z", "components", "mask_pi
 #: Figures given with a bootstrap interval (columns ``NAME_lo`` and ``NAME_hi``).
 INTERVAL_FIGURES = ("dice", "halo_found", "relic_found", "relic_labelled_radio_galaxy", "radio_galaxy_called_mean",
                     "r_accuracy")
+_LABEL_FIGURES = ("halo_labelled_radio_galaxy", "relic_labelled_radio_galaxy", "relic_lost_to_hesitation")
 #: Central share of the bootstrap draws that an interval holds (one sigma of a normal distribution).
 INTERVAL_LEVEL = 0.68
 BOOTSTRAP_RESAMPLES = 2000
@@ -68,8 +73,7 @@ def setup_figures(images, ratio_threshold, labels=True, *, resamples=BOOTSTRAP_R
     called = np.asarray(images["called_fraction"], float)[kind == "radio_galaxies"]
     figures["radio_galaxy_called_p90"] = float(np.percentile(called, 90)) if len(called) else np.nan
     if not labels:
-        for name in ("halo_labelled_radio_galaxy", "relic_labelled_radio_galaxy", "relic_lost_to_hesitation"):
-            figures[name] = np.nan
+        figures.update(dict.fromkeys(_LABEL_FIGURES, np.nan))
     draws = _pooled(images, _stratified_draws(kind, resamples, seed), ratio_threshold) if resamples else {}
     for name in INTERVAL_FIGURES:
         values = draws.get(name, np.array([]))
@@ -80,6 +84,52 @@ def setup_figures(images, ratio_threshold, labels=True, *, resamples=BOOTSTRAP_R
         else:
             figures[f"{name}_lo"] = figures[f"{name}_hi"] = np.nan
     return figures
+
+
+def paired_differences(first, second, ratio_thresholds, labels=(True, True), *, resamples=BOOTSTRAP_RESAMPLES,
+                       level=INTERVAL_LEVEL, seed=0):
+    """The figures of ``second`` minus those of ``first``, two models measured on the same images.
+
+    Parameters
+    ----------
+    first, second : astropy.table.Table
+        Per-image tables (:data:`IMAGE_COLUMNS`) of the same images in the same order.
+    ratio_thresholds : tuple of float
+        Each model's R threshold.
+    labels : tuple of bool
+        Whether each model labels classes.
+    resamples, level, seed
+        As in :func:`setup_figures`; both models get the same draws.
+
+    Returns
+    -------
+    dict
+        For each of :data:`INTERVAL_FIGURES`: ``NAME`` (the difference), ``NAME_lo`` and ``NAME_hi`` (the central
+        ``level`` of the paired draws) and ``NAME_sure`` (True where 95% of the draws agree on its sign).
+    """
+    for name in ("family", "setup", "kind", "index", "mask_pixels", "halo", "relic"):
+        if len(first) != len(second) or np.any(np.asarray(first[name]) != np.asarray(second[name])):
+            raise ValueError(f"the two tables hold other images (column {name} differs)")
+    kind = np.asarray(first["kind"])
+    everything = np.arange(len(first))[None]
+    draws = _stratified_draws(kind, resamples, seed)
+    point, spread = ([_pooled(table, take, threshold) for table, threshold in zip((first, second), ratio_thresholds)]
+                     for take in (everything, draws))
+    differences = {}
+    for name in INTERVAL_FIGURES:
+        if name in _LABEL_FIGURES and not all(labels):
+            differences.update({name: np.nan, f"{name}_lo": np.nan, f"{name}_hi": np.nan, f"{name}_sure": False})
+            continue
+        differences[name] = float(point[1][name][0] - point[0][name][0])
+        values = spread[1][name] - spread[0][name]
+        values = values[np.isfinite(values)]
+        if not (len(values) and np.isfinite(differences[name])):
+            differences.update({f"{name}_lo": np.nan, f"{name}_hi": np.nan, f"{name}_sure": False})
+            continue
+        differences[f"{name}_lo"], differences[f"{name}_hi"] = (float(q) for q in np.quantile(
+            values, [(1 - level) / 2, (1 + level) / 2]))
+        differences[f"{name}_sure"] = bool(max(np.mean(values > 0), np.mean(values < 0)) >= 0.95)
+    return differences
 
 
 def _stratified_draws(kind, resamples, seed):

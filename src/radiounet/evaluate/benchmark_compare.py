@@ -1,0 +1,155 @@
+"""Two benchmarks of the same images side by side: is the second model better than the first?
+
+``radio-unet benchmark MODEL --against DIR`` measures ``MODEL`` and compares
+it with the benchmark folder ``DIR`` of another model (written by ``radio-unet
+benchmark`` with the same plan and seed): every headline figure's difference
+with a paired bootstrap interval
+(:func:`radiounet.evaluate.benchmark_figures.paired_differences`), and the
+real images side by side.
+"""
+
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+
+from radiounet.errors import RadioUNetError
+from radiounet.evaluate.benchmark_figures import (BOOTSTRAP_RESAMPLES, INTERVAL_FIGURES, INTERVAL_LEVEL,
+                                                  paired_differences)
+from radiounet.io.atomic import atomic_path
+from radiounet.io.tables import write_table
+
+__all__ = ["read_benchmark", "compare_benchmarks", "comparison_markdown", "write_comparison"]
+
+_FIGURE_TITLES = dict(dice="Dice", halo_found="halo found", relic_found="relic found",
+                      relic_labelled_radio_galaxy="relic → RG", radio_galaxy_called_mean="RG images: mean",
+                      r_accuracy="R accuracy")
+
+
+def read_benchmark(folder):
+    """The tables of a benchmark folder: ``dict(setups=, images=, real=)`` (``real`` None when absent)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise RadioUNetError(f"{folder}: no such folder (a benchmark folder written by radio-unet benchmark)")
+    tables = {}
+    for key, name in (("setups", "benchmark.ecsv"), ("images", "images.ecsv"), ("real", "real_skies.ecsv")):
+        path = folder / name
+        if not path.is_file():
+            if key == "real":
+                tables[key] = None
+                continue
+            raise RadioUNetError(f"{path}: no such file (a benchmark folder of radio-unet benchmark since "
+                                 "2026-12-05 holds benchmark.ecsv and images.ecsv)")
+        tables[key] = Table.read(path, format="ascii.ecsv")
+    return tables
+
+
+def compare_benchmarks(first, second):
+    """The differences ``second`` minus ``first`` of two benchmarks of the same images.
+
+    Parameters
+    ----------
+    first, second : dict
+        Benchmarks as :func:`read_benchmark` returns them.
+
+    Returns
+    -------
+    setups : astropy.table.Table
+        One row per family and setup: for each of
+        :data:`~radiounet.evaluate.benchmark_figures.INTERVAL_FIGURES` the two
+        figures (``NAME_first``, ``NAME_second``), their difference ``NAME``,
+        ``NAME_lo`` and ``NAME_hi`` (paired bootstrap interval) and
+        ``NAME_sure`` (95% of the draws agree on the sign).
+    real : astropy.table.Table
+        The real images both measured: share called diffuse and labelled halo by each model.
+    """
+    meta = [benchmark["setups"].meta for benchmark in (first, second)]
+    for key in ("plan", "seed"):
+        if meta[0].get(key) != meta[1].get(key):
+            raise RadioUNetError(f"the two benchmarks were made with another {key} ({meta[0].get(key)} and "
+                                 f"{meta[1].get(key)}): their images differ, they cannot be compared")
+    thresholds = tuple(float(m["ratio_threshold"]) for m in meta)
+    labels = tuple(bool(np.isfinite(np.asarray(b["setups"]["relic_labelled_radio_galaxy"], float)).any())
+                   for b in (first, second))
+    rows = []
+    for family, setup in zip(first["setups"]["family"], first["setups"]["setup"]):
+        parts = [b["images"][(b["images"]["family"] == family) & (b["images"]["setup"] == setup)]
+                 for b in (first, second)]
+        try:
+            differences = paired_differences(*parts, thresholds, labels)
+        except ValueError as error:
+            raise RadioUNetError(f"{family} {setup}: {error}; were both benchmarks made with this version?") from None
+        row = dict(family=family, setup=setup)
+        for name in INTERVAL_FIGURES:
+            for which, benchmark in (("first", first), ("second", second)):
+                table = benchmark["setups"]
+                row[f"{name}_{which}"] = float(table[(table["family"] == family) & (table["setup"] == setup)][name][0])
+            row.update((key, differences[key]) for key in (name, f"{name}_lo", f"{name}_hi", f"{name}_sure"))
+        rows.append(row)
+    setups = Table(rows=rows, meta=dict(first=meta[0].get("model"), second=meta[1].get("model"),
+                                        plan=meta[0].get("plan"), seed=meta[0].get("seed")))
+    return setups, _real_side_by_side(first["real"], second["real"])
+
+
+def _real_side_by_side(first, second):
+    names = ("name", "region", "called_diffuse_first", "called_diffuse_second", "labelled_halo_first",
+             "labelled_halo_second")
+    rows = []
+    if first is not None and second is not None:
+        measured = {row["name"]: row for row in second if row["status"] == "ok"}
+        for row in first:
+            other = measured.get(row["name"])
+            if row["status"] == "ok" and other is not None:
+                rows.append((row["name"], row["region"], row["called_diffuse"], other["called_diffuse"],
+                             row["labelled_halo"], other["labelled_halo"]))
+    return Table(rows=rows, names=names, dtype=[str, str, float, float, float, float])
+
+
+def _signed(value, name):
+    if name == "dice":
+        return f"{value:+.3f}"
+    return f"{100 * value:+.2f}" if name == "radio_galaxy_called_mean" else f"{100 * value:+.1f}"
+
+
+def comparison_markdown(setups, real):
+    """The comparison as a Markdown page."""
+    first, second = setups.meta.get("first"), setups.meta.get("second")
+    lines = [f"# `{second}` against `{first}`: the same images", "",
+             f"Plan `{setups.meta.get('plan')}`, seed {setups.meta.get('seed')}. Each cell: `{second}` minus "
+             f"`{first}` (points for shares), and in brackets the central {100 * INTERVAL_LEVEL:.0f}% of "
+             f"{BOOTSTRAP_RESAMPLES} paired bootstrap draws of the images (both models on the same draws); in bold "
+             "where 95% of the draws agree on the sign. Higher is better but for relic → RG and RG images.", "",
+             "| family | setup | " + " | ".join(_FIGURE_TITLES[name] for name in INTERVAL_FIGURES) + " |",
+             "|" + "---|" * (2 + len(INTERVAL_FIGURES))]
+    for row in setups:
+        cells = []
+        for name in INTERVAL_FIGURES:
+            if not np.isfinite(row[name]):
+                cells.append("–")
+                continue
+            cell = _signed(row[name], name)
+            if np.isfinite(row[f"{name}_lo"]):
+                cell += f" ({_signed(row[f'{name}_lo'], name)} to {_signed(row[f'{name}_hi'], name)})"
+            cells.append(f"**{cell}**" if row[f"{name}_sure"] else cell)
+        lines.append(f"| {row['family']} | {row['setup']} | " + " | ".join(cells) + " |")
+    lines += ["", "Real images (one image each: no interval)", ""]
+    if len(real):
+        lines += [f"| image | region | called diffuse: `{first}` | `{second}` | labelled halo: `{first}` "
+                  f"| `{second}` |", "|" + "---|" * 6]
+        lines += [f"| {row['name']} | {row['region']} | {100 * row['called_diffuse_first']:.1f}% | "
+                  f"{100 * row['called_diffuse_second']:.1f}% | {100 * row['labelled_halo_first']:.1f}% | "
+                  f"{100 * row['labelled_halo_second']:.1f}% |" for row in real]
+    else:
+        lines.append("None measured by both.")
+    return "\n".join(lines) + "\n"
+
+
+def write_comparison(setups, real, out):
+    """Write ``comparison.ecsv``, ``comparison_real.ecsv`` and ``comparison.md`` into ``out``; returns their
+    paths."""
+    paths = {name: Path(out) / name for name in ("comparison.ecsv", "comparison_real.ecsv", "comparison.md")}
+    write_table(setups, paths["comparison.ecsv"])
+    write_table(real, paths["comparison_real.ecsv"])
+    with atomic_path(paths["comparison.md"]) as tmp:
+        tmp.write_text(comparison_markdown(setups, real))
+    return paths
