@@ -9,8 +9,9 @@ from astropy.io import fits
 from astropy.table import QTable
 
 from radiounet.cli import main
-from radiounet.evaluate.benchmark import (BENCHMARK_FAMILIES, BENCHMARK_SEED, BENCHMARK_SETUPS, BenchmarkPlan,
-                                          _setup_seed, benchmark_fields, score_setup)
+from radiounet.evaluate.benchmark import (BENCHMARK_FAMILIES, BENCHMARK_SEED, BENCHMARK_SETUPS, IMAGE_COLUMNS,
+                                          BenchmarkPlan, _setup_seed, benchmark_fields, score_setup)
+from radiounet.evaluate.benchmark_figures import INTERVAL_FIGURES
 from radiounet.evaluate.real_skies import bundled_real_images, real_sky_table
 from radiounet.inference.noise import rms_mesh
 from radiounet.inference.predictor import Prediction
@@ -145,7 +146,13 @@ def test_a_benchmark_to_compare_with_must_be_one_of_the_same_images(tmp_path, ti
     folder = tmp_path / "default"
     folder.mkdir()
     QTable({"family": ["simulator"]}, meta={"plan": "default"}).write(folder / "benchmark.ecsv")
-    QTable({"family": ["simulator"]}).write(folder / "images.ecsv")
+    QTable({name: [] for name in IMAGE_COLUMNS}).write(folder / "images.ecsv")
+    assert main(command + ["--against", str(folder)]) == 2
+    assert "benchmark.ecsv: not a benchmark table of this version (no column setup)" in capsys.readouterr().err
+    setups = QTable({name: [0.5] for name in INTERVAL_FIGURES},
+                    meta=dict(model="other", plan="default", seed=BENCHMARK_SEED, ratio_threshold=0.01))
+    setups["family"], setups["setup"] = ["simulator"], ["lotss-dr2-6"]
+    setups.write(folder / "benchmark.ecsv", overwrite=True)
     assert main(command + ["--against", str(folder)]) == 2
     assert "plan default, not quick" in capsys.readouterr().err and not out.exists()
 

@@ -204,6 +204,7 @@ def score_setup(predictor, family, setup, plan, *, seed=BENCHMARK_SEED, ratio_th
 
 
 def _setup_row(images, survey, plan, ratio_threshold, labels):
+    """The row of :data:`SETUP_COLUMNS` of one family and setup, from its per-image table."""
     figures = setup_figures(images, ratio_threshold, labels)
     row = dict(family=images["family"][0], setup=images["setup"][0],
                beam_arcsec=float(survey.beam.major.to_value(u.arcsec)), pixel_arcsec=survey.pixel_arcsec,
@@ -365,6 +366,8 @@ def _read_part(part, fingerprint):
     if {key: images.meta.get(key) for key in fingerprint} != fingerprint:
         return None
     images.meta.clear()
+    if hasattr(images["components"], "filled"):  # ECSV reads an empty string back as masked
+        images["components"] = images["components"].filled("")
     examples = {}
     with np.load(part.with_suffix(".npz")) as arrays:
         for kind in {key.split(".")[0] for key in arrays.files}:

@@ -14,33 +14,45 @@ import numpy as np
 from astropy.table import Table
 
 from radiounet.errors import RadioUNetError
-from radiounet.evaluate.benchmark_figures import (BOOTSTRAP_RESAMPLES, INTERVAL_FIGURES, INTERVAL_LEVEL,
-                                                  paired_differences)
+from radiounet.evaluate.benchmark_figures import (BOOTSTRAP_RESAMPLES, IMAGE_COLUMNS, INTERVAL_FIGURES,
+                                                  INTERVAL_LEVEL, INTERVAL_TITLES, SURE_LEVEL, paired_differences)
+from radiounet.evaluate.benchmark_report import format_share
 from radiounet.io.atomic import atomic_path
-from radiounet.io.tables import write_table
+from radiounet.io.tables import read_table, write_table
 
 __all__ = ["read_benchmark", "compare_benchmarks", "comparison_markdown", "write_comparison"]
 
-_FIGURE_TITLES = dict(dice="Dice", halo_found="halo found", relic_found="relic found",
-                      relic_labelled_radio_galaxy="relic → RG", radio_galaxy_called_mean="RG images: mean",
-                      r_accuracy="R accuracy")
+_REQUIRED = {"benchmark.ecsv": ("family", "setup", *INTERVAL_FIGURES), "images.ecsv": IMAGE_COLUMNS}
+_REQUIRED_META = ("model", "plan", "seed", "ratio_threshold")
 
 
 def read_benchmark(folder):
-    """The tables of a benchmark folder: ``dict(setups=, images=, real=)`` (``real`` None when absent)."""
+    """The tables of a benchmark folder: ``dict(setups=, images=, real=, folder=)`` (``real`` None when absent).
+
+    Raises
+    ------
+    RadioUNetError
+        Naming the folder or file, when it is not a benchmark folder written by ``radio-unet benchmark`` of this
+        version (which writes ``images.ecsv``).
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise RadioUNetError(f"{folder}: no such folder (a benchmark folder written by radio-unet benchmark)")
-    tables = {}
+    tables = dict(folder=folder, real=None)
     for key, name in (("setups", "benchmark.ecsv"), ("images", "images.ecsv"), ("real", "real_skies.ecsv")):
         path = folder / name
         if not path.is_file():
             if key == "real":
-                tables[key] = None
                 continue
-            raise RadioUNetError(f"{path}: no such file (a benchmark folder of radio-unet benchmark since "
-                                 "2026-12-05 holds benchmark.ecsv and images.ecsv)")
-        tables[key] = Table.read(path, format="ascii.ecsv")
+            raise RadioUNetError(f"{path}: no such file (a benchmark folder of radio-unet benchmark of this "
+                                 "version holds benchmark.ecsv and images.ecsv)")
+        tables[key] = read_table(path)
+        missing = [column for column in _REQUIRED.get(name, ()) if column not in tables[key].colnames]
+        if missing:
+            raise RadioUNetError(f"{path}: not a benchmark table of this version (no column {missing[0]})")
+    missing = [key for key in _REQUIRED_META if key not in tables["setups"].meta]
+    if missing:
+        raise RadioUNetError(f"{folder / 'benchmark.ecsv'}: not a benchmark table (no {missing[0]} in its header)")
     return tables
 
 
@@ -64,10 +76,11 @@ def compare_benchmarks(first, second):
         The real images both measured: share called diffuse and labelled halo by each model.
     """
     meta = [benchmark["setups"].meta for benchmark in (first, second)]
+    folders = f"{first['folder']} and {second['folder']}"
     for key in ("plan", "seed"):
-        if meta[0].get(key) != meta[1].get(key):
-            raise RadioUNetError(f"the two benchmarks were made with another {key} ({meta[0].get(key)} and "
-                                 f"{meta[1].get(key)}): their images differ, they cannot be compared")
+        if meta[0][key] != meta[1][key]:
+            raise RadioUNetError(f"{folders}: benchmarks of another {key} ({meta[0][key]} and {meta[1][key]}): "
+                                 "their images differ, they cannot be compared")
     thresholds = tuple(float(m["ratio_threshold"]) for m in meta)
     labels = tuple(bool(np.isfinite(np.asarray(b["setups"]["relic_labelled_radio_galaxy"], float)).any())
                    for b in (first, second))
@@ -78,7 +91,7 @@ def compare_benchmarks(first, second):
         try:
             differences = paired_differences(*parts, thresholds, labels)
         except ValueError as error:
-            raise RadioUNetError(f"{family} {setup}: {error}; were both benchmarks made with this version?") from None
+            raise RadioUNetError(f"{folders}: {family} {setup}: {error}; were both made with this version?") from None
         row = dict(family=family, setup=setup)
         for name in INTERVAL_FIGURES:
             for which, benchmark in (("first", first), ("second", second)):
@@ -92,6 +105,7 @@ def compare_benchmarks(first, second):
 
 
 def _real_side_by_side(first, second):
+    """The real images measured in both ``real_skies`` tables, side by side."""
     names = ("name", "region", "called_diffuse_first", "called_diffuse_second", "labelled_halo_first",
              "labelled_halo_second")
     rows = []
@@ -106,6 +120,7 @@ def _real_side_by_side(first, second):
 
 
 def _signed(value, name):
+    """A difference of figure ``name`` with its sign: Dice as it is, shares in points."""
     if name == "dice":
         return f"{value:+.3f}"
     return f"{100 * value:+.2f}" if name == "radio_galaxy_called_mean" else f"{100 * value:+.1f}"
@@ -118,8 +133,10 @@ def comparison_markdown(setups, real):
              f"Plan `{setups.meta.get('plan')}`, seed {setups.meta.get('seed')}. Each cell: `{second}` minus "
              f"`{first}` (points for shares), and in brackets the central {100 * INTERVAL_LEVEL:.0f}% of "
              f"{BOOTSTRAP_RESAMPLES} paired bootstrap draws of the images (both models on the same draws); in bold "
-             "where 95% of the draws agree on the sign. Higher is better but for relic → RG and RG images.", "",
-             "| family | setup | " + " | ".join(_FIGURE_TITLES[name] for name in INTERVAL_FIGURES) + " |",
+             f"where {100 * SURE_LEVEL:.1f}% of the draws agree on the sign (a two-sided 95% test: among "
+             f"{len(setups) * len(INTERVAL_FIGURES)} cells, a few can be bold by chance). Higher is better but for "
+             "relic → RG and RG images.", "",
+             "| family | setup | " + " | ".join(INTERVAL_TITLES[name] for name in INTERVAL_FIGURES) + " |",
              "|" + "---|" * (2 + len(INTERVAL_FIGURES))]
     for row in setups:
         cells = []
@@ -136,9 +153,9 @@ def comparison_markdown(setups, real):
     if len(real):
         lines += [f"| image | region | called diffuse: `{first}` | `{second}` | labelled halo: `{first}` "
                   f"| `{second}` |", "|" + "---|" * 6]
-        lines += [f"| {row['name']} | {row['region']} | {100 * row['called_diffuse_first']:.1f}% | "
-                  f"{100 * row['called_diffuse_second']:.1f}% | {100 * row['labelled_halo_first']:.1f}% | "
-                  f"{100 * row['labelled_halo_second']:.1f}% |" for row in real]
+        lines += [f"| {row['name']} | {row['region']} | {format_share(row['called_diffuse_first'])} | "
+                  f"{format_share(row['called_diffuse_second'])} | {format_share(row['labelled_halo_first'])} | "
+                  f"{format_share(row['labelled_halo_second'])} |" for row in real]
     else:
         lines.append("None measured by both.")
     return "\n".join(lines) + "\n"

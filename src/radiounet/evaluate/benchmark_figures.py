@@ -15,8 +15,8 @@ for the other, so the difference is known much better than either figure.
 
 import numpy as np
 
-__all__ = ["IMAGE_COLUMNS", "INTERVAL_FIGURES", "INTERVAL_LEVEL", "BOOTSTRAP_RESAMPLES", "setup_figures",
-           "paired_differences"]
+__all__ = ["IMAGE_COLUMNS", "INTERVAL_FIGURES", "INTERVAL_TITLES", "INTERVAL_LEVEL", "SURE_LEVEL",
+           "BOOTSTRAP_RESAMPLES", "setup_figures", "paired_differences"]
 
 #: One row per benchmark image: what it holds and what the model made of it (pixel counts on the image's grid;
 #: ``called_fraction``: share of its pixels called diffuse; ``ratio``: R within 2.2 R500 of the cluster).
@@ -26,9 +26,16 @@ IMAGE_COLUMNS = ("family", "setup", "kind", "index", "z", "components", "mask_pi
 #: Figures given with a bootstrap interval (columns ``NAME_lo`` and ``NAME_hi``).
 INTERVAL_FIGURES = ("dice", "halo_found", "relic_found", "relic_labelled_radio_galaxy", "radio_galaxy_called_mean",
                     "r_accuracy")
+#: Column titles of :data:`INTERVAL_FIGURES` in the Markdown tables.
+INTERVAL_TITLES = dict(dice="Dice", halo_found="halo found", relic_found="relic found",
+                       relic_labelled_radio_galaxy="relic → RG", radio_galaxy_called_mean="RG images: mean",
+                       r_accuracy="R accuracy")
 _LABEL_FIGURES = ("halo_labelled_radio_galaxy", "relic_labelled_radio_galaxy", "relic_lost_to_hesitation")
 #: Central share of the bootstrap draws that an interval holds (one sigma of a normal distribution).
 INTERVAL_LEVEL = 0.68
+#: Share of the paired draws that must agree on the sign of a difference for it to count as sure (one side of a
+#: two-sided 95% interval).
+SURE_LEVEL = 0.975
 BOOTSTRAP_RESAMPLES = 2000
 
 
@@ -71,6 +78,7 @@ def setup_figures(images, ratio_threshold, labels=True, *, resamples=BOOTSTRAP_R
         shares = np.asarray(images[f"{name}_found"], float)[holding] / whole[holding]
         figures[f"{name}_found_median"] = float(np.median(shares)) if len(shares) else np.nan
     called = np.asarray(images["called_fraction"], float)[kind == "radio_galaxies"]
+    figures["radio_galaxy_called_mean"] = float(np.mean(called)) if len(called) else np.nan
     figures["radio_galaxy_called_p90"] = float(np.percentile(called, 90)) if len(called) else np.nan
     if not labels:
         figures.update(dict.fromkeys(_LABEL_FIGURES, np.nan))
@@ -105,7 +113,8 @@ def paired_differences(first, second, ratio_thresholds, labels=(True, True), *, 
     -------
     dict
         For each of :data:`INTERVAL_FIGURES`: ``NAME`` (the difference), ``NAME_lo`` and ``NAME_hi`` (the central
-        ``level`` of the paired draws) and ``NAME_sure`` (True where 95% of the draws agree on its sign).
+        ``level`` of the paired draws) and ``NAME_sure`` (True where :data:`SURE_LEVEL` of the draws agree on its
+        sign).
     """
     for name in ("family", "setup", "kind", "index", "mask_pixels", "halo", "relic"):
         if len(first) != len(second) or np.any(np.asarray(first[name]) != np.asarray(second[name])):
@@ -128,7 +137,7 @@ def paired_differences(first, second, ratio_thresholds, labels=(True, True), *, 
             continue
         differences[f"{name}_lo"], differences[f"{name}_hi"] = (float(q) for q in np.quantile(
             values, [(1 - level) / 2, (1 + level) / 2]))
-        differences[f"{name}_sure"] = bool(max(np.mean(values > 0), np.mean(values < 0)) >= 0.95)
+        differences[f"{name}_sure"] = bool(max(np.mean(values > 0), np.mean(values < 0)) >= SURE_LEVEL)
     return differences
 
 
@@ -172,5 +181,6 @@ def _pooled(images, take, ratio_threshold):
 
 
 def _ratio(numerator, denominator, empty=np.nan):
+    """``numerator / denominator`` elementwise, ``empty`` where the denominator is 0."""
     numerator, denominator = np.asarray(numerator, float), np.asarray(denominator, float)
     return np.divide(numerator, denominator, out=np.full(numerator.shape, empty), where=denominator > 0)

@@ -13,12 +13,13 @@ import numpy as np
 from astropy.table import QTable
 
 from radiounet import __version__
-from radiounet.evaluate.benchmark_figures import BOOTSTRAP_RESAMPLES, INTERVAL_FIGURES, INTERVAL_LEVEL
+from radiounet.evaluate.benchmark_figures import (BOOTSTRAP_RESAMPLES, INTERVAL_FIGURES, INTERVAL_LEVEL,
+                                                  INTERVAL_TITLES)
 from radiounet.io.atomic import atomic_path
 from radiounet.io.tables import write_table
 from radiounet.sky.labels import CLASS_NAMES
 
-__all__ = ["Example", "write_benchmark", "markdown_report", "plot_examples"]
+__all__ = ["Example", "write_benchmark", "markdown_report", "plot_examples", "format_share"]
 
 _LABEL_COLOURS = {"background": (1.0, 1.0, 0.2), "halo": (0.1, 0.6, 1.0), "relic": (1.0, 0.55, 0.0),
                   "radio_galaxy": (0.9, 0.1, 0.1), "compact": (0.8, 0.2, 0.9)}
@@ -41,11 +42,13 @@ class Example:
     score: float = 0.0
 
 
-def _pct(value):
+def format_share(value):
+    """A share in [0, 1] as a percentage with one decimal; a dash for a missing (NaN) one."""
     return "–" if value is None or not np.isfinite(value) else f"{100 * value:.1f}%"
 
 
 def _interval(row, name, percent):
+    """The bootstrap interval of figure ``name`` in a benchmark row, as text (a dash where there is none)."""
     low, high = (row[f"{name}_{end}"] if f"{name}_{end}" in row.colnames else np.nan for end in ("lo", "hi"))
     if not (np.isfinite(low) and np.isfinite(high)):
         return "–"
@@ -85,20 +88,22 @@ def markdown_report(result, command=None, level=1):
               "|" + "---|" * 15]
     for row in plan:
         lines.append(f"| {row['family']} | {row['setup']} | {row['beam_arcsec']:g}\" | {row['dice']:.3f} | "
-                     f"{row['precision']:.3f} | {row['recall']:.3f} | {_pct(row['halo_found'])} "
-                     f"({_pct(row['halo_found_median'])}) | {_pct(row['relic_found'])} "
-                     f"({_pct(row['relic_found_median'])}) | {_pct(row['halo_labelled_radio_galaxy'])} | "
-                     f"{_pct(row['relic_labelled_radio_galaxy'])} | {_pct(row['relic_lost_to_hesitation'])} | "
-                     f"{_pct(row['radio_galaxy_called_mean'])} / "
-                     f"{_pct(row['radio_galaxy_called_p90'])} | {_pct(row['r_accuracy'])} | "
-                     f"{_pct(row['r_recall'])} | {_pct(row['r_false_positive'])} |")
+                     f"{row['precision']:.3f} | {row['recall']:.3f} | {format_share(row['halo_found'])} "
+                     f"({format_share(row['halo_found_median'])}) | {format_share(row['relic_found'])} "
+                     f"({format_share(row['relic_found_median'])}) | "
+                     f"{format_share(row['halo_labelled_radio_galaxy'])} | "
+                     f"{format_share(row['relic_labelled_radio_galaxy'])} | "
+                     f"{format_share(row['relic_lost_to_hesitation'])} | "
+                     f"{format_share(row['radio_galaxy_called_mean'])} / "
+                     f"{format_share(row['radio_galaxy_called_p90'])} | {format_share(row['r_accuracy'])} | "
+                     f"{format_share(row['r_recall'])} | {format_share(row['r_false_positive'])} |")
     lines += ["", "How far each figure would move with other images of the same sky: the central "
               f"{100 * INTERVAL_LEVEL:.0f}% of {BOOTSTRAP_RESAMPLES} bootstrap draws of the images (those with "
               "diffuse emission and those with radio galaxies only drawn apart; `radio-unet benchmark` lists every "
               "image in `images.ecsv`). Two models whose figures differ by less than this have not been told apart.",
               "",
-              "| family | setup | Dice | halo found | relic found | relic → RG | RG images: mean | R accuracy |",
-              "|" + "---|" * 8]
+              "| family | setup | " + " | ".join(INTERVAL_TITLES[name] for name in INTERVAL_FIGURES) + " |",
+              "|" + "---|" * (2 + len(INTERVAL_FIGURES))]
     for row in plan:
         cells = [_interval(row, name, percent=name != "dice") for name in INTERVAL_FIGURES]
         lines.append(f"| {row['family']} | {row['setup']} | " + " | ".join(cells) + " |")
@@ -110,7 +115,7 @@ def markdown_report(result, command=None, level=1):
                   "|---|---|---|---|---|---|---|"]
         for row in result.injection:
             lines.append(f"| {row['re_kpc']:g} kpc | {row['re_arcsec']:.1f} | {row['flux_mjy']:g} mJy | "
-                         f"{row['i0_snr']:.2f} | {row['n_sites']} | {_pct(row['completeness'])} | "
+                         f"{row['i0_snr']:.2f} | {row['n_sites']} | {format_share(row['completeness'])} | "
                          f"{row['median_r_gain']:.2g} |")
         lines.append("")
         lines.append(f"{result.injection['n_detected_without_halo'][0]} site(s) detected without a halo (R above "
@@ -127,8 +132,9 @@ def markdown_report(result, command=None, level=1):
             lines.append(f"| {row['name']} | | | | | absent | | | | |")
             continue
         lines.append(f"| {row['name']} | {row['kind']} | {row['telescope']} | {row['beam_arcsec']:.3g}\" | "
-                     f"{row['region']} | {_pct(row['called_diffuse'])} | {_pct(row['labelled_halo'])} | "
-                     f"{_pct(row['labelled_radio_galaxy'])} | {_pct(row['bright_called_diffuse'])} | "
+                     f"{row['region']} | {format_share(row['called_diffuse'])} | "
+                     f"{format_share(row['labelled_halo'])} | "
+                     f"{format_share(row['labelled_radio_galaxy'])} | {format_share(row['bright_called_diffuse'])} | "
                      f"{row['mean_probability']:.4f} |")
     if meta.get("notes"):
         lines += ["", "Notes:", ""] + [f"- {note}" for note in meta["notes"]]
