@@ -70,7 +70,7 @@ def test_the_interval_holds_the_figure_narrows_with_more_images_and_is_reproduci
 
 def test_identical_images_leave_no_room():
     images = _table([_image("diffuse", tp=80, fn=20, halo=100, halo_found=80, ratio=0.5)] * 6
-                    + [_image("radio_galaxies", called_fraction=0.01)] * 3)
+                    + [_image("radio_galaxies", called_fraction=0.01)] * 5)
     figures = setup_figures(images, ratio_threshold=0.1)
     assert figures["dice_lo"] == figures["dice_hi"] == pytest.approx(figures["dice"])
     assert figures["radio_galaxy_called_mean_lo"] == pytest.approx(0.01)
@@ -105,3 +105,17 @@ def test_paired_draws_tell_apart_what_separate_intervals_cannot():
 def test_tables_of_other_images_are_refused():
     with pytest.raises(ValueError, match="other images"):
         paired_differences(_varied(4, seed=1), _varied(4, seed=2), (0.1, 0.1))
+
+
+def test_a_figure_counted_on_a_few_images_gets_no_interval_and_is_never_sure():
+    # One image of 16 holds a relic: every draw that holds it gives the same share, so no spread is known.
+    first = _varied(16, seed=4)
+    first["relic"], first["relic_found"], first["relic_as_galaxy"] = 0, 0, 0
+    first["relic"][0], first["relic_found"][0] = 100, 50
+    second = first.copy()
+    second["relic_found"][0] = 90
+    figures = setup_figures(first, ratio_threshold=0.1)
+    assert figures["relic_found"] == 0.5 and np.isnan(figures["relic_found_lo"]) and np.isfinite(figures["dice_lo"])
+    differences = paired_differences(first, second, (0.1, 0.1))
+    assert differences["relic_found"] == pytest.approx(0.4) and not differences["relic_found_sure"]
+    assert np.isnan(differences["relic_found_lo"])

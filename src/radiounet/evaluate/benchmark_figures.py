@@ -16,7 +16,7 @@ for the other, so the difference is known much better than either figure.
 import numpy as np
 
 __all__ = ["IMAGE_COLUMNS", "INTERVAL_FIGURES", "INTERVAL_TITLES", "INTERVAL_LEVEL", "SURE_LEVEL",
-           "BOOTSTRAP_RESAMPLES", "setup_figures", "paired_differences"]
+           "BOOTSTRAP_RESAMPLES", "MIN_IMAGES_FOR_INTERVAL", "setup_figures", "paired_differences"]
 
 #: One row per benchmark image: what it holds and what the model made of it (pixel counts on the image's grid;
 #: ``called_fraction``: share of its pixels called diffuse; ``ratio``: R within 2.2 R500 of the cluster).
@@ -37,6 +37,9 @@ INTERVAL_LEVEL = 0.68
 #: two-sided 95% interval).
 SURE_LEVEL = 0.975
 BOOTSTRAP_RESAMPLES = 2000
+#: Fewest images holding what a figure counts for it to get an interval (or be called sure): with fewer, the
+#: draws only repeat the same few images.
+MIN_IMAGES_FOR_INTERVAL = 5
 
 
 def setup_figures(images, ratio_threshold, labels=True, *, resamples=BOOTSTRAP_RESAMPLES, level=INTERVAL_LEVEL,
@@ -67,7 +70,8 @@ def setup_figures(images, ratio_threshold, labels=True, *, resamples=BOOTSTRAP_R
         ``radio_galaxy_called_mean`` and ``_p90`` over the radio-galaxy images; ``r_accuracy``, ``r_recall``,
         ``r_false_positive`` per cluster (an image whose diffuse emission stays under the mask threshold counts
         neither way); ``n_halo_pixels``, ``n_relic_pixels``; and ``NAME_lo``, ``NAME_hi`` for
-        :data:`INTERVAL_FIGURES` (NaN without resamples). Fractions in [0, 1], NaN where nothing was counted.
+        :data:`INTERVAL_FIGURES` (NaN without resamples, or where fewer than :data:`MIN_IMAGES_FOR_INTERVAL`
+        images hold what the figure counts). Fractions in [0, 1], NaN where nothing was counted.
     """
     kind = np.asarray(images["kind"])
     everything = np.arange(len(images))[None]
@@ -83,10 +87,11 @@ def setup_figures(images, ratio_threshold, labels=True, *, resamples=BOOTSTRAP_R
     if not labels:
         figures.update(dict.fromkeys(_LABEL_FIGURES, np.nan))
     draws = _pooled(images, _stratified_draws(kind, resamples, seed), ratio_threshold) if resamples else {}
+    holding = _images_holding(images)
     for name in INTERVAL_FIGURES:
         values = draws.get(name, np.array([]))
         values = values[np.isfinite(values)]
-        if len(values) and np.isfinite(figures[name]):
+        if len(values) and np.isfinite(figures[name]) and holding[name] >= MIN_IMAGES_FOR_INTERVAL:
             figures[f"{name}_lo"], figures[f"{name}_hi"] = (float(q) for q in np.quantile(
                 values, [(1 - level) / 2, (1 + level) / 2]))
         else:
@@ -114,7 +119,8 @@ def paired_differences(first, second, ratio_thresholds, labels=(True, True), *, 
     dict
         For each of :data:`INTERVAL_FIGURES`: ``NAME`` (the difference), ``NAME_lo`` and ``NAME_hi`` (the central
         ``level`` of the paired draws) and ``NAME_sure`` (True where :data:`SURE_LEVEL` of the draws agree on its
-        sign).
+        sign); no interval, and never sure, where fewer than :data:`MIN_IMAGES_FOR_INTERVAL` images hold what the
+        figure counts.
     """
     for name in ("family", "setup", "kind", "index", "mask_pixels", "halo", "relic"):
         if len(first) != len(second) or np.any(np.asarray(first[name]) != np.asarray(second[name])):
@@ -125,6 +131,7 @@ def paired_differences(first, second, ratio_thresholds, labels=(True, True), *, 
     point, spread = ([_pooled(table, take, threshold) for table, threshold in zip((first, second), ratio_thresholds)]
                      for take in (everything, draws))
     differences = {}
+    holding = _images_holding(first)
     for name in INTERVAL_FIGURES:
         if name in _LABEL_FIGURES and not all(labels):
             differences.update({name: np.nan, f"{name}_lo": np.nan, f"{name}_hi": np.nan, f"{name}_sure": False})
@@ -132,13 +139,24 @@ def paired_differences(first, second, ratio_thresholds, labels=(True, True), *, 
         differences[name] = float(point[1][name][0] - point[0][name][0])
         values = spread[1][name] - spread[0][name]
         values = values[np.isfinite(values)]
-        if not (len(values) and np.isfinite(differences[name])):
+        if not (len(values) and np.isfinite(differences[name]) and holding[name] >= MIN_IMAGES_FOR_INTERVAL):
             differences.update({f"{name}_lo": np.nan, f"{name}_hi": np.nan, f"{name}_sure": False})
             continue
         differences[f"{name}_lo"], differences[f"{name}_hi"] = (float(q) for q in np.quantile(
             values, [(1 - level) / 2, (1 + level) / 2]))
         differences[f"{name}_sure"] = bool(max(np.mean(values > 0), np.mean(values < 0)) >= SURE_LEVEL)
     return differences
+
+
+def _images_holding(images):
+    """For each of :data:`INTERVAL_FIGURES`, how many images hold what it counts."""
+    diffuse = np.asarray(images["kind"]) == "diffuse"
+    galaxies = ~diffuse
+    relics = int((diffuse & (np.asarray(images["relic"]) > 0)).sum())
+    return dict(dice=int((diffuse & (np.asarray(images["mask_pixels"]) > 0)).sum()),
+                halo_found=int((diffuse & (np.asarray(images["halo"]) > 0)).sum()), relic_found=relics,
+                relic_labelled_radio_galaxy=relics, radio_galaxy_called_mean=int(galaxies.sum()),
+                r_accuracy=int((diffuse & (np.asarray(images["mask_pixels"]) > 0)).sum() + galaxies.sum()))
 
 
 def _stratified_draws(kind, resamples, seed):
