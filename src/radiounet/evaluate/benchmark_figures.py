@@ -78,8 +78,8 @@ def setup_figures(images, ratio_threshold, labels=True, *, resamples=BOOTSTRAP_R
     figures = {name: value[0].item() for name, value in _pooled(images, everything, ratio_threshold).items()}
     for name in ("halo", "relic"):
         whole = np.asarray(images[name], float)
-        holding = (kind == "diffuse") & (whole > 0)
-        shares = np.asarray(images[f"{name}_found"], float)[holding] / whole[holding]
+        with_it = (kind == "diffuse") & (whole > 0)
+        shares = np.asarray(images[f"{name}_found"], float)[with_it] / whole[with_it]
         figures[f"{name}_found_median"] = float(np.median(shares)) if len(shares) else np.nan
     called = np.asarray(images["called_fraction"], float)[kind == "radio_galaxies"]
     figures["radio_galaxy_called_mean"] = float(np.mean(called)) if len(called) else np.nan
