@@ -566,8 +566,8 @@ def _cmd_benchmark(args):
             raise RadioUNetError(f"{path}: no such file (--noise-images)")
     against = read_benchmark(args.against) if args.against is not None else None
     plan = "quick" if args.quick else "default"
-    if against is not None and against["setups"].meta.get("plan") != plan:
-        raise RadioUNetError(f"{args.against}: a benchmark of plan {against['setups'].meta.get('plan')}, not "
+    if against is not None and against["setups"].meta["plan"] != plan:
+        raise RadioUNetError(f"{args.against}: a benchmark of plan {against['setups'].meta['plan']}, not "
                              f"{plan}: their images differ, they cannot be compared"
                              + (" (leave out --quick)" if args.quick else " (add --quick)"))
     out = ensure_writable_directory(args.out or Path("benchmark") / Path(args.model).stem)
