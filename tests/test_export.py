@@ -15,10 +15,11 @@ ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
 
 
-@pytest.fixture(scope="module")
-def class_model(tmp_path_factory, tiny_card):
+@pytest.fixture(scope="module", params=[0, 5], ids=["image", "image-and-filtered-copy"])
+def class_model(request, tmp_path_factory, tiny_card):
     torch.manual_seed(3)
-    net = UNet(UNetConfig(depth=2, width=4, norm="batch", out_channels=len(CLASS_NAMES)))
+    net = UNet(UNetConfig(depth=2, width=4, norm="batch", out_channels=len(CLASS_NAMES),
+                          compact_filter_box=request.param))
     with torch.no_grad():  # non-trivial batch-norm statistics, as a trained model has
         for module in net.modules():
             if isinstance(module, torch.nn.BatchNorm2d):

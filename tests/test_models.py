@@ -40,6 +40,36 @@ def test_folding_batch_norm_keeps_the_outputs_of_a_trained_network():
         torch.testing.assert_close(folded(x), expected, atol=1e-4, rtol=1e-4)
 
 
+def test_the_compact_source_filter_removes_sources_narrower_than_its_box_and_keeps_wider_emission():
+    from radiounet.models.unet import CompactSourceFilter
+
+    image = torch.zeros(1, 1, 64, 64)
+    image[..., 10:40, 10:40] = 1.0  # diffuse: 30 pixels across
+    image[..., 20:23, 20:23] += 5.0  # a compact source on it
+    image[..., 50:53, 50:53] = 5.0  # a compact source alone
+    image[..., 45:47, 5:60] = 2.0  # a ridge two pixels wide, long
+    filtered = CompactSourceFilter(7)(image)
+    assert filtered.shape == image.shape
+    assert torch.equal(filtered[0, 0, 10:40, 10:40], torch.ones(30, 30))
+    assert float(filtered[..., 50:53, 50:53].abs().max()) == 0 and float(filtered[..., 45:47, :].abs().max()) == 0
+    assert torch.equal(filtered[0, 0, 40:, :40], torch.zeros(24, 40))
+
+
+def test_a_network_reading_the_filtered_copy_starts_computing_what_one_without_it_did(tmp_path, tiny_card):
+    """model.compact_filter_box with training.init_model of a model without it: the filtered channel's weights
+    start at zero, so the output is the other model's; training grows them from there."""
+    torch.manual_seed(0)
+    plain = UNet(UNetConfig(depth=2, width=4, out_channels=5)).eval()
+    path = save_model(tmp_path / "plain.safetensors", plain, tiny_card())
+    filtered = UNet(UNetConfig(depth=2, width=4, out_channels=5, compact_filter_box=5)).eval()
+    assert filtered.encoder[0][0].weight.shape[1] == 2
+    store.load_weights(filtered, path, widen=True)
+    image = torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(filtered(image), plain(image))
+    assert not filtered.encoder[0][0].weight[:, 1].any()
+
+
 def test_head_can_be_replaced_by_a_multiclass_head():
     net = UNet(UNetConfig(depth=2, width=4))
     net.head = torch.nn.Conv2d(4, 5, 1)
@@ -53,7 +83,8 @@ def test_tile_must_be_a_multiple_of_the_depth():
 
 
 @pytest.mark.parametrize("kwargs", [dict(depth=0), dict(width=-1), dict(norm="layer"), dict(dropout=1.0),
-                                    dict(norm="group", width=12)])
+                                    dict(norm="group", width=12), dict(compact_filter_box=4),
+                                    dict(compact_filter_box=-3)])
 def test_bad_architecture_is_named(kwargs):
     with pytest.raises(InvalidParameterError):
         UNetConfig(**kwargs)

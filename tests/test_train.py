@@ -359,6 +359,16 @@ def test_training_can_continue_from_a_model(tiny_config, tmp_path):
     after = load_file(str(tmp_path / "second" / "checkpoints" / "last.safetensors"))
     convolutions = [k for k in before if k.endswith("weight") and before[k].ndim == 4]
     assert convolutions and all(torch.allclose(before[k], after[k], atol=1e-6) for k in convolutions)
+    # A network that also reads the compact-source-filtered copy starts from one that does not.
+    filtered = load_config(tiny_config, ["training.epochs=1", "training.learning_rate=1e-12",
+                                         "training.warmup_epochs=0", "model.compact_filter_box=3",
+                                         f"training.init_model='{first.model_path}'"])
+    loop.train(filtered, tmp_path / "third", datasets=(train_set, val_set), survey=survey, progress=False,
+               init_model=filtered["training"]["init_model"])
+    after = load_file(str(tmp_path / "third" / "checkpoints" / "last.safetensors"))
+    first_convolution = after["encoder.0.0.weight"]
+    assert first_convolution.shape[1] == 2 and float(first_convolution[:, 1].abs().max()) < 1e-6
+    assert torch.allclose(first_convolution[:, :1], before["encoder.0.0.weight"], atol=1e-6)
 
 
 def test_model_info_of_the_gated_model_names_its_two_networks(capsys):

@@ -189,7 +189,7 @@ def _cmd_finetune(args):
     config = config_over_defaults(card["training"]["config"], f"{args.model}: training configuration in the card")
     # The card's architecture, in the keys a configuration has (in_channels is always 1 there), so that
     # the run's config.json reads back and a stopped fine-tuning resumes.
-    config["model"] = {key: card["architecture"][key] for key in config["model"]}
+    config["model"] = {key: card["architecture"].get(key, default) for key, default in config["model"].items()}
     config["training"].update(epochs=args.epochs, learning_rate=args.learning_rate, warmup_epochs=0,
                               batch_size=args.batch_size)
     config["data"]["fresh_fields_each_epoch"] = True

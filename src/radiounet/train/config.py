@@ -37,7 +37,7 @@ def _section_defaults(instance, skip=()):
 
 
 DEFAULTS = {
-    "model": {"depth": 4, "width": 16, "norm": "batch", "dropout": 0.1, "out_channels": 1},
+    "model": {"depth": 4, "width": 16, "norm": "batch", "dropout": 0.1, "out_channels": 1, "compact_filter_box": 0},
     "data": {
         "source": "synthetic",
         "preset": "lotss-dr2-6",
