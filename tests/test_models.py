@@ -55,19 +55,29 @@ def test_the_compact_source_filter_removes_sources_narrower_than_its_box_and_kee
     assert torch.equal(filtered[0, 0, 40:, :40], torch.zeros(24, 40))
 
 
-def test_a_network_reading_the_filtered_copy_starts_computing_what_one_without_it_did(tmp_path, tiny_card):
-    """model.compact_filter_box with training.init_model of a model without it: the filtered channel's weights
-    start at zero, so the output is the other model's; training grows them from there."""
+def test_a_network_reading_the_filtered_copy_starts_from_one_without_it_sharing_its_first_weights(
+        tmp_path, tiny_card):
+    """model.compact_filter_box with training.init_model of a model without it: the image and the filtered copy
+    each get half of the first convolution's weights, so emission the filter keeps gives the other model's
+    output, and compact sources reach the network at half their weight."""
+    from radiounet.models.unet import CompactSourceFilter
+
     torch.manual_seed(0)
     plain = UNet(UNetConfig(depth=2, width=4, out_channels=5)).eval()
     path = save_model(tmp_path / "plain.safetensors", plain, tiny_card())
     filtered = UNet(UNetConfig(depth=2, width=4, out_channels=5, compact_filter_box=5)).eval()
-    assert filtered.encoder[0][0].weight.shape[1] == 2
-    store.load_weights(filtered, path, widen=True)
-    image = torch.randn(2, 1, 32, 32)
+    store.load_weights(filtered, path, add_filter=True)
+    first = filtered.encoder[0][0].weight
+    assert first.shape[1] == 2 and torch.equal(first[:, :1], first[:, 1:])
+    assert torch.equal(first[:, :1] * 2, plain.encoder[0][0].weight)
+    wide = torch.zeros(1, 1, 32, 32)
+    wide[..., 4:28, 4:28] = 2.0
+    with_compact = wide.clone()
+    with_compact[..., 15:17, 15:17] += 6.0
+    assert torch.equal(CompactSourceFilter(5)(wide), wide)
     with torch.no_grad():
-        assert torch.equal(filtered(image), plain(image))
-    assert not filtered.encoder[0][0].weight[:, 1].any()
+        torch.testing.assert_close(filtered(wide), plain(wide), atol=1e-5, rtol=1e-5)
+        assert not torch.allclose(filtered(with_compact), plain(with_compact), atol=1e-3)
 
 
 def test_head_can_be_replaced_by_a_multiclass_head():

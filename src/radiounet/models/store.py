@@ -299,7 +299,25 @@ def widen_state(state, model):
     return widened
 
 
-def load_weights(model, path, *, except_head=False, prefix="", extra_levels=0, widen=False):
+def share_input_with_filter(state, model):
+    """Give ``model``'s compact-source-filtered input channel half the first convolution's weights of a network
+    without it.
+
+    The image channel keeps the other half: where the filter leaves the image
+    as it is (emission wider than its box in every direction) the network so
+    computes the other one's output; compact sources and noise reach it at half
+    their weight, and training takes it from there. A zero start would keep the
+    function everywhere, but training from a converged network leaves zero
+    weights near zero (docs/model-experiments.md, multisurvey-v12).
+    """
+    key = "encoder.0.0.weight"
+    weight = state[key]
+    if model.state_dict()[key].shape[1] != 2 * weight.shape[1]:
+        return state
+    return {**state, key: torch.cat([weight / 2, weight / 2], dim=1)}
+
+
+def load_weights(model, path, *, except_head=False, prefix="", extra_levels=0, widen=False, add_filter=False):
     """Load safetensors weights into ``model``; an architecture mismatch is a one-line error.
 
     With ``except_head`` the output head keeps its own weights: a model with
@@ -309,6 +327,8 @@ def load_weights(model, path, *, except_head=False, prefix="", extra_levels=0, w
     the file holds a network that many levels shallower than ``model``
     (see :func:`deepen_state`): ``model``'s new lowest levels keep their weights.
     With ``widen`` the file may hold a narrower network (see :func:`widen_state`).
+    With ``add_filter`` it may hold a network without ``model``'s compact-source
+    filtered input (see :func:`share_input_with_filter`).
     """
     try:
         state = load_file(str(path))
@@ -323,6 +343,8 @@ def load_weights(model, path, *, except_head=False, prefix="", extra_levels=0, w
         new_levels = ("bottleneck.", *(f"encoder.{level}." for level in range(depth + 1, model.config.depth)),
                       *(f"{part}.{level}." for part in ("upsample", "decoder") for level in range(extra_levels)))
         state.update({k: v for k, v in expected.items() if k.startswith(new_levels)})
+    if add_filter:
+        state = share_input_with_filter(state, model)
     if widen:
         state = widen_state(state, model)
     if except_head:

@@ -308,12 +308,13 @@ def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progres
             from_binary = init_card["architecture"]["out_channels"] == 1 < config["model"]["out_channels"]
             # A deeper network starts from a shallower one: its new lowest levels see wider context.
             extra_levels = max(0, config["model"]["depth"] - init_card["architecture"]["depth"])
-            # A wider network, or one reading a filtered copy beside the image, starts computing what the
-            # other one did (see widen_state).
-            init_architecture = init_card["architecture"]
-            widen = (config["model"]["width"] > init_architecture["width"]
-                     or config["model"]["compact_filter_box"] and not init_architecture.get("compact_filter_box"))
-            load_weights(model, path, except_head=from_binary, extra_levels=extra_levels, widen=widen)
+            # A wider network starts computing what the narrower one did (see widen_state).
+            widen = config["model"]["width"] > init_card["architecture"]["width"]
+            # One reading a filtered copy beside the image shares the first weights between the two.
+            add_filter = bool(config["model"]["compact_filter_box"]) and not init_card["architecture"].get(
+                "compact_filter_box")
+            load_weights(model, path, except_head=from_binary, extra_levels=extra_levels, widen=widen,
+                         add_filter=add_filter)
             if from_binary:
                 _class_head_from_binary(model, path)
     teacher = _teacher(training["teacher_model"], config["model"]["out_channels"], context.device)
