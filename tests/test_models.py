@@ -48,9 +48,12 @@ def test_the_compact_source_filter_removes_sources_narrower_than_its_box_and_kee
     image[..., 20:23, 20:23] += 5.0  # a compact source on it
     image[..., 50:53, 50:53] = 5.0  # a compact source alone
     image[..., 45:47, 5:60] = 2.0  # a ridge two pixels wide, long
+    image[..., 60:64, :] = 3.0  # a ridge four pixels wide along the edge
+    image[..., 0:20, 50:64] = 1.5  # diffuse, reaching the edge
     filtered = CompactSourceFilter(7)(image)
     assert filtered.shape == image.shape
     assert torch.equal(filtered[0, 0, 10:40, 10:40], torch.ones(30, 30))
+    assert torch.equal(filtered[0, 0, 0:20, 50:64], torch.full((20, 14), 1.5))
     assert float(filtered[..., 50:53, 50:53].abs().max()) == 0 and float(filtered[..., 45:47, :].abs().max()) == 0
     assert torch.equal(filtered[0, 0, 40:, :40], torch.zeros(24, 40))
 
@@ -94,7 +97,8 @@ def test_tile_must_be_a_multiple_of_the_depth():
 
 @pytest.mark.parametrize("kwargs", [dict(depth=0), dict(width=-1), dict(norm="layer"), dict(dropout=1.0),
                                     dict(norm="group", width=12), dict(compact_filter_box=4),
-                                    dict(compact_filter_box=-3)])
+                                    dict(compact_filter_box=-3), dict(compact_filter_box=1),
+                                    dict(compact_filter_box=True)])
 def test_bad_architecture_is_named(kwargs):
     with pytest.raises(InvalidParameterError):
         UNetConfig(**kwargs)

@@ -1,6 +1,7 @@
 """Training: configuration, a tiny run, resume after a kill, DDP on 2 CPU ranks, fine-tuning."""
 
 import csv
+import json
 import os
 import shlex
 import subprocess
@@ -9,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from radiounet.cli import main
 from radiounet.errors import RadioUNetError
@@ -312,6 +313,9 @@ def test_finetune_starts_from_a_card_written_before_the_newest_config_keys(tiny_
     model, card = load_model(tmp_path / "base" / "model.safetensors")
     del card["training"]["config"]["training"]["relic_weight"]
     old = save_model(tmp_path / "old.safetensors", model, card)
+    # ... and an architecture without the keys added since (save_model writes the model's own).
+    card["architecture"] = {k: v for k, v in model.config.to_dict().items() if k != "compact_filter_box"}
+    save_file(load_file(str(old)), str(old), metadata={"radiounet_model_card": json.dumps(card)})
     assert main(["simulate", "--out", str(tmp_path / "sim"), "--size", "96", "--no-png", "--no-progress",
                  "--fraction-diffuse", "1", "--fraction-radio-galaxies", "0"]) == 0
     assert main(["finetune", "--model", str(old), "--images", str(tmp_path / "sim" / "field_00000.fits"),
@@ -369,6 +373,24 @@ def test_training_can_continue_from_a_model(tiny_config, tmp_path):
     first_convolution = after["encoder.0.0.weight"]
     assert first_convolution.shape[1] == 2
     assert torch.allclose(first_convolution, before["encoder.0.0.weight"].repeat(1, 2, 1, 1) / 2, atol=1e-6)
+    network, card = load_model(tmp_path / "third" / "model.safetensors")
+    assert network.compact_filter.box == 3 and card["architecture"]["compact_filter_box"] == 3
+
+
+def test_a_class_network_reading_the_filtered_copy_starts_from_the_class_network_of_a_gated_model(
+        tiny_config, tmp_path):
+    from radiounet.models.store import resolve_model_path
+
+    config = load_config(tiny_config, ["training.epochs=1", "training.learning_rate=1e-12", "training.warmup_epochs=0",
+                                       "model.out_channels=5", "model.width=8", "model.depth=4",
+                                       "model.compact_filter_box=3", "training.init_model='lotss-gated-v1'"])
+    train_set, val_set, survey = build_datasets(config)
+    loop.train(config, tmp_path / "run", datasets=(train_set, val_set), survey=survey, progress=False,
+               init_model="lotss-gated-v1")
+    gated = load_file(str(resolve_model_path("lotss-gated-v1")))
+    after = load_file(str(tmp_path / "run" / "checkpoints" / "last.safetensors"))
+    assert torch.allclose(after["encoder.0.0.weight"], gated["classes.encoder.0.0.weight"].repeat(1, 2, 1, 1) / 2,
+                          atol=1e-6)
 
 
 def test_model_info_of_the_gated_model_names_its_two_networks(capsys):

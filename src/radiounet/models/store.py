@@ -304,9 +304,10 @@ def share_input_with_filter(state, model):
     without it.
 
     The image channel keeps the other half: where the filter leaves the image
-    as it is (emission wider than its box in every direction) the network so
-    computes the other one's output; compact sources and noise reach it at half
-    their weight, and training takes it from there. A zero start would keep the
+    as it is (noise-free emission wider than its box in every direction) the
+    network so computes the other one's output; compact sources reach it at half
+    their weight, and noise, whose opening is its lower envelope, changes too:
+    training takes it from there. A zero start would keep the
     function everywhere, but training from a converged network leaves zero
     weights near zero (docs/model-experiments.md, multisurvey-v12).
     """

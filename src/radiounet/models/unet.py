@@ -41,7 +41,7 @@ class UNetConfig:
         Dropout probability in the bottleneck and the decoder.
     compact_filter_box : int
         Side in pixels of the square of a :class:`CompactSourceFilter` whose
-        output is an extra input channel beside the image (0: none). Odd.
+        output is an extra input channel beside the image (0: none; else odd, at least 3).
     """
 
     in_channels: int = 1
@@ -66,8 +66,8 @@ class UNetConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise InvalidParameterError("model.dropout", self.dropout, "must be in [0, 1)")
         box = self.compact_filter_box
-        if not isinstance(box, int) or box < 0 or (box and box % 2 == 0):
-            raise InvalidParameterError("model.compact_filter_box", box, "must be 0 or a positive odd integer")
+        if isinstance(box, bool) or not isinstance(box, int) or box < 0 or (box and (box < 3 or box % 2 == 0)):
+            raise InvalidParameterError("model.compact_filter_box", box, "must be 0 or an odd integer of at least 3")
 
     @property
     def network_inputs(self):
@@ -84,22 +84,25 @@ class CompactSourceFilter(nn.Module):
     The minimum over the square, then the maximum over it (the filter of
     Rudnick 2002, PASP 114, 427): a source narrower than the box in any
     direction is removed, emission wider than it in every direction is kept
-    at its lower envelope. Each channel is filtered on its own; the output has
-    the input's shape.
+    at its lower envelope. Outside the input counts as empty (zero) for the
+    minimum, so that a source cut by the edge is removed too, and is ignored
+    by the maximum, so that wide emission reaching the edge is kept. Each
+    channel is filtered on its own; the output has the input's shape.
     """
 
     def __init__(self, box):
         super().__init__()
         self.box = box
 
-    def _maximum(self, x):
+    def _maximum(self, x, padding):
         # Two 1-D passes: 2 * box comparisons per pixel instead of box ** 2.
-        half = self.box // 2
-        x = F.max_pool2d(x, (self.box, 1), stride=1, padding=(half, 0))
-        return F.max_pool2d(x, (1, self.box), stride=1, padding=(0, half))
+        x = F.max_pool2d(x, (self.box, 1), stride=1, padding=(padding, 0))
+        return F.max_pool2d(x, (1, self.box), stride=1, padding=(0, padding))
 
     def forward(self, x):
-        return self._maximum(-self._maximum(-x))
+        half = self.box // 2
+        minimum = -self._maximum(F.pad(-x, (half, half, half, half), value=0.0), 0)
+        return self._maximum(minimum, half)
 
 
 def _norm(kind, channels):
@@ -170,7 +173,10 @@ class UNet(nn.Module):
             raise InvalidParameterError("tile shape", tuple(x.shape[-2:]),
                                         f"must be multiples of {self.multiple} for depth {self.config.depth}")
         if self.compact_filter is not None:
+            layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else None
             x = torch.cat([x, self.compact_filter(x)], dim=1)
+            if layout is not None:  # keep the layout the caller chose for the convolutions
+                x = x.contiguous(memory_format=layout)
         skips = []
         for block in self.encoder:
             x = block(x)

@@ -300,9 +300,13 @@ def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progres
     if init_model is not None:
         path = resolve_model_path(init_model)
         init_card = read_model_card(path)
-        if is_gated(init_card["architecture"]) and config["model"]["out_channels"] > 1:
+        gated = is_gated(init_card["architecture"])
+        source = init_card["architecture"]["classes"] if gated else init_card["architecture"]
+        # One reading a filtered copy beside the image shares the first weights between the two.
+        add_filter = bool(config["model"]["compact_filter_box"]) and not source.get("compact_filter_box")
+        if gated and config["model"]["out_channels"] > 1:
             # A class model starts from the class network of a gated model (its gate is left behind).
-            load_weights(model, path, prefix="classes.")
+            load_weights(model, path, prefix="classes.", add_filter=add_filter)
         else:
             require_one_network(init_card, path)
             from_binary = init_card["architecture"]["out_channels"] == 1 < config["model"]["out_channels"]
@@ -310,9 +314,6 @@ def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progres
             extra_levels = max(0, config["model"]["depth"] - init_card["architecture"]["depth"])
             # A wider network starts computing what the narrower one did (see widen_state).
             widen = config["model"]["width"] > init_card["architecture"]["width"]
-            # One reading a filtered copy beside the image shares the first weights between the two.
-            add_filter = bool(config["model"]["compact_filter_box"]) and not init_card["architecture"].get(
-                "compact_filter_box")
             load_weights(model, path, except_head=from_binary, extra_levels=extra_levels, widen=widen,
                          add_filter=add_filter)
             if from_binary:
