@@ -104,6 +104,7 @@ def test_quick_benchmark_writes_its_tables_page_and_panels(tmp_path, tiny_model,
     for name in ("dice", "recall", "radio_galaxy_called_mean", "r_accuracy"):
         assert np.all((table[name] >= 0) & (table[name] <= 1))
     assert table.meta["ratio_threshold"] == 0.3 and table.meta["plan"] == "quick"
+    assert table.meta["ratio_threshold_calibrated"] is True
     injection = QTable.read(out / "injection.ecsv")
     assert len(injection) == 1 and injection["re_kpc"][0] == 100
     real = QTable.read(out / "real_skies.ecsv")
@@ -112,7 +113,7 @@ def test_quick_benchmark_writes_its_tables_page_and_panels(tmp_path, tiny_model,
     assert list(real["status"]).count("absent") == 1
     page = (out / "benchmark.md").read_text()
     assert "| heldout | lotss-dr2-60 | 60\" |" in page and "--real-data" in page and "bootstrap draws" in page
-    assert f"radio-unet benchmark {tiny_model} --quick" in page
+    assert f"radio-unet benchmark {tiny_model} --quick" in page and "R threshold 0.3 (the model's own)." in page
     for name in ("benchmark.png", "benchmark_real.png"):
         assert matplotlib.image.imread(out / name).shape[2] in (3, 4)
     assert "Simulated skies" in capsys.readouterr().out
@@ -232,6 +233,23 @@ def test_an_interrupted_benchmark_resumes_from_its_finished_parts(tmp_path, monk
     other.threshold = 0.4
     with pytest.raises(AssertionError, match="measured again"):
         benchmark.run_benchmark(other, quick=True, work_dir=tmp_path, progress=False)
+
+
+def test_a_model_without_a_calibrated_r_threshold_is_said_so_on_both_pages(tmp_path):
+    """Its R columns use the reference work's threshold: the benchmark and the comparison pages say so."""
+    from radiounet.evaluate import benchmark
+    from radiounet.evaluate.benchmark_compare import compare_benchmarks, comparison_markdown, read_benchmark
+    from radiounet.evaluate.benchmark_report import markdown_report, write_benchmark
+
+    result = benchmark.run_benchmark(ConstantPredictor(1.0, classes=True), quick=True, work_dir=tmp_path / "parts",
+                                     progress=False)
+    assert result.meta["ratio_threshold_calibrated"] is False
+    assert "R threshold 0.015 (the reference work's: the model's card holds no calibrated one" in markdown_report(
+        result)
+    write_benchmark(result, tmp_path)
+    folder = read_benchmark(tmp_path)
+    page = comparison_markdown(*compare_benchmarks(folder, folder))
+    assert page.count("`constant` has no calibrated R threshold") == 1
 
 
 def test_models_lists_the_benchmark_of_the_shipped_models(capsys):

@@ -331,7 +331,9 @@ def run_benchmark(predictor, *, quick=False, real_data=None, noise_images=None, 
     setups = Table(rows=rows, names=SETUP_COLUMNS)
     images = vstack(tables)
     meta = dict(model=predictor.model_name, plan=plan.name, seed=seed, threshold=predictor.threshold,
-                ratio_threshold=ratio_threshold, redshift=list(plan.redshift), notes=notes)
+                ratio_threshold=ratio_threshold,
+                ratio_threshold_calibrated="detection_ratio_threshold" in predictor.card,
+                redshift=list(plan.redshift), notes=notes)
     return BenchmarkResult(setups=setups, images=images, injection=injection, real=real, examples=examples,
                            meta=meta)
 

@@ -99,8 +99,10 @@ def compare_benchmarks(first, second):
                 row[f"{name}_{which}"] = float(table[(table["family"] == family) & (table["setup"] == setup)][name][0])
             row.update((key, differences[key]) for key in (name, f"{name}_lo", f"{name}_hi", f"{name}_sure"))
         rows.append(row)
+    uncalibrated = list(dict.fromkeys(m.get("model") for m in meta if not m.get("ratio_threshold_calibrated", True)))
     setups = Table(rows=rows, meta=dict(first=meta[0].get("model"), second=meta[1].get("model"),
-                                        plan=meta[0].get("plan"), seed=meta[0].get("seed")))
+                                        plan=meta[0].get("plan"), seed=meta[0].get("seed"),
+                                        uncalibrated=uncalibrated))
     return setups, _real_side_by_side(first["real"], second["real"])
 
 
@@ -135,7 +137,9 @@ def comparison_markdown(setups, real):
              f"{BOOTSTRAP_RESAMPLES} paired bootstrap draws of the images (both models on the same draws); in bold "
              f"where {100 * SURE_LEVEL:.1f}% of the draws agree on the sign (a two-sided 95% test: among "
              f"{len(setups) * len(INTERVAL_FIGURES)} cells, a few can be bold by chance). Higher is better but for "
-             "relic → RG and RG images.", "",
+             "relic → RG and RG images." + "".join(
+                 f" `{model}` has no calibrated R threshold (the reference work's is used): R accuracy "
+                 "differences involving it say little." for model in setups.meta.get("uncalibrated", [])), "",
              "| family | setup | " + " | ".join(INTERVAL_TITLES[name] for name in INTERVAL_FIGURES) + " |",
              "|" + "---|" * (2 + len(INTERVAL_FIGURES))]
     for row in setups:

@@ -72,7 +72,10 @@ def markdown_report(result, command=None, level=1):
                      f"{first['n_diffuse']} with a halo and/or relics and {first['n_radio_galaxy']} with radio "
                      f"galaxies only, clusters at redshifts {meta['redshift'][0]:g}-{meta['redshift'][1]:g} "
                      f"(seed {meta['seed']}). Probability threshold {meta['threshold']:.3g}, R threshold "
-                     f"{meta['ratio_threshold']:.3g} (the model's own).")
+                     f"{meta['ratio_threshold']:.3g} " + (
+                         "(the model's own)." if meta.get("ratio_threshold_calibrated", True) else
+                         "(the reference work's: the model's card holds no calibrated one, so its R columns say "
+                         "little; `scripts/ship_model.py` calibrates one)."))
     lines += ["", f"{part} Simulated skies", "",
               "*simulator*: the training simulator; *heldout*: `radiounet.sky.heldout`, never used in training. "
               "Found: share of the true halo (relic) pixels called diffuse, pooled over all images (the nearest "
