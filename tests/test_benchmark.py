@@ -178,10 +178,38 @@ def test_a_real_halo_is_measured_in_its_disc(tmp_path, lotss):
     (row,) = table[table["status"] == "ok"]
     assert row["name"] == "halo.fits" and row["region"] == "halo disc" and row["telescope"] == "LOFAR"
     assert row["called_diffuse"] == 1 and row["labelled_halo"] == 0 and row["labelled_radio_galaxy"] == 1
+    assert row["called_diffuse_min"] == row["called_diffuse_max"] == 1
     disc = examples["halo.fits"].truth
     # 0.5 arcmin at 1.5 arcsec per pixel: a disc of radius 20 pixels.
     assert disc.sum() == pytest.approx(np.pi * 20**2, rel=0.05)
     assert any("bundled" in note for note in notes)
+
+
+class LeftHalfPredictor(ConstantPredictor):
+    """Calls diffuse the left half of whatever image it is given: a model with a preferred direction."""
+
+    def predict(self, image):
+        prediction = super().predict(image)
+        prediction.probability[:, image.shape[1] // 2:] = 0
+        prediction.mask[:, image.shape[1] // 2:] = False
+        return prediction
+
+
+def test_a_real_image_is_also_measured_mirrored_and_turned(tmp_path, lotss):
+    """One orientation of a real image is one draw: the lowest and highest share over the four views that
+    keep its shape are kept beside the share of the image as it is."""
+    _, field = _write_halo_image(tmp_path, lotss)
+    centre = field.wcs.pixel_to_world(70, 80)  # a disc of radius 20 pixels across the middle column, 80
+    (tmp_path / "labels.csv").write_text("file,kind,ra_deg,dec_deg,radius_arcmin\n"
+                                         f"halo.fits,halo,{centre.ra.deg},{centre.dec.deg},0.5\n")
+    table, examples, _ = real_sky_table(LeftHalfPredictor(1.0), tmp_path, {}, [])
+    (row,) = table[table["status"] == "ok"]
+    disc = examples["halo.fits"].truth
+    left = disc[:, :disc.shape[1] // 2].sum() / disc.sum()  # mirrored left-right, the rest of the disc is left
+    assert 0.05 < left < 0.95 and abs(left - 0.5) > 0.02
+    assert row["called_diffuse"] == pytest.approx(left)
+    assert row["called_diffuse_min"] == pytest.approx(min(left, 1 - left), abs=0.02)
+    assert row["called_diffuse_max"] == pytest.approx(max(left, 1 - left), abs=0.02)
 
 
 def test_a_broken_labels_file_is_a_one_line_error(tmp_path, lotss, capsys, tiny_model):

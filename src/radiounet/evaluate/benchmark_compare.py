@@ -16,7 +16,7 @@ from astropy.table import Table
 from radiounet.errors import RadioUNetError
 from radiounet.evaluate.benchmark_figures import (BOOTSTRAP_RESAMPLES, IMAGE_COLUMNS, INTERVAL_FIGURES,
                                                   INTERVAL_LEVEL, INTERVAL_TITLES, SURE_LEVEL, paired_differences)
-from radiounet.evaluate.benchmark_report import format_share
+from radiounet.evaluate.benchmark_report import CALLED_DIFFUSE_COLUMNS, format_share, format_share_range
 from radiounet.io.atomic import atomic_path
 from radiounet.io.tables import read_table, write_table
 
@@ -108,17 +108,19 @@ def compare_benchmarks(first, second):
 
 def _real_side_by_side(first, second):
     """The real images measured in both ``real_skies`` tables, side by side."""
-    names = ("name", "region", "called_diffuse_first", "called_diffuse_second", "labelled_halo_first",
-             "labelled_halo_second")
+    figures = CALLED_DIFFUSE_COLUMNS + ("labelled_halo",)
+    names = ("name", "region") + tuple(f"{figure}_{which}" for figure in figures for which in ("first", "second"))
     rows = []
     if first is not None and second is not None:
         measured = {row["name"]: row for row in second if row["status"] == "ok"}
         for row in first:
             other = measured.get(row["name"])
             if row["status"] == "ok" and other is not None:
-                rows.append((row["name"], row["region"], row["called_diffuse"], other["called_diffuse"],
-                             row["labelled_halo"], other["labelled_halo"]))
-    return Table(rows=rows, names=names, dtype=[str, str, float, float, float, float])
+                # A folder written before the views were measured has no lowest and highest share.
+                rows.append((row["name"], row["region"]) + tuple(
+                    float(table_row[figure]) if figure in table_row.colnames else np.nan
+                    for figure in figures for table_row in (row, other)))
+    return Table(rows=rows, names=names, dtype=[str, str] + [float] * (len(names) - 2))
 
 
 def _signed(value, name):
@@ -153,12 +155,15 @@ def comparison_markdown(setups, real):
                 cell += f" ({_signed(row[f'{name}_lo'], name)} to {_signed(row[f'{name}_hi'], name)})"
             cells.append(f"**{cell}**" if row[f"{name}_sure"] else cell)
         lines.append(f"| {row['family']} | {row['setup']} | " + " | ".join(cells) + " |")
-    lines += ["", "Real images (one image each: no interval)", ""]
+    lines += ["", "Real images (one image each: no interval; called diffuse in brackets: the lowest and highest over "
+              "the image as it is, mirrored and turned by 180°)", ""]
     if len(real):
         lines += [f"| image | region | called diffuse: `{first}` | `{second}` | labelled halo: `{first}` "
                   f"| `{second}` |", "|" + "---|" * 6]
-        lines += [f"| {row['name']} | {row['region']} | {format_share(row['called_diffuse_first'])} | "
-                  f"{format_share(row['called_diffuse_second'])} | {format_share(row['labelled_halo_first'])} | "
+        lines += [f"| {row['name']} | {row['region']} | "
+                  f"{format_share_range(*(row[f'{name}_first'] for name in CALLED_DIFFUSE_COLUMNS))} | "
+                  f"{format_share_range(*(row[f'{name}_second'] for name in CALLED_DIFFUSE_COLUMNS))} | "
+                  f"{format_share(row['labelled_halo_first'])} | "
                   f"{format_share(row['labelled_halo_second'])} |" for row in real]
     else:
         lines.append("None measured by both.")

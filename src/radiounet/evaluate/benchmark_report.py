@@ -19,7 +19,8 @@ from radiounet.io.atomic import atomic_path
 from radiounet.io.tables import write_table
 from radiounet.sky.labels import CLASS_NAMES
 
-__all__ = ["Example", "write_benchmark", "markdown_report", "plot_examples", "format_share"]
+__all__ = ["CALLED_DIFFUSE_COLUMNS", "Example", "write_benchmark", "markdown_report", "plot_examples", "format_share",
+           "format_share_range"]
 
 _LABEL_COLOURS = {"background": (1.0, 1.0, 0.2), "halo": (0.1, 0.6, 1.0), "relic": (1.0, 0.55, 0.0),
                   "radio_galaxy": (0.9, 0.1, 0.1), "compact": (0.8, 0.2, 0.9)}
@@ -45,6 +46,17 @@ class Example:
 def format_share(value):
     """A share in [0, 1] as a percentage with one decimal; a dash for a missing (NaN) one."""
     return "–" if value is None or not np.isfinite(value) else f"{100 * value:.1f}%"
+
+
+#: A real image's share called diffuse as it is, and the lowest and highest over its views.
+CALLED_DIFFUSE_COLUMNS = ("called_diffuse", "called_diffuse_min", "called_diffuse_max")
+
+
+def format_share_range(share, lowest, highest):
+    """A share with, in brackets, the lowest and highest over the views of the image (none if unknown)."""
+    if not all(value is not None and np.isfinite(value) for value in (share, lowest, highest)):
+        return format_share(share)
+    return f"{format_share(share)} ({100 * lowest:.1f}–{format_share(highest)})"
 
 
 def _interval(row, name, percent):
@@ -127,7 +139,10 @@ def markdown_report(result, command=None, level=1):
     else:
         lines.append("Not measured (no real survey image without a cluster).")
     lines += ["", f"{part} Real skies", "",
-              "A halo is measured in its disc, anything else over the whole image; bright: pixels above 5 rms.", "",
+              "A halo is measured in its disc, anything else over the whole image; bright: pixels above 5 rms. "
+              "Called diffuse: the image as it is and, in brackets, the lowest and highest share over the image "
+              "as it is, mirrored left-right, up-down and turned by 180° (one real image is one orientation of "
+              "many).", "",
               "| image | kind | telescope | beam | region | called diffuse | labelled halo | labelled RG "
               "| bright pixels called diffuse | mean probability |", "|" + "---|" * 10]
     for row in result.real:
@@ -135,7 +150,7 @@ def markdown_report(result, command=None, level=1):
             lines.append(f"| {row['name']} | | | | | absent | | | | |")
             continue
         lines.append(f"| {row['name']} | {row['kind']} | {row['telescope']} | {row['beam_arcsec']:.3g}\" | "
-                     f"{row['region']} | {format_share(row['called_diffuse'])} | "
+                     f"{row['region']} | {format_share_range(*(row[name] for name in CALLED_DIFFUSE_COLUMNS))} | "
                      f"{format_share(row['labelled_halo'])} | "
                      f"{format_share(row['labelled_radio_galaxy'])} | {format_share(row['bright_called_diffuse'])} | "
                      f"{row['mean_probability']:.4f} |")

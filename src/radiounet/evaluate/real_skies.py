@@ -13,9 +13,13 @@ Two sources of real images, both optional:
 A halo is measured in its disc (share called diffuse, share labelled halo);
 anything else over the whole image (share called diffuse, and share of its
 bright pixels, above 5 times the median of the noise mesh that ``predict``
-normalised with, called diffuse).
+normalised with, called diffuse). One real image is one draw of orientation:
+the share called diffuse is also measured on the image mirrored left-right,
+up-down and turned by 180 degrees (the views that keep its shape), and the
+lowest and highest of the four are kept beside it.
 """
 
+import dataclasses
 import warnings
 from pathlib import Path
 
@@ -30,11 +34,14 @@ from radiounet.io.image import read_radio_image
 from radiounet.models.store import sha256_of
 from radiounet.sky.labels import CLASS_NAMES
 
-__all__ = ["REAL_COLUMNS", "LABEL_KINDS", "bundled_real_images", "read_real_labels", "real_sky_table"]
+__all__ = ["REAL_COLUMNS", "LABEL_KINDS", "ORIENTATIONS", "bundled_real_images", "read_real_labels", "real_sky_table"]
 
 #: Columns of the real-sky table.
-REAL_COLUMNS = ("name", "kind", "telescope", "beam_arcsec", "region", "called_diffuse", "labelled_halo",
-                "labelled_radio_galaxy", "bright_called_diffuse", "mean_probability", "status")
+REAL_COLUMNS = ("name", "kind", "telescope", "beam_arcsec", "region", "called_diffuse", "called_diffuse_min",
+                "called_diffuse_max", "labelled_halo", "labelled_radio_galaxy", "bright_called_diffuse",
+                "mean_probability", "status")
+#: The views of an image that keep its shape, as (flip rows, flip columns): itself first.
+ORIENTATIONS = ((False, False), (False, True), (True, False), (True, True))
 #: What ``labels.csv`` may say an image holds; ``no_cluster`` is a survey field without a cluster.
 LABEL_KINDS = ("halo", "radio_galaxy", "compact", "no_cluster")
 _BUNDLED = {"lotss-dr1": ("lotss_dr1_P218+55_200px.fits", "no_cluster", "LOFAR LoTSS-DR1"),
@@ -85,13 +92,18 @@ def _float(value):
         return float("nan")
 
 
+def _oriented(array, flip_rows, flip_columns):
+    return array[::-1 if flip_rows else 1, ::-1 if flip_columns else 1]
+
+
 def measure_real_image(predictor, path, kind, *, centre=None, radius_arcmin=None):
     """The figures of one real image, and an example for the panel.
 
     Returns
     -------
     row : dict
-        ``region`` is ``"halo disc"`` or ``"image"``; fractions in [0, 1].
+        ``region`` is ``"halo disc"`` or ``"image"``; fractions in [0, 1];
+        ``called_diffuse_min`` and ``_max`` over the :data:`ORIENTATIONS`.
     example : radiounet.evaluate.benchmark.Example
     """
     with read_radio_image(path) as image:
@@ -106,15 +118,21 @@ def measure_real_image(predictor, path, kind, *, centre=None, radius_arcmin=None
             region = np.hypot(cols - x, rows - y) <= radius_arcmin * 60 / image.pixel_arcsec
         else:
             region = np.ones(image.shape, dtype=bool)
-    valid = region & np.isfinite(prediction.probability)
-    if not valid.any():
-        raise RadioUNetError(f"{path}: the region to measure lies outside the image or on blank pixels")
+        valid = region & np.isfinite(prediction.probability)
+        if not valid.any():
+            raise RadioUNetError(f"{path}: the region to measure lies outside the image or on blank pixels")
+        # The other views: the same pixels and header, mirrored (the network has no preferred direction on the sky).
+        shares = [float(prediction.mask[valid].mean())]
+        for view in ORIENTATIONS[1:]:
+            mirrored = dataclasses.replace(image, data=np.ascontiguousarray(_oriented(np.asarray(image.data), *view)),
+                                           _hdul=None)
+            shares.append(float(predictor.predict(mirrored).mask[_oriented(valid, *view)].mean()))
     called = prediction.mask[valid]
     labelled = prediction.class_probability.argmax(0)[valid] if prediction.class_probability is not None else None
     rms = float(np.median(prediction.rms))  # the noise predict normalised with
     bright = (data[valid] > _BRIGHT_SNR * rms)
     row = dict(kind=kind, beam_arcsec=beam, region="halo disc" if centre is not None else "image",
-               called_diffuse=float(called.mean()),
+               called_diffuse=float(called.mean()), called_diffuse_min=min(shares), called_diffuse_max=max(shares),
                labelled_halo=float((labelled == CLASS_NAMES.index("halo")).mean()) if labelled is not None else np.nan,
                labelled_radio_galaxy=(float((labelled == CLASS_NAMES.index("radio_galaxy")).mean())
                                       if labelled is not None else np.nan),
