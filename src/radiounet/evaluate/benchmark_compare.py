@@ -156,7 +156,7 @@ def comparison_markdown(setups, real):
             cells.append(f"**{cell}**" if row[f"{name}_sure"] else cell)
         lines.append(f"| {row['family']} | {row['setup']} | " + " | ".join(cells) + " |")
     lines += ["", "Real images (one image each: no interval; called diffuse in brackets: the lowest and highest over "
-              "the image as it is, mirrored and turned by 180°)", ""]
+              "the network's eight views of the image)", ""]
     if len(real):
         lines += [f"| image | region | called diffuse: `{first}` | `{second}` | labelled halo: `{first}` "
                   f"| `{second}` |", "|" + "---|" * 6]

@@ -53,8 +53,9 @@ CALLED_DIFFUSE_COLUMNS = ("called_diffuse", "called_diffuse_min", "called_diffus
 
 
 def format_share_range(share, lowest, highest):
-    """A share with, in brackets, the lowest and highest over the views of the image (none if unknown)."""
-    if not all(value is not None and np.isfinite(value) for value in (share, lowest, highest)):
+    """A share with, in brackets, the lowest and highest over the views of the image (none if unknown or
+    the same)."""
+    if not all(value is not None and np.isfinite(value) for value in (share, lowest, highest)) or lowest == highest:
         return format_share(share)
     return f"{format_share(share)} ({100 * lowest:.1f}–{format_share(highest)})"
 
@@ -86,8 +87,8 @@ def markdown_report(result, command=None, level=1):
                      f"(seed {meta['seed']}). Probability threshold {meta['threshold']:.3g}, R threshold "
                      f"{meta['ratio_threshold']:.3g} " + (
                          "(the model's own)." if meta.get("ratio_threshold_calibrated", True) else
-                         "(the reference work's: the model's card holds no calibrated one, so its R columns say "
-                         "little; `scripts/ship_model.py` calibrates one)."))
+                         "(the reference work's: the model's card holds no calibrated one, so its R columns and "
+                         "the real-noise detections say little; `scripts/ship_model.py` calibrates one)."))
     lines += ["", f"{part} Simulated skies", "",
               "*simulator*: the training simulator; *heldout*: `radiounet.sky.heldout`, never used in training. "
               "Found: share of the true halo (relic) pixels called diffuse, pooled over all images (the nearest "
@@ -140,9 +141,9 @@ def markdown_report(result, command=None, level=1):
         lines.append("Not measured (no real survey image without a cluster).")
     lines += ["", f"{part} Real skies", "",
               "A halo is measured in its disc, anything else over the whole image; bright: pixels above 5 rms. "
-              "Called diffuse: the image as it is and, in brackets, the lowest and highest share over the image "
-              "as it is, mirrored left-right, up-down and turned by 180° (one real image is one orientation of "
-              "many).", "",
+              "Called diffuse: the image as it is and, in brackets, the lowest and highest share over the eight "
+              "views of the network (every tile turned by 0-270° and mirrored, as `--tta` averages them; one real "
+              "image is one orientation of many).", "",
               "| image | kind | telescope | beam | region | called diffuse | labelled halo | labelled RG "
               "| bright pixels called diffuse | mean probability |", "|" + "---|" * 10]
     for row in result.real:

@@ -14,12 +14,12 @@ A halo is measured in its disc (share called diffuse, share labelled halo);
 anything else over the whole image (share called diffuse, and share of its
 bright pixels, above 5 times the median of the noise mesh that ``predict``
 normalised with, called diffuse). One real image is one draw of orientation:
-the share called diffuse is also measured on the image mirrored left-right,
-up-down and turned by 180 degrees (the views that keep its shape), and the
-lowest and highest of the four are kept beside it.
+the share called diffuse is also measured with the network seeing every tile
+turned by 90, 180 and 270 degrees and mirrored (the eight views that test-time
+augmentation averages; the same regridding, noise mesh and tiles), and the
+lowest and highest of the eight are kept beside it.
 """
 
-import dataclasses
 import warnings
 from pathlib import Path
 
@@ -40,8 +40,8 @@ __all__ = ["REAL_COLUMNS", "LABEL_KINDS", "ORIENTATIONS", "bundled_real_images",
 REAL_COLUMNS = ("name", "kind", "telescope", "beam_arcsec", "region", "called_diffuse", "called_diffuse_min",
                 "called_diffuse_max", "labelled_halo", "labelled_radio_galaxy", "bright_called_diffuse",
                 "mean_probability", "status")
-#: The views of an image that keep its shape, as (flip rows, flip columns): itself first.
-ORIENTATIONS = ((False, False), (False, True), (True, False), (True, True))
+#: The network's views of a tile, as (quarter turns, mirrored): itself first.
+ORIENTATIONS = tuple((turns, mirrored) for turns in range(4) for mirrored in (False, True))
 #: What ``labels.csv`` may say an image holds; ``no_cluster`` is a survey field without a cluster.
 LABEL_KINDS = ("halo", "radio_galaxy", "compact", "no_cluster")
 _BUNDLED = {"lotss-dr1": ("lotss_dr1_P218+55_200px.fits", "no_cluster", "LOFAR LoTSS-DR1"),
@@ -92,10 +92,6 @@ def _float(value):
         return float("nan")
 
 
-def _oriented(array, flip_rows, flip_columns):
-    return array[::-1 if flip_rows else 1, ::-1 if flip_columns else 1]
-
-
 def measure_real_image(predictor, path, kind, *, centre=None, radius_arcmin=None):
     """The figures of one real image, and an example for the panel.
 
@@ -108,7 +104,8 @@ def measure_real_image(predictor, path, kind, *, centre=None, radius_arcmin=None
     """
     with read_radio_image(path) as image:
         data = np.asarray(image.data, dtype=np.float32) * image.jy_per_unit
-        prediction = predictor.predict(image)
+        prepared = predictor.prepare(image)
+        prediction = predictor.predict(image, prepared=prepared)
         beam = float(image.beam.major.to_value(u.arcsec))
         if centre is not None:
             with warnings.catch_warnings():
@@ -121,12 +118,9 @@ def measure_real_image(predictor, path, kind, *, centre=None, radius_arcmin=None
         valid = region & np.isfinite(prediction.probability)
         if not valid.any():
             raise RadioUNetError(f"{path}: the region to measure lies outside the image or on blank pixels")
-        # The other views: the same pixels and header, mirrored (the network has no preferred direction on the sky).
-        shares = [float(prediction.mask[valid].mean())]
-        for view in ORIENTATIONS[1:]:
-            mirrored = dataclasses.replace(image, data=np.ascontiguousarray(_oriented(np.asarray(image.data), *view)),
-                                           _hdul=None)
-            shares.append(float(predictor.predict(mirrored).mask[_oriented(valid, *view)].mean()))
+        shares = [float(prediction.mask[valid].mean())] + [
+            float(predictor.predict(image, prepared=prepared, orientation=view).mask[valid].mean())
+            for view in ORIENTATIONS[1:]]
     called = prediction.mask[valid]
     labelled = prediction.class_probability.argmax(0)[valid] if prediction.class_probability is not None else None
     rms = float(np.median(prediction.rms))  # the noise predict normalised with

@@ -18,6 +18,7 @@
    NaN in the output and never change their neighbours' values.
 """
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -209,7 +210,10 @@ class Predictor:
         """Diffuse-emission probability, then the class probabilities of a class model: ``(n, 1 + classes, H, W)``."""
         return probabilities(self.model(batch), bool(self.class_names))
 
-    def _network(self, batch):
+    def _network(self, batch, orientation=None):
+        if orientation is not None and tuple(orientation) != (0, False):
+            k, flip = orientation
+            return _undo_dihedral(self._network(_dihedral(batch, k, flip)), k, flip)
         batch = batch.contiguous(memory_format=torch.channels_last)
         with freed_memory_retained(), torch.autocast(self.device.type, dtype=getattr(torch, self.precision),
                                                      enabled=self.precision != "float32"):
@@ -227,13 +231,17 @@ class Predictor:
         binary model)."""
         return output[1 + int(self.tta):] if self.class_names else None
 
-    def predict_array(self, data, *, out=None, progress=False, mesh=None):
+    def predict_array(self, data, *, out=None, progress=False, mesh=None, orientation=None):
         """Probability (and spread) of a 2-D array already at the model's sampling.
 
         ``data`` is in any brightness unit (the noise normalisation removes
         it) and may be a memory map; ``out`` (``(self.channels, ny, nx)``)
         may be one too. ``mesh`` is its noise mesh in boxes of twice the
-        training tile, when measured already (:meth:`prepare`).
+        training tile, when measured already (:meth:`prepare`). With
+        ``orientation`` ``(k, flip)`` the network sees every tile turned by
+        ``k`` times 90 degrees, then mirrored if ``flip``, and its output is
+        turned back: the same tiles and normalisation, another of the eight
+        views that ``tta`` averages.
 
         Returns
         -------
@@ -250,7 +258,8 @@ class Predictor:
         tile = self.tile_for(data.shape)
         crop = min(self.crop, (tile - 1) // 2)
         batch_size = self.batch_size or max(1, _BATCH_PIXELS // tile**2)
-        output = sliding_window_inference(view, self._network, tile=tile, crop=crop, batch_size=batch_size,
+        network = self._network if orientation is None else functools.partial(self._network, orientation=orientation)
+        output = sliding_window_inference(view, network, tile=tile, crop=crop, batch_size=batch_size,
                                           blend=self.blend, channels=self.channels, device=self.device, out=out,
                                           align=self.multiple if tile - 2 * crop >= self.multiple else 1,
                                           progress=progress)
@@ -306,7 +315,7 @@ class Predictor:
             data, _ = reproject_interp((np.asarray(data, dtype=np.float32), image.wcs), target, shape_out=shape)
         return PreparedImage(data=data, mesh=rms_mesh(data, 2 * self.tile), target=target)
 
-    def predict(self, image, *, progress=False, scratch=None, prepared=None):
+    def predict(self, image, *, progress=False, scratch=None, prepared=None, orientation=None):
         """Segment a :class:`radiounet.io.image.RadioImage`; the result is on the image's own grid.
 
         With ``scratch`` (a path prefix), the probability, spread and mask are
@@ -315,6 +324,7 @@ class Predictor:
         mosaic larger than the memory goes through band by band (images at
         the model's sampling only: regridding needs the image in memory).
         ``prepared`` is this image's :meth:`prepare`, when done already.
+        ``orientation``: see :meth:`predict_array`.
 
         Raises
         ------
@@ -327,7 +337,8 @@ class Predictor:
         if target is None and scratch is not None:
             out = np.lib.format.open_memmap(f"{scratch}.probability.npy", mode="w+",
                                             dtype=np.float32, shape=(channels,) + image.shape)
-        output, mesh = self.predict_array(prepared.data, out=out, progress=progress, mesh=prepared.mesh)
+        output, mesh = self.predict_array(prepared.data, out=out, progress=progress, mesh=prepared.mesh,
+                                          orientation=orientation)
         if target is not None:
             from reproject import reproject_interp
 
