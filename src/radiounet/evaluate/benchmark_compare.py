@@ -73,7 +73,9 @@ def compare_benchmarks(first, second):
         ``NAME_lo`` and ``NAME_hi`` (paired bootstrap interval) and
         ``NAME_sure`` (95% of the draws agree on the sign).
     real : astropy.table.Table
-        The real images both measured: share called diffuse and labelled halo by each model.
+        The real images both measured, for each model (``_first``, ``_second``): the share called diffuse,
+        its lowest and highest over the network's views (NaN from a folder written before they were
+        measured) and the share labelled halo.
     """
     meta = [benchmark["setups"].meta for benchmark in (first, second)]
     folders = f"{first['folder']} and {second['folder']}"

@@ -126,7 +126,7 @@ def measure_real_image(predictor, path, kind, *, centre=None, radius_arcmin=None
     rms = float(np.median(prediction.rms))  # the noise predict normalised with
     bright = (data[valid] > _BRIGHT_SNR * rms)
     row = dict(kind=kind, beam_arcsec=beam, region="halo disc" if centre is not None else "image",
-               called_diffuse=float(called.mean()), called_diffuse_min=min(shares), called_diffuse_max=max(shares),
+               called_diffuse=shares[0], called_diffuse_min=min(shares), called_diffuse_max=max(shares),
                labelled_halo=float((labelled == CLASS_NAMES.index("halo")).mean()) if labelled is not None else np.nan,
                labelled_radio_galaxy=(float((labelled == CLASS_NAMES.index("radio_galaxy")).mean())
                                       if labelled is not None else np.nan),
