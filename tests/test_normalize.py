@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from radiounet.data.normalize import estimate_rms, normalize
+from radiounet.data.normalize import estimate_rms, fill_value, normalize
 from radiounet.errors import RadioUNetError
 
 
@@ -39,11 +39,41 @@ def test_rms_estimate_ignores_sources_and_blanks():
     assert estimate_rms(image) == pytest.approx(2e-4, rel=0.05)
 
 
+@pytest.mark.parametrize("fill", [0.0, 3.2e-7, -1.0])
+def test_pixels_blanked_as_a_constant_are_left_out_of_the_noise(fill):
+    from radiounet.inference.noise import rms_mesh
+
+    rng = np.random.default_rng(2)
+    image = rng.normal(0, 2e-4, (512, 512)).astype(np.float32)
+    image[:, :330] = fill  # outside the primary beam, written as a constant instead of NaN
+    assert fill_value(image) == pytest.approx(fill, rel=1e-6)
+    assert estimate_rms(image) == pytest.approx(2e-4, rel=0.05)
+    # Every box holding noise measures it, however much of it is fill; boxes of fill only take the others'.
+    np.testing.assert_allclose(rms_mesh(image, 128), 2e-4, rtol=0.1)
+    np.testing.assert_allclose(rms_mesh(image[:, ::-1], 128), 2e-4, rtol=0.1)
+
+
+def test_noise_and_quantised_noise_have_no_fill_value():
+    rng = np.random.default_rng(4)
+    noise = rng.normal(0, 1e-4, (300, 300)).astype(np.float32)
+    assert fill_value(noise) is None
+    # A scaled-integer image repeats its levels, the central ones about equally often.
+    assert fill_value(np.round(noise / 2e-5) * 2e-5) is None
+    noise[:3, :3] = 0.0  # a few zeros are no fill
+    assert fill_value(noise) is None
+
+
 def test_rms_of_blank_or_constant_images_is_an_error():
     with pytest.raises(RadioUNetError, match="no finite pixels"):
         estimate_rms(np.full((8, 8), np.nan))
     with pytest.raises(RadioUNetError, match="constant"):
         estimate_rms(np.zeros((8, 8)))
+    from radiounet.inference.noise import rms_mesh
+
+    with pytest.raises(RadioUNetError, match="constant"):
+        rms_mesh(np.full((300, 300), 3.0, np.float32), 128)
+    with pytest.raises(RadioUNetError, match="blank"):
+        rms_mesh(np.full((300, 300), np.nan, np.float32), 128)
 
 
 def test_the_normalised_view_interpolates_the_noise_mesh_bilinearly_between_box_centres():

@@ -6,7 +6,9 @@ looks the same in any survey), and the inverse hyperbolic sine keeps the
 near-noise range linear (``asinh(x) ~ x`` for ``|x| < 1``, where halos live)
 while compressing bright sources logarithmically (a 1 Jy source at 80 uJy/beam
 noise becomes ~10 instead of 12000). NaN and infinite pixels (blanked mosaic
-edges) become 0, i.e. "no signal", after normalisation.
+edges) become 0, i.e. "no signal", after normalisation. Pixels blanked as 0 or
+another constant instead of NaN (:func:`fill_value`) are left out of the noise
+estimates.
 """
 
 import numpy as np
@@ -15,7 +17,58 @@ from astropy.stats import sigma_clipped_stats
 
 from radiounet.errors import RadioUNetError
 
-__all__ = ["estimate_rms", "normalize"]
+__all__ = ["estimate_rms", "fill_value", "normalize"]
+
+#: A value held by more than this share of an image's finite pixels, and by five times as many as any other
+#: value, is a fill value. Noise never repeats one float that often; quantised (scaled-integer) noise repeats
+#: its levels, but a few of them about equally often.
+FILL_SHARE = 0.01
+_FILL_DOMINANCE = 5
+#: Values within this relative difference are one value: a constant keeps it through regridding.
+_FILL_RTOL = 1e-6
+_FILL_SAMPLE_PIXELS = 250_000
+
+
+def fill_value(image):
+    """The constant that blanked pixels of ``image`` were written as, or None.
+
+    Some imagers and archives write the pixels outside the primary beam as 0
+    or another constant instead of NaN. Such pixels are no noise: counted in a
+    robust rms they pull it down (a box mostly of them has a rms near 0). The
+    value is looked for in every k-th row and column of a 2-D ``image`` (at
+    most about 250,000 pixels; a memory map is read only there).
+
+    Returns
+    -------
+    float or None
+        The value held by more than 1% of the finite pixels, and by five times
+        as many as any other value (equal within a relative 1e-6, so that a
+        regridded fill stays one value); None if there is no such value.
+    """
+    ny, nx = image.shape
+    step = max(1, int(np.ceil(np.sqrt(ny * nx / _FILL_SAMPLE_PIXELS))))
+    sample = np.asarray(image[::step, ::step], dtype=np.float32).ravel()
+    sample = np.sort(sample[np.isfinite(sample)])
+    if sample.size < 2:
+        return None
+    same = np.abs(np.diff(sample)) <= _FILL_RTOL * np.abs(sample[1:])
+    edges = np.flatnonzero(np.diff(np.concatenate(([False], same, [False])).astype(np.int8)))
+    if edges.size == 0:
+        return None
+    starts, lengths = edges[::2], edges[1::2] - edges[::2] + 1  # a run of k equal steps holds k + 1 values
+    order = np.argsort(lengths)[::-1]
+    top = lengths[order[0]]
+    second = lengths[order[1]] if order.size > 1 else 1
+    if top <= FILL_SHARE * sample.size or top < _FILL_DOMINANCE * second:
+        return None
+    return float(sample[starts[order[0]]])
+
+
+def not_fill(values, fill):
+    """``values`` (1-D) without those equal to ``fill`` (within a relative 1e-6); all of them if ``fill`` is None."""
+    if fill is None:
+        return values
+    return values[np.abs(values - fill) > _FILL_RTOL * abs(fill)]
 
 
 def estimate_rms(image):
@@ -24,7 +77,8 @@ def estimate_rms(image):
     Parameters
     ----------
     image : array-like
-        Pixels; NaN and infinite values are ignored.
+        Pixels; NaN and infinite values are ignored, and so is a fill value
+        (:func:`fill_value`).
 
     Raises
     ------
@@ -35,7 +89,10 @@ def estimate_rms(image):
     finite = np.isfinite(data)
     if not finite.any():
         raise RadioUNetError("image has no finite pixels: cannot estimate its noise")
-    _, _, rms = sigma_clipped_stats(data[finite], sigma=3.0, maxiters=5, stdfunc="mad_std")
+    values = not_fill(data[finite], fill_value(data.reshape(-1, data.shape[-1])))
+    if values.size == 0:
+        raise RadioUNetError("image noise is zero: a constant image cannot be normalised")
+    _, _, rms = sigma_clipped_stats(values, sigma=3.0, maxiters=5, stdfunc="mad_std")
     if not np.isfinite(rms) or rms <= 0:
         raise RadioUNetError("image noise is zero: a constant image cannot be normalised")
     return float(rms)

@@ -3,7 +3,8 @@
 The noise of a survey mosaic varies across it (pointing centres, bright
 sources). :func:`rms_mesh` measures a sigma-clipped, MAD-based rms in boxes
 (reading one box at a time, so a memory-mapped mosaic is never loaded whole),
-fills boxes without data from their neighbours, and median-filters the mesh;
+leaving out blanked pixels (NaN, or a fill value such as 0 outside the primary
+beam), fills boxes without data from their neighbours, and median-filters the mesh;
 :class:`NormalisedImage` then serves ``asinh(image / rms)`` band by band with
 the mesh interpolated to every pixel.
 """
@@ -15,7 +16,7 @@ import torch
 from astropy.stats import sigma_clipped_stats
 from scipy.ndimage import median_filter
 
-from radiounet.data.normalize import normalize
+from radiounet.data.normalize import fill_value, normalize, not_fill
 from radiounet.errors import RadioUNetError
 
 __all__ = ["rms_mesh", "NormalisedImage"]
@@ -27,6 +28,9 @@ _MIN_PIXELS = 100
 
 def rms_mesh(data, box, filter_size=3):
     """Robust rms in boxes of ``box`` x ``box`` pixels.
+
+    Blank pixels are left out: NaN and infinite ones, and those holding the
+    image's fill value (:func:`radiounet.data.normalize.fill_value`).
 
     Returns
     -------
@@ -41,11 +45,15 @@ def rms_mesh(data, box, filter_size=3):
     """
     ny, nx = data.shape
     mesh = np.full((-(-ny // box), -(-nx // box)), np.nan)
+    finite = np.zeros(mesh.shape, dtype=int)
     counts = np.zeros(mesh.shape, dtype=int)
     constant = np.zeros(mesh.shape, dtype=bool)
+    fill = fill_value(data)
 
     def measure(i, j, values):
         values = values[np.isfinite(values)]
+        finite[i, j] = values.size
+        values = not_fill(values, fill)
         counts[i, j] = values.size
         if values.size > _MIN_PIXELS:
             _, _, rms = sigma_clipped_stats(values, sigma=3.0, maxiters=5, stdfunc="mad_std")
@@ -53,6 +61,8 @@ def rms_mesh(data, box, filter_size=3):
                 mesh[i, j] = float(rms)
             else:
                 constant[i, j] = True
+        elif values.size == 0 and finite[i, j] > 0:
+            constant[i, j] = True  # every finite pixel the fill value
 
     # The boxes of one band of rows at a time, in threads: numpy's partitions (the medians) release the GIL.
     with ThreadPoolExecutor(max_workers=torch.get_num_threads()) as pool:
@@ -66,7 +76,7 @@ def rms_mesh(data, box, filter_size=3):
     if (filled & np.isfinite(mesh)).any():
         mesh[~filled] = np.nan
     if not np.isfinite(mesh).any():
-        if not counts.any():
+        if not finite.any():
             raise RadioUNetError("every pixel is blank (NaN or infinite)")
         if constant.any():
             raise RadioUNetError("the pixels are constant where not blank (a robust rms of 0): no noise to measure")
