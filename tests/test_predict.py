@@ -214,6 +214,27 @@ def test_source_catalogue_of_a_hand_made_map():
     assert len(stacked) == 2 and stacked["class"].dtype.kind == "U" and stacked["flux"].unit == u.Jy
 
 
+def test_an_image_in_galactic_coordinates_gets_its_catalogue_in_icrs_and_its_regions(tmp_path):
+    from astropy.coordinates import SkyCoord
+
+    from radiounet.inference.outputs import _regions
+
+    probability = np.zeros((60, 80), np.float32)
+    probability[10:20, 10:30] = 0.9
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["GLON-SIN", "GLAT-SIN"]
+    wcs.wcs.crval = [120.0, 40.0]
+    wcs.wcs.cdelt = [-1.5 / 3600, 1.5 / 3600]
+    table = diffuse_sources(probability, 0.5, np.full(probability.shape, 2e-3, np.float32), 1e-4, wcs, 18.13, 1.5)
+    expected = SkyCoord(l=wcs.pixel_to_world(19.5, 14.5).l, b=wcs.pixel_to_world(19.5, 14.5).b,
+                        frame="galactic").icrs
+    assert table["ra"][0].to_value(u.deg) == pytest.approx(expected.ra.deg, abs=1e-9)
+    assert table["dec"][0].to_value(u.deg) == pytest.approx(expected.dec.deg, abs=1e-9)
+    regions = _regions(table, wcs, 1.5)
+    regions.write(str(tmp_path / "galactic.reg"), format="ds9")
+    assert "ellipse" in (tmp_path / "galactic.reg").read_text()
+
+
 @pytest.mark.parametrize("model", ["tiny binary", "lotss-gated-v1"])
 def test_large_images_go_through_memory_mapped_outputs_with_the_same_result(tmp_path, tiny_model, monkeypatch, model):
     from radiounet.inference import batch

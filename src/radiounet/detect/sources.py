@@ -105,7 +105,7 @@ def diffuse_sources(probability, threshold, image_jy, rms_jy, wcs, beam_area_pix
         semimajor, semiminor, orientation = _moments(c - x, r - y, weights)
         flux = float(np.nansum(np.asarray(image_jy[region_slice], dtype=np.float64)[inside])) / beam_area_pixels
         flux_err = float(np.nanmedian(rms(r, c))) * np.sqrt(n / beam_area_pixels)
-        sky = wcs.pixel_to_world(x, y)
+        sky = wcs.pixel_to_world(x, y).icrs  # the image may be in another frame (Galactic, FK5)
         las = _largest_size_pixels(r, c) * pixel_arcsec
         kind, halo_fraction = _region_class(class_probability, class_names, r, c)
         rows.append(dict(id=len(rows) + 1, ra=sky.ra.deg, dec=sky.dec.deg, x=float(x), y=float(y),

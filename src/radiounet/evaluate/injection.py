@@ -182,8 +182,8 @@ def inject_site(site, predictor, fluxes, re_kpc, *, factor=2.2, ratio_threshold,
         halo = halo_image(cutout.shape, x, y, flux, re_pix, cutout.beam, scale) / cutout.jy_per_unit
         measured = ratio(cutout.data + halo)
         i0 = _central_brightness(flux, re_pix, cutout.beam_area_pixels)
-        rows.append(dict(site=site.name, image=site.image, ra=site.position.ra.deg,
-                         dec=site.position.dec.deg, z=site.z, r500_kpc=site.r500_kpc, r500_arcsec=site.r500_arcsec,
+        rows.append(dict(site=site.name, image=site.image, ra=site.position.icrs.ra.deg,
+                         dec=site.position.icrs.dec.deg, z=site.z, r500_kpc=site.r500_kpc, r500_arcsec=site.r500_arcsec,
                          re_kpc=float(re_kpc), re_arcsec=re_arcsec, flux=flux * 1e3, i0=i0 * 1e6, rms=rms * 1e6,
                          i0_snr=i0 / rms, R=measured.ratio, R_baseline=baseline.ratio,
                          detected=bool(measured.ratio > ratio_threshold),
