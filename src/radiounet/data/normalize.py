@@ -17,7 +17,7 @@ from astropy.stats import sigma_clipped_stats
 
 from radiounet.errors import RadioUNetError
 
-__all__ = ["estimate_rms", "fill_value", "normalize"]
+__all__ = ["estimate_rms", "fill_value", "normalize", "not_fill"]
 
 #: A value held by more than this share of an image's finite pixels, and by five times as many as any other
 #: value, is a fill value. Noise never repeats one float that often; quantised (scaled-integer) noise repeats
