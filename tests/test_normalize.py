@@ -63,6 +63,21 @@ def test_noise_and_quantised_noise_have_no_fill_value():
     assert fill_value(noise) is None
 
 
+def test_noise_pixels_that_equal_the_fill_value_still_count():
+    from radiounet.inference.noise import rms_mesh
+
+    # A scaled-integer image (steps of 0.4 sigma) blanked as 0 over half of it: 0 is also its commonest noise
+    # level, and those pixels are noise, not fill.
+    rng = np.random.default_rng(5)
+    noise = rng.normal(0, 1e-4, (512, 512)).astype(np.float32)
+    image = np.round(noise / 4e-5).astype(np.float32) * np.float32(4e-5)
+    truth = estimate_rms(image[:, 256:])
+    image[:, :256] = 0.0
+    assert fill_value(image) == 0.0
+    assert estimate_rms(image) == pytest.approx(truth, rel=0.02)
+    np.testing.assert_allclose(rms_mesh(image, 128)[:, 2:], truth, rtol=0.05)
+
+
 def test_rms_of_blank_or_constant_images_is_an_error():
     with pytest.raises(RadioUNetError, match="no finite pixels"):
         estimate_rms(np.full((8, 8), np.nan))

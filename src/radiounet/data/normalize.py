@@ -14,6 +14,7 @@ estimates.
 import numpy as np
 import torch
 from astropy.stats import sigma_clipped_stats
+from scipy.ndimage import binary_erosion
 
 from radiounet.errors import RadioUNetError
 
@@ -22,7 +23,7 @@ __all__ = ["estimate_rms", "fill_value", "normalize", "not_fill"]
 #: A value held by more than this share of an image's finite pixels, and by five times as many as any other
 #: value, is a fill value. Noise never repeats one float that often; quantised (scaled-integer) noise repeats
 #: its levels, but a few of them about equally often.
-FILL_SHARE = 0.01
+_FILL_SHARE = 0.01
 _FILL_DOMINANCE = 5
 #: Values within this relative difference are one value: a constant keeps it through regridding.
 _FILL_RTOL = 1e-6
@@ -35,8 +36,14 @@ def fill_value(image):
     Some imagers and archives write the pixels outside the primary beam as 0
     or another constant instead of NaN. Such pixels are no noise: counted in a
     robust rms they pull it down (a box mostly of them has a rms near 0). The
-    value is looked for in every k-th row and column of a 2-D ``image`` (at
-    most about 250,000 pixels; a memory map is read only there).
+    value is looked for in every k-th row and column (at most about 250,000
+    pixels; a memory map is read only there), so a fill over less than 1% of
+    the image is not found.
+
+    Parameters
+    ----------
+    image : array-like
+        A 2-D image (numpy array or memory map).
 
     Returns
     -------
@@ -59,16 +66,37 @@ def fill_value(image):
     order = np.argsort(lengths)[::-1]
     top = lengths[order[0]]
     second = lengths[order[1]] if order.size > 1 else 1
-    if top <= FILL_SHARE * sample.size or top < _FILL_DOMINANCE * second:
+    if top <= _FILL_SHARE * sample.size or top < _FILL_DOMINANCE * second:
         return None
-    return float(sample[starts[order[0]]])
+    return float(np.median(sample[starts[order[0]]:starts[order[0]] + top]))
 
 
-def not_fill(values, fill):
-    """``values`` (1-D) without those equal to ``fill`` (within a relative 1e-6); all of them if ``fill`` is None."""
+def not_fill(block, fill):
+    """The finite pixels of ``block`` that are not fill.
+
+    A pixel is fill where it and its eight neighbours all hold ``fill``
+    (within a relative 1e-6): a blanked area, not a noise pixel that happens to
+    equal the fill value, as many do in a scaled-integer image whose fill is 0.
+
+    Parameters
+    ----------
+    block : numpy.ndarray
+        2-D pixels (a 1-D array is taken as one row).
+    fill : float or None
+        From :func:`fill_value`; with None every finite pixel is kept.
+
+    Returns
+    -------
+    numpy.ndarray
+        1-D array of the pixels kept.
+    """
+    block = np.atleast_2d(block)
+    finite = np.isfinite(block)
     if fill is None:
-        return values
-    return values[np.abs(values - fill) > _FILL_RTOL * abs(fill)]
+        return block[finite]
+    with np.errstate(invalid="ignore"):
+        equal = np.abs(block - fill) <= _FILL_RTOL * abs(fill)
+    return block[finite & ~binary_erosion(equal, np.ones((3, 3), bool), border_value=1)]
 
 
 def estimate_rms(image):
@@ -89,7 +117,8 @@ def estimate_rms(image):
     finite = np.isfinite(data)
     if not finite.any():
         raise RadioUNetError("image has no finite pixels: cannot estimate its noise")
-    values = not_fill(data[finite], fill_value(data.reshape(-1, data.shape[-1])))
+    plane = np.atleast_2d(data).reshape(-1, data.shape[-1]) if data.ndim else data.reshape(1, 1)
+    values = not_fill(plane, fill_value(plane))
     if values.size == 0:
         raise RadioUNetError("image noise is zero: a constant image cannot be normalised")
     _, _, rms = sigma_clipped_stats(values, sigma=3.0, maxiters=5, stdfunc="mad_std")

@@ -50,10 +50,9 @@ def rms_mesh(data, box, filter_size=3):
     constant = np.zeros(mesh.shape, dtype=bool)
     fill = fill_value(data)
 
-    def measure(i, j, values):
-        values = values[np.isfinite(values)]
-        finite[i, j] = values.size
-        values = not_fill(values, fill)
+    def measure(i, j, block):
+        finite[i, j] = np.isfinite(block).sum()
+        values = not_fill(block, fill)
         counts[i, j] = values.size
         if values.size > _MIN_PIXELS:
             _, _, rms = sigma_clipped_stats(values, sigma=3.0, maxiters=5, stdfunc="mad_std")
@@ -80,8 +79,8 @@ def rms_mesh(data, box, filter_size=3):
             raise RadioUNetError("every pixel is blank (NaN or infinite)")
         if constant.any():
             raise RadioUNetError("the pixels are constant where not blank (a robust rms of 0): no noise to measure")
-        raise RadioUNetError(f"too few finite pixels to measure the noise (at most {counts.max()} in every "
-                             f"{box} x {box} box; more than {_MIN_PIXELS} needed)")
+        raise RadioUNetError(f"too few finite pixels (other than a fill value) to measure the noise (at most "
+                             f"{counts.max()} in every {box} x {box} box; more than {_MIN_PIXELS} needed)")
     mesh = np.where(np.isfinite(mesh), mesh, np.nanmedian(mesh))
     return median_filter(mesh, size=filter_size, mode="nearest") if min(mesh.shape) >= filter_size else mesh
 

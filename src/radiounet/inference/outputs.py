@@ -80,8 +80,9 @@ def _quicklook(path, image, prediction, sources, radio, title):
     ax.set_xlim(-0.5, shown.shape[1] - 0.5)
     ax.set_ylim(-0.5, shown.shape[0] - 0.5)
     add_beam(ax, major=radio.beam.major, minor=radio.beam.minor, angle=radio.beam.pa, frame=True, color="k")
-    ax.set_xlabel("RA")
-    ax.set_ylabel("Dec")
+    galactic = radio.wcs.celestial.wcs.ctype[0].startswith("GLON")
+    ax.set_xlabel("Galactic longitude" if galactic else "RA")
+    ax.set_ylabel("Galactic latitude" if galactic else "Dec")
     ax.set_title(title, fontsize=9)
     figure.colorbar(im, ax=ax, label="mJy/beam", fraction=0.046, pad=0.04)
     with atomic_path(path) as tmp:
