@@ -118,10 +118,10 @@ def measure_real_image(predictor, path, kind, *, centre=None, radius_arcmin=None
         valid = region & np.isfinite(prediction.probability)
         if not valid.any():
             raise RadioUNetError(f"{path}: the region to measure lies outside the image or on blank pixels")
-        shares = [float(prediction.mask[valid].mean())] + [
+        called = prediction.mask[valid]
+        shares = [float(called.mean())] + [
             float(predictor.predict(image, prepared=prepared, orientation=view).mask[valid].mean())
             for view in ORIENTATIONS[1:]]
-    called = prediction.mask[valid]
     labelled = prediction.class_probability.argmax(0)[valid] if prediction.class_probability is not None else None
     rms = float(np.median(prediction.rms))  # the noise predict normalised with
     bright = (data[valid] > _BRIGHT_SNR * rms)
