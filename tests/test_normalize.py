@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 import torch
+from scipy.ndimage import binary_dilation
 
-from radiounet.data.normalize import estimate_rms, fill_value, normalize
+from radiounet.data.normalize import blank_rows, estimate_rms, fill_mask, fill_value, normalize
 from radiounet.errors import RadioUNetError
 
 
@@ -76,6 +77,28 @@ def test_noise_pixels_that_equal_the_fill_value_still_count():
     assert fill_value(image) == 0.0
     assert estimate_rms(image) == pytest.approx(truth, rel=0.02)
     np.testing.assert_allclose(rms_mesh(image, 128)[:, 2:], truth, rtol=0.05)
+
+
+def test_the_fill_mask_covers_the_blanked_area_and_not_the_noise():
+    rng = np.random.default_rng(6)
+    image = np.round(rng.normal(0, 1e-4, (120, 90)) / 4e-5).astype(np.float32) * np.float32(4e-5)
+    blanked = np.zeros(image.shape, dtype=bool)
+    blanked[:, :30] = True  # along the image's edge
+    blanked[50:70, 60:75] = True  # a blanked patch inside
+    image[blanked] = 0.0
+    mask = fill_mask(image, 0.0)
+    assert mask[blanked].all()
+    # Beside it only noise pixels of 0 that complete a 3x3 patch of 0 with the area (none can tell them apart);
+    # none of the thousands of other 0s of the noise.
+    extra = mask & ~blanked
+    assert (image[extra] == 0).all() and binary_dilation(blanked, np.ones((3, 3), bool))[extra].all()
+    assert (image[~blanked] == 0).sum() > 1000
+    assert not fill_mask(image, None).any()
+    # Read band by band, as a mosaic is (a band starts on the patch's last row), the same mask; NaN is blank too.
+    image[100:, 80:] = np.nan
+    whole = mask | np.isnan(image)
+    bands = np.concatenate([blank_rows(image, start, start + 23, 0.0) for start in range(0, 120, 23)])
+    np.testing.assert_array_equal(bands, whole)
 
 
 def test_rms_of_blank_or_constant_images_is_an_error():

@@ -7,18 +7,18 @@ near-noise range linear (``asinh(x) ~ x`` for ``|x| < 1``, where halos live)
 while compressing bright sources logarithmically (a 1 Jy source at 80 uJy/beam
 noise becomes ~10 instead of 12000). NaN and infinite pixels (blanked mosaic
 edges) become 0, i.e. "no signal", after normalisation. Pixels blanked as 0 or
-another constant instead of NaN (:func:`fill_value`) are left out of the noise
-estimates.
+another constant instead of NaN (:func:`fill_value`, :func:`fill_mask`) are
+blank too: left out of the noise estimates, 0 for the network, NaN in the maps.
 """
 
 import numpy as np
 import torch
 from astropy.stats import sigma_clipped_stats
-from scipy.ndimage import binary_erosion
+from scipy.ndimage import binary_dilation, binary_erosion
 
 from radiounet.errors import RadioUNetError
 
-__all__ = ["estimate_rms", "fill_value", "normalize", "not_fill"]
+__all__ = ["blank_rows", "estimate_rms", "fill_mask", "fill_value", "normalize", "not_fill"]
 
 #: A value held by more than this share of an image's finite pixels, and by five times as many as any other
 #: value, is a fill value. Noise never repeats one float that often; quantised (scaled-integer) noise repeats
@@ -71,12 +71,40 @@ def fill_value(image):
     return float(np.median(sample[starts[order[0]]:starts[order[0]] + top]))
 
 
-def not_fill(block, fill):
-    """The finite pixels of ``block`` that are not fill.
+def fill_mask(block, fill):
+    """Where ``block`` is blanked as ``fill``: in a 3 x 3 patch of pixels that all hold it.
 
-    A pixel is fill where it and its eight neighbours all hold ``fill``
-    (within a relative 1e-6): a blanked area, not a noise pixel that happens to
-    equal the fill value, as many do in a scaled-integer image whose fill is 0.
+    A blanked area, not a noise pixel that happens to equal the fill value, as
+    many do in a scaled-integer image whose fill is 0 (nine such pixels side by
+    side are as good as impossible). Beyond its edges the block is taken as
+    fill, so that a blanked area is fill up to the edge it reaches.
+
+    Parameters
+    ----------
+    block : numpy.ndarray
+        2-D pixels (a 1-D array is taken as one row).
+    fill : float or None
+        From :func:`fill_value` (equal within a relative 1e-6); with None
+        nothing is fill.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean array of the block's shape (2-D).
+    """
+    block = np.atleast_2d(block)
+    if fill is None:
+        return np.zeros(block.shape, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        equal = np.abs(block - fill) <= _FILL_RTOL * abs(fill)
+    square = np.ones((3, 3), bool)
+    # A morphological opening, but with the border taken as fill only for the erosion: the dilation must not
+    # mark the pixels along the edges of the image.
+    return binary_dilation(binary_erosion(equal, square, border_value=1), square)
+
+
+def not_fill(block, fill):
+    """The finite pixels of ``block`` that are not fill (:func:`fill_mask`).
 
     Parameters
     ----------
@@ -91,12 +119,21 @@ def not_fill(block, fill):
         1-D array of the pixels kept.
     """
     block = np.atleast_2d(block)
-    finite = np.isfinite(block)
-    if fill is None:
-        return block[finite]
-    with np.errstate(invalid="ignore"):
-        equal = np.abs(block - fill) <= _FILL_RTOL * abs(fill)
-    return block[finite & ~binary_erosion(equal, np.ones((3, 3), bool), border_value=1)]
+    return block[np.isfinite(block) & ~fill_mask(block, fill)]
+
+
+def blank_rows(data, start, stop, fill):
+    """Where rows ``start:stop`` of a 2-D image are blank: NaN, infinite or fill (:func:`fill_mask`).
+
+    Two rows either side are read too, so that a band gives the same mask as
+    the whole image; ``data`` may be a memory map.
+    """
+    low, high = max(start - 2, 0), min(stop + 2, data.shape[0])
+    rows = np.asarray(data[low:high], dtype=np.float32)
+    blank = ~np.isfinite(rows)
+    if fill is not None:
+        blank |= fill_mask(rows, fill)
+    return blank[start - low:stop - low]
 
 
 def estimate_rms(image):

@@ -16,7 +16,7 @@ import torch
 from astropy.stats import sigma_clipped_stats
 from scipy.ndimage import median_filter
 
-from radiounet.data.normalize import fill_value, normalize, not_fill
+from radiounet.data.normalize import blank_rows, fill_value, normalize, not_fill
 from radiounet.errors import RadioUNetError
 
 __all__ = ["rms_mesh", "NormalisedImage"]
@@ -88,14 +88,16 @@ def rms_mesh(data, box, filter_size=3):
 class NormalisedImage:
     """A read-only view ``asinh(data / rms)`` of a 2-D array, computed for the rows asked for.
 
-    Non-finite pixels become 0. ``rms`` is a mesh from :func:`rms_mesh`
-    (interpolated bilinearly between box centres) or a scalar.
+    Blank pixels become 0: non-finite ones and those of the image's fill value
+    (:func:`radiounet.data.normalize.fill_mask`). ``rms`` is a mesh from
+    :func:`rms_mesh` (interpolated bilinearly between box centres) or a scalar.
     """
 
     def __init__(self, data, rms, box=None):
         self.data = data
         self.rms = rms
         self.box = box
+        self.fill = fill_value(data)
         self.shape = data.shape
         self.ndim = 2
         # The mesh interpolated along its rows to every column, once: each band of rows then only interpolates
@@ -117,7 +119,10 @@ class NormalisedImage:
     def rows_on(self, start, stop, device):
         """Rows ``start:stop`` of the view as a float32 tensor on ``device``, computed there (the raw rows and the
         mesh are copied; the interpolation and ``asinh`` run on the device)."""
-        data = torch.from_numpy(np.ascontiguousarray(self.data[start:stop, :], dtype=np.float32)).to(device)
+        data = np.ascontiguousarray(self.data[start:stop, :], dtype=np.float32)
+        if self.fill is not None and self.fill != 0:  # a fill of 0 normalises to 0 as a blank does
+            data[blank_rows(self.data, start, stop, self.fill)] = np.nan
+        data = torch.from_numpy(data).to(device)
         if np.isscalar(self.rms):
             return normalize(data, float(self.rms))
         below, above, fraction = self._mesh_rows(start, stop)

@@ -14,8 +14,10 @@
    network's view runs off the tile, is discarded, and each pixel goes
    through the network about 1.1-1.25 times instead of 4 times with
    training-size tiles at half overlap;
-4. maps the result back onto the input grid; blank (NaN) input pixels are
-   NaN in the output and never change their neighbours' values.
+4. maps the result back onto the input grid; blank input pixels (NaN, or the
+   0 or other constant that some imagers write outside the primary beam:
+   :func:`radiounet.data.normalize.fill_mask`) are NaN in the output and
+   never change their neighbours' values.
 """
 
 import functools
@@ -26,6 +28,7 @@ import torch
 from astropy.wcs import WCS
 
 from radiounet._allocator import freed_memory_retained
+from radiounet.data.normalize import blank_rows, fill_value
 from radiounet.errors import InvalidParameterError
 from radiounet.inference.noise import NormalisedImage, rms_mesh
 from radiounet.inference.sliding_window import sliding_window_inference
@@ -349,11 +352,10 @@ class Predictor:
                                              shape=image.shape)
         else:
             mask = np.empty(image.shape, dtype=bool)
-        band = 1024
+        band, fill = 1024, fill_value(image.data)
         for start in range(0, image.shape[0], band):
             rows = slice(start, start + band)
-            blank = ~np.isfinite(np.asarray(image.data[rows], dtype=np.float32))
-            output[:, rows][:, blank] = np.nan
+            output[:, rows][:, blank_rows(image.data, start, start + band, fill)] = np.nan
             with np.errstate(invalid="ignore"):
                 mask[rows] = called_diffuse(output[0, rows], self.threshold)
             release_pages(output)
