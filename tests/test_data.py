@@ -171,3 +171,22 @@ def test_without_foreground_crops_the_tiles_are_those_of_earlier_versions(small_
         np.testing.assert_array_equal(dataset[index]["image"][0].numpy(), field.image[row:row + 96, col:col + 96])
     with pytest.raises(InvalidParameterError, match="foreground_crop_fraction"):
         SyntheticFieldDataset(small_config, length=3, tile_size=96, foreground_crop_fraction=-0.1)
+
+
+def test_finetuning_tiles_take_a_fill_as_blank(tmp_path):
+    from astropy.io import fits
+
+    from radiounet.data.fits_pairs import FitsPairTiles
+
+    rng = np.random.default_rng(3)
+    image = rng.normal(0, 1e-4, (256, 256)).astype(np.float32)
+    image[:, :100] = -1.0  # outside the primary beam, written as a constant
+    header = fits.Header({"CTYPE1": "RA---SIN", "CTYPE2": "DEC--SIN", "CRVAL1": 10.0, "CRVAL2": 50.0,
+                          "CDELT1": -1.5 / 3600, "CDELT2": 1.5 / 3600, "CRPIX1": 128, "CRPIX2": 128})
+    fits.PrimaryHDU(image, header).writeto(tmp_path / "image.fits")
+    fits.PrimaryHDU(np.zeros_like(image), header).writeto(tmp_path / "mask.fits")
+    tiles = FitsPairTiles([tmp_path / "image.fits"], [tmp_path / "mask.fits"], tiles_per_epoch=4, tile_size=192)
+    pixels, _, rms, _ = tiles.pairs[0]
+    # No signal to the network (NaN normalises to 0) and not in the noise, as NaN blanks are.
+    assert np.isnan(pixels[:, :100]).all() and np.isfinite(pixels[:, 100:]).all()
+    assert rms == pytest.approx(1e-4, rel=0.05)

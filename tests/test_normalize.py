@@ -3,7 +3,7 @@ import pytest
 import torch
 from scipy.ndimage import binary_dilation
 
-from radiounet.data.normalize import blank_rows, estimate_rms, fill_mask, fill_value, normalize
+from radiounet.data.normalize import blank_fill, blank_rows, estimate_rms, fill_mask, fill_value, normalize
 from radiounet.errors import RadioUNetError
 
 
@@ -94,11 +94,16 @@ def test_the_fill_mask_covers_the_blanked_area_and_not_the_noise():
     assert (image[extra] == 0).all() and binary_dilation(blanked, np.ones((3, 3), bool))[extra].all()
     assert (image[~blanked] == 0).sum() > 1000
     assert not fill_mask(image, None).any()
-    # Read band by band, as a mosaic is (a band starts on the patch's last row), the same mask; NaN is blank too.
+    # Read band by band, as a mosaic is, the same mask for any band height; NaN is blank too.
     image[100:, 80:] = np.nan
     whole = mask | np.isnan(image)
-    bands = np.concatenate([blank_rows(image, start, start + 23, 0.0) for start in range(0, 120, 23)])
-    np.testing.assert_array_equal(bands, whole)
+    for band in range(1, 26):
+        bands = np.concatenate([blank_rows(image, start, start + band, 0.0) for start in range(0, 120, band)])
+        np.testing.assert_array_equal(bands, whole, err_msg=f"bands of {band} rows")
+    # In memory, the fill becomes NaN in a copy.
+    blanked = blank_fill(image)
+    np.testing.assert_array_equal(np.isnan(blanked), whole)
+    assert not np.isnan(image[mask]).any()
 
 
 def test_rms_of_blank_or_constant_images_is_an_error():

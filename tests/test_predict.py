@@ -78,6 +78,33 @@ def test_blank_pixels_stay_blank_and_do_not_spread(tmp_path, tiny_model):
         np.testing.assert_allclose(prediction.probability[:, 50:], reference.probability[:, 50:], atol=1e-5)
 
 
+def test_a_fill_is_blank_in_a_scaled_integer_image_and_when_regridding(tmp_path, tiny_model):
+    with fits.open(LOTSS) as hdul:
+        data, header = hdul[0].data.astype(np.float32), hdul[0].header.copy()
+    # A scaled-integer image (read as native float32, the array predict works on) blanked as its lowest level.
+    scale = float(np.nanstd(data)) / 20
+    levels = np.clip(np.round(data / scale), -32767, 32767).astype(np.int16)
+    levels[:, :50] = -32768
+    hdu = fits.PrimaryHDU(levels, header)
+    hdu.header["BSCALE"], hdu.header["BZERO"] = scale, 0.0
+    hdu.writeto(tmp_path / "scaled.fits")
+    with read_radio_image(tmp_path / "scaled.fits") as image:
+        before = np.array(image.data)
+        prediction = Predictor(tiny_model).predict(image)
+        np.testing.assert_array_equal(image.data, before)  # the caller's pixels are not touched
+    assert np.isnan(prediction.probability[:, :50]).all() and np.isfinite(prediction.probability[:, 50:]).all()
+    # Regridded, a fill of -1 gives the map of NaN blanks: it is blanked before it can blend into its neighbours.
+    header["BMAJ"] = header["BMIN"] = 12 / 3600  # 8 pixels per beam: twice the model's sampling
+    maps = []
+    for name, fill in (("nan", np.nan), ("fill", -1.0)):
+        blanked = data.copy()
+        blanked[:, :51] = fill  # its edge within a pixel of the model's grid
+        fits.PrimaryHDU(blanked, header).writeto(tmp_path / f"coarse-{name}.fits")
+        with read_radio_image(tmp_path / f"coarse-{name}.fits") as image:
+            maps.append(Predictor(tiny_model).predict(image).probability)
+    np.testing.assert_array_equal(maps[0], maps[1])
+
+
 def test_other_sampling_is_regridded_and_mapped_back(tmp_path, tiny_model):
     with fits.open(LOTSS) as hdul:
         header = hdul[0].header.copy()

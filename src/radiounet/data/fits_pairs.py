@@ -3,7 +3,7 @@
 import numpy as np
 
 from radiounet.data.datasets import EpochDataset, _item
-from radiounet.data.normalize import estimate_rms
+from radiounet.data.normalize import blank_fill, estimate_rms
 from radiounet.errors import RadioUNetError
 from radiounet.io.image import read_radio_image
 
@@ -36,7 +36,7 @@ class FitsPairTiles(EpochDataset):
         for image_path, mask_path in zip(images, masks):
             # Tiles are normalised by their noise, so the brightness unit does not matter here.
             with read_radio_image(image_path, pixels_only=True) as radio:
-                image = np.array(radio.data, dtype=np.float32)
+                image = blank_fill(np.array(radio.data, dtype=np.float32))
             with read_radio_image(mask_path, pixels_only=True) as radio:
                 mask = np.array(radio.data, dtype=np.float32)
             if image.shape != mask.shape:

@@ -8,7 +8,9 @@ while compressing bright sources logarithmically (a 1 Jy source at 80 uJy/beam
 noise becomes ~10 instead of 12000). NaN and infinite pixels (blanked mosaic
 edges) become 0, i.e. "no signal", after normalisation. Pixels blanked as 0 or
 another constant instead of NaN (:func:`fill_value`, :func:`fill_mask`) are
-blank too: left out of the noise estimates, 0 for the network, NaN in the maps.
+blank too: left out of the noise estimates and, turned into NaN by
+:func:`blank_fill` or band by band (:func:`blank_rows`), no signal to the
+network.
 """
 
 import numpy as np
@@ -18,7 +20,7 @@ from scipy.ndimage import binary_dilation, binary_erosion
 
 from radiounet.errors import RadioUNetError
 
-__all__ = ["blank_rows", "estimate_rms", "fill_mask", "fill_value", "normalize", "not_fill"]
+__all__ = ["blank_fill", "blank_rows", "estimate_rms", "fill_mask", "fill_value", "normalize", "not_fill"]
 
 #: A value held by more than this share of an image's finite pixels, and by five times as many as any other
 #: value, is a fill value. Noise never repeats one float that often; quantised (scaled-integer) noise repeats
@@ -134,6 +136,18 @@ def blank_rows(data, start, stop, fill):
     if fill is not None:
         blank |= fill_mask(rows, fill)
     return blank[start - low:stop - low]
+
+
+def blank_fill(data):
+    """``data`` as float32 with its fill pixels (:func:`fill_value`, :func:`fill_mask`) set to NaN.
+
+    For images in memory (a cutout, a finetuning image, an image to regrid,
+    where a fill would blend into its neighbours); ``data`` itself is never
+    changed. Without a fill value it is returned as it is (float32).
+    """
+    data = np.asarray(data, dtype=np.float32)
+    fill = fill_value(data)
+    return data if fill is None else np.where(fill_mask(data, fill), np.float32(np.nan), data)
 
 
 def estimate_rms(image):

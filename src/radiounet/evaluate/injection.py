@@ -27,7 +27,7 @@ from astropy.coordinates import SkyCoord
 from astropy.table import QTable, vstack
 from tqdm import tqdm
 
-from radiounet.data.normalize import estimate_rms
+from radiounet.data.normalize import blank_fill, estimate_rms
 from radiounet.detect.aperture import aperture_ratio
 from radiounet.errors import InvalidParameterError, RadioUNetError
 from radiounet.io.atomic import atomic_path
@@ -169,6 +169,7 @@ def inject_site(site, predictor, fluxes, re_kpc, *, factor=2.2, ratio_threshold,
     re_pix = re_arcsec / scale
     size = int(2 * np.ceil(max(radius, _HALO_EXTENT_IN_RE * re_pix)) + predictor.tile)
     cutout = read_cutout(site.image, site.position, size, beam)
+    cutout = _with_data(cutout, blank_fill(cutout.data))  # a halo added to a fill would make it data
     x, y = (float(v) for v in cutout.wcs.world_to_pixel(site.position))
     rms = estimate_rms(cutout.data * cutout.jy_per_unit)
 

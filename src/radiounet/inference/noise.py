@@ -119,9 +119,9 @@ class NormalisedImage:
     def rows_on(self, start, stop, device):
         """Rows ``start:stop`` of the view as a float32 tensor on ``device``, computed there (the raw rows and the
         mesh are copied; the interpolation and ``asinh`` run on the device)."""
-        data = np.ascontiguousarray(self.data[start:stop, :], dtype=np.float32)
+        data = np.ascontiguousarray(self.data[start:stop, :], dtype=np.float32)  # may be the caller's array
         if self.fill is not None and self.fill != 0:  # a fill of 0 normalises to 0 as a blank does
-            data[blank_rows(self.data, start, stop, self.fill)] = np.nan
+            data = np.where(blank_rows(self.data, start, stop, self.fill), np.float32(np.nan), data)
         data = torch.from_numpy(data).to(device)
         if np.isscalar(self.rms):
             return normalize(data, float(self.rms))

@@ -28,7 +28,7 @@ import torch
 from astropy.wcs import WCS
 
 from radiounet._allocator import freed_memory_retained
-from radiounet.data.normalize import blank_rows, fill_value
+from radiounet.data.normalize import blank_fill, blank_rows, fill_value
 from radiounet.errors import InvalidParameterError
 from radiounet.inference.noise import NormalisedImage, rms_mesh
 from radiounet.inference.sliding_window import sliding_window_inference
@@ -315,7 +315,7 @@ class Predictor:
         if target is not None:
             from reproject import reproject_interp  # a slow import, needed only to regrid
 
-            data, _ = reproject_interp((np.asarray(data, dtype=np.float32), image.wcs), target, shape_out=shape)
+            data, _ = reproject_interp((blank_fill(data), image.wcs), target, shape_out=shape)
         return PreparedImage(data=data, mesh=rms_mesh(data, 2 * self.tile), target=target)
 
     def predict(self, image, *, progress=False, scratch=None, prepared=None, orientation=None):
