@@ -138,14 +138,15 @@ def test_a_model_trained_at_another_sampling_records_it(tiny_config, tmp_path):
     assert card["native_sampling"]["pixel_arcsec"] == pytest.approx(3.0)
 
 
-def test_a_killed_run_resumes_to_the_same_weights(tiny_config, tmp_path, monkeypatch):
-    config = load_config(tiny_config)
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_a_killed_run_resumes_to_the_same_weights(tiny_config, tmp_path, monkeypatch, ema_decay):
+    config = load_config(tiny_config, [f"training.ema_decay={ema_decay}"])
     _run(config, tmp_path / "full")
 
     real_save = loop.save_checkpoint
 
-    def save_then_die(directory, model, optimizer, scheduler, state):
-        real_save(directory, model, optimizer, scheduler, state)
+    def save_then_die(directory, model, optimizer, scheduler, state, average=None):
+        real_save(directory, model, optimizer, scheduler, state, average)
         if state["epoch"] == 1:
             raise KeyboardInterrupt
 
@@ -155,11 +156,25 @@ def test_a_killed_run_resumes_to_the_same_weights(tiny_config, tmp_path, monkeyp
     monkeypatch.setattr(loop, "save_checkpoint", real_save)
     result = _run(config, tmp_path / "killed")
     assert result.epochs_run == 3
-    full = load_file(str(tmp_path / "full" / "checkpoints" / "last.safetensors"))
-    resumed = load_file(str(tmp_path / "killed" / "checkpoints" / "last.safetensors"))
-    assert all(torch.equal(full[k], resumed[k]) for k in full)
+    for name in ["last.safetensors"] + ["last.average.safetensors"] * (ema_decay > 0):
+        full = load_file(str(tmp_path / "full" / "checkpoints" / name))
+        resumed = load_file(str(tmp_path / "killed" / "checkpoints" / name))
+        assert all(torch.equal(full[k], resumed[k]) for k in full), name
     with open(tmp_path / "killed" / "log.csv") as stream:
         assert [int(r["epoch"]) for r in csv.DictReader(stream)] == [1, 2, 3]
+
+
+def test_a_moving_average_of_the_weights_is_validated_and_kept(tiny_config, tmp_path):
+    result = _run(load_config(tiny_config, ["training.ema_decay=0.9", "training.keep=last"]), tmp_path / "run")
+    folder = tmp_path / "run" / "checkpoints"
+    network, average = load_file(str(folder / "last.safetensors")), load_file(str(folder / "last.average.safetensors"))
+    kept = load_file(str(result.model_path))
+    assert int(average["n_averaged"]) == 3 * 2  # three epochs of two batches
+    # The model file holds the average (its batch-norm statistics too), not the network's last step.
+    assert all(torch.equal(kept[k], average[f"module.{k}"]) for k in kept)
+    assert not all(torch.equal(kept[k], network[k]) for k in kept if kept[k].is_floating_point())
+    with pytest.raises(RadioUNetError, match="ema_decay"):
+        load_config(tiny_config, ["training.ema_decay=1.0"])
 
 
 def test_another_config_in_the_same_folder_is_refused(tiny_config, tmp_path):

@@ -1,9 +1,10 @@
 """Training checkpoints: model and optimizer tensors in safetensors, the rest in JSON.
 
-``DIR/checkpoints/last.safetensors`` (model), ``last.optimizer.safetensors``
-and ``last.json`` (epoch, history, scheduler, best score, config) are
-rewritten atomically after every epoch, so a killed run loses at most the
-epoch in progress.
+``DIR/checkpoints/last.safetensors`` (model), ``last.optimizer.safetensors``,
+``last.average.safetensors`` (the moving average of the weights, when
+training keeps one) and ``last.json`` (epoch, history, scheduler, best
+score, config) are rewritten atomically after every epoch, so a killed run
+loses at most the epoch in progress.
 """
 
 import json
@@ -23,6 +24,10 @@ def _paths(directory):
     directory = Path(directory) / "checkpoints"
     return directory, directory / "last.safetensors", directory / "last.optimizer.safetensors", \
         directory / "last.json"
+
+
+def _average_path(directory):
+    return Path(directory) / "checkpoints" / "last.average.safetensors"
 
 
 def checkpoint_exists(directory):
@@ -49,22 +54,31 @@ def _unflatten_optimizer(tensors, plain):
     return {"state": state, "param_groups": plain["param_groups"]}
 
 
-def save_checkpoint(directory, model, optimizer, scheduler, state):
-    """Write the checkpoint of the epoch just finished (``state``: JSON-serialisable dict)."""
+def _tensors(module):
+    return {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+
+
+def save_checkpoint(directory, model, optimizer, scheduler, state, average=None):
+    """Write the checkpoint of the epoch just finished (``state``: JSON-serialisable dict; ``average``: a
+    ``torch.optim.swa_utils.AveragedModel`` of ``model``, or None)."""
     folder, model_path, optimizer_path, state_path = _paths(directory)
     folder.mkdir(parents=True, exist_ok=True)
     tensors, plain = _flatten_optimizer(optimizer.state_dict())
     with atomic_path(model_path) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
+        save_file(_tensors(model), str(tmp))
     with atomic_path(optimizer_path) as tmp:
         save_file(tensors, str(tmp))
+    if average is not None:
+        with atomic_path(_average_path(directory)) as tmp:
+            save_file(_tensors(average), str(tmp))
     # The JSON is written last: it is the marker of a complete checkpoint.
     with atomic_path(state_path) as tmp:
         tmp.write_text(json.dumps(dict(state, optimizer=plain, scheduler=scheduler.state_dict()), indent=1))
 
 
-def load_checkpoint(directory, model, optimizer, scheduler, device):
-    """Restore model, optimizer and scheduler; return the saved state dict."""
+def load_checkpoint(directory, model, optimizer, scheduler, device, average=None):
+    """Restore model, optimizer, scheduler (and the ``average`` of the weights, when given); return the saved
+    state dict."""
     _, model_path, optimizer_path, state_path = _paths(directory)
     try:
         state = json.loads(state_path.read_text())
@@ -72,6 +86,8 @@ def load_checkpoint(directory, model, optimizer, scheduler, device):
         optimizer.load_state_dict(_unflatten_optimizer(load_file(str(optimizer_path), device=str(device)),
                                                        state.pop("optimizer")))
         scheduler.load_state_dict(state.pop("scheduler"))
+        if average is not None:
+            average.load_state_dict(load_file(str(_average_path(directory)), device=str(device)))
     except (OSError, ValueError, KeyError) as exc:
         raise RadioUNetError(f"{state_path.parent}: cannot resume from the checkpoint ({exc}); "
                              "delete the checkpoints folder to start again") from None

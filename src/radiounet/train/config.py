@@ -96,6 +96,7 @@ DEFAULTS = {
         "init_model": "",
         "teacher_model": "",
         "teacher_weight": 0.5,
+        "ema_decay": 0.0,
     },
 }
 
@@ -283,6 +284,8 @@ def validate_config(config, source="config"):
         raise RadioUNetError(f"{source}: training.head_learning_rate_factor must be positive")
     if not 0 <= config["training"]["teacher_weight"] <= 1:
         raise RadioUNetError(f"{source}: training.teacher_weight must be between 0 and 1")
+    if not 0 <= config["training"]["ema_decay"] < 1:
+        raise RadioUNetError(f"{source}: training.ema_decay must be at least 0 (off) and below 1")
     for key in ("radio_galaxy_weight", "relic_weight"):
         if config["training"][key] <= 0:
             raise RadioUNetError(f"{source}: training.{key} must be positive")

@@ -6,7 +6,8 @@
     OUT/log.csv                  one row per epoch: losses, Dice, IoU, precision, recall, lr, tiles/s
     OUT/tensorboard/             the same as TensorBoard scalars
     OUT/checkpoints/last.*       model, optimizer and state after the last finished epoch
-    OUT/model.safetensors        the best model so far (highest validation Dice), with its model card
+    OUT/model.safetensors        the best model so far (highest validation Dice), with its model card; with
+                                 training.ema_decay, the moving average of the weights
 
 Rerunning the same command resumes from the last checkpoint.
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
@@ -336,8 +338,13 @@ def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progres
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, _lr_lambda(training["epochs"], training["warmup_epochs"], len(train_loader), training["schedule"]))
     state = dict(epoch=-1, best_dice=-1.0, best_epoch=-1, best_metrics={}, stale_epochs=0, seconds=0.0)
+    # The weights validated and kept: the network's own, or their exponential moving average over the steps.
+    average = None
+    if training["ema_decay"] > 0:
+        average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(training["ema_decay"]), use_buffers=True)
+    kept = model if average is None else average.module
     if checkpoint_exists(out_dir):
-        state = load_checkpoint(out_dir, model, optimizer, scheduler, context.device)
+        state = load_checkpoint(out_dir, model, optimizer, scheduler, context.device, average)
         if progress:
             print(f"resuming {out_dir} after epoch {state['epoch'] + 1}", file=sys.stderr)
     elif context.is_main:
@@ -381,12 +388,14 @@ def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progres
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
+            if average is not None:
+                average.update_parameters(model)
             loss_sum += float(loss.detach()) * len(target)
             tiles += len(target)
             bar.set_postfix(loss=f"{loss_sum / tiles:.4f}",
                             tiles_per_s=f"{tiles * context.world_size / (time.perf_counter() - started):.1f}")
         train_seconds = time.perf_counter() - started
-        metrics = _evaluate(model, val_loader, context, training, progress)
+        metrics = _evaluate(kept, val_loader, context, training, progress)
         seconds = time.perf_counter() - started
         state["seconds"] += seconds
         row = dict(epoch=epoch + 1, train_loss=loss_sum / max(tiles, 1), val_loss=metrics["val_loss"],
@@ -408,8 +417,8 @@ def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progres
             if improved or training["keep"] == "last":
                 card = _model_card(config, survey, metrics, epoch + 1, state["seconds"], command, card_extra)
                 card["parameters"] = count_parameters(model)
-                save_model(out_dir / "model.safetensors", model, card)
-            save_checkpoint(out_dir, model, optimizer, scheduler, state)
+                save_model(out_dir / "model.safetensors", kept, card)
+            save_checkpoint(out_dir, model, optimizer, scheduler, state, average)
             print(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f}, val loss {row['val_loss']:.4f}, "
                   f"Dice {row['dice']:.3f}, IoU {row['iou']:.3f}, precision {row['precision']:.3f}, "
                   f"recall {row['recall']:.3f}, {row['train_tiles_per_second']:.1f} tiles/s"
