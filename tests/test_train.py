@@ -164,7 +164,14 @@ def test_a_killed_run_resumes_to_the_same_weights(tiny_config, tmp_path, monkeyp
         assert [int(r["epoch"]) for r in csv.DictReader(stream)] == [1, 2, 3]
 
 
-def test_a_moving_average_of_the_weights_is_validated_and_kept(tiny_config, tmp_path):
+def test_a_moving_average_of_the_weights_is_validated_and_kept(tiny_config, tmp_path, monkeypatch):
+    real_evaluate, validated = loop._evaluate, {}
+
+    def evaluate(model, *args):
+        validated.update({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return real_evaluate(model, *args)
+
+    monkeypatch.setattr(loop, "_evaluate", evaluate)
     result = _run(load_config(tiny_config, ["training.ema_decay=0.9", "training.keep=last"]), tmp_path / "run")
     folder = tmp_path / "run" / "checkpoints"
     network, average = load_file(str(folder / "last.safetensors")), load_file(str(folder / "last.average.safetensors"))
@@ -173,8 +180,19 @@ def test_a_moving_average_of_the_weights_is_validated_and_kept(tiny_config, tmp_
     # The model file holds the average (its batch-norm statistics too), not the network's last step.
     assert all(torch.equal(kept[k], average[f"module.{k}"]) for k in kept)
     assert not all(torch.equal(kept[k], network[k]) for k in kept if kept[k].is_floating_point())
+    assert all(torch.equal(kept[k], validated[k]) for k in kept)  # validated (and early-stopped) on the average
     with pytest.raises(RadioUNetError, match="ema_decay"):
         load_config(tiny_config, ["training.ema_decay=1.0"])
+
+
+def test_the_moving_average_warms_up():
+    update = loop.moving_average(0.999)
+    averaged, current = [torch.zeros(3)], [torch.ones(3)]
+    update(averaged, current, torch.tensor(1))  # the second step: decay 2/11, not 0.999
+    assert torch.allclose(averaged[0], torch.full((3,), 9 / 11))
+    averaged = [torch.zeros(3)]
+    update(averaged, current, torch.tensor(100_000))  # late in a run: the decay asked for
+    assert torch.allclose(averaged[0], torch.full((3,), 0.001))
 
 
 def test_another_config_in_the_same_folder_is_refused(tiny_config, tmp_path):

@@ -168,6 +168,21 @@ def _lr_lambda(epochs, warmup, steps_per_epoch, schedule):
     return factor
 
 
+def moving_average(decay):
+    """The update of an exponential moving average of weights, for ``AveragedModel(multi_avg_fn=...)``.
+
+    With ``n`` steps averaged so far (the first one is copied), the next moves the average towards the
+    network by ``1 - d`` with ``d = min(decay, (1 + n) / (10 + n))``, as TensorFlow's
+    ``ExponentialMovingAverage`` does with its ``num_updates``: the first steps' weights, often far from
+    trained, do not linger in the average.
+    """
+    def update(averaged, current, n_averaged):
+        steps = float(n_averaged)
+        get_ema_multi_avg_fn(min(decay, (1 + steps) / (10 + steps)))(averaged, current, n_averaged)
+
+    return update
+
+
 def _loader(dataset, batch_size, shuffle, context, workers, seed):
     sampler = DistributedSampler(dataset, num_replicas=context.world_size, rank=context.rank, shuffle=shuffle,
                                  seed=seed) if context.distributed else None
@@ -341,7 +356,7 @@ def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progres
     # The weights validated and kept: the network's own, or their exponential moving average over the steps.
     average = None
     if training["ema_decay"] > 0:
-        average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(training["ema_decay"]), use_buffers=True)
+        average = AveragedModel(model, multi_avg_fn=moving_average(training["ema_decay"]), use_buffers=True)
     kept = model if average is None else average.module
     if checkpoint_exists(out_dir):
         state = load_checkpoint(out_dir, model, optimizer, scheduler, context.device, average)
