@@ -19,15 +19,13 @@ from radiounet.models.store import load_weights
 
 __all__ = ["save_checkpoint", "load_checkpoint", "checkpoint_exists"]
 
+_AVERAGE_FILE = "last.average.safetensors"
+
 
 def _paths(directory):
     directory = Path(directory) / "checkpoints"
     return directory, directory / "last.safetensors", directory / "last.optimizer.safetensors", \
         directory / "last.json"
-
-
-def _average_path(directory):
-    return Path(directory) / "checkpoints" / "last.average.safetensors"
 
 
 def checkpoint_exists(directory):
@@ -69,7 +67,7 @@ def save_checkpoint(directory, model, optimizer, scheduler, state, average=None)
     with atomic_path(optimizer_path) as tmp:
         save_file(tensors, str(tmp))
     if average is not None:
-        with atomic_path(_average_path(directory)) as tmp:
+        with atomic_path(folder / _AVERAGE_FILE) as tmp:
             save_file(_tensors(average), str(tmp))
     # The JSON is written last: it is the marker of a complete checkpoint.
     with atomic_path(state_path) as tmp:
@@ -79,7 +77,7 @@ def save_checkpoint(directory, model, optimizer, scheduler, state, average=None)
 def load_checkpoint(directory, model, optimizer, scheduler, device, average=None):
     """Restore model, optimizer, scheduler (and the ``average`` of the weights, when given); return the saved
     state dict."""
-    _, model_path, optimizer_path, state_path = _paths(directory)
+    folder, model_path, optimizer_path, state_path = _paths(directory)
     try:
         state = json.loads(state_path.read_text())
         load_weights(model, model_path)
@@ -87,7 +85,7 @@ def load_checkpoint(directory, model, optimizer, scheduler, device, average=None
                                                        state.pop("optimizer")))
         scheduler.load_state_dict(state.pop("scheduler"))
         if average is not None:
-            average.load_state_dict(load_file(str(_average_path(directory)), device=str(device)))
+            average.load_state_dict(load_file(str(folder / _AVERAGE_FILE), device=str(device)))
     except (OSError, ValueError, KeyError) as exc:
         raise RadioUNetError(f"{state_path.parent}: cannot resume from the checkpoint ({exc}); "
                              "delete the checkpoints folder to start again") from None
