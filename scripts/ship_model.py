@@ -30,6 +30,13 @@ NAME.md is written again with the table:
         --benchmark-real-data ../shared/data/real --benchmark-noise-images ../shared/data/lotss_dr1/*mosaic*.fits \
         --benchmark-work-dir benchmark/lotss-gated-v1/parts
 
+With ``--recalibrate`` a model already shipped keeps its weights and held-out figures: steps 3 to 5 run
+again, with the calibration settings its card records (surveys, fields per survey, correlated noise) and
+today's calibration seed (radiounet.evaluate.calibrate.CALIBRATION_SEED):
+
+    python scripts/ship_model.py multisurvey-v1 --name multisurvey-v1 --recalibrate \
+        --benchmark-real-data ../shared/data/real --benchmark-noise-images ../shared/data/lotss_dr1/*mosaic*.fits
+
 With ``--gate-with BINARY`` the model (a class model) is shipped gated by the binary model BINARY
 (radiounet.models.gated): both networks in one file, the class model's halo and relic
 probabilities kept where the binary model's probability reaches ``--gate-scale``:
@@ -57,7 +64,8 @@ from radiounet.detect.cluster_class import classifier_from_calibration
 from radiounet.evaluate import evaluate_synthetic, evaluate_whole_images
 from radiounet.evaluate.benchmark import run_benchmark
 from radiounet.evaluate.benchmark_report import markdown_report
-from radiounet.evaluate.calibrate import CORRELATED_NOISE_SCALE, calibrate_across_surveys, calibrate_ratio_threshold
+from radiounet.evaluate.calibrate import (CALIBRATION_SEED, CORRELATED_NOISE_SCALE, SURVEY_SEED_STEP,
+                                          calibrate_across_surveys, calibrate_ratio_threshold)
 from radiounet.evaluate.threshold import THRESHOLD_SEED, select_threshold
 from radiounet.inference import Predictor
 from radiounet.io.tables import write_table
@@ -144,7 +152,8 @@ def _markdown(name, card, sha256, path, benchmark=()):
         f"- detection threshold (probability): {card['threshold']}" + _threshold_selection(card),
         f"- detection-ratio threshold for `radio-unet detect`: R > {card['detection_ratio_threshold']:.4g}, "
         f"calibrated on {card['ratio_calibration']['n_fields']} simulated 1024x1024 cluster fields "
-        f"({card['ratio_calibration']['n_with_diffuse_emission']} with diffuse emission; R within 2.2 R500"
+        f"({card['ratio_calibration']['n_with_diffuse_emission']} with diffuse emission"
+        + _calibration_seed(card["ratio_calibration"]) + "; R within 2.2 R500"
         + _calibration_noise(card["ratio_calibration"]) + "): "
         f"accuracy {card['ratio_calibration']['accuracy']:.2f}, precision {card['ratio_calibration']['precision']:.2f}, "
         f"recall {card['ratio_calibration']['recall']:.2f}" + _per_survey(card["ratio_calibration"]),
@@ -209,6 +218,14 @@ def _architecture(architecture):
         return f"U-Net {architecture}"
     return (f"class U-Net {architecture['classes']} gated by binary U-Net {architecture['binary']} "
             f"(gate scale {architecture['gate_scale']:g}, gate rule {architecture.get('gate_rule', 'background')})")
+
+
+def _calibration_seed(calibration):
+    """The calibration fields' seed, for the card ('' for cards of earlier versions, which lack it)."""
+    if "seed" not in calibration:
+        return ""
+    return f"; seed {calibration['seed']}" + (f" (+ {SURVEY_SEED_STEP} for each further survey)"
+                                              if calibration.get("per_survey") else "")
 
 
 def _calibration_noise(calibration):
@@ -419,7 +436,13 @@ def main():
                              "benchmark NAME --out DIR` run of the same model is reused")
     parser.add_argument("--benchmark-only", action="store_true",
                         help="MODEL is shipped already as NAME: only benchmark it and write its card again")
+    parser.add_argument("--recalibrate", action="store_true",
+                        help="MODEL is shipped already as NAME: keep its weights and held-out figures, calibrate its "
+                             "R threshold again as its card says (at today's calibration seed), benchmark it and "
+                             "write its card again")
     args = parser.parse_args()
+    if args.benchmark_only and args.recalibrate:
+        parser.error("give --benchmark-only or --recalibrate, not both")
     if args.benchmark_only:
         target = resolve_model_path(args.name)
         card = read_model_card(args.name)
@@ -427,6 +450,9 @@ def main():
         card["description"] = args.description or _card_description(PRETRAINED / f"{args.name}.md") \
             or card.get("description", "")
         _write_card(args, card, target)
+        return
+    if args.recalibrate:
+        _recalibrate(args)
         return
     model, card = load_model(args.model)
     workdir = tempfile.TemporaryDirectory()
@@ -453,9 +479,7 @@ def main():
                                            max_radio_galaxy_called=args.max_radio_galaxy_called,
                                            sweep={name: [float(v) for v in sweep[name]] for name in sweep.colnames})
         print(sweep, f"\nthreshold {card['threshold']:g} ({time.perf_counter() - started:.0f} s)")
-    native = card["native_sampling"]
-    survey = custom_survey(native["survey"], native["bmaj_arcsec"] * u.arcsec, native["pixel_arcsec"] * u.arcsec,
-                           83 * u.uJy / u.beam, 144 * u.MHz)
+    survey = _native_survey(card)
     data = card["training"]["config"]["data"]
     started = time.perf_counter()
     card["held_out"] = evaluate_synthetic(model, survey, tile_size=card["tile_size"], n_fields=args.fields,
@@ -468,38 +492,78 @@ def main():
                                                  redshift=tuple(data["redshift"]),
                                                  mask_threshold=data["mask_threshold"])
     print(json.dumps(card["whole_images"], indent=1), f"({time.perf_counter() - started:.0f} s)")
-    calibration = dict(n_fields=args.calibrate_fields, redshift=(0.1, data["redshift"][1]),
-                       correlated_noise=args.calibration_noise)
-    if args.calibration_surveys:
-        threshold, table, metrics = calibrate_across_surveys(
-            predictor, [get_survey(name) for name in args.calibration_surveys], **calibration)
-    else:
-        threshold, table, metrics = calibrate_ratio_threshold(predictor, survey, **calibration)
-    card["detection_ratio_threshold"] = threshold
-    card["ratio_calibration"] = dict(n_fields=len(table), size_pixels=1024, factor=2.2, metric="accuracy",
-                                     n_with_diffuse_emission=int(table["diffuse"].sum()),
-                                     correlated_noise=args.calibration_noise,
-                                     correlated_noise_scale=CORRELATED_NOISE_SCALE, **metrics)
-    print(f"R threshold {threshold:.4g}: {metrics}")
-    if predictor.class_names:
-        card["cluster_classes"] = classifier_from_calibration(table)
-        print(f"cluster classes: {card['cluster_classes']}")
+    _calibrate(card, predictor, args.calibration_surveys, args.calibrate_fields, args.calibration_noise)
     speed = throughput(model.config, "cpu", card["tile_size"], batch_size=16)
     card["throughput"] = dict(device=f"CPU ({torch.get_num_threads()} threads)", batch_size=16,
                               **{f"{k}_tiles_per_second": v for k, v in speed.items()})
     card.update(name=args.name, description=args.description, parameters=count_parameters(model),
                 recipe=args.recipe or card.get("recipe") or [card["training"]["command"]], source_file=args.model,
                 flops_per_tile=flops_per_tile(model, card["tile_size"]))
-    target = PRETRAINED / f"{args.name}.safetensors"
+    target = _save_and_register(args.name, model, card, args.description)
+    _write_card(args, card, target)
+    workdir.cleanup()
+
+
+def _calibrate(card, predictor, survey_names, n_fields, correlated_noise):
+    """Calibrate the R threshold (and a class model's cluster classes) on simulated cluster fields, into ``card``.
+
+    On ``n_fields`` fields of each of the presets ``survey_names``, pooled, or of the model's native sampling of
+    LoTSS 6" when there are none.
+    """
+    data = card["training"]["config"]["data"]
+    calibration = dict(n_fields=n_fields, redshift=(0.1, data["redshift"][1]), correlated_noise=correlated_noise)
+    if survey_names:
+        threshold, table, metrics = calibrate_across_surveys(
+            predictor, [get_survey(name) for name in survey_names], **calibration)
+    else:
+        threshold, table, metrics = calibrate_ratio_threshold(predictor, _native_survey(card), **calibration)
+    card["detection_ratio_threshold"] = threshold
+    card["ratio_calibration"] = dict(n_fields=len(table), size_pixels=1024, factor=2.2, metric="accuracy",
+                                     n_with_diffuse_emission=int(table["diffuse"].sum()),
+                                     correlated_noise=correlated_noise, seed=CALIBRATION_SEED,
+                                     correlated_noise_scale=CORRELATED_NOISE_SCALE, **metrics)
+    print(f"R threshold {threshold:.4g}: {metrics}")
+    if predictor.class_names:
+        card["cluster_classes"] = classifier_from_calibration(table)
+        print(f"cluster classes: {card['cluster_classes']}")
+
+
+def _native_survey(card):
+    """LoTSS-DR2 6" noise and frequency at the model's native beam and pixels."""
+    native = card["native_sampling"]
+    return custom_survey(native["survey"], native["bmaj_arcsec"] * u.arcsec, native["pixel_arcsec"] * u.arcsec,
+                         83 * u.uJy / u.beam, 144 * u.MHz)
+
+
+def _recalibrate(args):
+    """A model shipped as ``args.name`` keeps its weights and held-out figures: its R threshold (and cluster
+    classes) are calibrated again as its card says (surveys, fields, noise), at today's calibration seed; then it
+    is benchmarked and its card written again."""
+    target = resolve_model_path(args.name)
+    model, card = load_model(target)
+    calibration = card["ratio_calibration"]
+    survey_names = list(calibration.get("per_survey") or [])
+    n_fields = calibration["n_fields"] // max(len(survey_names), 1)
+    _calibrate(card, Predictor(target, "cpu", threshold=card["threshold"]), survey_names, n_fields,
+               calibration.get("correlated_noise", 0.0))
+    registry = json.loads((PRETRAINED / "registry.json").read_text())
+    target = _save_and_register(args.name, model, card, registry[args.name]["description"])
+    card["description"] = args.description or _card_description(PRETRAINED / f"{args.name}.md") \
+        or card.get("description", "")
+    _write_card(args, card, target)
+
+
+def _save_and_register(name, model, card, description):
+    """Write the model into pretrained/NAME.safetensors and record its sha256 in pretrained/registry.json."""
+    target = PRETRAINED / f"{name}.safetensors"
     save_model(target, model, card)
     sha256 = sha256_of(target)
     registry_path = PRETRAINED / "registry.json"
     registry = json.loads(registry_path.read_text())
-    registry[args.name] = dict(file=target.name, sha256=sha256, description=args.description)
+    registry[name] = dict(file=target.name, sha256=sha256, description=description)
     registry_path.write_text(json.dumps(registry, indent=2, sort_keys=True) + "\n")
-    _write_card(args, card, target)
     print(f"shipped {target} (sha256 {sha256})")
-    workdir.cleanup()
+    return target
 
 
 def _threshold_selection(card):

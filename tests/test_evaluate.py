@@ -92,6 +92,8 @@ def test_calibration_across_surveys_pools_their_fields_and_reports_each(tmp_path
     surveys = [get_survey("lotss-dr2-6"), get_survey("lotss-dr2-20")]
     threshold, table, metrics = calibrate_across_surveys(predictor, surveys, n_fields=3, size=128)
     assert list(table["survey"]) == ["lotss-dr2-6"] * 3 + ["lotss-dr2-20"] * 3
+    # Each survey draws clusters of its own (one seed for all once gave field i of every survey the same cluster).
+    assert not set(np.asarray(table["z"][:3])) & set(np.asarray(table["z"][3:]))
     assert threshold == best_ratio_threshold(table)
     assert set(metrics["per_survey"]) == {"lotss-dr2-6", "lotss-dr2-20"}
     for name, entry in metrics["per_survey"].items():
@@ -101,6 +103,29 @@ def test_calibration_across_surveys_pools_their_fields_and_reports_each(tmp_path
         assert entry["accuracy"] == pytest.approx(np.mean(called == np.asarray(mine["diffuse"])))
     pooled = np.mean((np.asarray(table["R"]) > threshold) == np.asarray(table["diffuse"]))
     assert metrics["accuracy"] == pytest.approx(pooled)
+
+
+def test_no_calibration_field_holds_a_cluster_of_the_benchmark():
+    """The R threshold is chosen on calibration fields and scored by the benchmark: they must not share clusters
+    (one seed for both once gave calibration field i the mass of the benchmark's 6" image i)."""
+    from radiounet.evaluate.benchmark import (BENCHMARK_FAMILIES, BENCHMARK_SEED, BENCHMARK_SETUPS, PLANS,
+                                              _setup_seed, benchmark_fields)
+    from radiounet.evaluate.calibrate import CALIBRATION_SEED, SURVEY_SEED_STEP, calibration_fields
+    from radiounet.sky import get_survey
+
+    def masses(fields):
+        return {field.cluster.m500.value for field in fields}
+
+    plan = PLANS["quick"]
+    calibration = set().union(*(masses(calibration_fields(get_survey(name), n_fields=4, size=64,
+                                                          seed=CALIBRATION_SEED + k * SURVEY_SEED_STEP))
+                                for k, name in enumerate(BENCHMARK_SETUPS)))
+    benchmark = set().union(*(masses(benchmark_fields(family, get_survey(setup), plan, diffuse,
+                                                      _setup_seed(BENCHMARK_SEED, family, setup, diffuse)))
+                              for family in BENCHMARK_FAMILIES for setup in BENCHMARK_SETUPS
+                              for diffuse in (True, False)))
+    assert len(calibration) == 16 and len(benchmark) == 2 * 4 * plan.n_diffuse + 2 * 4 * plan.n_radio_galaxy
+    assert not calibration & benchmark
 
 
 def test_the_correlated_noise_of_the_calibration_is_a_reproducible_share_of_the_variance_over_beams(lotss):
@@ -135,7 +160,7 @@ def test_calibration_with_correlated_noise_measures_other_ratios_and_refuses_a_s
     _, plain, _ = calibrate_ratio_threshold(predictor, survey, n_fields=2, size=128)
     _, noisy, _ = calibrate_ratio_threshold(predictor, survey, n_fields=2, size=128, correlated_noise=0.3)
     assert np.all(np.asarray(plain["diffuse"]) == np.asarray(noisy["diffuse"]))
-    assert not np.allclose(np.asarray(plain["R"]), np.asarray(noisy["R"]))
+    assert not np.array_equal(np.asarray(plain["R"]), np.asarray(noisy["R"]))
     with pytest.raises(InvalidParameterError, match="correlated_noise"):
         calibrate_ratio_threshold(predictor, survey, n_fields=1, size=128, correlated_noise=1.0)
 
@@ -239,6 +264,7 @@ def test_the_selected_threshold_is_the_best_of_its_sweep_and_the_sweep_is_what_p
 
     from radiounet.errors import InvalidParameterError
     from radiounet.evaluate import evaluate_whole_images
+    from radiounet.evaluate.calibrate import SURVEY_SEED_STEP
     from radiounet.evaluate.threshold import select_threshold
     from radiounet.sky import custom_survey, get_survey
 
@@ -252,11 +278,12 @@ def test_the_selected_threshold_is_the_best_of_its_sweep_and_the_sweep_is_what_p
     assert list(table["threshold"]) == list(thresholds)
     assert len(set(np.round(table["dice_mean"], 6))) > 1
     assert best == table["threshold"][np.argmax(table["dice_mean"])]
-    # Each row is what predict's own mask gives at that threshold on the same images.
+    # Each row is what predict's own mask gives at that threshold on the same images (each survey's of its own seed).
     for row in table:
         predictor.threshold = float(row["threshold"])
-        for survey in surveys:
-            whole = evaluate_whole_images(predictor, survey, redshift=(0.02, 0.9), **images)
+        for k, survey in enumerate(surveys):
+            whole = evaluate_whole_images(predictor, survey, redshift=(0.02, 0.9),
+                                          **dict(images, seed=images["seed"] + k * SURVEY_SEED_STEP))
             assert row[f"dice_{survey.name}"] == pytest.approx(whole["diffuse"]["dice"])
             assert row[f"radio_galaxy_called_{survey.name}"] == pytest.approx(
                 whole["radio_galaxies"]["mean_fraction_called_diffuse"])

@@ -36,11 +36,27 @@ from radiounet.sky.labels import cluster_class_of
 from radiounet.sky.observe import CORRELATED_NOISE_SCALE
 from radiounet.train.augment import correlated_noise as smoothed_noise
 
-__all__ = ["CALIBRATION_SEED", "CORRELATED_NOISE_SCALE", "calibrate_ratio_threshold", "calibrate_across_surveys",
-           "best_ratio_threshold", "with_correlated_noise"]
+__all__ = ["CALIBRATION_SEED", "SURVEY_SEED_STEP", "CORRELATED_NOISE_SCALE", "calibration_fields",
+           "calibrate_ratio_threshold", "calibrate_across_surveys", "best_ratio_threshold", "with_correlated_noise"]
 
-#: Seed of the calibration fields (distinct from training and held-out seeds).
-CALIBRATION_SEED = 555_000_001
+#: Seed of the calibration fields, distinct from the training, held-out and benchmark seeds: no calibration
+#: field shares its cluster (mass, redshift, position) with an image the benchmark scores the threshold on.
+CALIBRATION_SEED = 333_000_001
+#: Seed offset between the surveys of :func:`calibrate_across_surveys`, so that each draws clusters of its own
+#: (with one seed, field i of every survey would hold the same cluster, seen by another beam).
+SURVEY_SEED_STEP = 1000
+
+
+def calibration_fields(survey, *, n_fields=60, size=1024, redshift=(0.1, 0.6), seed=CALIBRATION_SEED):
+    """The calibration's simulated cluster fields of one survey, drawn lazily.
+
+    Half hold a halo and/or relics, 35% radio galaxies only, the rest neither;
+    field ``i`` is drawn from :func:`radiounet.sky.field_rng` ``(seed, i)``.
+    """
+    sky = SkyConfig(fraction_diffuse=0.5, fraction_radio_galaxies=0.35, redshift=tuple(redshift))
+    config = FieldConfig(survey, shape=(size, size), sky=sky)
+    for i in range(n_fields):
+        yield simulate_field(config, field_rng(seed, i))
 
 
 def calibrate_ratio_threshold(predictor, survey, *, n_fields=60, size=1024, factor=2.2, redshift=(0.1, 0.6),
@@ -50,6 +66,8 @@ def calibrate_ratio_threshold(predictor, survey, *, n_fields=60, size=1024, fact
 
     Parameters
     ----------
+    seed : int
+        Seed of the fields (:func:`calibration_fields`).
     correlated_noise : float
         Share of the noise variance (0 to 0.9) that a Gaussian random field
         smoothed by a Gaussian of ``correlated_noise_scale`` beam FWHM (sigma)
@@ -71,13 +89,12 @@ def calibrate_ratio_threshold(predictor, survey, *, n_fields=60, size=1024, fact
     """
     if not 0 <= correlated_noise <= 0.9:
         raise InvalidParameterError("correlated_noise", correlated_noise, "must lie between 0 and 0.9")
-    sky = SkyConfig(fraction_diffuse=0.5, fraction_radio_galaxies=0.35, redshift=tuple(redshift))
-    config = FieldConfig(survey, shape=(size, size), sky=sky)
     rows = []
-    for i in range(n_fields):
-        field = simulate_field(config, field_rng(seed, i))
+    for i, field in enumerate(calibration_fields(survey, n_fields=n_fields, size=size, redshift=redshift, seed=seed)):
         if correlated_noise:
-            field = with_correlated_noise(field, survey, correlated_noise, correlated_noise_scale, seed=i)
+            # A stream of the field's own (seed, index), so that no two fields of any survey share the added noise.
+            noise_seed = int(np.random.SeedSequence([seed, i, 1]).generate_state(1)[0])
+            field = with_correlated_noise(field, survey, correlated_noise, correlated_noise_scale, seed=noise_seed)
         prediction = segment_simulated_field(predictor, field, survey, f"calibration field {i} of seed {seed}")
         x, y = field.cluster.x, field.cluster.y
         radius = factor * field.cluster.r500_arcsec / survey.pixel_arcsec
@@ -108,7 +125,8 @@ def best_ratio_threshold(table, metric="accuracy"):
     return float(candidates[int(np.nanargmax(scores))])
 
 
-def calibrate_across_surveys(predictor, surveys, *, n_fields=60, metric="accuracy", **kwargs):
+def calibrate_across_surveys(predictor, surveys, *, n_fields=60, metric="accuracy", seed=CALIBRATION_SEED,
+                             **kwargs):
     """One R threshold for clusters seen by several surveys, and how each survey fares with it.
 
     R is a mean probability over 2.2 R500: for a model that segments alike at
@@ -124,6 +142,8 @@ def calibrate_across_surveys(predictor, surveys, *, n_fields=60, metric="accurac
     surveys : sequence of radiounet.sky.Survey
     n_fields : int
         Fields per survey.
+    seed : int
+        Seed of the first survey's fields; the k-th survey's is ``seed + k * SURVEY_SEED_STEP``.
     **kwargs
         Passed to :func:`calibrate_ratio_threshold` (``size``, ``redshift``, ``correlated_noise``, ...).
 
@@ -140,8 +160,9 @@ def calibrate_across_surveys(predictor, surveys, *, n_fields=60, metric="accurac
     from astropy.table import vstack
 
     tables, per_survey = [], {}
-    for survey in surveys:
-        own, table, _ = calibrate_ratio_threshold(predictor, survey, n_fields=n_fields, metric=metric, **kwargs)
+    for k, survey in enumerate(surveys):
+        own, table, _ = calibrate_ratio_threshold(predictor, survey, n_fields=n_fields, metric=metric,
+                                                  seed=seed + k * SURVEY_SEED_STEP, **kwargs)
         table["survey"] = survey.name
         tables.append(table)
         per_survey[survey.name] = dict(own_threshold=own)

@@ -17,6 +17,7 @@ from astropy.table import Table
 
 from radiounet._overlap import overlap_metrics
 from radiounet.errors import InvalidParameterError
+from radiounet.evaluate.calibrate import SURVEY_SEED_STEP
 from radiounet.evaluate.pixels import pixel_counts
 from radiounet.evaluate.synthetic import HELD_OUT_SEED, _segmented_images
 from radiounet.models.outputs import called_diffuse
@@ -53,6 +54,8 @@ def select_threshold(predictor, surveys, *, thresholds=DEFAULT_THRESHOLDS, size=
         Only thresholds whose share of radio-galaxy-image pixels called diffuse (mean over the images of every
         survey) is at most this are eligible; if none is, the one calling the least.
     seed : int
+        Seed of the first survey's images; the k-th survey's is ``seed + k * SURVEY_SEED_STEP``, so that no two
+        surveys see the same clusters.
 
     Returns
     -------
@@ -70,16 +73,17 @@ def select_threshold(predictor, surveys, *, thresholds=DEFAULT_THRESHOLDS, size=
     table = Table({"threshold": thresholds})
     images = dict(predictor=predictor, size=size, redshift=tuple(redshift), mask_threshold=mask_threshold)
     called = []
-    for survey in surveys:
+    for k, survey in enumerate(surveys):
+        own_seed = seed + k * SURVEY_SEED_STEP
         counts = np.zeros((len(thresholds), 3))
-        for field, prediction in _segmented_images(survey=survey, n=n_fields, seed=seed, diffuse=True, **images):
+        for field, prediction in _segmented_images(survey=survey, n=n_fields, seed=own_seed, diffuse=True, **images):
             for i, threshold in enumerate(thresholds):
                 pixels = pixel_counts(prediction.probability, field.mask, threshold)
                 counts[i] += pixels["tp"], pixels["fp"], pixels["fn"]
         table[f"dice_{survey.name}"] = [overlap_metrics(*row, empty=0.0)["dice"] for row in counts]
         shares = np.array([[np.mean(called_diffuse(prediction.probability, t)) for t in thresholds]
                            for _, prediction in
-                           _segmented_images(survey=survey, n=n_radio_galaxy_fields, seed=seed + 1, diffuse=False,
+                           _segmented_images(survey=survey, n=n_radio_galaxy_fields, seed=own_seed + 1, diffuse=False,
                                              **images)])
         table[f"radio_galaxy_called_{survey.name}"] = shares.mean(axis=0)
         called.append(shares)
