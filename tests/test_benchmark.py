@@ -324,20 +324,22 @@ def test_relic_pixels_lost_because_the_class_head_hesitates_are_counted():
     assert (counts["relic"], counts["relic_found"], counts["relic_hesitant"]) == (4, 1, 1)
 
 
-def test_halo_completeness_bins_each_halo_by_its_brightness_and_its_size_in_beams():
+def test_completeness_bins_each_halo_or_relic_by_its_brightness_and_its_size_in_beams():
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).parents[1] / "benchmarks" / "halo_completeness.py"
-    spec = importlib.util.spec_from_file_location("halo_completeness", path)
+    spec = importlib.util.spec_from_file_location("completeness",
+                                                  Path(__file__).parents[1] / "benchmarks" / "completeness.py")
     completeness = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(completeness)
     survey = get_survey("lotss-dr2-20")
-    for value in (1.0, 0.0):
-        rows = completeness.halo_found(ConstantPredictor(value), survey, (3.0, 10.0), n_fields=3, size=96, seed=5)
-        assert rows and all(3 <= brightness < 10 and size > 0 and pixels > 0 and found == value
-                            for brightness, size, pixels, found in rows)
+    for kind in ("halo", "relic"):
+        for value in (1.0, 0.0):
+            rows = completeness.found(ConstantPredictor(value), survey, kind, (3.0, 10.0), n_fields=3, size=96,
+                                      seed=5)
+            assert rows and all(3 <= brightness < 10 and size > 0 and pixels > 0 and share == value
+                                for brightness, size, pixels, share in rows)
     table = completeness.completeness_table([(2.0, 0.3, 10, 0.9), (2.5, 0.4, 10, 0.2), (50.0, 2.0, 100, 0.6)])
     assert list(table["I0 / rms"]) == ["1-3", "30-100"] and list(table["r_e / beam"]) == ["0-0.5", "1.5-5"]
-    assert list(table["halos"]) == [2, 1] and list(table["found (> half)"]) == [1, 1]
+    assert list(table["n"]) == [2, 1] and list(table["found (> half)"]) == [1, 1]
     assert list(table["median found"]) == pytest.approx([0.55, 0.6])
