@@ -8,11 +8,12 @@ image's noise) and by its size in beam FWHM (a halo's e-folding radius r_e, a re
 many of them have more than half of their pixels (the reference mask, 0.5 rms) called diffuse, and the median
 share found. Clusters at redshift 0.02-0.9, the benchmark's range, at a seed of this script's own.
 
-    python benchmarks/completeness.py [--kind halo|relic] [--model multisurvey-v1]
+    python benchmarks/completeness.py [--kind halo|relic] [--model multisurvey-v1] [--threshold 0.3]
                                       [--setups lotss-dr2-20 lotss-dr2-60] [--fields 40] [--size 512]
 """
 
 import argparse
+import zlib
 
 import numpy as np
 import torch
@@ -23,7 +24,8 @@ from radiounet.evaluate.synthetic import segment_simulated_field
 from radiounet.inference import Predictor
 from radiounet.sky import CLASS_NAMES, FieldConfig, SkyConfig, field_rng, get_survey, simulate_field
 
-#: Seed of the images, apart from training, calibration, held-out and benchmark seeds.
+#: Seed of the images, apart from training, calibration, held-out and benchmark seeds; each setup and
+#: brightness bin draws at a seed of its own (:func:`setup_seed`).
 COMPLETENESS_SEED = 444_000_001
 #: I0 bins in units of the rms per beam, each drawn log-uniformly.
 BRIGHTNESS_BINS = ((1.0, 3.0), (3.0, 10.0), (10.0, 30.0), (30.0, 100.0))
@@ -31,6 +33,12 @@ BRIGHTNESS_BINS = ((1.0, 3.0), (3.0, 10.0), (10.0, 30.0), (30.0, 100.0))
 SIZE_BINS = ((0.0, 0.5), (0.5, 1.5), (1.5, 5.0), (5.0, np.inf))
 #: What each kind's size is: the component parameter (pixels) and its column name.
 SIZES = {"halo": ("re_pix", "r_e / beam"), "relic": ("width_pix", "width / beam")}
+
+
+def setup_seed(survey_name, bin_index):
+    """The seed of a survey's images in one brightness bin: from its name, so that a setup gets the same images
+    whichever others are measured beside it."""
+    return COMPLETENESS_SEED + 1000 * (zlib.crc32(survey_name.encode()) % 100_000) + bin_index
 
 
 def _sky(kind, brightness):
@@ -80,6 +88,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kind", choices=sorted(SIZES), default="halo")
     parser.add_argument("--model", default="multisurvey-v1")
+    parser.add_argument("--threshold", type=float, help="probability threshold (default: the model's)")
     parser.add_argument("--setups", nargs="+", default=["lotss-dr2-6", "lotss-dr2-20", "lotss-dr2-60", "meerkat-mgcls"],
                         metavar="PRESET")
     parser.add_argument("--fields", type=int, default=40, help="images per setup and brightness bin (default: 40)")
@@ -87,18 +96,19 @@ def main():
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     try:
-        predictor = Predictor(args.model, args.device)
+        predictor = Predictor(args.model, args.device, threshold=args.threshold)
         surveys = [get_survey(name) for name in args.setups]
     except RadioUNetError as error:
         parser.exit(2, f"completeness.py: {error}\n")
     torch.set_grad_enabled(False)
-    for k, survey in enumerate(surveys):
+    for survey in surveys:
         rows = []
         for b, brightness in enumerate(BRIGHTNESS_BINS):
             rows += found(predictor, survey, args.kind, brightness, n_fields=args.fields, size=args.size,
-                          seed=COMPLETENESS_SEED + 1000 * k + b)
+                          seed=setup_seed(survey.name, b))
         beam = survey.beam_fwhm_pixels * survey.pixel_arcsec
-        print(f"\n{args.model}, {args.kind}s on {survey.name} ({beam:.3g}\" beam), {args.size}x{args.size} images:")
+        print(f"\n{args.model} (threshold {predictor.threshold:g}), {args.kind}s on {survey.name} ({beam:.3g}\" beam), "
+              f"{args.size}x{args.size} images:")
         completeness_table(rows, SIZES[args.kind][1]).pprint(max_lines=-1, max_width=-1)
 
 
