@@ -48,13 +48,14 @@ def synthetic_detections(clusters=CLUSTERS, class_model=True):
             name=name, ra=150.0 + k, dec=2.0 - k, z=z, r500_kpc=900.0 + 37.4 * k, r500_arcsec=200.0 + 3.3 * k,
             R=ratio, detected=bool(measured and ratio > THRESHOLD), status=status,
             coverage=(0.87 if status == "partial_coverage" else 1.0) if measured else 0.0,
-            image="/data/mosaic.fits" if measured else "", n_sources=int(kind != "none"),
+            image="/data/mosaic.fits" if measured else "", beam_kpc=96.5 + k if measured else np.nan,
+            n_sources=int(kind != "none"),
             source_flux=0.0123 if kind != "none" else 0.0, largest_source_kpc=812.6 if kind != "none" else np.nan,
             **{"class": "" if not measured else kind if class_model or kind == "none" else "diffuse"},
             **_class_columns(ratio, kind, class_model)))
     table = QTable(rows=rows, names=DETECTION_COLUMNS)
     for name, unit in (("ra", u.deg), ("dec", u.deg), ("r500_kpc", u.kpc), ("r500_arcsec", u.arcsec),
-                       ("source_flux", u.Jy), ("largest_source_kpc", u.kpc)):
+                       ("beam_kpc", u.kpc), ("source_flux", u.Jy), ("largest_source_kpc", u.kpc)):
         table[name] = u.Quantity(table[name], unit, dtype=float)
     table.meta.update(factor=2.2, ratio_threshold=THRESHOLD, model="multisurvey-v1")
     return table

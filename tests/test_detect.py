@@ -2,11 +2,13 @@
 
 import os
 
+import astropy.units as u
 import numpy as np
 from astropy.table import QTable, Table
 
 from radiounet.cli import main
 from radiounet.detect.report import write_report
+from radiounet.sky.cosmology import kpc_per_arcsec
 
 
 def test_detect_on_simulated_fields_with_unusable_rows(tmp_path):
@@ -37,6 +39,10 @@ def test_detect_on_simulated_fields_with_unusable_rows(tmp_path):
     assert list(measured["image"]) == [str(sim / "field_00000.fits"), str(sim / "field_00001.fits")]
     assert list(detections["status"][2:]) == ["outside_images", "no_redshift"]
     assert np.isnan(detections["R"][2]) and not detections["detected"][3]
+    # The 6" beam at each cluster's redshift (LoTSS-DR2 6" by default), by the catalogue's own scale.
+    scale = kpc_per_arcsec(np.asarray(measured["z"])).to_value(u.kpc / u.arcsec)
+    assert np.allclose(measured["beam_kpc"].to_value(u.kpc), 6.0 * scale, rtol=1e-3)
+    assert np.all(np.isnan(detections["beam_kpc"][2:]))
     assert len(Table.read(out / "detections.csv", format="ascii.csv")) == 4
     page = (out / "report.html").read_text()
     assert "field_00000" in page and "data:image/jpeg;base64," in page and "<script>" in page  # pictures embedded

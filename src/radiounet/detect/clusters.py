@@ -33,8 +33,9 @@ __all__ = ["DETECTION_COLUMNS", "REFERENCE_RATIO_THRESHOLD", "detect_clusters", 
 #: Threshold on R of the reference work (its own model); used when a model stores none.
 REFERENCE_RATIO_THRESHOLD = 0.015
 DETECTION_COLUMNS = ("name", "ra", "dec", "z", "r500_kpc", "r500_arcsec", "R", "detected", "status", "coverage",
-                     "image", "n_sources", "source_flux", "largest_source_kpc", "class", "R_halo", "R_relic",
-                     "R_radio_galaxy", "P_none", "P_halo", "P_relic", "P_both", "R_halo_R500", "R_relic_outskirts")
+                     "image", "beam_kpc", "n_sources", "source_flux", "largest_source_kpc", "class", "R_halo",
+                     "R_relic", "R_radio_galaxy", "P_none", "P_halo", "P_relic", "P_both", "R_halo_R500",
+                     "R_relic_outskirts")
 
 
 def from_class_model(detections):
@@ -146,7 +147,8 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
         row = dict(name=cluster["name"], ra=cluster["ra"].to_value(u.deg), dec=cluster["dec"].to_value(u.deg),
                    z=cluster["z"], r500_kpc=cluster["r500_kpc"].to_value(u.kpc),
                    r500_arcsec=cluster["r500_arcsec"].to_value(u.arcsec), R=np.nan, detected=False,
-                   status=str(cluster["status"]), coverage=0.0, image="", n_sources=0, source_flux=0.0,
+                   status=str(cluster["status"]), coverage=0.0, image="", beam_kpc=np.nan, n_sources=0,
+                   source_flux=0.0,
                    largest_source_kpc=np.nan, R_halo=np.nan, R_relic=np.nan, R_radio_galaxy=np.nan,
                    **{f"P_{name}": np.nan for name in CLUSTER_CLASSES}, **{"class": ""},
                    R_halo_R500=np.nan, R_relic_outskirts=np.nan)
@@ -167,7 +169,7 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
             journal.add(row)
     table = QTable(rows=rows, names=DETECTION_COLUMNS) if rows else QTable(names=DETECTION_COLUMNS)
     for name, unit in (("ra", u.deg), ("dec", u.deg), ("r500_kpc", u.kpc), ("r500_arcsec", u.arcsec),
-                       ("source_flux", u.Jy), ("largest_source_kpc", u.kpc)):
+                       ("beam_kpc", u.kpc), ("source_flux", u.Jy), ("largest_source_kpc", u.kpc)):
         table[name] = u.Quantity(table[name], unit, dtype=float)
     table.meta.update(factor=factor, ratio_threshold=ratio_threshold, model=predictor.model_name)
     return table
@@ -205,6 +207,9 @@ def _measure(row, position, path, wcs, predictor, factor, ratio_threshold, beam,
         row["status"] = f"error: {exc}"[:200]
         return
     x, y = image.wcs.world_to_pixel(position)
+    # The beam at the cluster (the catalogue's own kpc per arcsec): halos and relics under half of it are
+    # hardly ever found (docs/benchmark.md), so it tells how much a non-detection says.
+    row["beam_kpc"] = image.beam_fwhm_pixels * image.pixel_arcsec * row["r500_kpc"] / row["r500_arcsec"]
     aperture = aperture_ratio(prediction.probability, float(x), float(y), radius)
     row.update(R=aperture.ratio, coverage=aperture.coverage, detected=bool(aperture.ratio > ratio_threshold),
                status="ok" if aperture.coverage >= 0.999 else "partial_coverage")
