@@ -224,7 +224,7 @@ def _calibration_seed(calibration):
     """The calibration fields' seed, for the card ('' for cards of earlier versions, which lack it)."""
     if "seed" not in calibration:
         return ""
-    return f"; seed {calibration['seed']}" + (f" (+ {SURVEY_SEED_STEP} for each further survey)"
+    return f"; seed {calibration['seed']}" + (f" (+ {SURVEY_SEED_STEP} per survey, in the order of their names)"
                                               if calibration.get("per_survey") else "")
 
 
@@ -443,6 +443,15 @@ def main():
     args = parser.parse_args()
     if args.benchmark_only and args.recalibrate:
         parser.error("give --benchmark-only or --recalibrate, not both")
+    if args.recalibrate:
+        # It calibrates as the card says: options that would change the model or its calibration do not apply.
+        ignored = [name for name in ("fields", "whole_image_fields", "calibrate_fields", "threshold",
+                                     "select_threshold", "max_radio_galaxy_called", "recipe", "calibration_surveys",
+                                     "calibration_noise", "gate_with", "gate_scale", "gate_rule")
+                   if getattr(args, name) != parser.get_default(name)]
+        if ignored:
+            parser.error("--recalibrate keeps the card's settings; drop "
+                         + ", ".join("--" + name.replace("_", "-") for name in ignored))
     if args.benchmark_only:
         target = resolve_model_path(args.name)
         card = read_model_card(args.name)
@@ -576,7 +585,9 @@ def _threshold_selection(card):
     budget = selection["max_radio_galaxy_called"]
     return (f", chosen among {', '.join(f'{t:g}' for t in sweep['threshold'])} on whole simulated "
             f"{selection['size']}x{selection['size']} images of "
-            f"{', '.join(selection['surveys'])} (seed {selection['seed']}): mean diffuse Dice "
+            f"{', '.join(selection['surveys'])} (seed {selection['seed']}"
+            + (f" + {SURVEY_SEED_STEP} per survey, in the order of their names" if len(selection["surveys"]) > 1
+               else "") + "): mean diffuse Dice "
             f"{sweep['dice_mean'][best]:.3f}, radio-galaxy images {sweep['radio_galaxy_called_mean'][best]:.2%} "
             "called diffuse" + ("" if budget is None else f" (at most {budget:.2%} asked)"))
 

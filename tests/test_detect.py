@@ -1,5 +1,6 @@
 """radio-unet detect: one row per cluster, R in the aperture, per-row status, CSV copy and report."""
 
+import json
 import os
 
 import astropy.units as u
@@ -103,3 +104,10 @@ def test_a_stopped_detect_run_resumes_without_measuring_finished_clusters(tmp_pa
     os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 10**9))
     assert main(argv + ["--factor", "1.5"]) == 0 and len(calls) == 8  # only the cluster whose image changed
     assert main(argv + ["--factor", "1.5", "--precision", "bfloat16"]) == 0 and len(calls) == 11  # other arithmetic
+    # A row journaled by an earlier version, without a column of today's table, is measured again.
+    lines = (out / "detect.journal.jsonl").read_text().splitlines()
+    old_row = json.loads(lines[1])
+    del old_row["beam_kpc"]
+    (out / "detect.journal.jsonl").write_text("\n".join([lines[0], json.dumps(old_row), *lines[2:]]) + "\n")
+    assert main(argv + ["--factor", "1.5", "--precision", "bfloat16"]) == 0 and len(calls) == 12
+    assert np.all(np.isfinite(QTable.read(out / "detections.ecsv")["beam_kpc"]))

@@ -119,6 +119,9 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
     astropy.table.QTable
         Columns :data:`DETECTION_COLUMNS`. ``status`` is the catalogue's, or
         ``outside_images``, ``partial_coverage`` (R from the covered part) or ``ok``.
+        ``beam_kpc`` is the image's beam FWHM (geometric mean of its axes) at
+        the cluster's redshift: a halo whose e-folding radius, or a relic whose
+        width, is under half of it is hardly ever found.
         With a class model, ``R_halo``, ``R_relic`` and ``R_radio_galaxy`` are
         the mean class probabilities in the aperture (``R = R_halo + R_relic``);
         ``P_none``, ``P_halo``, ``P_relic``, ``P_both`` the probabilities of
@@ -147,8 +150,8 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
         row = dict(name=cluster["name"], ra=cluster["ra"].to_value(u.deg), dec=cluster["dec"].to_value(u.deg),
                    z=cluster["z"], r500_kpc=cluster["r500_kpc"].to_value(u.kpc),
                    r500_arcsec=cluster["r500_arcsec"].to_value(u.arcsec), R=np.nan, detected=False,
-                   status=str(cluster["status"]), coverage=0.0, image="", beam_kpc=np.nan, n_sources=0,
-                   source_flux=0.0,
+                   status=str(cluster["status"]), coverage=0.0, image="", beam_kpc=np.nan,
+                   n_sources=0, source_flux=0.0,
                    largest_source_kpc=np.nan, R_halo=np.nan, R_relic=np.nan, R_radio_galaxy=np.nan,
                    **{f"P_{name}": np.nan for name in CLUSTER_CLASSES}, **{"class": ""},
                    R_halo_R500=np.nan, R_relic_outskirts=np.nan)
@@ -161,7 +164,8 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
             row["status"] = "outside_images"
             continue
         done = journal.get(row, path) if journal is not None else None
-        if done is not None:
+        # A row journaled by an earlier version may lack a column: measured again rather than left blank.
+        if done is not None and set(row) <= set(done):
             row.update(done)
             continue
         _measure(row, position, path, wcs, predictor, factor, ratio_threshold, beam, views)
@@ -207,9 +211,10 @@ def _measure(row, position, path, wcs, predictor, factor, ratio_threshold, beam,
         row["status"] = f"error: {exc}"[:200]
         return
     x, y = image.wcs.world_to_pixel(position)
-    # The beam at the cluster (the catalogue's own kpc per arcsec): halos and relics under half of it are
-    # hardly ever found (docs/benchmark.md), so it tells how much a non-detection says.
-    row["beam_kpc"] = image.beam_fwhm_pixels * image.pixel_arcsec * row["r500_kpc"] / row["r500_arcsec"]
+    # The beam at the cluster (geometric mean of its axes, at the catalogue's own kpc per arcsec): a halo whose
+    # r_e, or a relic whose width, is under half of it is hardly ever found (docs/benchmark.md).
+    beam_arcsec = np.sqrt(image.beam.major.to_value(u.arcsec) * image.beam.minor.to_value(u.arcsec))
+    row["beam_kpc"] = beam_arcsec * row["r500_kpc"] / row["r500_arcsec"]
     aperture = aperture_ratio(prediction.probability, float(x), float(y), radius)
     row.update(R=aperture.ratio, coverage=aperture.coverage, detected=bool(aperture.ratio > ratio_threshold),
                status="ok" if aperture.coverage >= 0.999 else "partial_coverage")

@@ -198,8 +198,8 @@ _TABLE_COLUMNS = tuple(_Column(*spec) for spec in (
     ("class", "cluster class", "class", str, "text"),
     ("status", "whether and how the cluster was measured", "status", _words, "text"),
     ("cov. (%)", "share of the aperture inside the image", "coverage", _percent),
-    ("beam (kpc)", "the image's beam FWHM at the cluster: halos and relics under half of it are hardly ever found",
-     "beam_kpc", partial(_fixed, decimals=0)),
+    ("beam (kpc)", "the image's beam FWHM at the cluster: a halo whose e-folding radius, or a relic whose width, is "
+     "under half of it is hardly ever found", "beam_kpc", partial(_fixed, decimals=0)),
     ("sources", "diffuse sources in the aperture", "n_sources", str),
     ("flux (mJy)", "total flux density of these sources", "source_flux", _mjy),
     ("LAS (kpc)", "largest linear size of these sources", "largest_source_kpc", partial(_fixed, decimals=0)),

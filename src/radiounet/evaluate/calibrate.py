@@ -36,7 +36,7 @@ from radiounet.sky.labels import cluster_class_of
 from radiounet.sky.observe import CORRELATED_NOISE_SCALE
 from radiounet.train.augment import correlated_noise as smoothed_noise
 
-__all__ = ["CALIBRATION_SEED", "SURVEY_SEED_STEP", "CORRELATED_NOISE_SCALE", "calibration_fields",
+__all__ = ["CALIBRATION_SEED", "SURVEY_SEED_STEP", "CORRELATED_NOISE_SCALE", "survey_seeds", "calibration_fields",
            "calibrate_ratio_threshold", "calibrate_across_surveys", "best_ratio_threshold", "with_correlated_noise"]
 
 #: Seed of the calibration fields, distinct from the training, held-out and benchmark seeds: no calibration
@@ -45,6 +45,15 @@ CALIBRATION_SEED = 333_000_001
 #: Seed offset between the surveys of :func:`calibrate_across_surveys`, so that each draws clusters of its own
 #: (with one seed, field i of every survey would hold the same cluster, seen by another beam).
 SURVEY_SEED_STEP = 1000
+
+
+def survey_seeds(surveys, seed):
+    """``{name: seed}`` for several surveys measured together: ``seed + k * SURVEY_SEED_STEP`` for the k-th name in
+    sorted order, so that each survey draws clusters of its own whatever the order the surveys are given in."""
+    names = sorted(survey.name for survey in surveys)
+    if len(set(names)) != len(names):
+        raise InvalidParameterError("surveys", names, "must have distinct names")
+    return {name: seed + k * SURVEY_SEED_STEP for k, name in enumerate(names)}
 
 
 def calibration_fields(survey, *, n_fields=60, size=1024, redshift=(0.1, 0.6), seed=CALIBRATION_SEED):
@@ -143,7 +152,8 @@ def calibrate_across_surveys(predictor, surveys, *, n_fields=60, metric="accurac
     n_fields : int
         Fields per survey.
     seed : int
-        Seed of the first survey's fields; the k-th survey's is ``seed + k * SURVEY_SEED_STEP``.
+        The fields of the survey whose name comes k-th in sorted order draw at ``seed + k * SURVEY_SEED_STEP``,
+        whatever the order in which the surveys are given.
     **kwargs
         Passed to :func:`calibrate_ratio_threshold` (``size``, ``redshift``, ``correlated_noise``, ...).
 
@@ -160,9 +170,10 @@ def calibrate_across_surveys(predictor, surveys, *, n_fields=60, metric="accurac
     from astropy.table import vstack
 
     tables, per_survey = [], {}
-    for k, survey in enumerate(surveys):
+    seeds = survey_seeds(surveys, seed)
+    for survey in surveys:
         own, table, _ = calibrate_ratio_threshold(predictor, survey, n_fields=n_fields, metric=metric,
-                                                  seed=seed + k * SURVEY_SEED_STEP, **kwargs)
+                                                  seed=seeds[survey.name], **kwargs)
         table["survey"] = survey.name
         tables.append(table)
         per_survey[survey.name] = dict(own_threshold=own)

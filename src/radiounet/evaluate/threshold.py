@@ -17,7 +17,7 @@ from astropy.table import Table
 
 from radiounet._overlap import overlap_metrics
 from radiounet.errors import InvalidParameterError
-from radiounet.evaluate.calibrate import SURVEY_SEED_STEP
+from radiounet.evaluate.calibrate import survey_seeds
 from radiounet.evaluate.pixels import pixel_counts
 from radiounet.evaluate.synthetic import HELD_OUT_SEED, _segmented_images
 from radiounet.models.outputs import called_diffuse
@@ -54,7 +54,7 @@ def select_threshold(predictor, surveys, *, thresholds=DEFAULT_THRESHOLDS, size=
         Only thresholds whose share of radio-galaxy-image pixels called diffuse (mean over the images of every
         survey) is at most this are eligible; if none is, the one calling the least.
     seed : int
-        Seed of the first survey's images; the k-th survey's is ``seed + k * SURVEY_SEED_STEP``, so that no two
+        Seed of the images, one per survey (:func:`radiounet.evaluate.calibrate.survey_seeds`), so that no two
         surveys see the same clusters.
 
     Returns
@@ -73,8 +73,9 @@ def select_threshold(predictor, surveys, *, thresholds=DEFAULT_THRESHOLDS, size=
     table = Table({"threshold": thresholds})
     images = dict(predictor=predictor, size=size, redshift=tuple(redshift), mask_threshold=mask_threshold)
     called = []
-    for k, survey in enumerate(surveys):
-        own_seed = seed + k * SURVEY_SEED_STEP
+    seeds = survey_seeds(surveys, seed)
+    for survey in surveys:
+        own_seed = seeds[survey.name]
         counts = np.zeros((len(thresholds), 3))
         for field, prediction in _segmented_images(survey=survey, n=n_fields, seed=own_seed, diffuse=True, **images):
             for i, threshold in enumerate(thresholds):
