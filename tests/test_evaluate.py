@@ -1,5 +1,6 @@
 """Evaluation: detections against truth classes (hand-made case, sweep, CLI outputs), held-out synthetic fields."""
 
+import itertools
 import json
 
 import numpy as np
@@ -302,3 +303,24 @@ def test_the_selected_threshold_is_the_best_of_its_sweep_and_the_sweep_is_what_p
         select_threshold(predictor, surveys, thresholds=(0.5, 1.5), **images)
     with pytest.raises(InvalidParameterError, match="distinct names"):
         select_threshold(predictor, [surveys[0], surveys[0]], thresholds=thresholds, **images)
+
+
+def test_the_seeds_of_calibration_threshold_selection_held_out_fields_and_benchmark_never_meet():
+    """Each use of simulated skies that measures or tunes a model draws at seeds of its own: two uses sharing a
+    seed would share their clusters (as the calibration and the benchmark once did)."""
+    from radiounet.evaluate.benchmark import BENCHMARK_FAMILIES, BENCHMARK_SEED, BENCHMARK_SETUPS, _setup_seed
+    from radiounet.evaluate.calibrate import CALIBRATION_SEED, SURVEY_SEED_STEP
+    from radiounet.evaluate.synthetic import HELD_OUT_SEED, WHOLE_IMAGE_SEED
+    from radiounet.evaluate.threshold import THRESHOLD_SEED
+
+    surveys = range(10)  # up to ten surveys calibrated or selected together
+    uses = {
+        "calibration": {CALIBRATION_SEED + k * SURVEY_SEED_STEP for k in surveys},
+        "threshold selection": {THRESHOLD_SEED + k * SURVEY_SEED_STEP + kind for k in surveys for kind in (0, 1)},
+        "held-out fields": {HELD_OUT_SEED + kind for kind in range(3)},
+        "held-out whole images": {WHOLE_IMAGE_SEED + kind for kind in (0, 1)},
+        "benchmark": {_setup_seed(BENCHMARK_SEED, family, setup, diffuse) for family in BENCHMARK_FAMILIES
+                      for setup in BENCHMARK_SETUPS for diffuse in (True, False)},
+    }
+    for (name, seeds), (other, others) in itertools.combinations(uses.items(), 2):
+        assert not seeds & others, f"{name} and {other} share seeds {sorted(seeds & others)}"
