@@ -111,3 +111,20 @@ def test_a_stopped_detect_run_resumes_without_measuring_finished_clusters(tmp_pa
     (out / "detect.journal.jsonl").write_text("\n".join([lines[0], json.dumps(old_row), *lines[2:]]) + "\n")
     assert main(argv + ["--factor", "1.5", "--precision", "bfloat16"]) == 0 and len(calls) == 12
     assert np.all(np.isfinite(QTable.read(out / "detections.ecsv")["beam_kpc"]))
+
+
+def test_a_journaled_cluster_is_reused_only_for_the_same_position_redshift_and_r500(tmp_path):
+    from radiounet.detect.journal import DetectionJournal
+
+    image = tmp_path / "mosaic.fits"
+    image.write_bytes(b"data")
+    row = dict(name="PSZ2 G1", ra=150.0, dec=2.0, z=0.2, r500_kpc=1000.0, r500_arcsec=303.0, R=0.02,
+               image=str(image))
+    journal = DetectionJournal(tmp_path / "detect.journal.jsonl", dict(model="m", factor=2.2))
+    journal.start()
+    journal.add(row)
+    journal = DetectionJournal(tmp_path / "detect.journal.jsonl", dict(model="m", factor=2.2))
+    assert journal.get(dict(row, R=float("nan")), image)["R"] == 0.02
+    # R500 given in arcsec and a corrected redshift: the same aperture, other sizes in kpc.
+    assert journal.get(dict(row, z=0.3, r500_kpc=1400.0), image) is None
+    assert journal.get(dict(row, ra=150.1), image) is None

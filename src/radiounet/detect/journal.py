@@ -61,12 +61,14 @@ class DetectionJournal:
         return rows
 
     def get(self, row, image):
-        """The journaled row of the cluster of ``row`` (same name, position and R500) measured on ``image`` as it
-        is now (same path, size and modification time), or None."""
+        """The journaled row of the cluster of ``row`` (same name, position, redshift and R500) measured on
+        ``image`` as it is now (same path, size and modification time), or None."""
         done = self.rows.get(row["name"])
         if done is None or done.get("image") != str(image) or done.get("image_stamp") != file_stamp(image):
             return None
-        same = all(np.isclose(done[key], row[key], equal_nan=True) for key in ("ra", "dec", "r500_arcsec"))
+        # The redshift too: with R500 given in arcsec, a corrected redshift changes the sizes in kpc only.
+        same = all(np.isclose(done[key], row[key], equal_nan=True)
+                   for key in ("ra", "dec", "z", "r500_arcsec", "r500_kpc"))
         return {key: value for key, value in done.items() if key != "image_stamp"} if same else None
 
     def start(self):
