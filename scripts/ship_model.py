@@ -455,9 +455,7 @@ def main():
     if args.benchmark_only:
         target = resolve_model_path(args.name)
         card = read_model_card(args.name)
-        # The weights' own description is frozen with them; the card's may have been brought up to date since.
-        card["description"] = args.description or _card_description(PRETRAINED / f"{args.name}.md") \
-            or card.get("description", "")
+        card["description"] = _shown_description(args, card)
         _write_card(args, card, target)
         return
     if args.recalibrate:
@@ -557,9 +555,14 @@ def _recalibrate(args):
                calibration.get("correlated_noise", 0.0))
     registry = json.loads((PRETRAINED / "registry.json").read_text())
     target = _save_and_register(args.name, model, card, registry[args.name]["description"])
-    card["description"] = args.description or _card_description(PRETRAINED / f"{args.name}.md") \
-        or card.get("description", "")
+    card["description"] = _shown_description(args, card)
     _write_card(args, card, target)
+
+
+def _shown_description(args, card):
+    """The description NAME.md shows for a model shipped already: ``--description``, else the card's own text."""
+    # The weights' own description is frozen with them; the card's may have been brought up to date since.
+    return args.description or _card_description(PRETRAINED / f"{args.name}.md") or card.get("description", "")
 
 
 def _save_and_register(name, model, card, description):

@@ -164,8 +164,7 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
             row["status"] = "outside_images"
             continue
         done = journal.get(row, path) if journal is not None else None
-        # A row journaled by an earlier version may lack a column: measured again rather than left blank.
-        if done is not None and set(row) <= set(done):
+        if done is not None:
             row.update(done)
             continue
         _measure(row, position, path, wcs, predictor, factor, ratio_threshold, beam, views)
@@ -213,8 +212,7 @@ def _measure(row, position, path, wcs, predictor, factor, ratio_threshold, beam,
     x, y = image.wcs.world_to_pixel(position)
     # The beam at the cluster (geometric mean of its axes, at the catalogue's own kpc per arcsec): a halo whose
     # r_e, or a relic whose width, is under half of it is hardly ever found (docs/benchmark.md).
-    beam_arcsec = np.sqrt(image.beam.major.to_value(u.arcsec) * image.beam.minor.to_value(u.arcsec))
-    row["beam_kpc"] = beam_arcsec * row["r500_kpc"] / row["r500_arcsec"]
+    row["beam_kpc"] = image.beam_fwhm_pixels * image.pixel_arcsec * row["r500_kpc"] / row["r500_arcsec"]
     aperture = aperture_ratio(prediction.probability, float(x), float(y), radius)
     row.update(R=aperture.ratio, coverage=aperture.coverage, detected=bool(aperture.ratio > ratio_threshold),
                status="ok" if aperture.coverage >= 0.999 else "partial_coverage")

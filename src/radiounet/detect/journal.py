@@ -62,9 +62,11 @@ class DetectionJournal:
 
     def get(self, row, image):
         """The journaled row of the cluster of ``row`` (same name, position, redshift and R500) measured on
-        ``image`` as it is now (same path, size and modification time), or None."""
+        ``image`` as it is now (same path, size and modification time), or None; also None for a row journaled by
+        an earlier version that lacks a column of ``row`` (measured again rather than left blank)."""
         done = self.rows.get(row["name"])
-        if done is None or done.get("image") != str(image) or done.get("image_stamp") != file_stamp(image):
+        if done is None or done.get("image") != str(image) or done.get("image_stamp") != file_stamp(image) \
+                or not set(row) <= set(done):
             return None
         # The redshift too: with R500 given in arcsec, a corrected redshift changes the sizes in kpc only.
         same = all(np.isclose(done[key], row[key], equal_nan=True)
