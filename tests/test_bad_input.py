@@ -9,6 +9,7 @@ another command (``cutouts``) or input is one more :class:`Case` in a table, or 
 
 import errno
 import gzip
+import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -22,13 +23,14 @@ import torch
 from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
-from safetensors.torch import safe_open, save_file
+from safetensors.torch import load_file, safe_open, save_file
 
 import radiounet.models.store as store
 from radiounet.cli import main
 from radiounet.detect.catalog import read_cluster_catalog
 from radiounet.inference.predictor import Predictor
 from radiounet.io.image import read_radio_image
+from radiounet.io.tables import read_table
 from radiounet.models import UNet, UNetConfig, save_model
 
 PIXEL_ARCSEC = 1.5
@@ -82,6 +84,11 @@ class Inputs:
     def path(self, name):
         return self.folder / name
 
+    def subfolder(self, name):
+        """An empty folder ``name`` in the case's folder."""
+        self.path(name).mkdir()
+        return self.path(name)
+
     def image(self, name="img.fits", data=None, *, pixel_arcsec=PIXEL_ARCSEC, **cards):
         """A 64 x 64 noise image in Jy/beam with a 6" beam; ``cards`` replace header cards (None removes one)."""
         data = _noise() if data is None else data
@@ -128,8 +135,10 @@ class Inputs:
                 "--model", str(self.model), "--device", "cpu", "--no-progress", *options]
 
     def inject(self, *images, options=()):
+        """One random site per image, unless ``options`` hold a ``--catalog``."""
+        sites = [] if "--catalog" in options else ["--sites", "1"]
         return ["inject", "--images", *map(str, images), "--out", str(self.out), "--model", str(self.model),
-                "--device", "cpu", "--sites", "1", "--redshift", "0.2", "--r500", "100 kpc", "--re", "20 kpc",
+                "--device", "cpu", *sites, "--redshift", "0.2", "--r500", "100 kpc", "--re", "20 kpc",
                 "--n-flux", "2", "--no-progress", *options]
 
     def simulate(self, *options):
@@ -216,6 +225,15 @@ def _other_architecture_model(inputs):
 
 def _model_without_card(inputs):
     path = inputs.model_with("no_card.safetensors", metadata={"format": "pt"})
+    return inputs.predict(inputs.image(), options=["--model", str(path)])
+
+
+def _model_with_card(inputs, name, edit):
+    """A copy of the tiny model whose card JSON text is ``edit(card)`` (``edit`` returns a dict or a text)."""
+    with safe_open(str(inputs.model), framework="pt") as handle:
+        card = json.loads(handle.metadata()[store._CARD_KEY])
+    text = edit(card)
+    path = inputs.model_with(name, metadata={store._CARD_KEY: text if isinstance(text, str) else json.dumps(text)})
     return inputs.predict(inputs.image(), options=["--model", str(path)])
 
 
@@ -348,6 +366,14 @@ MODEL_CASES = [
                                                           "does not match")),
     Case("model-missing", lambda i: i.predict(i.image(), options=["--model", str(i.path("gone.safetensors"))]),
          ("gone.safetensors", "no such model file")),
+    Case("model-card-not-json", lambda i: _model_with_card(i, "bad_json.safetensors", lambda card: "{not json"),
+         ("bad_json.safetensors", "model card is not valid JSON")),
+    Case("model-card-without-sampling",
+         lambda i: _model_with_card(i, "no_sampling.safetensors", lambda card: dict(card, native_sampling=None)),
+         ("no_sampling.safetensors", "lacks native_sampling")),
+    Case("model-card-architecture-as-text",
+         lambda i: _model_with_card(i, "text_arch.safetensors", lambda card: dict(card, architecture="unet")),
+         ("text_arch.safetensors", "architecture is a str, not a dict")),
     Case("finetune-gated-model", lambda i: i.finetune(*zip(_finetune_pair(i)), "--model", "lotss-gated-v1"),
          ("lotss-gated-v1", "gated model")),
     Case("finetune-other-architecture",
@@ -360,6 +386,9 @@ OUTPUT_CASES = [
     Case("simulate-disk-full", _simulate_on_a_full_disk, ("simulation.json", "no space left on device")),
     Case("simulate-read-only-folder", _simulate_into_a_read_only_folder, ("results", "permission denied")),
     Case("predict-read-only-folder", _predict_into_a_read_only_folder, ("results", "permission denied")),
+    *([] if torch.cuda.is_available() else [
+        Case("predict-device-cuda-without-gpu", lambda i: i.predict(i.image(), options=["--device", "cuda"]),
+             ("device='cuda'", "sees none"))]),
     Case("predict-out-is-a-file", _file_as_output_folder(lambda i: i.predict(i.image())),
          ("results", "is a file, not a folder")),
     Case("detect-out-is-a-file", _file_as_output_folder(lambda i: i.detect(i.catalog())),
@@ -371,6 +400,10 @@ OUTPUT_CASES = [
 OPTION_CASES = [
     Case("simulate-beam-larger-than-field", lambda i: i.simulate("--bmaj", "1 deg"),
          ("bmaj", "3600 arcsec", "larger than 1/4 of the field")),
+    Case("simulate-infinite-position-angle", lambda i: i.simulate("--bpa", "inf"), ("bpa=inf", "finite angle")),
+    Case("dataset-negative-seed",
+         lambda i: ["dataset", "--out", str(i.out), "--n-fields", "2", "--seed", "-1", "--no-progress"],
+         ("seed=-1", "non-negative")),
     Case("simulate-negative-pixel-scale", lambda i: i.simulate("--pixel-scale", "-1"), ("pixel_scale", "positive")),
     Case("simulate-reversed-redshift-range", lambda i: i.simulate("--redshift-range", "0.6", "0.1"),
          ("redshift", "0 < low <= high")),
@@ -378,6 +411,35 @@ OPTION_CASES = [
          ("flux-range", "MIN < MAX")),
     Case("evaluate-threshold-above-1", lambda i: i.evaluate(i.detections(), _truth(i), "--threshold", "1.5"),
          ("--threshold", "between 0 and 1")),
+    Case("predict-tile-below-two-bottom-pixels", lambda i: i.predict(i.image(), options=["--tile", "4"]),
+         ("tile=4", "at least 8")),
+    Case("predict-empty-folder", lambda i: i.predict(i.subfolder("empty")), ("no FITS image", "empty")),
+    Case("predict-two-images-of-one-stem",
+         lambda i: i.predict(i.image(), i.subfolder("other") / i.image("other/img.fits").name),
+         ("other/img.fits", "would overwrite those of", "img.fits")),
+    Case("detect-r500-unit-without-column", lambda i: i.detect(i.catalog(), options=["--r500-unit", "arcsec"]),
+         ("--r500-unit", "--r500-column")),
+    Case("detect-ratio-threshold-above-1", lambda i: i.detect(i.catalog(), options=["--ratio-threshold", "2"]),
+         ("ratio-threshold=2.0", "below 1")),
+    Case("inject-image-all-blank",
+         lambda i: i.inject(i.image("blank.fits", np.full((SIZE, SIZE), np.nan, np.float32))),
+         ("blank.fits", "every pixel is blank")),
+    Case("inject-image-all-zero", lambda i: i.inject(i.image("zeros.fits", np.zeros((SIZE, SIZE), np.float32))),
+         ("zeros.fits", "constant")),
+    Case("inject-sites-with-a-catalogue",
+         lambda i: i.inject(i.image(), options=["--catalog", str(i.catalog()), "--sites", "3"]),
+         ("--sites and --catalog exclude each other",)),
+    Case("inject-negative-seed", lambda i: i.inject(i.image(), options=["--seed", "-1"]), ("seed=-1", ">= 0")),
+    Case("inject-negative-r500", lambda i: i.inject(i.image(), options=["--r500", "-200"]), ("r500", "positive")),
+    Case("evaluate-class-both-positive-and-negative",
+         lambda i: i.evaluate(i.detections(), _truth(i), "--positive", "RH,NDE", "--negative", "NDE"),
+         ("--positive", "--negative", "no class both")),
+    Case("evaluate-no-name-in-the-truth",
+         lambda i: i.evaluate(i.detections(), _truth(i, name=["B1", "B2"], **{"class": ["RH", "NDE"]})),
+         ("detections.ecsv against", "truth.csv", "no cluster with a positive or negative truth class",
+          "2 have none")),
+    Case("evaluate-no-bootstrap", lambda i: i.evaluate(i.detections(), _truth(i), "--bootstrap", "0"),
+         ("bootstrap=0", "positive integer")),
     Case("detect-unknown-r500-unit",
          lambda i: i.detect(i.catalog(R500=[1000.0]), options=["--r500-column", "R500", "--r500-unit", "kpcs"]),
          ("r500-unit", "'kpcs'", "length")),
@@ -403,6 +465,14 @@ CONFIG_CASES = [
          ("--set", "section.key=value")),
     Case("train-zero-epochs", lambda i: i.train(i.text("zero.toml", "[training]\nepochs = 0\n")),
          ("zero.toml", "training.epochs must be positive")),
+    Case("train-set-nan-learning-rate", lambda i: i.train(i.text("ok.toml", ""), "--set", "training.learning_rate=nan"),
+         ("--set", "training.learning_rate must be a finite number")),
+    Case("train-short-redshift-range", lambda i: i.train(i.text("short.toml", "[data]\nredshift = [0.1]\n")),
+         ("short.toml", "data.redshift must be like [0.05, 0.6]")),
+    Case("train-negative-workers", lambda i: i.train(i.text("ok.toml", ""), "--set", "training.workers=-3"),
+         ("--set", "training.workers must be at least 0")),
+    Case("model-info-set-without-config", lambda i: ["model-info", "--set", "training.epochs=3"],
+         ("--set", "--config")),
     Case("train-corrupt-init-model",
          lambda i: i.train(i.text("init.toml", f"[training]\ninit_model = '{_corrupt_header_model(i)}'\n")),
          ("bad_header.safetensors", "not a readable safetensors")),
@@ -414,6 +484,15 @@ CONFIG_CASES = [
     Case("finetune-image-smaller-than-a-tile",
          lambda i: i.finetune(*zip(_finetune_pair(i, image_shape=(32, 32), mask_shape=(32, 32)))),
          ("train.fits", "smaller than a tile")),
+    Case("finetune-class-labels-as-mask",
+         lambda i: i.finetune([i.image("train.fits")], [i.image(
+             "train.labels.fits", (np.arange(SIZE * SIZE) % 5).reshape(SIZE, SIZE).astype(np.float32), BUNIT=None)]),
+         ("train.labels.fits", "holds the values 0, 1, 2, 3, 4", "not a mask")),
+    Case("finetune-validation-images-without-masks",
+         lambda i: i.finetune(*zip(_finetune_pair(i)), "--val-images", str(i.image("val.fits"))),
+         ("--val-images", "--val-masks")),
+    Case("finetune-freeze-below-zero", lambda i: i.finetune(*zip(_finetune_pair(i)), "--freeze-levels", "-2"),
+         ("freeze-levels", "between 0 and the model's depth (2)")),
     Case("finetune-one-mask-for-two-images",
          lambda i: i.finetune([_finetune_pair(i)[0], i.image("other.fits")], [i.path("train.mask.fits")]),
          ("--masks", "one mask per image")),
@@ -610,6 +689,42 @@ def test_unusable_catalogue_rows_get_a_status_and_sexagesimal_positions_are_read
                                      "no_position", "ok"]
     assert table["ra"][5].to_value(u.deg) == pytest.approx(150.0) and table["dec"][5].to_value(u.deg) == 30.0
     assert table["ra"][7].to_value(u.deg) == pytest.approx(150.15) and table["dec"][7].to_value(u.deg) == -5.5
+
+
+def test_detect_measures_the_clusters_it_can_and_exits_2_naming_the_others(tmp_path, tiny_model, capsys):
+    inputs = Inputs(tmp_path, tiny_model, None)
+    blank = inputs.image("blank.fits", np.full((SIZE, SIZE), np.nan, np.float32))
+    catalog = inputs.catalog(NAME=["A1"], RA=[150.0], DEC=[30.0], REDSHIFT=[0.2], MSZ=[4.0])
+    assert main(inputs.detect(catalog, blank)) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "1 cluster(s) could not be measured" in err[0] and "every pixel is blank" in err[0]
+    table = read_table(inputs.out / "detections.ecsv")
+    assert str(table["status"][0]).startswith("error:")
+
+
+def test_outputs_of_another_threshold_are_not_taken_for_done(tmp_path, tiny_model, capsys):
+    inputs = Inputs(tmp_path, tiny_model, None)
+    image = inputs.image()
+    assert main(inputs.predict(image)) == 0
+    assert main(inputs.predict(image, options=["--threshold", "0.3"])) == 2
+    err = capsys.readouterr().err
+    assert "img.prob.fits: made with model tiny.safetensors" in err and "at threshold 0.5, not" in err
+    assert main(inputs.predict(image, options=["--threshold", "0.3", "--overwrite"])) == 0
+    assert fits.getheader(inputs.out / "img.prob.fits")["RUTHRESH"] == 0.3
+    weights = load_file(str(tiny_model))
+    retrained = inputs.model_with("tiny.safetensors", state={k: v + 0.01 for k, v in weights.items()})
+    assert main(inputs.predict(image, options=["--threshold", "0.3", "--model", str(retrained)])) == 2
+    assert "made with model tiny.safetensors (sha256" in capsys.readouterr().err  # same file name, other weights
+
+
+def test_sizes_no_cluster_has_are_taken_for_unit_errors(tmp_path):
+    inputs = Inputs(tmp_path, None, None)
+    path = inputs.catalog(NAME=["ok", "arcsec_for_arcmin", "kpc_for_pc", "z_typo"], RA=[150.0] * 4, DEC=[30.0] * 4,
+                          REDSHIFT=[0.2, 0.2, 0.2, 25.0], R500=[300.0, 1e6, 1.2e6, 300.0], MSZ=None)
+    table = read_cluster_catalog(path, r500="R500", r500_unit="arcsec")
+    assert list(table["status"]) == ["ok", "no_r500", "no_r500", "ok"]  # an angular R500 needs no redshift
+    table = read_cluster_catalog(path, r500="R500", r500_unit="kpc")
+    assert list(table["status"]) == ["ok", "no_r500", "no_r500", "no_redshift"]
 
 
 def test_a_killed_predict_batch_resumes_without_redoing_finished_images(tmp_path, tiny_model, monkeypatch, capsys):

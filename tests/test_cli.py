@@ -1,13 +1,16 @@
 """The radio-unet command line: simulate, dataset, presets, and its errors."""
 
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from astropy.io import fits
 from astropy.table import QTable
 
+from radiounet import cli
 from radiounet.cli import main
 
 
@@ -118,3 +121,25 @@ def test_installed_console_script_runs(tmp_path):
     result = subprocess.run([script, "simulate", "--out", str(tmp_path), "--preset", "nope"], capture_output=True,
                             text=True)
     assert result.returncode == 2 and "unknown survey preset" in result.stderr
+
+
+def test_sigterm_stops_a_command_as_ctrl_c_does_and_says_how_to_resume(monkeypatch, capsys):
+    def terminated_midway(args):  # what a batch system's time limit does to a running command
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+        raise AssertionError("SIGTERM did not stop the command")
+
+    monkeypatch.setattr(cli, "_cmd_presets", terminated_midway)
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["presets"]) == 143
+    assert capsys.readouterr().err == "radio-unet: terminated; rerun the same command to resume\n"
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_output_whose_reader_is_gone_ends_quietly():
+    child = subprocess.Popen([sys.executable, "-m", "radiounet.cli", "models"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    child.stdout.close()  # as `radio-unet models | head -1` once head has its line
+    with child.stderr:
+        assert child.wait(timeout=120) == 141
+        assert "Error" not in child.stderr.read()  # neither a traceback nor "Exception ignored ... BrokenPipeError"

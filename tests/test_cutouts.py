@@ -159,6 +159,23 @@ def test_each_answer_of_the_service_gives_its_status_and_only_complete_images_on
         assert WCS(hdus[0].header).wcs.crval[0] == pytest.approx(151.0)
 
 
+def test_names_that_make_the_same_file_name_get_files_of_their_own(tmp_path, server):
+    catalog = read_cluster_catalog(_catalog(tmp_path, ["ok-A B", "ok-A_B", "ok-C"]))
+    out = tmp_path / "cutouts"
+    table = fetch_cutouts(catalog, get_service(url_template=server.template), out, size=5 * u.arcmin,
+                          progress=False)
+    assert list(table["status"]) == ["fetched"] * 3
+    files = [Path(f) for f in table["file"]]
+    assert len(set(files)) == 3 and all(f.exists() for f in files) and files[2].name == "ok-C.fits"
+    with fits.open(files[0]) as first, fits.open(files[1]) as second:  # each cluster's own cutout
+        assert WCS(first[0].header).wcs.crval[0] == pytest.approx(150.0)
+        assert WCS(second[0].header).wcs.crval[0] == pytest.approx(151.0)
+    before = Counter(server.requests)
+    again = fetch_cutouts(catalog, get_service(url_template=server.template), out, size=5 * u.arcmin,
+                          progress=False)
+    assert list(again["status"]) == ["cached"] * 3 and server.requests == before
+
+
 def test_default_size_covers_the_aperture_with_context(tmp_path, server):
     catalog = read_cluster_catalog(_catalog(tmp_path, ["ok-1"]))
     table = fetch_cutouts(catalog, get_service("lotss-dr2-20", url_template=server.template), tmp_path / "c",

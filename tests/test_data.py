@@ -1,5 +1,10 @@
 """Training tiles: tiling geometry, HDF5 shards and the PyTorch datasets."""
 
+import os
+import signal
+import time
+import weakref
+
 import h5py
 import numpy as np
 import pytest
@@ -7,6 +12,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from radiounet._parallel import run_jobs
 from radiounet.data.datasets import SyntheticFieldDataset, TileShardDataset
 from radiounet.data.shards import write_tile_shards
 from radiounet.data.tiles import cut_tiles, tile_starts
@@ -70,6 +76,48 @@ def test_shards_are_deterministic_and_resumable(shards, small_config, tmp_path):
     assert again[0].stat().st_mtime_ns == mtime
     with pytest.raises(RadioUNetError, match="another run"):
         write_tile_shards(tmp_path, small_config, 5, seed=4, tile_size=128, fields_per_shard=2, progress=False)
+    for tiles in (dict(tile_size=64), dict(tile_size=128, stride=64)):
+        with pytest.raises(RadioUNetError, match="tile size or stride"):
+            write_tile_shards(tmp_path, small_config, 5, seed=3, fields_per_shard=2, progress=False, **tiles)
+
+
+def test_ctrl_c_stops_a_run_of_jobs_even_where_python_would_drop_the_interrupt():
+    class Shard:
+        pass
+
+    def interrupt_in_a_weakref_callback(_):
+        # h5py's objects die this way: a KeyboardInterrupt raised in such a callback is printed and dropped.
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+
+    done, references = [], []
+
+    def job(k):
+        if k == 1:
+            shard = Shard()
+            references.append(weakref.ref(shard, interrupt_in_a_weakref_callback))  # alive, so its callback runs
+            del shard
+        done.append(k)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_jobs(job, [(k,) for k in range(4)], 1, total=4, done=0, unit="job", desc="jobs", progress=False)
+    assert done == [0, 1]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_second_ctrl_c_stops_the_job_in_progress():
+    done = []
+
+    def job(k):
+        if k == 1:
+            for _ in range(2):
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)
+        done.append(k)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_jobs(job, [(k,) for k in range(3)], 1, total=3, done=0, unit="job", desc="jobs", progress=False)
+    assert done == [0]
 
 
 def test_shard_dataset_items_and_split_by_field(shards):

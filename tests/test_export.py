@@ -50,3 +50,11 @@ def test_export_of_a_missing_model_is_a_one_line_error(tmp_path, capsys):
     assert main(["export", str(tmp_path / "none.safetensors"), "--out", str(tmp_path / "x.onnx")]) == 2
     assert "none.safetensors" in capsys.readouterr().err
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_export_to_a_folder_is_refused_before_the_tracing(tmp_path, capsys, class_model, monkeypatch):
+    from radiounet.models import export
+
+    monkeypatch.setattr(export, "load_model", lambda *args: pytest.fail("the model was loaded before the check"))
+    assert main(["export", str(class_model), "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"{tmp_path}: is a folder; give the ONNX file's name")

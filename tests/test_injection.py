@@ -66,6 +66,10 @@ def test_inject_command_detects_bright_halos_and_resumes(tmp_path, capsys):
     assert main(args) == 0
     assert {p.name: p.stat().st_mtime_ns for p in (out / "sites").iterdir()} == stamps
     assert "completeness 50% at" in capsys.readouterr().out
+    assert main(args + ["--n-flux", "3", "--re", "60"]) == 0  # other settings: the sites are measured again
+    injections = QTable.read(out / "injections.ecsv")
+    assert len(injections) == 6 and injections.meta["re_kpc"] == 60
+    assert all(t.meta["settings"]["re_kpc"] == 60 for t in map(QTable.read, (out / "sites").iterdir()))
 
 
 def test_sites_all_detected_without_a_halo_give_empty_curves_and_a_plain_message(tmp_path, capsys):

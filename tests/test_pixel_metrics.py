@@ -7,6 +7,7 @@ from astropy.table import QTable
 from astropy.wcs import WCS
 
 from radiounet.cli import main
+from radiounet.errors import RadioUNetError
 from radiounet.evaluate.pixels import pair_predictions, pixel_counts, pixel_metrics
 
 
@@ -76,6 +77,22 @@ def test_a_truth_mask_on_a_larger_grid_is_regridded(tmp_path):
     _write(tmp_path / "a.mask.fits", big, _wcs(big.shape))
     row = pixel_metrics([(tmp_path / "a.prob.fits", tmp_path / "a.mask.fits")])[0]
     assert (row["tp"], row["fp"], row["fn"]) == (80, 20, 16)
+
+
+def test_pixels_the_truth_mask_does_not_cover_are_not_counted(tmp_path):
+    probability, truth = _maps()
+    small = truth[5:25, 5:25]  # the truth square with a 5-pixel margin: 400 of the 1600 pixels covered
+    small_wcs = _wcs(truth.shape)
+    small_wcs.wcs.crpix = [small_wcs.wcs.crpix[0] - 5, small_wcs.wcs.crpix[1] - 5]
+    _write(tmp_path / "a.prob.fits", probability, _wcs(truth.shape), RUTHRESH=0.5)
+    _write(tmp_path / "a.mask.fits", small, small_wcs)
+    row = pixel_metrics([(tmp_path / "a.prob.fits", tmp_path / "a.mask.fits")])[0]
+    assert row["n_pixels"] == 400 - 4 and (row["tp"], row["fp"], row["fn"]) == (80, 20, 16)
+    far = _wcs(small.shape)
+    far.wcs.crval = [160.0, 30.0]
+    _write(tmp_path / "far.mask.fits", small, far)
+    with pytest.raises(RadioUNetError, match="far.mask.fits: the truth mask does not overlap"):
+        pixel_metrics([(tmp_path / "a.prob.fits", tmp_path / "far.mask.fits")])
 
 
 def test_evaluate_command_writes_pixel_metrics(tmp_path, capsys):

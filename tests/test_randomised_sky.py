@@ -122,7 +122,7 @@ def test_every_committed_training_config_loads(path):
     (["sky.relic_tilt_deg=120.0"], "sky.relic_tilt_deg = 120.0: must lie between 0 and 90"),
     (["sky.halo_axis_ratio=[0.5, 2.0]"], "sky.halo_axis_ratio"),
     (["survey.pixels_per_beam=[1.0, 2.0]"], "survey.pixels_per_beam"),
-    (["data.preset='randomised'"], "needs data.pixels_per_beam"),
+    (["data.preset='randomised'"], "data.pixels_per_beam is needed with data.preset = 'randomised'"),
     (["sky.halo_snr=[1.0]"], "sky.halo_snr must be like"),
     (["sky.radio_galaxy_subtypes=[['FRI']]"], "sky.radio_galaxy_subtypes must be like"),
     (["data.radio_galaxies_mean=-1.0"], "data.radio_galaxies_mean"),

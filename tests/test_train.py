@@ -4,6 +4,7 @@ import csv
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 
@@ -15,6 +16,7 @@ from safetensors.torch import load_file, save_file
 from radiounet.cli import main
 from radiounet.errors import RadioUNetError
 from radiounet.models import load_model
+from radiounet.sky import get_survey
 from radiounet.train import loop
 from radiounet.train.config import DEFAULTS, load_config
 from radiounet.train.data import build_datasets
@@ -50,9 +52,9 @@ def _run(config, out, **kwargs):
 
 
 def test_config_defaults_file_and_overrides(tiny_config):
-    config = load_config(tiny_config, ["training.epochs=5", "model.norm=group", "data.redshift=[0.1, 0.2]",
+    config = load_config(tiny_config, ["training.epochs=5", "model.norm=instance", "data.redshift=[0.1, 0.2]",
                                        "training.learning_rate=1e-3"])
-    assert config["training"]["epochs"] == 5 and config["model"]["norm"] == "group"
+    assert config["training"]["epochs"] == 5 and config["model"]["norm"] == "instance"
     assert config["data"]["redshift"] == [0.1, 0.2] and config["model"]["width"] == 4
     assert config["training"]["weight_decay"] == DEFAULTS["training"]["weight_decay"]
 
@@ -64,7 +66,17 @@ def test_config_defaults_file_and_overrides(tiny_config):
     ("[training]\nepochs = [\n", "not valid TOML"),
     ("[data]\nsource = 'tapes'\n", "data.source must be one of"),
     ("[data]\ntile_size = 100\n", r"multiple of 2\*\*model.depth"),
-    ("[data]\nsource = 'shards'\n", "needs data.shards"),
+    ("[data]\nsource = 'shards'\n", "data.shards is needed"),
+    ("[data]\nredshift = [0.1]\n", r"data.redshift must be like \[0.05, 0.6\], not \[0.1\]"),
+    ("[data]\nshards = [1, 2]\n", "data.shards must be a list of strings"),
+    ("[augment]\nflux_jitter = ['a', 'b']\n", "augment.flux_jitter must be like"),
+    ("[training]\nlearning_rate = nan\n", "training.learning_rate must be a finite number"),
+    ("[training]\nweight_decay = -1.0\n", "training.weight_decay must be at least 0"),
+    ("[training]\nworkers = -3\n", "training.workers must be at least 0"),
+    ("[training]\nearly_stopping_patience = 0\n", "training.early_stopping_patience must be positive"),
+    ("[training]\nbce_weight = 0.0\ndice_weight = 0.0\n", "must not both be 0"),
+    ("[model]\ndepth = -1\n", "model.depth = -1: must be a positive integer"),
+    ("[model]\ndropout = 1.5\n", r"model.dropout = 1.5: must be in \[0, 1\)"),
     ("[model]\nout_channels = 3\n", "model.out_channels must be 1"),
     ("[training]\nhead_learning_rate_factor = 0.0\n", "head_learning_rate_factor must be positive"),
     ("[training]\nkeep = 'first'\n", "training.keep must be one of"),
@@ -87,6 +99,23 @@ def test_config_errors_name_the_file_and_key(tmp_path, text, message):
     with pytest.raises(RadioUNetError, match=message) as info:
         load_config(path)
     assert "bad.toml" in str(info.value)
+
+
+def test_an_error_in_an_override_names_the_override_not_the_file(tmp_path):
+    path = tmp_path / "good.toml"
+    path.write_text("[training]\nepochs = 3\n")
+    with pytest.raises(RadioUNetError, match=r"^--set: training.epochs must be positive"):
+        load_config(path, ["training.epochs=0"])
+    with pytest.raises(RadioUNetError, match=r"good.toml: training.epochs must be positive"):
+        path.write_text("[training]\nepochs = 0\n")
+        load_config(path, ["training.batch_size=4"])
+
+
+def test_a_config_that_is_not_text_is_refused(tmp_path):
+    path = tmp_path / "binary.toml"
+    path.write_bytes(b"\xff\xfe[training]\n")
+    with pytest.raises(RadioUNetError, match="binary.toml: not a UTF-8 text file"):
+        load_config(path)
 
 
 def test_missing_config_and_bad_override():
@@ -199,6 +228,46 @@ def test_another_config_in_the_same_folder_is_refused(tiny_config, tmp_path):
     _run(load_config(tiny_config, ["training.epochs=1"]), tmp_path / "run")
     with pytest.raises(RadioUNetError, match="another configuration"):
         _run(load_config(tiny_config, ["training.epochs=2"]), tmp_path / "run")
+    (tmp_path / "run" / "config.json").unlink()
+    with pytest.raises(RadioUNetError, match="not its config.json"):
+        _run(load_config(tiny_config, ["training.epochs=2"]), tmp_path / "run")
+
+
+def test_a_damaged_checkpoint_is_reported_on_one_line(tiny_config, tmp_path):
+    config = load_config(tiny_config, ["training.epochs=1"])
+    _run(config, tmp_path / "run")
+    checkpoints = tmp_path / "run" / "checkpoints"
+    (checkpoints / "last.optimizer.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(RadioUNetError, match="cannot resume from the checkpoint"):
+        _run(config, tmp_path / "run")
+    (checkpoints / "last.json").write_text("[]")
+    with pytest.raises(RadioUNetError, match="cannot resume from the checkpoint"):
+        _run(config, tmp_path / "run")
+
+
+def test_the_log_keeps_one_row_per_epoch_when_epochs_run_again(tiny_config, tmp_path, monkeypatch):
+    config = load_config(tiny_config)
+    real_save = loop.save_checkpoint
+
+    def die_before_the_second_checkpoint(directory, model, optimizer, scheduler, state, average=None):
+        if state["epoch"] == 1:  # epoch 2 is logged, its checkpoint not written
+            raise KeyboardInterrupt
+        real_save(directory, model, optimizer, scheduler, state, average)
+
+    monkeypatch.setattr(loop, "save_checkpoint", die_before_the_second_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        _run(config, tmp_path / "run")
+    monkeypatch.setattr(loop, "save_checkpoint", real_save)
+    _run(config, tmp_path / "run")
+
+    def epochs():
+        with open(tmp_path / "run" / "log.csv") as stream:
+            return [int(r["epoch"]) for r in csv.DictReader(stream)]
+
+    assert epochs() == [1, 2, 3]
+    shutil.rmtree(tmp_path / "run" / "checkpoints")  # started again, as the resume error advises
+    _run(config, tmp_path / "run")
+    assert epochs() == [1, 2, 3]
 
 
 def test_a_run_started_before_keys_were_added_resumes_with_their_defaults(tiny_config, tmp_path):
@@ -297,6 +366,19 @@ def test_training_from_shards_splits_by_field(tmp_path):
     assert train_fields == {0, 1, 2, 3} and val_fields == {4, 5}
 
 
+def test_a_model_trained_on_shards_records_their_survey_and_tiles(tmp_path):
+    assert main(["dataset", "--out", str(tmp_path / "tiles"), "--n-fields", "4", "--size", "64", "--tile-size", "32",
+                 "--fields-per-shard", "2", "--preset", "lotss-dr2-20", "--no-progress"]) == 0
+    shards = ["data.source=shards", f"data.shards=['{tmp_path}/tiles/*.h5']", "data.field_size=64",
+              "model.depth=2", "model.width=4", "data.val_fraction=0.5"]
+    config = load_config(None, shards + ["data.tile_size=32"])
+    _, _, survey = build_datasets(config)
+    assert survey.name == "lotss-dr2-20" and survey.pixel_arcsec == pytest.approx(
+        get_survey("lotss-dr2-20").pixel_arcsec)
+    with pytest.raises(RadioUNetError, match="shard_00000.h5: holds 32-pixel tiles, not data.tile_size = 64"):
+        build_datasets(load_config(None, shards + ["data.tile_size=64"]))
+
+
 def test_ddp_training_on_two_cpu_ranks(tiny_config, tmp_path):
     out = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -311,14 +393,15 @@ def test_ddp_training_on_two_cpu_ranks(tiny_config, tmp_path):
     load_model(out / "model.safetensors")
 
 
-def test_cli_train_and_finetune_with_frozen_encoder(tiny_config, tmp_path):
+def test_cli_train_and_finetune_with_frozen_encoder(tiny_config, tmp_path, capsys):
     out = tmp_path / "base"
     train_args = ["train", str(tiny_config), "--out", str(out), "--no-progress", "--set", "training.epochs=1",
                   "--set", "augment.noise_jitter=[0.9, 1.2]"]
     assert main(train_args) == 0
     assert shlex.split(load_model(out / "model.safetensors")[1]["training"]["command"]) == ["radio-unet", *train_args]
     assert main(["simulate", "--out", str(tmp_path / "sim"), "--size", "96", "--no-png", "--no-progress",
-                 "--fraction-diffuse", "1", "--fraction-radio-galaxies", "0", "--redshift-range", "0.3", "0.4"]) == 0
+                 "--n-fields", "2", "--fraction-diffuse", "1", "--fraction-radio-galaxies", "0", "--redshift-range",
+                 "0.3", "0.4"]) == 0
     image, mask = tmp_path / "sim" / "field_00000.fits", tmp_path / "sim" / "field_00000.mask.fits"
     tuned = tmp_path / "tuned"
     finetune_args = ["finetune", "--model", str(out / "model.safetensors"), "--images", str(image), "--masks",
@@ -333,6 +416,11 @@ def test_cli_train_and_finetune_with_frozen_encoder(tiny_config, tmp_path):
     assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("decoder."))
     _, card = load_model(tuned / "model.safetensors")
     assert card["fine_tuned_from"].endswith("model.safetensors")
+    other = tmp_path / "sim" / "field_00001.fits"
+    other_inputs = [other if a == str(image) else a for a in finetune_args]
+    other_inputs[other_inputs.index(str(mask))] = str(tmp_path / "sim" / "field_00001.mask.fits")
+    assert main([str(a) for a in other_inputs]) == 2
+    assert "holds a run started on other inputs (images, masks differ)" in capsys.readouterr().err
 
 
 def test_finetune_starts_from_a_card_written_before_the_newest_config_keys(tiny_config, tmp_path):
@@ -350,7 +438,7 @@ def test_finetune_starts_from_a_card_written_before_the_newest_config_keys(tiny_
     card["architecture"] = {k: v for k, v in model.config.to_dict().items() if k != "compact_filter_box"}
     save_file(load_file(str(old)), str(old), metadata={"radiounet_model_card": json.dumps(card)})
     assert main(["simulate", "--out", str(tmp_path / "sim"), "--size", "96", "--no-png", "--no-progress",
-                 "--fraction-diffuse", "1", "--fraction-radio-galaxies", "0"]) == 0
+                 "--n-fields", "2", "--fraction-diffuse", "1", "--fraction-radio-galaxies", "0"]) == 0
     assert main(["finetune", "--model", str(old), "--images", str(tmp_path / "sim" / "field_00000.fits"),
                  "--masks", str(tmp_path / "sim" / "field_00000.mask.fits"), "--out", str(tmp_path / "tuned"),
                  "--epochs", "1", "--tiles-per-epoch", "4", "--no-progress"]) == 0
@@ -469,3 +557,6 @@ def test_a_student_learns_the_class_probabilities_of_its_teacher(tiny_config, tm
     with pytest.raises(RadioUNetError, match="a teacher must be a class model"):
         _run(load_config(tiny_config, overrides[:-1] + [f"training.teacher_model='{binary.model_path}'"]),
              tmp_path / "refused")
+    with pytest.raises(RadioUNetError, match="a binary network .* learns from no teacher"):
+        _run(load_config(tiny_config, ["training.epochs=1", f"training.teacher_model='{distilled.model_path}'"]),
+             tmp_path / "binary_student")

@@ -5,15 +5,19 @@ and exit with status 2.
 """
 
 import argparse
+import os
 import shlex
+import signal
+import stat
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 
 import astropy.units as u
 
 from radiounet import __version__
-from radiounet.errors import InvalidParameterError, RadioUNetError, require_positive_int
+from radiounet.errors import InvalidParameterError, RadioUNetError, Terminated, require_positive_int
 
 __all__ = ["main", "build_parser"]
 
@@ -179,22 +183,33 @@ def _report(result):
 
 def _cmd_finetune(args):
     from radiounet.data.fits_pairs import FitsPairTiles
-    from radiounet.models.store import read_model_card, require_one_network
+    from radiounet.models.store import read_model_card, require_card_fields, require_one_network, resolve_model_path
     from radiounet.sky.survey import custom_survey
     from radiounet.train.config import apply_overrides, config_over_defaults, validate_config
     from radiounet.train.loop import train
 
+    for name in ("epochs", "batch_size", "tiles_per_epoch"):
+        require_positive_int(getattr(args, name), name.replace("_", "-"))
+    if not 0 < args.learning_rate < float("inf"):
+        raise InvalidParameterError("learning-rate", args.learning_rate, "must be positive and finite")
+    if bool(args.val_images) != bool(args.val_masks):
+        raise RadioUNetError("--val-images and --val-masks go together (one mask per validation image)")
     card = read_model_card(args.model)
     require_one_network(card, args.model)
+    require_card_fields(card, args.model, "training", "native_sampling")
+    if not isinstance(card["training"].get("config"), dict):
+        raise RadioUNetError(f"{args.model}: its model card lacks training.config (the configuration to go on from)")
     config = config_over_defaults(card["training"]["config"], f"{args.model}: training configuration in the card")
     # The card's architecture, in the keys a configuration has (in_channels is always 1 there), so that
     # the run's config.json reads back and a stopped fine-tuning resumes.
     config["model"] = {key: card["architecture"].get(key, default) for key, default in config["model"].items()}
+    if not 0 <= args.freeze_levels <= config["model"]["depth"]:
+        raise InvalidParameterError("freeze-levels", args.freeze_levels, f"must be between 0 and the model's depth "
+                                    f"({config['model']['depth']}); --freeze-encoder freezes all")
     config["training"].update(epochs=args.epochs, learning_rate=args.learning_rate, warmup_epochs=0,
                               batch_size=args.batch_size)
     config["data"]["fresh_fields_each_epoch"] = True
-    apply_overrides(config, args.set)
-    validate_config(config, "finetune")
+    validate_config(config, f"{args.model}: the card's training configuration", apply_overrides(config, args.set))
     tile = config["data"]["tile_size"]
     train_set = FitsPairTiles(args.images, args.masks, args.tiles_per_epoch, tile, seed=config["training"]["seed"])
     if args.val_images:
@@ -207,9 +222,14 @@ def _cmd_finetune(args):
                            1 * u.mJy / u.beam, 144 * u.MHz)
     extra = dict(fine_tuned_from=str(args.model), fine_tuning_images=[str(p) for p in args.images],
                  validation_images=[str(p) for p in (args.val_images or args.images)])
+    files = {name: [str(Path(p).resolve()) for p in paths or []] for name, paths in (
+        ("images", args.images), ("masks", args.masks), ("validation_images", args.val_images),
+        ("validation_masks", args.val_masks))}
+    inputs = dict(files, model=str(resolve_model_path(args.model).resolve()), tiles_per_epoch=args.tiles_per_epoch,
+                  freeze_levels=args.freeze_levels, freeze_encoder=args.freeze_encoder)
     result = train(config, args.out, datasets=(train_set, val_set), survey=survey, init_model=args.model,
                    freeze_levels=-1 if args.freeze_encoder else args.freeze_levels, progress=not args.no_progress,
-                   command=args.command_line, card_extra=extra)
+                   command=args.command_line, card_extra=extra, inputs=inputs)
     _report(result)
 
 
@@ -224,16 +244,21 @@ def _cmd_export(args):
 
 def _cmd_model_info(args):
     from radiounet.models.gated import GATE_RULE_WORDS
-    from radiounet.models.store import DEFAULT_MODEL, available_models, load_model
+    from radiounet.models.store import DEFAULT_MODEL, available_models, load_model, require_card_fields
     from radiounet.models.summary import count_parameters, flops_per_tile
     from radiounet.models.unet import UNet, UNetConfig
     from radiounet.train.config import load_config
 
+    if args.set and not args.config:
+        raise RadioUNetError("model-info: --set changes a --config; a model's architecture is in its file")
+    if args.tile_size is not None:
+        require_positive_int(args.tile_size, "tile-size")
     if args.config:
         config = load_config(args.config, args.set)
         model, card, tile = UNet(UNetConfig(**config["model"])), None, config["data"]["tile_size"]
     else:
         model, card = load_model(args.model or DEFAULT_MODEL)
+        require_card_fields(card, args.model or DEFAULT_MODEL, "tile_size", "native_sampling", "threshold")
         tile = card["tile_size"]
     tile = args.tile_size or tile
     print(f"architecture: {model.config.to_dict()}")
@@ -251,7 +276,7 @@ def _cmd_model_info(args):
             print(f"gated: {classes}, its halo and relic kept where the binary network of {gate['binary_model']} "
                   f"reaches {gate['gate_scale']:g}, {GATE_RULE_WORDS[gate.get('gate_rule', 'background')]} "
                   "(validation below: the class network's training)")
-        validation = card["validation"]
+        validation = card.get("validation", {})
         print("validation: " + ", ".join(f"{k} {v:.3f}" for k, v in validation.items() if k != "class_dice"))
         if "class_dice" in validation:
             print("validation Dice per class: " + ", ".join(f"{k} {v:.3f}" for k, v in validation["class_dice"].items()))
@@ -267,10 +292,11 @@ def _cmd_predict(args):
     beam = parse_beam(args.beam) if args.beam else None
     if args.redshift is not None and not 0 < args.redshift < 10:
         raise InvalidParameterError("redshift", args.redshift, "must be between 0 and 10")
+    images = expand_inputs(args.images)
     predictor = Predictor(args.model or DEFAULT_MODEL, args.device, threshold=args.threshold, tile=args.tile,
                           crop=args.crop, blend=args.blend, batch_size=args.batch_size, tta=args.tta,
                           precision=args.precision)
-    summary = predict_files(expand_inputs(args.images), args.out, predictor, beam=beam, redshift=args.redshift,
+    summary = predict_files(images, args.out, predictor, beam=beam, redshift=args.redshift,
                             overwrite=args.overwrite, progress=not args.no_progress, writers=args.writers,
                             quicklook=not args.no_png)
     print(f"predict: {summary.line()}; outputs in {args.out}")
@@ -367,6 +393,12 @@ def _cmd_detect(args):
     problem = _fetch_problem(fetched, cutouts) if args.fetch else None
     if problem:
         raise RadioUNetError(problem)
+    failed = [str(s).startswith("error:") for s in detections["status"]]
+    if any(failed):
+        # Like predict's failed files: the others are measured, the run says so and exits with status 2.
+        first = detections[failed.index(True)]
+        raise RadioUNetError(f"{sum(failed)} cluster(s) could not be measured (status 'error: ...' in "
+                             f"{out}/detections.ecsv), the first {first['name']}: {str(first['status'])[7:]}")
 
 
 def _cmd_evaluate(args):
@@ -402,14 +434,22 @@ def _evaluate_clusters(args, out):
     from radiounet.io.atomic import atomic_path
     from radiounet.io.tables import read_table, write_table
 
+    require_positive_int(args.bootstrap, "bootstrap")
+    positive, negative = ({name.strip().upper() for name in option.split(",") if name.strip()}
+                          for option in (args.positive, args.negative))
+    if not positive or not negative or positive & negative:
+        raise RadioUNetError(f"--positive {args.positive!r} and --negative {args.negative!r} must each name classes, "
+                             "and no class both")
     detections, truth = read_detections(args.detections), read_table(args.truth)
     for column in (args.truth_name_column, args.truth_column):
         if column not in truth.colnames:
             raise RadioUNetError(f"{args.truth}: no column {column} (columns: {', '.join(truth.colnames)})")
     classes = {str(n).strip(): str(c) for n, c in zip(truth[args.truth_name_column], truth[args.truth_column])}
-    evaluation = evaluate_detections(detections, classes, positive=args.positive.split(","),
-                                     negative=args.negative.split(","), metric=args.metric,
-                                     n_bootstrap=args.bootstrap)
+    try:
+        evaluation = evaluate_detections(detections, classes, positive=sorted(positive), negative=sorted(negative),
+                                         metric=args.metric, n_bootstrap=args.bootstrap)
+    except RadioUNetError as exc:
+        raise RadioUNetError(f"{args.detections} against {args.truth}: {exc}") from None
     write_table(evaluation.per_class, out / "confusion.ecsv")
     write_table(evaluation.sweep, out / "threshold_sweep.ecsv")
     summary = dict(metrics=evaluation.metrics, best_threshold=evaluation.best_threshold,
@@ -485,19 +525,30 @@ def _cmd_inject(args):
     beam = parse_beam(args.beam) if args.beam else None
     images = _aperture_images(args)
     if args.catalog:
+        if args.sites is not None:
+            raise RadioUNetError("inject: --sites and --catalog exclude each other (with a catalogue its clusters "
+                                 "are the sites)")
         catalog = _read_catalog(args)
         require_measurable(catalog, args.catalog)
         sites = catalog_sites(catalog, images, beam)
         if not sites:
             raise RadioUNetError(f"{args.catalog}: no usable cluster lies in the images")
     else:
+        args.sites = 5 if args.sites is None else args.sites
         require_positive_int(args.sites, "sites")
+        if args.seed < 0:
+            raise InvalidParameterError("seed", args.seed, "must be >= 0")
         if not 0 < args.redshift < 10:
             raise InvalidParameterError("redshift", args.redshift, "must be between 0 and 10")
         if args.r500:
             r500_kpc = _quantity(args.r500, u.kpc, "r500").to_value(u.kpc)
+            if not 0 < r500_kpc < np.inf:
+                raise InvalidParameterError("r500", args.r500, "must be positive")
         else:
-            r500_kpc = r500_from_m500(_quantity(args.m500, u.Msun, "m500"), args.redshift).to_value(u.kpc)
+            m500 = _quantity(args.m500, u.Msun, "m500")
+            if not 0 < m500.to_value(u.Msun) < np.inf:
+                raise InvalidParameterError("m500", args.m500, "must be positive")
+            r500_kpc = r500_from_m500(m500, args.redshift).to_value(u.kpc)
         re_arcsec = re_kpc / kpc_per_arcsec(args.redshift).to_value(u.kpc / u.arcsec)
         sites = random_sites(images, args.sites, args.redshift, r500_kpc, seed=args.seed, beam=beam,
                              margin_arcsec=2 * re_arcsec)
@@ -570,8 +621,8 @@ def _cmd_benchmark(args):
         raise RadioUNetError(f"{args.against}: a benchmark of plan {against['setups'].meta['plan']}, not "
                              f"{plan}: their images differ, they cannot be compared"
                              + (" (leave out --quick)" if args.quick else " (add --quick)"))
-    out = ensure_writable_directory(args.out or Path("benchmark") / Path(args.model).stem)
     predictor = Predictor(args.model, args.device)
+    out = ensure_writable_directory(args.out or Path("benchmark") / Path(args.model).stem)
     result = run_benchmark(predictor, quick=args.quick, real_data=args.real_data, noise_images=args.noise_images,
                            work_dir=out / "parts", progress=not args.no_progress)
     paths = write_benchmark(result, out, command=args.command_line)
@@ -598,7 +649,8 @@ def _add_segmentation_options(parser):
                         help="the network's arithmetic (default: auto, float16 on CUDA, float32 on CPU; bfloat16 "
                              "speeds the network up 1.1-1.6x on CPUs with AVX512-BF16 or AMX, probabilities "
                              "within 0.1)")
-    parser.add_argument("--beam", help="beam when a header has none: BMAJ[,BMIN,BPA] in arcsec, arcsec, deg")
+    parser.add_argument("--beam", help="beam for images whose header has none (it replaces a header's beam): "
+                                       "BMAJ[,BMIN,BPA] in arcsec, arcsec, deg")
 
 
 def _add_aperture_options(parser):
@@ -613,10 +665,10 @@ def _aperture_images(args):
 
     if not args.factor > 0:
         raise InvalidParameterError("factor", args.factor, "must be positive")
-    images = expand_inputs(args.images)
-    if not images:
-        raise RadioUNetError(f"no FITS image in {' '.join(args.images)}")
-    return images
+    if args.ratio_threshold is not None and not 0 <= args.ratio_threshold < 1:
+        raise InvalidParameterError("ratio-threshold", args.ratio_threshold, "must be at least 0 and below 1 (R is a "
+                                                                             "mean probability)")
+    return expand_inputs(args.images)
 
 
 def _add_fetch_options(parser):
@@ -649,16 +701,18 @@ def _add_catalog_options(parser):
     columns.add_argument("--mass-column", default="MSZ", help="M500")
     columns.add_argument("--mass-unit", default="1e14 Msun", help="unit of the mass column (default: 1e14 Msun)")
     columns.add_argument("--r500-column", help="use this R500 column instead of the mass")
-    columns.add_argument("--r500-unit", default="kpc", help="unit of --r500-column: kpc, Mpc, arcsec, arcmin, deg")
+    columns.add_argument("--r500-unit", help="unit of --r500-column: kpc (default), Mpc, arcsec, arcmin, deg")
 
 
 def _read_catalog(args):
     from radiounet.detect.catalog import read_cluster_catalog
 
+    if args.r500_unit and not args.r500_column:
+        raise RadioUNetError("--r500-unit goes with --r500-column (the catalogue's R500 column)")
     return read_cluster_catalog(
         args.catalog, name=args.name_column, ra=args.ra_column, dec=args.dec_column, redshift=args.redshift_column,
         mass=args.mass_column, mass_unit=_quantity(args.mass_unit, u.Msun, "mass_unit"), r500=args.r500_column,
-        r500_unit=args.r500_unit)
+        r500_unit=args.r500_unit or "kpc")
 
 
 def _survey_names():
@@ -773,10 +827,11 @@ def build_parser():
                          help="threads writing outputs while the next images are segmented (default: 1 up to 4 "
                               "cores, else one per 4 cores up to 4: beside a GPU the writing is the bottleneck)")
     predict.add_argument("--tile", type=int,
-                         help="largest inference tile side in pixels, a multiple of 2**depth (default: 1152; the "
-                              "training tile, 192, with --crop 48: 0.1.0's tiles, twice the time)")
+                         help="largest inference tile side in pixels, a multiple of 2**depth, at least twice it "
+                              "(default: 1152; the training tile, 192, with --crop 48: 0.1.0's tiles, twice the time)")
     predict.add_argument("--crop", type=int,
-                         help="tile border discarded on reassembly, pixels (default: 64, at most a quarter of the tile)")
+                         help="tile border discarded on reassembly, pixels (default: 64, or a quarter of a smaller "
+                              "tile; less than half the tile)")
     predict.add_argument("--blend", default="crop", choices=("crop", "gaussian"),
                          help="averaging of overlapping tiles (default: crop)")
     predict.add_argument("--batch-size", type=int,
@@ -851,7 +906,7 @@ def build_parser():
     inject.add_argument("--n-flux", type=int, default=8, help="flux levels, log-spaced (default: 8)")
     inject.add_argument("--re", default="150 kpc", help="e-folding radius of the halos (default: 150 kpc)")
     inject.add_argument("--catalog", help="inject at these clusters (FITS, CSV or ECSV; Planck PSZ2 as is)")
-    inject.add_argument("--sites", type=int, default=5, help="random sites per image without --catalog (default: 5)")
+    inject.add_argument("--sites", type=int, help="random sites per image without --catalog (default: 5)")
     inject.add_argument("--redshift", type=float, default=0.2, help="redshift of random sites (default: 0.2)")
     inject.add_argument("--m500", default="4e14 Msun", help="M500 of random sites (default: 4e14 Msun)")
     inject.add_argument("--r500", help="R500 of random sites instead of --m500 (kpc, or a quantity)")
@@ -939,15 +994,50 @@ def main(argv=None):
     # Recorded in the model card: the arguments actually parsed (not the caller's sys.argv when called from
     # Python), quoted so that the line runs again in a shell.
     args.command_line = shlex.join(["radio-unet", *(sys.argv[1:] if argv is None else argv)])
+    restore_sigterm = _stop_on_sigterm()
     try:
         status = args.func(args)
+        sys.stdout.flush()  # a reader gone: the BrokenPipeError here, not at exit
     except RadioUNetError as exc:
         print(f"radio-unet: error: {exc}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("radio-unet: terminated; rerun the same command to resume", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("radio-unet: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError as exc:
+        if not _stdout_is_a_pipe():
+            print(f"radio-unet: error: {exc}", file=sys.stderr)
+            return 2
+        # The reader of standard output left (`radio-unet models | head`): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    finally:
+        restore_sigterm()
     return status or 0
+
+
+def _stdout_is_a_pipe():
+    try:
+        return stat.S_ISFIFO(os.fstat(sys.stdout.fileno()).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def _stop_on_sigterm():
+    """Raise :class:`~radiounet.errors.Terminated` on SIGTERM; return the function that puts the previous handler
+    back (nothing to do outside the main thread, where no handler can be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def terminate(signum, frame):
+        raise Terminated
+
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, terminate)
+    return lambda: signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ exception is a bug and keeps its traceback.
 
 import numbers
 
-__all__ = ["RadioUNetError", "InvalidParameterError", "OutputError", "require_positive_int"]
+__all__ = ["RadioUNetError", "InvalidParameterError", "OutputError", "Terminated", "require_positive_int"]
 
 
 class RadioUNetError(Exception):
@@ -36,6 +36,11 @@ class InvalidParameterError(RadioUNetError, ValueError):
 
 class OutputError(RadioUNetError, OSError):
     """An output location cannot be created or written."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a batch system's time limit, ``scancel``, ``kill``) in the command line, raised as an interrupt so
+    that a command stops as on Ctrl-C: no half-written output, and the same command resumes."""
 
 
 def require_positive_int(value, name):

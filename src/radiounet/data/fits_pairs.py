@@ -44,7 +44,12 @@ class FitsPairTiles(EpochDataset):
                                      f"{image.shape}")
             if min(image.shape) < tile_size:
                 raise RadioUNetError(f"{image_path}: image {image.shape} is smaller than a tile ({tile_size})")
-            binary = np.nan_to_num(mask) > 0
+            values = np.unique(mask[np.isfinite(mask)])
+            if len(values) > 2 or (len(values) == 2 and values[0] != 0):
+                shown = ", ".join(f"{v:g}" for v in values[:6]) + (", ..." if len(values) > 6 else "")
+                raise RadioUNetError(f"{mask_path}: holds the values {shown}; a mask holds 0 and one value for "
+                                     "diffuse emission (class labels, as in .labels.fits, are not a mask)")
+            binary = np.nan_to_num(mask) != 0
             self.pairs.append((image, binary, estimate_rms(image), np.argwhere(binary)))
         self.tile_size = int(tile_size)
         self.seed = int(seed)

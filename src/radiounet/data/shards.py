@@ -41,24 +41,23 @@ def _write_shard(path, config, seed, fields, tile_size, stride):
             out.append(tiles)
         field_index.append(np.full(len(tile_origins), index, dtype=np.int64))
         origins.append(tile_origins)
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w", track_order=True) as h5:
-            chunks = (1, tile_size, tile_size)
-            h5.create_dataset("image", data=np.concatenate(images), chunks=chunks, compression="gzip",
-                              compression_opts=1, shuffle=True)
-            h5.create_dataset("mask", data=np.concatenate(masks), chunks=chunks, compression="gzip")
-            h5.create_dataset("labels", data=np.concatenate(labels), chunks=chunks, compression="gzip")
-            h5.create_dataset("field_index", data=np.concatenate(field_index))
-            h5.create_dataset("origin", data=np.concatenate(origins))
-            h5["labels"].attrs["class_names"] = list(CLASS_NAMES)
-            h5.attrs["config"] = json.dumps(config.to_dict(), sort_keys=True)
-            h5.attrs["seed"] = int(seed)
-            h5.attrs["rms_jy_per_beam"] = config.survey.rms_jy
-            h5.attrs["tile_size"] = tile_size
-            h5.attrs["stride"] = stride
-            h5.attrs["first_field"] = int(fields[0])
-            h5.attrs["n_fields"] = len(fields)
-            h5.attrs["radiounet_version"] = __version__
+    with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=True) as h5:
+        chunks = (1, tile_size, tile_size)
+        h5.create_dataset("image", data=np.concatenate(images), chunks=chunks, compression="gzip",
+                          compression_opts=1, shuffle=True)
+        h5.create_dataset("mask", data=np.concatenate(masks), chunks=chunks, compression="gzip")
+        h5.create_dataset("labels", data=np.concatenate(labels), chunks=chunks, compression="gzip")
+        h5.create_dataset("field_index", data=np.concatenate(field_index))
+        h5.create_dataset("origin", data=np.concatenate(origins))
+        h5["labels"].attrs["class_names"] = list(CLASS_NAMES)
+        h5.attrs["config"] = json.dumps(config.to_dict(), sort_keys=True)
+        h5.attrs["seed"] = int(seed)
+        h5.attrs["rms_jy_per_beam"] = config.survey.rms_jy
+        h5.attrs["tile_size"] = tile_size
+        h5.attrs["stride"] = stride
+        h5.attrs["first_field"] = int(fields[0])
+        h5.attrs["n_fields"] = len(fields)
+        h5.attrs["radiounet_version"] = __version__
     return path
 
 
@@ -78,6 +77,8 @@ def write_tile_shards(directory, config, n_fields, seed=0, *, tile_size=192, str
     require_positive_int(tile_size, "tile_size")
     require_positive_int(fields_per_shard, "fields_per_shard")
     require_positive_int(workers, "workers")
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InvalidParameterError("seed", seed, "must be a non-negative integer")
     stride = tile_size if stride is None else stride
     require_positive_int(stride, "stride")
     if tile_size > min(config.shape):
@@ -90,7 +91,7 @@ def write_tile_shards(directory, config, n_fields, seed=0, *, tile_size=192, str
         path = directory / f"shard_{k:05d}.h5"
         fields = list(range(first, min(first + fields_per_shard, n_fields)))
         if path.exists():
-            _check_existing(path, config, seed, fields)
+            _check_existing(path, config, seed, fields, tile_size, stride)
         else:
             jobs.append((path, fields))
     n_shards = -(-n_fields // fields_per_shard)
@@ -106,16 +107,20 @@ def read_shard_attributes(path):
             attrs = dict(h5.attrs)
     except OSError as exc:
         raise RadioUNetError(f"{path}: not a readable HDF5 shard ({exc})") from None
-    if "config" not in attrs:
-        raise RadioUNetError(f"{path}: not a radiounet tile shard (no 'config' attribute)")
-    attrs["config"] = json.loads(attrs["config"])
+    missing = [key for key in ("config", "seed", "tile_size", "stride", "first_field", "n_fields") if key not in attrs]
+    if missing:
+        raise RadioUNetError(f"{path}: not a radiounet tile shard (no {', '.join(missing)} attribute)")
+    try:
+        attrs["config"] = json.loads(attrs["config"])
+    except (TypeError, ValueError) as exc:
+        raise RadioUNetError(f"{path}: not a radiounet tile shard (its config attribute is not JSON: {exc})") from None
     return attrs
 
 
-def _check_existing(path, config, seed, fields):
+def _check_existing(path, config, seed, fields, tile_size, stride):
     attrs = read_shard_attributes(path)
     expected = json.loads(json.dumps(config.to_dict()))
     if attrs["config"] != expected or attrs["seed"] != seed or attrs["first_field"] != fields[0] \
-            or attrs["n_fields"] != len(fields):
-        raise RadioUNetError(f"{path} belongs to another run (configuration, seed or fields differ); "
-                             f"choose an empty directory")
+            or attrs["n_fields"] != len(fields) or attrs["tile_size"] != tile_size or attrs["stride"] != stride:
+        raise RadioUNetError(f"{path} belongs to another run (configuration, seed, fields, tile size or stride "
+                             f"differ); choose an empty directory")

@@ -6,9 +6,9 @@ cannot be used get a ``status`` instead of stopping the run:
 
 ``ok``               position, redshift and R500 known
 ``no_position``      RA or Dec missing, not a number nor a sexagesimal string, or Dec beyond +-90 deg
-``no_redshift``      redshift missing, not a number or <= 0 (and no angular R500 given)
-``no_mass``          M500 missing or <= 0 (R500 from the mass)
-``no_r500``          the given R500 missing or <= 0
+``no_redshift``      redshift missing, not a number, <= 0 or above 10 (and no angular R500 given)
+``no_mass``          M500 missing or <= 0 (R500 from the mass), or giving an R500 beyond 5 Mpc or 5 deg
+``no_r500``          the given R500 missing, <= 0, or beyond 5 Mpc or 5 deg (a wrong unit: no cluster is that large)
 ``duplicate_name``   a second row with a name already seen (the first one is kept)
 
 RA and Dec are degrees, or sexagesimal strings (RA in hours: ``"12:34:56.7"``
@@ -27,7 +27,13 @@ from radiounet.errors import InvalidParameterError, RadioUNetError
 from radiounet.io.tables import count_text, read_table
 from radiounet.sky.cosmology import DEFAULT_COSMOLOGY, kpc_per_arcsec, r500_from_m500
 
-__all__ = ["read_cluster_catalog", "require_measurable"]
+__all__ = ["read_cluster_catalog", "require_measurable", "MAX_REDSHIFT", "MAX_R500_ANGLE", "MAX_R500_LENGTH"]
+
+#: Beyond these a catalogue value is a unit error, not a cluster (the most massive clusters have R500 of 2 Mpc,
+#: the nearest, Virgo, about 3 degrees).
+MAX_REDSHIFT = 10.0
+MAX_R500_LENGTH = 5 * u.Mpc
+MAX_R500_ANGLE = 5 * u.deg
 
 
 def _numbers(column):
@@ -113,7 +119,7 @@ def read_cluster_catalog(path, *, name="NAME", ra="RA", dec="DEC", redshift="RED
     names = [str(v).strip() for v in table[name]]
     ra_deg, dec_deg, z = _angles(table[ra], u.hourangle), _angles(table[dec], u.deg), _numbers(table[redshift])
     ra_deg = np.mod(ra_deg, 360.0)  # -10 or 370 deg: the same place as 350 or 10
-    z_ok = np.isfinite(z) & (z > 0)
+    z_ok = np.isfinite(z) & (z > 0) & (z <= MAX_REDSHIFT)
     scale = np.full(n, np.nan)
     scale[z_ok] = kpc_per_arcsec(z[z_ok], cosmology).to_value(u.kpc / u.arcsec)
     m500 = np.full(n, np.nan)
@@ -132,7 +138,9 @@ def read_cluster_catalog(path, *, name="NAME", ra="RA", dec="DEC", redshift="RED
         r500_kpc[usable] = r500_from_m500(m500[usable] * u.Msun, z[usable], cosmology).to_value(u.kpc)
         r500_arcsec = r500_kpc / scale
     status = np.full(n, "ok", dtype="U16")
-    size_ok = np.isfinite(r500_arcsec) & (r500_arcsec > 0)
+    with np.errstate(invalid="ignore"):
+        size_ok = (np.isfinite(r500_arcsec) & (r500_arcsec > 0) & (r500_arcsec <= MAX_R500_ANGLE.to_value(u.arcsec))
+                   & ~(r500_kpc > MAX_R500_LENGTH.to_value(u.kpc)))
     angle_given = r500 is not None and r500_unit.physical_type == "angle"
     status[~size_ok] = "no_mass" if r500 is None else "no_r500"
     if not angle_given:

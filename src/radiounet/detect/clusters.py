@@ -168,7 +168,7 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
             row.update(done)
             continue
         _measure(row, position, path, wcs, predictor, factor, ratio_threshold, beam, views)
-        if journal is not None:
+        if journal is not None and not row["status"].startswith("error:"):  # an error is tried again next time
             journal.add(row)
     table = QTable(rows=rows, names=DETECTION_COLUMNS) if rows else QTable(names=DETECTION_COLUMNS)
     for name, unit in (("ra", u.deg), ("dec", u.deg), ("r500_kpc", u.kpc), ("r500_arcsec", u.arcsec),

@@ -127,7 +127,10 @@ def evaluate_detections(detections, truth_classes, *, positive=DEFAULT_POSITIVE,
     decided = np.isin(classes, list(positive | negative))
     actual = np.isin(classes[decided], list(positive))
     if not decided.any():
-        raise RadioUNetError("no cluster with a positive or negative truth class was measured")
+        found = ", ".join(sorted(set(classes))) or "none"
+        raise RadioUNetError(f"no cluster with a positive or negative truth class was measured: {len(classes)} "
+                             f"measured detections have a truth row (classes: {found}), {n_unmatched} have none or "
+                             "no R; check the names, --positive and --negative")
     metrics = {}
     point = binary_metrics(detected[decided], actual)
     rng = np.random.default_rng(seed)

@@ -27,7 +27,7 @@ from astropy.coordinates import SkyCoord
 from astropy.table import QTable, vstack
 from tqdm import tqdm
 
-from radiounet.data.normalize import blank_fill, estimate_rms
+from radiounet.data.normalize import blank_fill, estimate_rms, fill_value, not_fill
 from radiounet.detect.aperture import aperture_ratio
 from radiounet.errors import InvalidParameterError, RadioUNetError
 from radiounet.io.atomic import atomic_path
@@ -108,6 +108,11 @@ def random_sites(image_paths, n_per_image, z, r500_kpc, *, margin_arcsec=0.0, se
     for path in image_paths:
         with read_radio_image(path, beam) as image:
             require_beams_across(image)
+            values = not_fill(image.data, fill_value(image.data))
+            if not np.isfinite(image.data).any():
+                raise RadioUNetError(f"{path}: every pixel is blank (NaN or infinite)")
+            if not values.size or values.min() == values.max():
+                raise RadioUNetError(f"{path}: the pixels are constant where not blank: no noise to inject into")
             ny, nx = image.shape
             margin = int(np.ceil(margin_arcsec / image.pixel_arcsec))
             if 2 * margin >= min(ny, nx):
@@ -243,15 +248,20 @@ def run_injections(sites, predictor, fluxes, re_kpc, out_dir, *, factor=2.2, rat
     tables = []
     for site in tqdm(sites, unit="site", desc="inject", disable=not progress):
         path = parts / f"{site.name}.ecsv"
+        # A site's table is reused only if made the same way: a run resumed, not one with other settings.
+        settings = dict(fluxes_jy=fluxes, re_kpc=float(re_kpc), factor=float(factor),
+                        ratio_threshold=float(ratio_threshold), model=str(predictor.model_name),
+                        beam=None if beam is None else str(beam), image=str(site.image),
+                        ra_deg=float(site.position.ra.deg), dec_deg=float(site.position.dec.deg), z=float(site.z),
+                        r500_kpc=float(site.r500_kpc))
         if path.exists():
             table = QTable.read(path, format="ascii.ecsv")
-            if np.allclose(table["flux"].to_value(u.mJy), np.array(fluxes) * 1e3) and \
-                    table.meta.get("ratio_threshold") == ratio_threshold:
+            if table.meta.get("settings") == settings:
                 tables.append(table)
                 continue
         table = inject_site(site, predictor, fluxes, re_kpc, factor=factor, ratio_threshold=ratio_threshold,
                             beam=beam, cosmology=cosmology)
-        table.meta["ratio_threshold"] = ratio_threshold
+        table.meta.update(ratio_threshold=ratio_threshold, settings=settings)
         write_table(table, path)
         tables.append(table)
     table = vstack(tables, metadata_conflicts="silent") if tables else _table([])

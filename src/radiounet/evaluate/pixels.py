@@ -94,9 +94,10 @@ def _read_plane(path):
 
 
 def _truth_on_grid(mask_path, prob_wcs, prob_shape):
+    """The truth mask on the prediction's pixel grid, and where the mask covers that grid."""
     mask, _, mask_wcs = _read_plane(mask_path)
     if mask.shape == tuple(prob_shape) and (not mask_wcs.has_celestial or mask_wcs.wcs.compare(prob_wcs.wcs)):
-        return mask > 0.5
+        return mask > 0.5, np.ones(mask.shape, bool)
     if not mask_wcs.has_celestial or not prob_wcs.has_celestial:
         raise RadioUNetError(f"{mask_path}: the truth mask has another shape than the prediction "
                              f"({mask.shape} vs {tuple(prob_shape)}) and no celestial WCS to regrid it")
@@ -104,17 +105,18 @@ def _truth_on_grid(mask_path, prob_wcs, prob_shape):
 
     regridded, footprint = reproject_interp((mask, mask_wcs), prob_wcs, shape_out=tuple(prob_shape),
                                             order="nearest-neighbor")
-    return (np.nan_to_num(regridded) > 0.5) & (footprint > 0)
+    return (np.nan_to_num(regridded) > 0.5) & (footprint > 0), footprint > 0
 
 
-def pixel_counts(probability, truth, threshold):
+def pixel_counts(probability, truth, threshold, covered=None):
     """Pixels, truth pixels, predicted pixels, TP, FP and FN of the pixels called diffuse
     (:func:`radiounet.models.outputs.called_diffuse`: ``probability >= threshold``, as in
     ``STEM.mask.fits``) against ``truth``.
 
-    Pixels where the probability is NaN (blank in the image) are not counted.
+    Pixels where the probability is NaN (blank in the image), or outside ``covered`` (where the truth is
+    known; default: everywhere), are not counted.
     """
-    valid = np.isfinite(probability)
+    valid = np.isfinite(probability) if covered is None else np.isfinite(probability) & covered
     predicted = called_diffuse(np.nan_to_num(probability, nan=0.0), threshold) & valid
     truth = np.asarray(truth, bool) & valid
     tp = int(np.sum(predicted & truth))
@@ -145,8 +147,10 @@ def pixel_metrics(pairs, threshold=None):
     for prob_path, mask_path in pairs:
         probability, header, prob_wcs = _read_plane(prob_path)
         cut = float(threshold if threshold is not None else header.get("RUTHRESH", 0.5))
-        truth = _truth_on_grid(mask_path, prob_wcs, probability.shape)
-        counts = pixel_counts(probability, truth, cut)
+        truth, covered = _truth_on_grid(mask_path, prob_wcs, probability.shape)
+        if not covered.any():
+            raise RadioUNetError(f"{mask_path}: the truth mask does not overlap {prob_path}")
+        counts = pixel_counts(probability, truth, cut, covered)
         rows.append(dict(image=str(prob_path), truth_mask=str(mask_path), **counts,
                          **overlap_metrics(counts["tp"], counts["fp"], counts["fn"])))
     table = QTable(rows=rows, names=PIXEL_COLUMNS) if rows else QTable(names=PIXEL_COLUMNS)

@@ -8,10 +8,10 @@ table of what was fetched.
 
 from importlib import import_module
 
-__all__ = ["CUTOUT_STATUSES", "SURVEY_SERVICES", "CutoutService", "DownloadResult", "cutout_filename",
-           "default_cutout_size", "download_fits", "fetch_cutouts", "get_service"]
+__all__ = ["CUTOUT_STATUSES", "SURVEY_SERVICES", "CutoutService", "DownloadResult", "default_cutout_size",
+           "download_fits", "fetch_cutouts", "get_service"]
 
-_MODULES = {"CUTOUT_STATUSES": "cutouts", "cutout_filename": "cutouts", "default_cutout_size": "cutouts",
+_MODULES = {"CUTOUT_STATUSES": "cutouts", "default_cutout_size": "cutouts",
             "fetch_cutouts": "cutouts", "DownloadResult": "download", "download_fits": "download",
             "SURVEY_SERVICES": "services", "CutoutService": "services", "get_service": "services"}
 

@@ -10,6 +10,7 @@ and a change of size or service fetches again. Rows the catalogue cannot place
 catalogue's status.
 """
 
+import hashlib
 import json
 import sys
 import threading
@@ -27,7 +28,7 @@ from radiounet.fetch.download import download_fits, fits_image_status
 from radiounet.io.atomic import atomic_path, ensure_writable_directory
 from radiounet.io.names import safe_filename
 
-__all__ = ["CUTOUT_STATUSES", "cutout_filename", "default_cutout_size", "fetch_cutouts"]
+__all__ = ["CUTOUT_STATUSES", "default_cutout_size", "fetch_cutouts"]
 
 #: Statuses of a row of the table of :func:`fetch_cutouts`, besides the catalogue's own.
 CUTOUT_STATUSES = ("fetched", "cached", "not_found", "outside_footprint", "not_fits", "http_error", "failed")
@@ -37,11 +38,6 @@ CONTEXT_BEAMS = 24
 _FINAL_ANSWERS = ("not_found", "outside_footprint")
 #: Rows in a row that could not reach the service before the run stops: the template or the network is wrong.
 _UNREACHABLE_ROWS = 8
-
-
-def cutout_filename(name):
-    """File name of a cluster's cutout: ``<name>.fits`` with unsafe characters replaced by ``_``."""
-    return safe_filename(name) + ".fits"
 
 
 def default_cutout_size(r500, beam, factor=2.2):
@@ -124,7 +120,8 @@ def fetch_cutouts(catalog, service, out, *, size=None, max_size=2 * u.deg, facto
         if value is not None and not (np.isfinite(u.Quantity(value).value) and u.Quantity(value).value > 0):
             raise InvalidParameterError(name, value, "must be a positive angle")
     out = ensure_writable_directory(out).resolve()
-    rows = [_plan_row(cluster, service, out, size, u.Quantity(max_size, u.arcmin), factor) for cluster in catalog]
+    rows = _separate_files([_plan_row(cluster, service, out, size, u.Quantity(max_size, u.arcmin), factor)
+                            for cluster in catalog], out)
     jobs = [row for row in rows if row["url"] and (overwrite or not _answered_before(row, out))]
     if jobs:
         (out / ".requests").mkdir(exist_ok=True)
@@ -133,6 +130,7 @@ def fetch_cutouts(catalog, service, out, *, size=None, max_size=2 * u.deg, facto
         if row["status"] not in ("fetched", "cached"):
             row["file"] = ""
     names = ("name", "ra", "dec", "size", "status", "file", "n_bytes", "attempts", "message", "url")
+    rows = [{key: row[key] for key in names} for row in rows]
     table = QTable(rows=rows, names=names) if rows else QTable(names=names)
     for column, unit in (("ra", u.deg), ("dec", u.deg), ("size", u.arcmin)):
         table[column] = u.Quantity(table[column], unit, dtype=float)
@@ -173,7 +171,21 @@ def _download_all(jobs, out, workers, options, progress):
 
 
 def _request_path(out, row):
-    return out / ".requests" / (safe_filename(row["name"]) + ".json")
+    return out / ".requests" / (row["stem"] + ".json")
+
+
+def _separate_files(rows, out):
+    """Give clusters whose names differ only in characters a file name cannot hold ("A B", "A_B"), or in case
+    (one file on macOS and Windows), files of their own: their stem takes a hash of the name."""
+    names_of_stem = {}
+    for row in rows:
+        names_of_stem.setdefault(row["stem"].lower(), set()).add(row["name"])
+    for row in rows:
+        if len(names_of_stem[row["stem"].lower()]) > 1:
+            row["stem"] += "_" + hashlib.sha1(row["name"].encode()).hexdigest()[:8]
+            if row["file"]:
+                row["file"] = str(out / f"{row['stem']}.fits")
+    return rows
 
 
 def _answered_before(row, out):
@@ -208,7 +220,7 @@ def _plan_row(cluster, service, out, size, max_size, factor):
     status = str(cluster["status"])
     ra, dec = cluster["ra"].to_value(u.deg), cluster["dec"].to_value(u.deg)
     row = dict(name=str(cluster["name"]), ra=ra, dec=dec, size=np.nan, status=status, file="", n_bytes=0,
-               attempts=0, message="", url="")
+               attempts=0, message="", url="", stem=safe_filename(cluster["name"]))
     placeable = status not in ("no_position", "duplicate_name")
     if size is None:
         r500 = cluster["r500_arcsec"]
@@ -223,5 +235,5 @@ def _plan_row(cluster, service, out, size, max_size, factor):
         row["message"] = f"size capped at {max_size.to_value(u.arcmin):g} arcmin from {size.to_value(u.arcmin):.1f}"
         size = max_size
     row.update(size=round(size.to_value(u.arcmin), 3), url=service.url(row["name"], ra, dec, size),
-               file=str(out / cutout_filename(row["name"])), status="pending")
+               file=str(out / f"{row['stem']}.fits"), status="pending")
     return row

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from radiounet.detect.sources import diffuse_sources
 from radiounet.errors import RadioUNetError, require_positive_int
-from radiounet.inference.outputs import output_paths, write_prediction
+from radiounet.inference.outputs import made_by, output_paths, write_prediction
 from radiounet.io.atomic import ensure_writable_directory
 from radiounet.io.image import read_radio_image
 
@@ -50,7 +50,13 @@ PRODUCT_SUFFIXES = (".mask.fits", ".labels.fits", ".prob.fits", ".spread.fits", 
 
 
 def expand_inputs(inputs):
-    """Files as given; a folder stands for the FITS images in it, without radiounet's own products."""
+    """Files as given; a folder stands for the FITS images in it, without radiounet's own products.
+
+    Raises
+    ------
+    RadioUNetError
+        If that leaves no file (empty folders).
+    """
     paths = []
     for item in inputs:
         item = Path(item)
@@ -59,6 +65,8 @@ def expand_inputs(inputs):
                                 and not p.name.lower().endswith(PRODUCT_SUFFIXES)))
         else:
             paths.append(item)
+    if not paths:
+        raise RadioUNetError(f"no FITS image in {' '.join(map(str, inputs))}")
     return paths
 
 
@@ -106,10 +114,30 @@ def _segment(opened, out, predictor, redshift, progress=False):
                 write_prediction(out, radio, image_jy, prediction, sources, predictor)
             except BaseException:
                 for written in out.values():  # no partial set of outputs (a full disk): all or none
-                    written.unlink(missing_ok=True)
+                    if written.is_file():
+                        written.unlink()
                 raise
 
     return write, radio.data.size / 1e6
+
+
+def _require_same_making(prob_path, predictor):
+    """Outputs skipped as done must be this model's at this threshold (the cards :mod:`.outputs` writes; maps
+    written before ``RUMODSHA`` are compared by the model's name)."""
+    from astropy.io import fits
+
+    try:
+        header = fits.getheader(prob_path)
+    except (OSError, ValueError) as exc:
+        raise RadioUNetError(f"{prob_path}: not a readable FITS file ({exc}); give --overwrite") from None
+    made = made_by(predictor)
+    same = header.get("RUMODEL") == made["RUMODEL"] and header.get("RUMODSHA", made["RUMODSHA"]) == made["RUMODSHA"] \
+        and np.isclose(header.get("RUTHRESH", np.nan), made["RUTHRESH"])
+    if not same:
+        raise RadioUNetError(f"{prob_path}: made with model {header.get('RUMODEL')} (sha256 "
+                             f"{header.get('RUMODSHA', '?')}...) at threshold {header.get('RUTHRESH')}, not "
+                             f"{made['RUMODEL']} ({made['RUMODSHA']}...) at {made['RUTHRESH']:g}; give --overwrite "
+                             "to replace the outputs, or another --out")
 
 
 def _remove_scratch(scratch):
@@ -156,13 +184,24 @@ def predict_files(paths, out_dir, predictor, *, beam=None, redshift=None, overwr
     if writers is None:
         writers = default_writers()
     require_positive_int(writers, "writers")
+    unique = {}
+    for path in paths:
+        unique.setdefault(Path(path).resolve(), path)  # a file given twice (a folder and its file) is done once
+    paths = list(unique.values())
+    first_of_stem = {}
+    for path in paths:
+        other = first_of_stem.setdefault(image_stem(path), path)
+        if other != path:
+            raise RadioUNetError(f"{path}: its outputs would overwrite those of {other} (both {image_stem(path)}.*); "
+                                 "segment them into different --out folders")
     out_dir = ensure_writable_directory(out_dir)
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     summary = BatchSummary()
     todo = []
-    for path in list(paths)[rank::world]:
+    for path in paths[rank::world]:
         outputs = output_paths(out_dir, image_stem(path), predictor.tta, bool(predictor.class_names), quicklook)
         if not overwrite and all(p.exists() for p in outputs.values()):
+            _require_same_making(outputs["prob"], predictor)
             summary.skipped.append(path)
         else:
             todo.append((path, outputs))

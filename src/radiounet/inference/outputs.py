@@ -21,7 +21,7 @@ from radiounet.io.atomic import atomic_path
 from radiounet.io.fits import write_image
 from radiounet.io.tables import write_table
 
-__all__ = ["output_paths", "write_prediction", "class_cube_header"]
+__all__ = ["output_paths", "write_prediction", "class_cube_header", "made_by"]
 
 #: Pixels shown along the longer side of the quick-look (its image area is about 600 pixels wide).
 _MAX_DISPLAY_PIXELS = 800
@@ -34,9 +34,18 @@ def output_paths(out_dir, stem, tta=False, classes=False, quicklook=True):
     return {name.split(".")[0]: out_dir / f"{stem}.{name}" for name in names}
 
 
+def made_by(predictor):
+    """The header cards that say what made ``predictor``'s outputs: ``{"RUMODEL": name, "RUMODSHA": start of the
+    model file's sha256, "RUTHRESH": threshold}``."""
+    return {"RUMODEL": Path(predictor.model_name).name[-60:], "RUMODSHA": predictor.model_sha256,
+            "RUTHRESH": predictor.threshold}
+
+
 def _cards(predictor, content):
-    return [("CONTENT", content[:60], ""), ("RUMODEL", Path(predictor.model_name).name[-60:], "model"),
-            ("RUVERS", __version__, "radiounet version"), ("RUTHRESH", predictor.threshold, "mask threshold")]
+    made = made_by(predictor)
+    return [("CONTENT", content[:60], ""), ("RUMODEL", made["RUMODEL"], "model"),
+            ("RUMODSHA", made["RUMODSHA"], "sha256 of the model file (start)"),
+            ("RUVERS", __version__, "radiounet version"), ("RUTHRESH", made["RUTHRESH"], "mask threshold")]
 
 
 def _regions(sources, wcs, pixel_arcsec):

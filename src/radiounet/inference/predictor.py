@@ -36,7 +36,7 @@ from radiounet.io.image import require_beams_across
 from radiounet.io.memmap import release_pages
 from radiounet.models.fusion import fold_batch_norm
 from radiounet.models.outputs import called_diffuse, probabilities
-from radiounet.models.store import DEFAULT_MODEL, load_model
+from radiounet.models.store import DEFAULT_MODEL, load_model, require_card_fields, resolve_model_path, sha256_of
 
 __all__ = ["Predictor", "Prediction", "PreparedImage", "PRECISIONS", "PRECISION_TOLERANCE"]
 
@@ -178,21 +178,32 @@ class Predictor:
                  batch_size=None, tta=False, precision="auto"):
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
+        try:
+            self.device = torch.device(device)
+        except RuntimeError:
+            raise InvalidParameterError("device", device, "must be auto, cpu, cuda or cuda:N") from None
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise InvalidParameterError("device", device, f"needs a CUDA device, and this PyTorch "
+                                                          f"({torch.__version__}) sees none")
         #: The network's arithmetic: float32, bfloat16 or float16 (what ``precision`` means on ``device``).
         self.precision = _resolve_precision(precision, self.device)
         self.model, self.card = load_model(model, self.device)
+        require_card_fields(self.card, model, "tile_size", "threshold", "native_sampling")
         # Same numbers within float rounding, fewer passes over the activations, faster convolutions (oneDNN on
         # CPU, tensor cores on GPU).
         self.model = fold_batch_norm(self.model).to(memory_format=torch.channels_last)
         self.model_name = str(model)
+        #: The start of the model file's sha256: which weights made a map (the ``RUMODSHA`` card of its outputs).
+        self.model_sha256 = sha256_of(resolve_model_path(model))[:16]
         #: The training tile: the network's context, and the noise mesh's box (twice it) as in training.
         self.tile = int(self.card["tile_size"])
         self.multiple = self.model.multiple
         self.inference_tile = INFERENCE_TILE if tile is None else int(tile)
-        if self.inference_tile < self.multiple or self.inference_tile % self.multiple:
+        # The lowest level must keep 2 x 2 pixels: the network pads by reflection.
+        if self.inference_tile < 2 * self.multiple or self.inference_tile % self.multiple:
             raise InvalidParameterError("tile", self.inference_tile,
-                                        f"must be a positive multiple of {self.multiple} for this model")
+                                        f"must be a multiple of {self.multiple}, at least {2 * self.multiple}, "
+                                        "for this model")
         self.crop = min(INFERENCE_CROP, self.inference_tile // 4) if crop is None else int(crop)
         if not 0 <= self.crop < self.inference_tile / 2:
             raise InvalidParameterError("crop", self.crop, f"must be >= 0 and less than half the tile "

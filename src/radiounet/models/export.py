@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from radiounet.errors import RadioUNetError
-from radiounet.io.atomic import atomic_path
+from radiounet.io.atomic import atomic_path, ensure_writable_directory
 from radiounet.models.outputs import probabilities
 from radiounet.models.store import load_model
 
@@ -68,6 +68,10 @@ def export_onnx(model, path):
     except ImportError:
         raise RadioUNetError("ONNX export needs the onnx and onnxscript packages: "
                              "pip install 'radiounet[onnx]'") from None
+    path = Path(path)
+    if path.is_dir():
+        raise RadioUNetError(f"{path}: is a folder; give the ONNX file's name")
+    ensure_writable_directory(path.parent)  # before the tracing's seconds, not after
     network, card = load_model(model, "cpu")
     wrapped = ProbabilityNetwork(network, bool(card.get("classes"))).eval()
     example = torch.zeros(1, 1, card["tile_size"], card["tile_size"])
@@ -89,7 +93,6 @@ def export_onnx(model, path):
     proto = program.model_proto
     entry = proto.metadata_props.add()
     entry.key, entry.value = ONNX_CARD_KEY, json.dumps(card)
-    path = Path(path)
     with atomic_path(path) as tmp:
         onnx.save_model(proto, str(tmp))
     return path

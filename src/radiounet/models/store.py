@@ -23,7 +23,7 @@ from radiounet.models.unet import UNetConfig
 
 __all__ = ["DEFAULT_MODEL", "save_model", "load_model", "load_weights", "deepen_state", "widen_state",
            "read_model_card", "available_models", "model_table", "benchmark_headlines", "sha256_of",
-           "resolve_model_path", "build_model", "is_gated", "require_one_network"]
+           "resolve_model_path", "build_model", "is_gated", "require_one_network", "require_card_fields"]
 
 _CARD_KEY = "radiounet_model_card"
 #: The model used when none is named.
@@ -178,7 +178,44 @@ def read_model_card(name_or_path):
         raise RadioUNetError(f"{path}: not a readable safetensors model ({exc})") from None
     if _CARD_KEY not in metadata:
         raise RadioUNetError(f"{path}: safetensors file without a radiounet model card")
-    return json.loads(metadata[_CARD_KEY])
+    try:
+        card = json.loads(metadata[_CARD_KEY])
+    except ValueError as exc:
+        raise RadioUNetError(f"{path}: its model card is not valid JSON ({exc})") from None
+    _check_card(card, path)
+    return card
+
+
+#: Fields of a model card that the commands read, and their types; every card has ``architecture``.
+_CARD_FIELDS = {"architecture": dict, "threshold": (int, float), "tile_size": int, "native_sampling": dict,
+                "training": dict}
+_SAMPLING_FIELDS = {"beam_fwhm_pixels": (int, float), "bmaj_arcsec": (int, float), "pixel_arcsec": (int, float),
+                    "survey": str}
+
+
+def _check_card(card, path):
+    if not isinstance(card, dict):
+        raise RadioUNetError(f"{path}: its model card is not a JSON object")
+    require_card_fields(card, path, "architecture")
+    for fields, where, prefix in ((_CARD_FIELDS, card, ""),
+                                  (_SAMPLING_FIELDS, card.get("native_sampling") or {}, "native_sampling.")):
+        for key, kind in fields.items():
+            value = where.get(key)
+            if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+                raise RadioUNetError(f"{path}: its model card's {prefix}{key} is a {type(value).__name__}, not a "
+                                     f"{kind.__name__ if isinstance(kind, type) else 'number'}")
+
+
+def require_card_fields(card, path, *names):
+    """Raise a one-line error naming ``path`` if the model card lacks one of ``names`` (``native_sampling``
+    also needs its four entries)."""
+    for name in names:
+        if card.get(name) is None:
+            raise RadioUNetError(f"{path}: its model card lacks {name}")
+        if name == "native_sampling":
+            for key in _SAMPLING_FIELDS:
+                if card[name].get(key) is None:
+                    raise RadioUNetError(f"{path}: its model card lacks native_sampling.{key}")
 
 
 def load_model(name_or_path, device="cpu"):

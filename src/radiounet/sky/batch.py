@@ -118,7 +118,11 @@ def simulate_to_directory(directory, config, n_fields, seed=0, *, workers=1, pre
     provenance = json.loads(json.dumps(_provenance(config, seed, prefix, quicklook)))
     provenance_path = directory / "simulation.json"
     if provenance_path.exists():
-        previous = json.loads(provenance_path.read_text())
+        try:
+            previous = json.loads(provenance_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise RadioUNetError(f"{provenance_path}: not a readable record of the simulation ({exc}); choose an "
+                                 "empty directory") from None
         if previous != provenance:
             raise RadioUNetError(
                 f"{directory} holds a simulation with another configuration or seed "

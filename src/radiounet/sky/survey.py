@@ -165,6 +165,8 @@ def custom_survey(name, bmaj, pixel_scale, rms, frequency, bmin=None, bpa=0 * u.
         pa = u.Quantity(bpa).to(u.deg)
     except (u.UnitsError, TypeError, ValueError):
         raise InvalidParameterError("bpa", bpa, "must be an angle") from None
+    if not np.isfinite(pa.value):
+        raise InvalidParameterError("bpa", bpa, "must be a finite angle")
     beam = Beam(major=bmaj_arcsec * u.arcsec, minor=bmin_arcsec * u.arcsec, pa=pa)
     return Survey(
         name=name,

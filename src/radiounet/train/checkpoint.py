@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from radiounet.errors import RadioUNetError
@@ -20,6 +21,9 @@ from radiounet.models.store import load_weights
 __all__ = ["save_checkpoint", "load_checkpoint", "checkpoint_exists"]
 
 _AVERAGE_FILE = "last.average.safetensors"
+#: What last.json holds: the training loop's state, and the optimizer's and scheduler's non-tensor parts.
+_STATE_KEYS = ("epoch", "best_dice", "best_epoch", "best_metrics", "stale_epochs", "seconds", "optimizer",
+               "scheduler")
 
 
 def _paths(directory):
@@ -80,13 +84,17 @@ def load_checkpoint(directory, model, optimizer, scheduler, device, average=None
     folder, model_path, optimizer_path, state_path = _paths(directory)
     try:
         state = json.loads(state_path.read_text())
+        missing = [key for key in _STATE_KEYS if key not in state] if isinstance(state, dict) else ["all"]
+        if missing:
+            raise ValueError(f"{state_path.name} lacks {', '.join(missing)}")
         load_weights(model, model_path)
         optimizer.load_state_dict(_unflatten_optimizer(load_file(str(optimizer_path), device=str(device)),
                                                        state.pop("optimizer")))
         scheduler.load_state_dict(state.pop("scheduler"))
         if average is not None:
             average.load_state_dict(load_file(str(folder / _AVERAGE_FILE), device=str(device)))
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, SafetensorError, RadioUNetError) as exc:
         raise RadioUNetError(f"{state_path.parent}: cannot resume from the checkpoint ({exc}); "
                              "delete the checkpoints folder to start again") from None
     return state
+

@@ -7,10 +7,12 @@ a typo never goes unnoticed.
 
 import copy
 import dataclasses
+import math
 import sys
 from pathlib import Path
 
 from radiounet.errors import InvalidParameterError, RadioUNetError
+from radiounet.models.unet import UNetConfig
 from radiounet.sky.field import SkyConfig
 from radiounet.sky.labels import CLASS_NAMES, LABEL_RULES
 from radiounet.sky.survey_distribution import SurveyDistribution
@@ -138,14 +140,15 @@ def load_config(path=None, overrides=()):
         path = Path(path)
         source = str(path)
         try:
-            user = tomllib.loads(path.read_text())
+            user = tomllib.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise RadioUNetError(f"{path}: not a UTF-8 text file (a TOML config is expected)") from None
         except OSError as exc:
             raise RadioUNetError(f"{path}: cannot read the config file ({exc.strerror or exc})") from None
         except tomllib.TOMLDecodeError as exc:
             raise RadioUNetError(f"{path}: not valid TOML ({exc})") from None
         _merge(config, user, source)
-    apply_overrides(config, overrides)
-    validate_config(config, source)
+    validate_config(config, source, apply_overrides(config, overrides))
     return config
 
 
@@ -158,6 +161,8 @@ def config_over_defaults(config, source):
 
 
 def _merge(config, user, source):
+    if not isinstance(user, dict):
+        raise RadioUNetError(f"{source}: not a table of sections ([model], [data], ...)")
     for section, values in user.items():
         if section not in DEFAULTS:
             raise RadioUNetError(f"{source}: unknown section [{section}]; known: {', '.join(DEFAULTS)}")
@@ -179,7 +184,8 @@ def _set(config, section, key, value, source):
 
 
 def apply_overrides(config, overrides):
-    """Apply ``section.key=value`` strings to ``config`` in place."""
+    """Apply ``section.key=value`` strings to ``config`` in place; return the ``(section, key)`` pairs set."""
+    overridden = set()
     for item in overrides:
         name, sep, text = item.partition("=")
         section, dot, key = name.strip().partition(".")
@@ -192,6 +198,8 @@ def apply_overrides(config, overrides):
         except tomllib.TOMLDecodeError:
             value = text  # a bare word is a string
         _set(config, section, key, value, "--set")
+        overridden.add((section, key))
+    return overridden
 
 
 def sky_config(config):
@@ -208,86 +216,109 @@ def survey_distribution(config):
 
 
 def _like(value, default):
-    """Whether a list value has the form of its default: a range of two numbers, or a list of names."""
+    """Whether a list value has the form of its default: a range of finite numbers, or a list of names."""
+    if not default:
+        return all(isinstance(v, str) for v in value)
     if all(isinstance(d, str) for d in default):
         return bool(value) and all(isinstance(v, str) for v in value)
-    return len(value) == len(default) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    return len(value) == len(default) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                              and math.isfinite(v) for v in value)
 
 
-def validate_config(config, source="config"):
-    """Check values that have a type but also a range."""
+def validate_config(config, source="config", overridden=()):
+    """Check values that have a type but also a range.
+
+    An error names ``source`` (the config file), or ``--set`` for a key in
+    ``overridden`` (the ``(section, key)`` pairs that :func:`apply_overrides` set).
+    """
+    def fail(section, key, text):
+        origin = "--set" if (section, key) in overridden else source
+        raise RadioUNetError(f"{origin}: {section}.{key} {text}")
+
+    for section, values in config.items():
+        for key, value in values.items():
+            default = DEFAULTS[section][key]
+            if isinstance(default, list) and not _like(value, default):
+                form = f"like {default}" if default else "a list of strings"
+                fail(section, key, f"must be {form}, not {value!r}")
+            if isinstance(value, float) and not math.isfinite(value):
+                fail(section, key, f"must be a finite number, not {value!r}")
     for name, build in (("sky", sky_config), ("survey", survey_distribution)):
-        for key, value in config[name].items():
-            if isinstance(DEFAULTS[name][key], list) and not _like(value, DEFAULTS[name][key]):
-                raise RadioUNetError(f"{source}: {name}.{key} must be like {DEFAULTS[name][key]}, not {value!r}")
         try:
             build(config)
         except InvalidParameterError as exc:
             section = "data" if name == "sky" and exc.name in _SKY_KEYS_ELSEWHERE else name
-            raise RadioUNetError(f"{source}: {section}.{exc.name} = {exc.value}: {exc.reason}") from None
+            fail(section, exc.name, f"= {exc.value}: {exc.reason}")
+    try:
+        UNetConfig(**config["model"])
+    except InvalidParameterError as exc:
+        fail("model", exc.name.removeprefix("model."), f"= {exc.value!r}: {exc.reason}")
     for (section, key), choices in _CHOICES.items():
         if config[section][key] not in choices:
-            raise RadioUNetError(f"{source}: {section}.{key} must be one of {', '.join(choices)}, "
-                                 f"not {config[section][key]!r}")
-    for section, key in (("training", "epochs"), ("training", "batch_size"), ("data", "tile_size"),
-                         ("data", "field_size"), ("data", "train_fields"), ("data", "val_fields")):
+            fail(section, key, f"must be one of {', '.join(choices)}, not {config[section][key]!r}")
+    for section, key in (("training", "epochs"), ("training", "batch_size"), ("training", "early_stopping_patience"),
+                         ("data", "tile_size"), ("data", "field_size"), ("data", "train_fields"),
+                         ("data", "val_fields")):
         if config[section][key] < 1:
-            raise RadioUNetError(f"{source}: {section}.{key} must be positive")
+            fail(section, key, "must be positive")
+    for key in ("workers", "warmup_epochs", "weight_decay", "bce_weight", "dice_weight"):
+        if config["training"][key] < 0:
+            fail("training", key, f"must be at least 0, not {config['training'][key]!r}")
+    training = config["training"]
+    if training["bce_weight"] == training["dice_weight"] == 0:
+        fail("training", "dice_weight", "and training.bce_weight must not both be 0 (nothing left to learn)")
+    for key in ("learning_rate", "head_learning_rate_factor", "pos_weight", "radio_galaxy_weight", "relic_weight"):
+        if training[key] <= 0:
+            fail("training", key, f"must be positive, not {training[key]!r}")
     data = config["data"]
     if data["tile_size"] > data["field_size"]:
-        raise RadioUNetError(f"{source}: data.tile_size must not exceed data.field_size")
+        fail("data", "tile_size", "must not exceed data.field_size")
     if not 0 <= data["foreground_crop_fraction"] <= 1:
-        raise RadioUNetError(f"{source}: data.foreground_crop_fraction must be between 0 and 1")
+        fail("data", "foreground_crop_fraction", "must be between 0 and 1")
     if data["foreground_field_size"] and not (data["foreground_crop_fraction"]
                                               and data["foreground_field_size"] >= data["tile_size"]):
-        raise RadioUNetError(f"{source}: data.foreground_field_size needs data.foreground_crop_fraction > 0 and "
-                             "must be at least data.tile_size (0: the foreground crops come from data.field_size)")
+        fail("data", "foreground_field_size", "needs data.foreground_crop_fraction > 0 and must be at least "
+             "data.tile_size (0: the foreground crops come from data.field_size)")
+    if not 0 < data["val_fraction"] < 1:
+        fail("data", "val_fraction", "must be between 0 and 1")
+    if data["mask_threshold"] <= 0:
+        fail("data", "mask_threshold", "must be positive (times the survey rms)")
     if data["source"] == "shards" and data["foreground_crop_fraction"]:
-        raise RadioUNetError(f"{source}: data.foreground_crop_fraction applies to synthetic fields only (shards hold "
-                             "tiles already cut)")
+        fail("data", "foreground_crop_fraction", "applies to synthetic fields only (shards hold tiles already cut)")
     if data["source"] == "shards" and data["label_rule"] != "mask":
-        raise RadioUNetError(f"{source}: data.label_rule applies to synthetic fields only (shards hold their "
-                             "labels; give `radio-unet dataset` --label-rule instead)")
+        fail("data", "label_rule", "applies to synthetic fields only (shards hold their labels; give "
+             "`radio-unet dataset` --label-rule instead)")
     if data["tile_size"] % 2 ** config["model"]["depth"]:
-        raise RadioUNetError(f"{source}: data.tile_size must be a multiple of 2**model.depth "
-                             f"({2 ** config['model']['depth']})")
+        fail("data", "tile_size", f"must be a multiple of 2**model.depth ({2 ** config['model']['depth']})")
     if data["preset"] == RANDOMISED:
         if not data["pixels_per_beam"]:
-            raise RadioUNetError(f"{source}: data.preset = '{RANDOMISED}' needs data.pixels_per_beam (the model's "
-                                 "sampling, which each drawn survey is regridded to)")
-        if config["augment"]["beam_jitter"] != [1.0, 1.0] or config["augment"]["pixel_scale_jitter"] != [1.0, 1.0]:
-            raise RadioUNetError(f"{source}: augment.beam_jitter and augment.pixel_scale_jitter apply to a preset's "
-                                 f"survey; with data.preset = '{RANDOMISED}' set them to [1.0, 1.0] (the [survey] "
-                                 "section draws beam and sampling)")
+            fail("data", "pixels_per_beam", f"is needed with data.preset = '{RANDOMISED}' (the model's sampling, "
+                 "which each drawn survey is regridded to)")
+        for key in ("beam_jitter", "pixel_scale_jitter"):
+            if config["augment"][key] != [1.0, 1.0]:
+                fail("augment", key, f"applies to a preset's survey; with data.preset = '{RANDOMISED}' set it to "
+                     "[1.0, 1.0] (the [survey] section draws beam and sampling)")
     if data["pixels_per_beam"] < 0 or 0 < data["pixels_per_beam"] < 1.5:
-        raise RadioUNetError(f"{source}: data.pixels_per_beam must be 0 (the preset's own sampling) or >= 1.5, "
-                             f"not {data['pixels_per_beam']!r}")
+        fail("data", "pixels_per_beam", f"must be 0 (the preset's own sampling) or >= 1.5, not "
+             f"{data['pixels_per_beam']!r}")
     if data["source"] == "shards" and data["pixels_per_beam"]:
-        raise RadioUNetError(f"{source}: data.pixels_per_beam applies to synthetic fields only (shards keep the "
-                             "sampling they were written at)")
+        fail("data", "pixels_per_beam", "applies to synthetic fields only (shards keep the sampling they were "
+             "written at)")
     if data["source"] == "shards" and not data["shards"]:
-        raise RadioUNetError(f"{source}: data.source = 'shards' needs data.shards (files or glob patterns)")
+        fail("data", "shards", "is needed with data.source = 'shards' (files or glob patterns)")
     for key in ("noise_jitter", "flux_jitter", "beam_jitter", "pixel_scale_jitter", "correlated_noise_scale"):
         low, high = config["augment"][key]
         if not 0 < low <= high:
-            raise RadioUNetError(f"{source}: augment.{key} must be a range 0 < low <= high")
+            fail("augment", key, "must be a range 0 < low <= high")
     low, high = config["augment"]["correlated_noise"]
     if not 0 <= low <= high:
-        raise RadioUNetError(f"{source}: augment.correlated_noise must be a range 0 <= low <= high (a fraction of "
-                             "the noise variance)")
-    if not 0 < config["training"]["threshold"] < 1:
-        raise RadioUNetError(f"{source}: training.threshold must be between 0 and 1")
+        fail("augment", "correlated_noise", "must be a range 0 <= low <= high (a fraction of the noise variance)")
+    if not 0 < training["threshold"] < 1:
+        fail("training", "threshold", "must be between 0 and 1")
     if config["model"]["out_channels"] not in (1, len(CLASS_NAMES)):
-        raise RadioUNetError(f"{source}: model.out_channels must be 1 (diffuse emission) or {len(CLASS_NAMES)} "
-                             f"(classes {', '.join(CLASS_NAMES)})")
-    if config["training"]["head_learning_rate_factor"] <= 0:
-        raise RadioUNetError(f"{source}: training.head_learning_rate_factor must be positive")
-    if not 0 <= config["training"]["teacher_weight"] <= 1:
-        raise RadioUNetError(f"{source}: training.teacher_weight must be between 0 and 1")
-    if not 0 <= config["training"]["ema_decay"] < 1:
-        raise RadioUNetError(f"{source}: training.ema_decay must be at least 0 (off) and below 1")
-    for key in ("radio_galaxy_weight", "relic_weight"):
-        if config["training"][key] <= 0:
-            raise RadioUNetError(f"{source}: training.{key} must be positive")
-    if config["training"]["learning_rate"] <= 0:
-        raise InvalidParameterError("training.learning_rate", config["training"]["learning_rate"], "must be positive")
+        fail("model", "out_channels", f"must be 1 (diffuse emission) or {len(CLASS_NAMES)} (classes "
+             f"{', '.join(CLASS_NAMES)})")
+    if not 0 <= training["teacher_weight"] <= 1:
+        fail("training", "teacher_weight", "must be between 0 and 1")
+    if not 0 <= training["ema_decay"] < 1:
+        fail("training", "ema_decay", "must be at least 0 (off) and below 1")

@@ -14,8 +14,10 @@ import h5py
 import numpy as np
 
 from radiounet.data.datasets import SyntheticFieldDataset, TileShardDataset
+from radiounet.data.shards import read_shard_attributes
 from radiounet.errors import RadioUNetError
 from radiounet.sky import FieldConfig, get_survey
+from radiounet.sky.survey import custom_survey
 from radiounet.train.config import RANDOMISED, sky_config, survey_distribution
 
 __all__ = ["build_datasets", "training_survey", "VALIDATION_SEED_OFFSET"]
@@ -75,6 +77,7 @@ def build_datasets(config):
                                               if drawn else {}))
         return train, validation, field_config.survey
     paths = _shard_paths(data["shards"])
+    survey = _shards_survey(paths, data["tile_size"])
     fields = []
     for path in paths:
         try:
@@ -88,4 +91,26 @@ def build_datasets(config):
         raise RadioUNetError(f"{len(fields)} fields in the shards: too few to split off {n_val} for validation")
     train = TileShardDataset(paths, fields=set(fields[:-n_val]))
     validation = TileShardDataset(paths, fields=set(fields[-n_val:]))
-    return train, validation, training_survey(data)
+    return train, validation, survey
+
+
+def _shards_survey(paths, tile_size):
+    """The survey the first shard was simulated for (the model card's sampling), checking that all share its beam
+    and pixel size (their noise may differ) and that their tiles are ``tile_size`` pixels."""
+    first = None
+    for path in paths:
+        attrs = read_shard_attributes(path)
+        if attrs["tile_size"] != tile_size:
+            raise RadioUNetError(f"{path}: holds {attrs['tile_size']}-pixel tiles, not data.tile_size = {tile_size} "
+                                 f"(set data.tile_size to the shards' size)")
+        survey = attrs["config"]["survey"]
+        sampling = [survey[key] for key in ("bmaj_arcsec", "bmin_arcsec", "bpa_deg", "pixel_arcsec")]
+        if first is None:
+            first = path, survey, sampling
+        elif not np.allclose(sampling, first[2]):
+            raise RadioUNetError(f"{path}: simulated with another beam or pixel size than {first[0]} "
+                                 f"({survey['name']} against {first[1]['name']}); train on shards of one sampling")
+    _, survey, _ = first
+    return custom_survey(survey["name"], survey["bmaj_arcsec"] * u.arcsec, survey["pixel_arcsec"] * u.arcsec,
+                         survey["rms_jy_per_beam"] * u.Jy / u.beam, survey["frequency_mhz"] * u.MHz,
+                         bmin=survey["bmin_arcsec"] * u.arcsec, bpa=survey["bpa_deg"] * u.deg)

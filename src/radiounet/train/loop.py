@@ -146,8 +146,11 @@ def _teacher(name, out_channels, device):
     """The class network whose probabilities the trained one also learns (training.teacher_model), or None."""
     if not name:
         return None
+    if out_channels == 1:
+        raise RadioUNetError(f"training.teacher_model = {name!r}: a binary network (model.out_channels = 1) learns "
+                             "from no teacher; a class network does")
     teacher, card = load_model(name, device)
-    if is_gated(card["architecture"]) or out_channels == 1 or card["architecture"]["out_channels"] != out_channels:
+    if is_gated(card["architecture"]) or card["architecture"]["out_channels"] != out_channels:
         raise RadioUNetError(f"{resolve_model_path(name)}: a teacher must be a class model of one network with the "
                              f"{out_channels} outputs of the trained one")
     return teacher
@@ -251,20 +254,51 @@ def _hardware():
     return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
+def _run_config_text(path):
+    """The configuration a run folder's checkpoint was trained with, as :func:`_train` writes it; a run started by
+    an older version lacks the keys added since: they take their defaults."""
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RadioUNetError(f"{path.parent} holds a checkpoint but not its config.json, so it cannot be told to be "
+                             "this run; choose another --out or delete it") from None
+    except (OSError, ValueError) as exc:
+        raise RadioUNetError(f"{path}: not a readable run configuration ({exc})") from None
+    return json.dumps(config_over_defaults(config, str(path)), indent=2, sort_keys=True)
+
+
+def _changed_inputs(path, inputs):
+    """The keys of ``inputs`` that differ from those the run in ``path``'s folder was started with (none for a run
+    started by a version that did not record them)."""
+    if not path.exists():
+        return []
+    try:
+        recorded = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise RadioUNetError(f"{path}: not a readable record of the run's inputs ({exc})") from None
+    if not isinstance(recorded, dict):
+        raise RadioUNetError(f"{path}: not a readable record of the run's inputs (not a JSON object)")
+    return sorted(key for key in set(recorded) | set(inputs) if recorded.get(key) != inputs.get(key))
+
+
 def _append_log(path, row):
-    new = not path.exists()
+    """Add ``row`` to the log, dropping the rows of its epoch and later ones: those of a run stopped after
+    logging an epoch but before its checkpoint, or of a run started again, which this one replaces."""
+    earlier = []
+    if path.exists():
+        with open(path, newline="") as handle:
+            earlier = [r for r in csv.DictReader(handle)
+                       if (r.get("epoch") or "").isdigit() and int(r["epoch"]) < row["epoch"]]
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=LOG_COLUMNS)
-    if new:
-        writer.writeheader()
-    writer.writerow({k: row[k] for k in LOG_COLUMNS})
-    previous = path.read_text() if path.exists() else ""
+    writer = csv.DictWriter(buffer, fieldnames=LOG_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(earlier + [{k: row[k] for k in LOG_COLUMNS}])
     with atomic_path(path) as tmp:
-        tmp.write_text(previous + buffer.getvalue())
+        tmp.write_text(buffer.getvalue())
 
 
 def train(config, out_dir, *, datasets, survey, init_model=None, freeze_levels=None, progress=True, command=None,
-          card_extra=None):
+          card_extra=None, inputs=None):
     """Train a U-Net as configured into ``out_dir``; resume if a checkpoint of the same run is there.
 
     Parameters
@@ -285,6 +319,9 @@ def train(config, out_dir, *, datasets, survey, init_model=None, freeze_levels=N
         The command line, recorded in the model card.
     card_extra : dict, optional
         More entries for the model card.
+    inputs : dict, optional
+        What the datasets were made from beyond ``config`` (fine-tuning's files), JSON-able: recorded in
+        ``OUT/inputs.json``; a stopped run resumes only with the same.
 
     Returns
     -------
@@ -295,23 +332,28 @@ def train(config, out_dir, *, datasets, survey, init_model=None, freeze_levels=N
         # Every batch allocates and frees the same activations: reused warm, not mapped afresh.
         with freed_memory_retained():
             return _train(config, Path(out_dir), datasets, survey, init_model, freeze_levels,
-                          progress and context.is_main, command or " ".join(sys.argv), card_extra or {}, context)
+                          progress and context.is_main, command or " ".join(sys.argv), card_extra or {}, context,
+                          inputs or {})
     finally:
         teardown_distributed()
 
 
-def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progress, command, card_extra, context):
+def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progress, command, card_extra, context,
+           inputs):
     training = config["training"]
     if context.is_main:
         ensure_writable_directory(out_dir)
     config_path = out_dir / "config.json"
     config_text = json.dumps(config, indent=2, sort_keys=True)
-    # A run started by an older version lacks the keys added since: they take their defaults.
-    if checkpoint_exists(out_dir) and config_path.exists() and json.dumps(
-            config_over_defaults(json.loads(config_path.read_text()), str(config_path)), indent=2,
-            sort_keys=True) != config_text:
-        raise RadioUNetError(f"{out_dir} holds a training run with another configuration; "
-                             "choose another --out or delete it")
+    inputs_path, inputs_text = out_dir / "inputs.json", json.dumps(inputs, indent=2, sort_keys=True)
+    if checkpoint_exists(out_dir):
+        if _run_config_text(config_path) != config_text:
+            raise RadioUNetError(f"{out_dir} holds a training run with another configuration; "
+                                 "choose another --out or delete it")
+        changed = _changed_inputs(inputs_path, inputs)
+        if changed:
+            raise RadioUNetError(f"{out_dir} holds a run started on other inputs ({', '.join(changed)} differ); "
+                                 "choose another --out or delete it")
     torch.manual_seed(training["seed"])
     model = UNet(UNetConfig(**config["model"]))
     if init_model is not None:
@@ -365,6 +407,8 @@ def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progres
     elif context.is_main:
         with atomic_path(config_path) as tmp:
             tmp.write_text(config_text)
+        with atomic_path(inputs_path) as tmp:
+            tmp.write_text(inputs_text)
     network = DistributedDataParallel(model) if context.distributed else model
     use_amp = training["amp"] and context.device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
