@@ -93,6 +93,16 @@ def test_a_directory_of_another_run_is_refused(run):
         simulate_to_directory(directory, config, 4, seed=10, progress=False)
 
 
+def test_fewer_fields_than_the_directory_holds_or_a_damaged_truth_file_are_refused(run, tmp_path):
+    config, directory, _ = run
+    with pytest.raises(RadioUNetError, match="holds 2 more fields than --n-fields 2 .*at least --n-fields 4"):
+        simulate_to_directory(directory, config, 2, seed=9, progress=False)
+    simulate_to_directory(tmp_path, config, 2, seed=9, progress=False)
+    (tmp_path / "field_00001.truth.ecsv").write_text("# %ECSV 1.0\nnot a table")
+    with pytest.raises(RadioUNetError, match="field_00001.truth.ecsv: not a readable truth table"):
+        simulate_to_directory(tmp_path, config, 2, seed=9, progress=False)
+
+
 def test_unwritable_output_directory_is_reported(tmp_path, small_config):
     blocker = tmp_path / "a_file"
     blocker.write_text("")

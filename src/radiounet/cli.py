@@ -487,10 +487,12 @@ def _evaluate_pixels(args, out):
     from radiounet.io.tables import write_table
 
     pairs, unmatched = pair_predictions(args.predictions, args.truth_masks)
+    if not pairs:
+        raise RadioUNetError(f"evaluate: none of the {len(unmatched)} probability maps in "
+                             f"{' '.join(map(str, args.predictions))} has a truth mask of the same stem in "
+                             f"{' '.join(map(str, args.truth_masks))}")
     for path in unmatched:
         print(f"radio-unet: warning: {path}: no truth mask with the same stem", file=sys.stderr)
-    if not pairs:
-        raise RadioUNetError("evaluate: no probability map has a truth mask with the same stem")
     table = pixel_metrics(pairs, args.threshold)
     write_table(table, out / "pixel_metrics.ecsv")
     total = table.meta["total"]

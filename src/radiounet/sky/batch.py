@@ -133,6 +133,11 @@ def simulate_to_directory(directory, config, n_fields, seed=0, *, workers=1, pre
             tmp.write_text(json.dumps(provenance, indent=2, sort_keys=True) + "\n")
 
     names = [f"{prefix}_{i:05d}" for i in range(n_fields)]
+    beyond = sorted(set(p.name.removesuffix(".truth.ecsv") for p in directory.glob(f"{prefix}_*.truth.ecsv"))
+                    - set(names))
+    if beyond:
+        raise RadioUNetError(f"{directory} holds {len(beyond)} more fields than --n-fields {n_fields} (from "
+                             f"{beyond[0]}); give at least --n-fields {n_fields + len(beyond)}, or an empty directory")
     todo = [i for i in range(n_fields) if not (directory / f"{names[i]}.truth.ecsv").exists()]
     jobs = [(config, seed, i, directory, names[i], quicklook) for i in todo]
     run_jobs(_simulate_and_write, jobs, workers, total=n_fields, done=n_fields - len(todo), unit="field",
@@ -141,7 +146,14 @@ def simulate_to_directory(directory, config, n_fields, seed=0, *, workers=1, pre
 
 
 def _write_tables(directory, names):
-    per_field = [Table.read(directory / f"{name}.truth.ecsv", format="ascii.ecsv") for name in names]
+    per_field = []
+    for name in names:
+        path = directory / f"{name}.truth.ecsv"
+        try:
+            per_field.append(Table.read(path, format="ascii.ecsv"))
+        except (OSError, ValueError) as exc:
+            raise RadioUNetError(f"{path}: not a readable truth table ({exc}); delete it and run the same command "
+                                 "to simulate the field again") from None
     rows = []
     for table in per_field:
         row = {key: table.meta["field_truth"][key] for key in table.meta["field_truth_columns"]}
