@@ -754,9 +754,11 @@ def test_a_killed_predict_batch_resumes_without_redoing_finished_images(tmp_path
     assert _left_in(inputs.out) == [f"field0.{suffix}" for suffix in ("mask.fits", "png", "prob.fits", "reg",
                                                                       "sources.ecsv")]
     stamps = {p.name: p.stat().st_mtime_ns for p in inputs.out.iterdir()}
+    killed = inputs.out / ".field1.prob.fits.k3x9.tmp"  # what a SIGKILL mid-write leaves
+    killed.write_bytes(b"SIMPLE  =")
     segmented.clear()
     monkeypatch.setattr(Predictor, "predict", counted)
     assert main(inputs.predict(*images)) == 0
-    assert segmented == ["field1.fits", "field2.fits"]
+    assert segmented == ["field1.fits", "field2.fits"] and not killed.exists()
     assert {p.name: p.stat().st_mtime_ns for p in inputs.out.glob("field0.*")} == stamps
     assert "1 skipped" in capsys.readouterr().out

@@ -35,6 +35,7 @@ def test_custom_survey_from_options(tmp_path):
     header = fits.getheader(out / "field_00000.fits")
     assert header["BMAJ"] * 3600 == pytest.approx(15) and header["BMIN"] * 3600 == pytest.approx(10)
     assert header["BPA"] == pytest.approx(30) and header["FREQ"] == pytest.approx(1.4e9)
+    assert header["TELESCOP"] == "custom"  # its own beam and frequency: nothing left of the default preset
     assert not (out / "field_00000.png").exists()
 
 

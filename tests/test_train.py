@@ -390,6 +390,7 @@ def test_ddp_training_on_two_cpu_ranks(tiny_config, tmp_path):
     with open(out / "log.csv") as stream:
         rows = list(csv.DictReader(stream))
     assert len(rows) == 2  # written once, by rank 0
+    assert result.stdout.count("best validation Dice") == 1  # said once too
     load_model(out / "model.safetensors")
 
 

@@ -68,7 +68,9 @@ def _survey_from_args(args):
     if "bmaj" in given and "bmin" not in given:
         spec.pop("bmin", None)
     spec.update(given)
-    return custom_survey(f"{args.preset}-custom", **spec)
+    # With its own beam and frequency nothing of the preset's survey is left to name it by.
+    name = "custom" if {"bmaj", "frequency"} <= set(given) else f"{args.preset}-custom"
+    return custom_survey(name, **spec)
 
 
 def _add_survey_options(parser):
@@ -171,6 +173,8 @@ def _cmd_train(args):
 
 
 def _report(result):
+    if int(os.environ.get("RANK", "0")):  # under torchrun the first process speaks for all
+        return
     if result.best_epoch < 1:
         print("no epoch finished")
         return
@@ -277,7 +281,8 @@ def _cmd_model_info(args):
                   f"reaches {gate['gate_scale']:g}, {GATE_RULE_WORDS[gate.get('gate_rule', 'background')]} "
                   "(validation below: the class network's training)")
         validation = card.get("validation", {})
-        print("validation: " + ", ".join(f"{k} {v:.3f}" for k, v in validation.items() if k != "class_dice"))
+        if validation:
+            print("validation: " + ", ".join(f"{k} {v:.3f}" for k, v in validation.items() if k != "class_dice"))
         if "class_dice" in validation:
             print("validation Dice per class: " + ", ".join(f"{k} {v:.3f}" for k, v in validation["class_dice"].items()))
     print("shipped models: " + (", ".join(available_models()) or "none"))
