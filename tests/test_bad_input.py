@@ -429,6 +429,8 @@ OPTION_CASES = [
     Case("inject-sites-with-a-catalogue",
          lambda i: i.inject(i.image(), options=["--catalog", str(i.catalog()), "--sites", "3"]),
          ("--sites and --catalog exclude each other",)),
+    Case("inject-r500-and-m500", lambda i: i.inject(i.image(), options=["--m500", "5e14 Msun"]),
+         ("--r500 and --m500 exclude each other",)),
     Case("inject-negative-seed", lambda i: i.inject(i.image(), options=["--seed", "-1"]), ("seed=-1", ">= 0")),
     Case("inject-negative-r500", lambda i: i.inject(i.image(), options=["--r500", "-200"]), ("r500", "positive")),
     Case("evaluate-class-both-positive-and-negative",

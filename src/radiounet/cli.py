@@ -547,12 +547,14 @@ def _cmd_inject(args):
             raise InvalidParameterError("seed", args.seed, "must be >= 0")
         if not 0 < args.redshift < 10:
             raise InvalidParameterError("redshift", args.redshift, "must be between 0 and 10")
+        if args.r500 and args.m500:
+            raise RadioUNetError("inject: --r500 and --m500 exclude each other (R500 follows from M500)")
         if args.r500:
             r500_kpc = _quantity(args.r500, u.kpc, "r500").to_value(u.kpc)
             if not 0 < r500_kpc < np.inf:
                 raise InvalidParameterError("r500", args.r500, "must be positive")
         else:
-            m500 = _quantity(args.m500, u.Msun, "m500")
+            m500 = _quantity(args.m500 or "4e14 Msun", u.Msun, "m500")
             if not 0 < m500.to_value(u.Msun) < np.inf:
                 raise InvalidParameterError("m500", args.m500, "must be positive")
             r500_kpc = r500_from_m500(m500, args.redshift).to_value(u.kpc)
@@ -915,7 +917,7 @@ def build_parser():
     inject.add_argument("--catalog", help="inject at these clusters (FITS, CSV or ECSV; Planck PSZ2 as is)")
     inject.add_argument("--sites", type=int, help="random sites per image without --catalog (default: 5)")
     inject.add_argument("--redshift", type=float, default=0.2, help="redshift of random sites (default: 0.2)")
-    inject.add_argument("--m500", default="4e14 Msun", help="M500 of random sites (default: 4e14 Msun)")
+    inject.add_argument("--m500", help="M500 of random sites (default: 4e14 Msun)")
     inject.add_argument("--r500", help="R500 of random sites instead of --m500 (kpc, or a quantity)")
     inject.add_argument("--seed", type=int, default=0, help="seed of the random sites (default: 0)")
     _add_aperture_options(inject)
