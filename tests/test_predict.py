@@ -137,6 +137,18 @@ def test_rerun_skips_finished_images_and_overwrite_redoes_them(tmp_path, tiny_mo
     assert prob.stat().st_mtime_ns != stamp
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_bfloat16_on_a_cpu_that_only_emulates_it_is_said_to_be_slow(tmp_path, tiny_model, capsys, monkeypatch,
+                                                                     native):
+    from radiounet.inference import predictor
+
+    monkeypatch.setattr(predictor, "native_bfloat16", lambda device: native)
+    assert main(["predict", str(LOTSS), "--out", str(tmp_path / "out"), "--model", str(tiny_model), "--device", "cpu",
+                 "--precision", "bfloat16", "--no-png", "--no-progress"]) == 0
+    warned = "no bfloat16 instructions" in capsys.readouterr().err
+    assert warned is not native
+
+
 def test_no_png_writes_the_maps_and_catalogue_alone_and_a_rerun_skips_them(tmp_path, tiny_model, capsys):
     out = tmp_path / "out"
     args = ["predict", str(LOTSS), "--out", str(out), "--model", str(tiny_model), "--no-progress", "--no-png"]

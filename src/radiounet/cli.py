@@ -290,22 +290,32 @@ def _cmd_model_info(args):
 
 def _cmd_predict(args):
     from radiounet.inference.batch import expand_inputs, predict_files
-    from radiounet.inference.predictor import Predictor
     from radiounet.io.image import parse_beam
-    from radiounet.models.store import DEFAULT_MODEL
 
     beam = parse_beam(args.beam) if args.beam else None
     if args.redshift is not None and not 0 < args.redshift < 10:
         raise InvalidParameterError("redshift", args.redshift, "must be between 0 and 10")
     images = expand_inputs(args.images)
-    predictor = Predictor(args.model or DEFAULT_MODEL, args.device, threshold=args.threshold, tile=args.tile,
-                          crop=args.crop, blend=args.blend, batch_size=args.batch_size, tta=args.tta,
-                          precision=args.precision)
+    predictor = _predictor(args, threshold=args.threshold, tile=args.tile, crop=args.crop, blend=args.blend,
+                           batch_size=args.batch_size, tta=args.tta)
     summary = predict_files(images, args.out, predictor, beam=beam, redshift=args.redshift,
                             overwrite=args.overwrite, progress=not args.no_progress, writers=args.writers,
                             quicklook=not args.no_png)
     print(f"predict: {summary.line()}; outputs in {args.out}")
     return 2 if summary.failed else 0
+
+
+def _predictor(args, **options):
+    """The Predictor of predict, detect and inject (``--model``, ``--device``, ``--precision``), with a warning
+    where bfloat16 is asked of a CPU that can only emulate it."""
+    from radiounet.inference.predictor import Predictor, native_bfloat16
+    from radiounet.models.store import DEFAULT_MODEL
+
+    predictor = Predictor(args.model or DEFAULT_MODEL, args.device, precision=args.precision, **options)
+    if predictor.precision == "bfloat16" and not native_bfloat16(predictor.device):
+        print("radio-unet: warning: this CPU has no bfloat16 instructions (AVX512-BF16 or AMX): --precision "
+              "bfloat16 runs several times slower than float32 here, with the same maps", file=sys.stderr)
+    return predictor
 
 
 def _fetch_cutouts(args, catalog, survey, out):
@@ -352,11 +362,9 @@ def _cmd_detect(args):
     from radiounet.detect.clusters import detect_clusters
     from radiounet.detect.report import write_report
     from radiounet.detect.views import ClusterViews
-    from radiounet.inference.predictor import Predictor
     from radiounet.io.atomic import ensure_writable_directory
     from radiounet.io.image import parse_beam
     from radiounet.io.tables import write_table
-    from radiounet.models.store import DEFAULT_MODEL
 
     catalog = _read_catalog(args)
     require_measurable(catalog, args.catalog)
@@ -374,7 +382,7 @@ def _cmd_detect(args):
     elif not args.images:
         raise RadioUNetError("detect: give --images, or --fetch SURVEY to download cutouts")
     images = _aperture_images(args)
-    predictor = Predictor(args.model or DEFAULT_MODEL, args.device, precision=args.precision)
+    predictor = _predictor(args)
     if args.overwrite:
         (out / "detect.journal.jsonl").unlink(missing_ok=True)
     detections = detect_clusters(catalog, images, predictor, factor=args.factor, ratio_threshold=args.ratio_threshold,
@@ -512,11 +520,9 @@ def _cmd_inject(args):
     from radiounet.detect.catalog import require_measurable
     from radiounet.evaluate.injection import (catalog_sites, completeness, flux_at_completeness, plot_completeness,
                                               random_sites, run_injections)
-    from radiounet.inference.predictor import Predictor
     from radiounet.io.atomic import ensure_writable_directory
     from radiounet.io.image import parse_beam
     from radiounet.io.tables import write_table
-    from radiounet.models.store import DEFAULT_MODEL
     from radiounet.sky.cosmology import kpc_per_arcsec, r500_from_m500
 
     try:
@@ -562,7 +568,7 @@ def _cmd_inject(args):
         sites = random_sites(images, args.sites, args.redshift, r500_kpc, seed=args.seed, beam=beam,
                              margin_arcsec=2 * re_arcsec)
     out = ensure_writable_directory(args.out)
-    predictor = Predictor(args.model or DEFAULT_MODEL, args.device, precision=args.precision)
+    predictor = _predictor(args)
     fluxes = np.geomspace(low, high, args.n_flux) * 1e-3
     injections = run_injections(sites, predictor, fluxes, re_kpc, out, factor=args.factor,
                                 ratio_threshold=args.ratio_threshold, beam=beam, progress=not args.no_progress)
@@ -657,7 +663,7 @@ def _add_segmentation_options(parser):
     parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
                         help="the network's arithmetic (default: auto, float16 on CUDA, float32 on CPU; bfloat16 "
                              "speeds the network up 1.1-1.6x on CPUs with AVX512-BF16 or AMX, probabilities "
-                             "within 0.1)")
+                             "within 0.1, and slows it down 9x on CPUs without)")
     parser.add_argument("--beam", help="beam for images whose header has none (it replaces a header's beam): "
                                        "BMAJ[,BMIN,BPA] in arcsec, arcsec, deg")
 

@@ -38,7 +38,7 @@ from radiounet.models.fusion import fold_batch_norm
 from radiounet.models.outputs import called_diffuse, probabilities
 from radiounet.models.store import DEFAULT_MODEL, load_model, require_card_fields, resolve_model_path, sha256_of
 
-__all__ = ["Predictor", "Prediction", "PreparedImage", "PRECISIONS", "PRECISION_TOLERANCE"]
+__all__ = ["Predictor", "Prediction", "PreparedImage", "PRECISIONS", "PRECISION_TOLERANCE", "native_bfloat16"]
 
 _RESAMPLE_TOLERANCE = 0.1
 #: Largest inference tile side (pixels) and the border discarded from each tile: with it, 2 x 2 tiles of 384
@@ -116,6 +116,13 @@ def _undo_dihedral(x, k, flip):
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 #: Largest difference in probability from float32's that the reduced precisions are tested to stay within.
 PRECISION_TOLERANCE = 0.1
+
+
+def native_bfloat16(device):
+    """Whether ``device`` computes in bfloat16 natively: a GPU, or a CPU with AVX512-BF16 or AMX (elsewhere
+    oneDNN emulates it, several times slower than float32)."""
+    device = torch.device(device)
+    return device.type != "cpu" or bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def _resolve_precision(precision, device):
