@@ -81,7 +81,15 @@ def test_shards_are_deterministic_and_resumable(shards, small_config, tmp_path):
             write_tile_shards(tmp_path, small_config, 5, seed=3, fields_per_shard=2, progress=False, **tiles)
 
 
-def test_ctrl_c_stops_a_run_of_jobs_even_where_python_would_drop_the_interrupt():
+@pytest.fixture
+def ctrl_c_raises():
+    """Ctrl-C as in a terminal: a process started in the background by a shell inherits SIGINT ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_stops_a_run_of_jobs_even_where_python_would_drop_the_interrupt(ctrl_c_raises):
     class Shard:
         pass
 
@@ -105,7 +113,7 @@ def test_ctrl_c_stops_a_run_of_jobs_even_where_python_would_drop_the_interrupt()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_a_second_ctrl_c_stops_the_job_in_progress():
+def test_a_second_ctrl_c_stops_the_job_in_progress(ctrl_c_raises):
     done = []
 
     def job(k):
