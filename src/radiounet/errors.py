@@ -6,7 +6,8 @@ exception is a bug and keeps its traceback.
 
 import numbers
 
-__all__ = ["RadioUNetError", "InvalidParameterError", "OutputError", "Terminated", "require_positive_int"]
+__all__ = ["RadioUNetError", "InvalidParameterError", "OutputError", "Terminated", "require_positive_int",
+           "require_non_negative_int"]
 
 
 class RadioUNetError(Exception):
@@ -47,3 +48,9 @@ def require_positive_int(value, name):
     """Raise :class:`InvalidParameterError` unless ``value`` is an integer >= 1 (bool excluded)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise InvalidParameterError(name, value, "must be a positive integer")
+
+
+def require_non_negative_int(value, name):
+    """Raise :class:`InvalidParameterError` unless ``value`` is an integer >= 0 (bool excluded), as a seed."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise InvalidParameterError(name, value, "must be a non-negative integer")

@@ -24,7 +24,8 @@ import numpy as np
 from radiounet import __version__
 from radiounet._parallel import run_jobs
 from radiounet.data.tiles import cut_tiles
-from radiounet.errors import InvalidParameterError, RadioUNetError, require_positive_int
+from radiounet.errors import (InvalidParameterError, RadioUNetError, require_non_negative_int,
+                              require_positive_int)
 from radiounet.io.atomic import atomic_path, ensure_writable_directory
 from radiounet.sky.field import field_rng, simulate_field
 from radiounet.sky.labels import CLASS_NAMES
@@ -77,8 +78,7 @@ def write_tile_shards(directory, config, n_fields, seed=0, *, tile_size=192, str
     require_positive_int(tile_size, "tile_size")
     require_positive_int(fields_per_shard, "fields_per_shard")
     require_positive_int(workers, "workers")
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InvalidParameterError("seed", seed, "must be a non-negative integer")
+    require_non_negative_int(seed, "seed")
     stride = tile_size if stride is None else stride
     require_positive_int(stride, "stride")
     if tile_size > min(config.shape):

@@ -108,9 +108,9 @@ def random_sites(image_paths, n_per_image, z, r500_kpc, *, margin_arcsec=0.0, se
     for path in image_paths:
         with read_radio_image(path, beam) as image:
             require_beams_across(image)
-            values = not_fill(image.data, fill_value(image.data))
             if not np.isfinite(image.data).any():
                 raise RadioUNetError(f"{path}: every pixel is blank (NaN or infinite)")
+            values = not_fill(image.data, fill_value(image.data))
             if not values.size or values.min() == values.max():
                 raise RadioUNetError(f"{path}: the pixels are constant where not blank: no noise to inject into")
             ny, nx = image.shape

@@ -194,14 +194,15 @@ class Predictor:
                                                           f"({torch.__version__}) sees none")
         #: The network's arithmetic: float32, bfloat16 or float16 (what ``precision`` means on ``device``).
         self.precision = _resolve_precision(precision, self.device)
-        self.model, self.card = load_model(model, self.device)
+        path = resolve_model_path(model)  # a shipped model's checksum verified once
+        self.model, self.card = load_model(path, self.device)
         require_card_fields(self.card, model, "tile_size", "threshold", "native_sampling")
         # Same numbers within float rounding, fewer passes over the activations, faster convolutions (oneDNN on
         # CPU, tensor cores on GPU).
         self.model = fold_batch_norm(self.model).to(memory_format=torch.channels_last)
         self.model_name = str(model)
         #: The start of the model file's sha256: which weights made a map (the ``RUMODSHA`` card of its outputs).
-        self.model_sha256 = sha256_of(resolve_model_path(model))[:16]
+        self.model_sha256 = sha256_of(path)[:16]
         #: The training tile: the network's context, and the noise mesh's box (twice it) as in training.
         self.tile = int(self.card["tile_size"])
         self.multiple = self.model.multiple

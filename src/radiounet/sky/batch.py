@@ -23,7 +23,8 @@ import numpy as np
 from astropy.table import QTable, Table, vstack
 
 from radiounet._parallel import run_jobs
-from radiounet.errors import InvalidParameterError, RadioUNetError, require_positive_int
+from radiounet.errors import (InvalidParameterError, RadioUNetError, require_non_negative_int,
+                              require_positive_int)
 from radiounet.io.atomic import atomic_path, ensure_writable_directory
 from radiounet.io.fits import image_header, write_image
 from radiounet.io.tables import write_table
@@ -110,8 +111,7 @@ def simulate_to_directory(directory, config, n_fields, seed=0, *, workers=1, pre
     """
     require_positive_int(n_fields, "n_fields")
     require_positive_int(workers, "workers")
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InvalidParameterError("seed", seed, "must be a non-negative integer")
+    require_non_negative_int(seed, "seed")
     if not prefix or "/" in prefix:
         raise InvalidParameterError("prefix", prefix, "must be a non-empty file name prefix")
     directory = ensure_writable_directory(directory)

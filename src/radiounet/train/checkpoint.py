@@ -97,4 +97,3 @@ def load_checkpoint(directory, model, optimizer, scheduler, device, average=None
         raise RadioUNetError(f"{state_path.parent}: cannot resume from the checkpoint ({exc}); "
                              "delete the checkpoints folder to start again") from None
     return state
-

@@ -10,7 +10,6 @@ import glob
 from dataclasses import replace
 
 import astropy.units as u
-import h5py
 import numpy as np
 
 from radiounet.data.datasets import SyntheticFieldDataset, TileShardDataset
@@ -77,15 +76,7 @@ def build_datasets(config):
                                               if drawn else {}))
         return train, validation, field_config.survey
     paths = _shard_paths(data["shards"])
-    survey = _shards_survey(paths, data["tile_size"])
-    fields = []
-    for path in paths:
-        try:
-            with h5py.File(path, "r") as h5:
-                fields.extend(np.unique(h5["field_index"][:]).tolist())
-        except (OSError, KeyError) as exc:
-            raise RadioUNetError(f"{path}: corrupt or not a tile shard ({exc})") from None
-    fields = sorted(set(fields))
+    survey, fields = _read_shards(paths, data["tile_size"])
     n_val = max(1, int(round(len(fields) * data["val_fraction"])))
     if n_val >= len(fields):
         raise RadioUNetError(f"{len(fields)} fields in the shards: too few to split off {n_val} for validation")
@@ -94,12 +85,14 @@ def build_datasets(config):
     return train, validation, survey
 
 
-def _shards_survey(paths, tile_size):
-    """The survey the first shard was simulated for (the model card's sampling), checking that all share its beam
-    and pixel size (their noise may differ) and that their tiles are ``tile_size`` pixels."""
-    first = None
+def _read_shards(paths, tile_size):
+    """The survey the first shard was simulated for (the model card's sampling) and the sorted field indices of
+    all, from the shards' attributes, checking that all share its beam and pixel size (their noise may differ)
+    and that their tiles are ``tile_size`` pixels."""
+    first, fields = None, set()
     for path in paths:
         attrs = read_shard_attributes(path)
+        fields.update(range(attrs["first_field"], attrs["first_field"] + attrs["n_fields"]))
         if attrs["tile_size"] != tile_size:
             raise RadioUNetError(f"{path}: holds {attrs['tile_size']}-pixel tiles, not data.tile_size = {tile_size} "
                                  f"(set data.tile_size to the shards' size)")
@@ -113,4 +106,4 @@ def _shards_survey(paths, tile_size):
     _, survey, _ = first
     return custom_survey(survey["name"], survey["bmaj_arcsec"] * u.arcsec, survey["pixel_arcsec"] * u.arcsec,
                          survey["rms_jy_per_beam"] * u.Jy / u.beam, survey["frequency_mhz"] * u.MHz,
-                         bmin=survey["bmin_arcsec"] * u.arcsec, bpa=survey["bpa_deg"] * u.deg)
+                         bmin=survey["bmin_arcsec"] * u.arcsec, bpa=survey["bpa_deg"] * u.deg), sorted(fields)
