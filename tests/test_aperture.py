@@ -30,3 +30,11 @@ def test_blank_and_outside_pixels_reduce_the_coverage_not_the_ratio():
     assert corner.n_pixels == 6 and corner.coverage == pytest.approx(6 / 13)
     outside = aperture_ratio(np.ones((10, 10)), 50, 50, 2)
     assert outside.n_pixels == 0 and np.isnan(outside.ratio) and outside.coverage == 0
+
+
+def test_a_circle_under_a_pixel_takes_the_pixel_holding_its_centre():
+    probability = np.zeros((10, 10))
+    probability[4, 6] = 0.7
+    result = aperture_ratio(probability, 6.3, 3.6, 0.2)  # no pixel centre within 0.2 pixels of (6.3, 3.6)
+    assert result.n_pixels == result.n_expected == 1 and result.ratio == pytest.approx(0.7)
+    assert result.coverage == 1.0

@@ -12,6 +12,7 @@ import gzip
 import json
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -764,3 +765,26 @@ def test_a_killed_predict_batch_resumes_without_redoing_finished_images(tmp_path
     assert segmented == ["field1.fits", "field2.fits"] and not killed.exists()
     assert {p.name: p.stat().st_mtime_ns for p in inputs.out.glob("field0.*")} == stamps
     assert "1 skipped" in capsys.readouterr().out
+
+
+def test_temporary_files_of_a_killed_run_go_when_its_outputs_are_written_again(tmp_path, capsys):
+    inputs = Inputs(tmp_path, None, None)
+    inputs.out.mkdir()
+    killed = inputs.out / ".field_00000.fits.k3x9.tmp"  # what a SIGKILL of simulate mid-write leaves
+    killed.write_bytes(b"SIMPLE  =")
+    at_work = inputs.out / ".field_00000.fits.w7q2.tmp"  # a writer that has just started (younger than this run)
+    at_work.write_bytes(b"")
+    later = time.time() + 3600
+    os.utime(at_work, (later, later))
+    other = inputs.out / ".notes.txt.a1b2.tmp"
+    other.write_bytes(b"")
+    assert main(inputs.simulate("--n-fields", "1")) == 0, capsys.readouterr().err
+    assert (inputs.out / "field_00000.fits").exists()
+    assert not killed.exists() and at_work.exists() and other.exists()
+
+
+@pytest.mark.parametrize("bunit, jy_per_unit", [("JY/BEAM", 1.0), ("mJy/beam", 1e-3), ("Jy beam-1", 1.0),
+                                                ("mJy beam-1", 1e-3), ("uJy/beam", 1e-6)])
+def test_brightness_units_are_read_in_any_usual_spelling(bunit, jy_per_unit, tmp_path):
+    with read_radio_image(Inputs(tmp_path, None, None).image(BUNIT=bunit)) as image:
+        assert image.jy_per_unit == pytest.approx(jy_per_unit)

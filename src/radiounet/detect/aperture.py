@@ -2,8 +2,9 @@
 
 ``R = (sum of probability) / (number of pixels)`` over the pixels whose
 centres lie within ``factor x R500`` of the cluster centre (the reference work
-used 2.2 R500). Blank (NaN) pixels and pixels outside the image do not count;
-the coverage is the fraction of the circle's pixels that do.
+used 2.2 R500), and always the pixel holding the centre (a circle under a
+pixel would hold no pixel centre). Blank (NaN) pixels and pixels outside the
+image do not count; the coverage is the fraction of the circle's pixels that do.
 """
 
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ def aperture_ratio(probability, x, y, radius):
     rows = np.arange(y0 - r, y0 + r + 2)
     cols = np.arange(x0 - r, x0 + r + 2)
     inside = _circle_pixels(x, y, radius, rows, cols)
+    inside[int(np.floor(y + 0.5)) - rows[0], int(np.floor(x + 0.5)) - cols[0]] = True
     n_expected = int(inside.sum())
     in_image = ((rows >= 0) & (rows < ny))[:, None] & ((cols >= 0) & (cols < nx))[None, :]
     keep = inside & in_image

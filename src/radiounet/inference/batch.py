@@ -140,14 +140,6 @@ def _require_same_making(prob_path, predictor):
                              "to replace the outputs, or another --out")
 
 
-def _remove_leftovers(outputs):
-    """Remove the temporary files of ``outputs`` that a killed run left (:func:`radiounet.io.atomic.atomic_path`
-    names them ``.NAME.*.tmp``): this run writes them again, and no other writes the same outputs."""
-    for output in outputs:
-        for leftover in output.parent.glob(f".{output.name}.*.tmp"):
-            leftover.unlink(missing_ok=True)
-
-
 def _remove_scratch(scratch):
     for leftover in scratch.parent.glob(f"{scratch.name}.*.npy"):
         leftover.unlink()
@@ -212,7 +204,6 @@ def predict_files(paths, out_dir, predictor, *, beam=None, redshift=None, overwr
             _require_same_making(outputs["prob"], predictor)
             summary.skipped.append(path)
         else:
-            _remove_leftovers(outputs.values())
             todo.append((path, outputs))
 
     def failed(path, exc):

@@ -1,9 +1,12 @@
 """Atomic output: write to a temporary file beside the target, then rename.
 
-A reader, or a rerun after a crash, never sees a half-written file.
+A reader, or a rerun after a crash, never sees a half-written file; the
+temporary files a killed run left (``.NAME.*.tmp``) go when NAME is written
+again.
 """
 
 import contextlib
+import glob
 import os
 import tempfile
 from pathlib import Path
@@ -20,6 +23,15 @@ def _file_mode():
     return 0o666 & ~umask
 
 
+def _remove_leftovers(path, started_ns):
+    """Remove the temporary files of ``path`` older than ``started_ns`` (the file system's clock): what a run killed
+    outright (SIGKILL, out of memory) left while writing it. A younger one belongs to a writer still at work."""
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if leftover.stat().st_mtime_ns < started_ns:
+                leftover.unlink()
+
+
 def _write_error(path, exc):
     """An :class:`OutputError` naming ``path`` for an ``OSError`` met while writing it."""
     reason = exc.strerror or str(exc)
@@ -32,7 +44,8 @@ def atomic_path(path):
 
     An ``OSError`` while writing (no space left on device, permission
     denied, ...) becomes an :class:`OutputError` naming ``path``, and no
-    temporary file is left behind.
+    temporary file is left behind. Once ``path`` is written, the temporary
+    files of ``path`` that a killed run left are removed.
 
     Examples
     --------
@@ -51,9 +64,11 @@ def atomic_path(path):
     os.close(fd)
     tmp = Path(tmp)
     try:
+        started_ns = tmp.stat().st_mtime_ns
         yield tmp
         os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
+        _remove_leftovers(path, started_ns)
     except OutputError:
         raise
     except OSError as exc:

@@ -114,6 +114,20 @@ def parse_beam(text):
     return Beam(major=bmaj * u.arcsec, minor=bmin * u.arcsec, pa=bpa * u.deg)
 
 
+def _jy_per_beam(unit_text):
+    """Jy/beam per unit of ``unit_text`` (``JY/BEAM``, ``mJy/beam``, ``Jy beam-1``, ...); None if it is no
+    brightness per beam."""
+    scale = _BRIGHTNESS_UNITS.get(unit_text.lower().replace(" ", ""))
+    if scale is not None:
+        return scale
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", u.UnitsWarning)
+            return float(u.Unit(unit_text, parse_strict="silent").to(u.Jy / u.beam))
+    except (ValueError, TypeError, u.UnitsError):
+        return None
+
+
 def _beam_card(header, key, path):
     """A beam card's value in degrees; a one-line error for text, NaN or an unparsable card."""
     try:
@@ -267,7 +281,7 @@ def read_radio_image(path, beam=None, *, pixels_only=False):
         if wcs.naxis != 2 or not wcs.has_celestial:
             raise RadioUNetError(f"{path}: no celestial WCS (RA/Dec axes) in the header")
         unit_text = str(header.get("BUNIT", "Jy/beam")).strip()
-        scale = 1.0 if pixels_only else _BRIGHTNESS_UNITS.get(unit_text.lower().replace(" ", ""))
+        scale = 1.0 if pixels_only else _jy_per_beam(unit_text)
         if scale is None:
             raise RadioUNetError(f"{path}: unknown brightness unit BUNIT={unit_text!r}; expected Jy/beam or mJy/beam")
         if not pixels_only:
