@@ -247,3 +247,23 @@ def test_finetuning_tiles_take_a_fill_as_blank(tmp_path):
     # No signal to the network (NaN normalises to 0) and not in the noise, as NaN blanks are.
     assert np.isnan(pixels[:, :100]).all() and np.isfinite(pixels[:, 100:]).all()
     assert rms == pytest.approx(1e-4, rel=0.05)
+
+
+def _job_interrupted_by_ctrl_c(k, folder):
+    """A job of a worker process; the second one presses Ctrl-C, which a terminal sends to every process."""
+    if k == 1:
+        os.kill(os.getppid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)
+    for _ in range(100):
+        time.sleep(0.002)
+    (folder / f"job{k}").touch()
+
+
+def test_ctrl_c_stops_a_run_of_workers_after_the_jobs_in_progress(ctrl_c_raises, tmp_path, capsys):
+    jobs = [(k, tmp_path) for k in range(12)]
+    with pytest.raises(KeyboardInterrupt):
+        run_jobs(_job_interrupted_by_ctrl_c, jobs, 2, total=12, done=0, unit="job", desc="jobs", progress=False)
+    done = sorted(int(p.name[3:]) for p in tmp_path.iterdir())
+    assert {0, 1} <= set(done) and len(done) < 12  # the interrupted job ended, the jobs not started were dropped
+    assert "stopping after the jobs in progress" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
