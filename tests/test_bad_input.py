@@ -709,19 +709,30 @@ def test_detect_measures_the_clusters_it_can_and_exits_2_naming_the_others(tmp_p
     assert str(table["status"][0]).startswith("error:")
 
 
-def test_outputs_of_another_threshold_are_not_taken_for_done(tmp_path, tiny_model, capsys):
+def test_outputs_made_otherwise_are_not_taken_for_done(tmp_path, tiny_model, capsys):
     inputs = Inputs(tmp_path, tiny_model, None)
     image = inputs.image()
     assert main(inputs.predict(image)) == 0
     assert main(inputs.predict(image, options=["--threshold", "0.3"])) == 2
     err = capsys.readouterr().err
-    assert "img.prob.fits: made with model tiny.safetensors" in err and "at threshold 0.5, not" in err
+    assert "img.prob.fits: made with model tiny.safetensors" in err and "at threshold 0.5, no --redshift, not" in err
     assert main(inputs.predict(image, options=["--threshold", "0.3", "--overwrite"])) == 0
     assert fits.getheader(inputs.out / "img.prob.fits")["RUTHRESH"] == 0.3
     weights = load_file(str(tiny_model))
     retrained = inputs.model_with("tiny.safetensors", state={k: v + 0.01 for k, v in weights.items()})
     assert main(inputs.predict(image, options=["--threshold", "0.3", "--model", str(retrained)])) == 2
     assert "made with model tiny.safetensors (sha256" in capsys.readouterr().err  # same file name, other weights
+    # Sizes in kpc at another redshift, or maps without the 8 views: not the outputs asked for either.
+    assert main(inputs.predict(image, options=["--threshold", "0.3", "--redshift", "0.2"])) == 2
+    assert "no --redshift, not model tiny.safetensors" in capsys.readouterr().err
+    assert main(inputs.predict(image, options=["--threshold", "0.3", "--redshift", "0.2", "--overwrite"])) == 0
+    assert main(inputs.predict(image, options=["--threshold", "0.3", "--redshift", "0.2"])) == 0  # the same: done
+    assert main(inputs.predict(image, options=["--threshold", "0.3", "--redshift", "0.2", "--tta"])) == 0
+    assert main(inputs.predict(image, options=["--threshold", "0.3", "--redshift", "0.2"])) == 2
+    assert "with --tta, redshift 0.2, not model" in capsys.readouterr().err
+    header = fits.getheader(inputs.out / "img.prob.fits")
+    assert header["RUTTA"] and header["RUZ"] == 0.2 and 0 < header["RURMS"] < 1e-2
+    assert read_table(inputs.out / "img.sources.ecsv").meta["rms_jy_per_beam"] == pytest.approx(header["RURMS"])
 
 
 def test_sizes_no_cluster_has_are_taken_for_unit_errors(tmp_path):
@@ -788,3 +799,29 @@ def test_temporary_files_of_a_killed_run_go_when_its_outputs_are_written_again(t
 def test_brightness_units_are_read_in_any_usual_spelling(bunit, jy_per_unit, tmp_path):
     with read_radio_image(Inputs(tmp_path, None, None).image(BUNIT=bunit)) as image:
         assert image.jy_per_unit == pytest.approx(jy_per_unit)
+
+
+def test_a_mass_unit_is_given_as_a_unit_or_a_quantity(tmp_path, tiny_model, capsys):
+    inputs = Inputs(tmp_path, tiny_model, None)
+    image = inputs.image()
+    r500 = {}
+    for unit, mass in (("Msun", 4e14), ("1e14 solMass", 4.0)):
+        inputs.out = tmp_path / unit.replace(" ", "_")
+        catalog = inputs.catalog(f"{inputs.out.name}.csv", MSZ=[mass])
+        assert main(inputs.detect(catalog, image, options=["--mass-unit", unit])) == 0, capsys.readouterr().err
+        r500[unit] = read_table(inputs.out / "detections.ecsv")["r500_kpc"][0]
+    assert r500["Msun"] == pytest.approx(r500["1e14 solMass"]) and 500 < r500["Msun"] < 2000
+    assert main(inputs.detect(catalog, image, options=["--mass-unit", "kpc"])) == 2
+    assert "invalid --mass-unit='kpc'" in capsys.readouterr().err
+
+
+def test_a_cd_matrix_is_regridded_as_cdelt_is_and_quietly(tmp_path, tiny_model, recwarn, capsys):
+    inputs = Inputs(tmp_path, tiny_model, None)
+    pixel = 2.0  # 3 pixels per beam: regridded to the model's 4
+    cdelt = inputs.image("cdelt.fits", pixel_arcsec=pixel)
+    cd = inputs.image("cd.fits", pixel_arcsec=pixel, CDELT1=None, CDELT2=None, CD1_1=-pixel / 3600, CD1_2=0.0,
+                      CD2_1=0.0, CD2_2=pixel / 3600)
+    assert main(inputs.predict(cdelt, cd)) == 0, capsys.readouterr().err
+    np.testing.assert_allclose(fits.getdata(inputs.out / "cd.prob.fits"), fits.getdata(inputs.out / "cdelt.prob.fits"),
+                               atol=1e-6)
+    assert not [w for w in recwarn if "cd is present" in str(w.message)]

@@ -311,13 +311,21 @@ def test_released_pages_of_a_memory_mapped_output_keep_their_data(tmp_path):
     release_pages(np.ones(3))  # an array in memory: nothing to do
 
 
-def test_a_folder_stands_for_its_images_not_for_masks_labels_or_maps(tmp_path):
+def test_a_folder_stands_for_its_images_not_for_masks_labels_maps_or_tables(tmp_path, capsys):
+    from astropy.io import fits
+    from astropy.table import Table
+
     from radiounet.inference.batch import expand_inputs
 
     for name in ("a.fits", "a.mask.fits", "a.labels.fits", "b.FITS", "b.prob.fits", "b.classes.fits", "c.txt"):
-        (tmp_path / name).write_bytes(b"")
-    assert [p.name for p in expand_inputs([tmp_path])] == ["a.fits", "b.FITS"]
+        (tmp_path / name).write_bytes(b"")  # unreadable: left to the reader, which names the problem
+    Table({"ra": [1.0], "dec": [2.0]}).write(tmp_path / "catalogue.srl.fits")  # a source list beside the mosaics
+    fits.PrimaryHDU(np.zeros((4, 4), np.float32)).writeto(tmp_path / "d.fits")
+    assert [p.name for p in expand_inputs([tmp_path])] == ["a.fits", "b.FITS", "d.fits"]
+    assert capsys.readouterr().err == (f"radio-unet: warning: skipping {tmp_path / 'catalogue.srl.fits'}: no image in "
+                                       "this FITS file (a table?)\n")
     assert [p.name for p in expand_inputs([tmp_path / "a.mask.fits"])] == ["a.mask.fits"]
+    assert [p.name for p in expand_inputs([tmp_path / "catalogue.srl.fits"])] == ["catalogue.srl.fits"]  # as given
 
 
 def test_inference_tiles_cover_an_image_with_few_large_tiles(tiny_model):

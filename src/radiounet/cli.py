@@ -22,8 +22,9 @@ from radiounet.errors import InvalidParameterError, RadioUNetError, Terminated, 
 __all__ = ["main", "build_parser"]
 
 
-def _quantity(text, default_unit, name):
-    """Parse ``"83"`` (in ``default_unit``) or ``"83 uJy/beam"`` into a Quantity of ``default_unit``'s kind."""
+def _quantity(text, default_unit, name, *, unit=False):
+    """Parse ``"83"`` (in ``default_unit``) or ``"83 uJy/beam"`` into a Quantity of ``default_unit``'s kind; with
+    ``unit``, a unit alone (``"Msun"``) too, as one of it."""
     try:
         return float(text) * default_unit
     except ValueError:
@@ -31,8 +32,15 @@ def _quantity(text, default_unit, name):
     try:
         return u.Quantity(text).to(default_unit)
     except (TypeError, ValueError, u.UnitsError):
-        raise InvalidParameterError(name, text, f"must be a number in {default_unit} or a quantity like "
-                                                f"'{1} {default_unit}'") from None
+        pass
+    try:
+        if unit:
+            return (1 * u.Unit(text)).to(default_unit)
+    except (TypeError, ValueError, u.UnitsError):
+        pass
+    alone = f", '{default_unit}'" if unit else ""
+    raise InvalidParameterError(name, text, f"must be a number in {default_unit} or a quantity like '1 {default_unit}'"
+                                            f"{alone}") from None
 
 
 def _size(text):
@@ -726,7 +734,7 @@ def _read_catalog(args):
         raise RadioUNetError("--r500-unit goes with --r500-column (the catalogue's R500 column)")
     return read_cluster_catalog(
         args.catalog, name=args.name_column, ra=args.ra_column, dec=args.dec_column, redshift=args.redshift_column,
-        mass=args.mass_column, mass_unit=_quantity(args.mass_unit, u.Msun, "mass_unit"), r500=args.r500_column,
+        mass=args.mass_column, mass_unit=_quantity(args.mass_unit, u.Msun, "--mass-unit", unit=True), r500=args.r500_column,
         r500_unit=args.r500_unit or "kpc")
 
 
@@ -827,7 +835,7 @@ def build_parser():
         "predict", help="segment FITS images: probability maps, masks, diffuse-source catalogues",
         description="Segment radio images with a trained model. For DIR_IN/STEM.fits it writes DIR/STEM.prob.fits, "
                     "STEM.mask.fits, STEM.sources.ecsv, STEM.reg and STEM.png (not with --no-png; and "
-                    "STEM.spread.fits with --tta). "
+                    "STEM.classes.fits with a class model, STEM.spread.fits with --tta). "
                     "Images already done are skipped; a file that fails is reported and the others go on "
                     "(exit status 2 at the end). Under torchrun each rank takes its share of the files.",
     )

@@ -49,8 +49,21 @@ def image_stem(path):
 PRODUCT_SUFFIXES = (".mask.fits", ".labels.fits", ".prob.fits", ".spread.fits", ".classes.fits")
 
 
+def _holds_no_image(path):
+    """Whether ``path`` is a readable FITS file without an image (a source catalogue, say); a file that cannot be
+    read is left to the reader, which names its problem."""
+    from astropy.io import fits
+
+    try:
+        with fits.open(path) as hdul:
+            return not any(hdu.is_image and hdu.header.get("NAXIS", 0) >= 2 for hdu in hdul)
+    except Exception:  # astropy raises many kinds for broken files
+        return False
+
+
 def expand_inputs(inputs):
-    """Files as given; a folder stands for the FITS images in it, without radiounet's own products.
+    """Files as given; a folder stands for the FITS images in it, without radiounet's own products (and without
+    FITS tables, skipped with a warning).
 
     Raises
     ------
@@ -60,11 +73,15 @@ def expand_inputs(inputs):
     paths = []
     for item in inputs:
         item = Path(item)
-        if item.is_dir():
-            paths.extend(sorted(p for p in item.iterdir() if p.name.lower().endswith(_SUFFIXES)
-                                and not p.name.lower().endswith(PRODUCT_SUFFIXES)))
-        else:
+        if not item.is_dir():
             paths.append(item)
+            continue
+        for path in sorted(p for p in item.iterdir() if p.name.lower().endswith(_SUFFIXES)
+                           and not p.name.lower().endswith(PRODUCT_SUFFIXES)):
+            if _holds_no_image(path):
+                print(f"radio-unet: warning: skipping {path}: no image in this FITS file (a table?)", file=sys.stderr)
+            else:
+                paths.append(path)
     if not paths:
         raise RadioUNetError(f"no FITS image in {' '.join(map(str, inputs))}")
     return paths
@@ -111,7 +128,7 @@ def _segment(opened, out, predictor, redshift, progress=False):
                                       class_probability=prediction.class_probability,
                                       class_names=prediction.class_names)
             try:
-                write_prediction(out, radio, image_jy, prediction, sources, predictor)
+                write_prediction(out, radio, image_jy, prediction, sources, predictor, redshift)
             except BaseException:
                 for written in out.values():  # no partial set of outputs (a full disk): all or none
                     if written.is_file():
@@ -121,23 +138,36 @@ def _segment(opened, out, predictor, redshift, progress=False):
     return write, radio.data.size / 1e6
 
 
-def _require_same_making(prob_path, predictor):
-    """Outputs skipped as done must be this model's at this threshold (the cards :mod:`.outputs` writes; maps
-    written before ``RUMODSHA`` are compared by the model's name)."""
+def _making(cards):
+    """What made a set of outputs, in words, from its header cards (:func:`.outputs.made_by`)."""
+    words = f"model {cards.get('RUMODEL')}"
+    if cards.get("RUMODSHA"):
+        words += f" (sha256 {cards['RUMODSHA']}...)"
+    words += f" at threshold {cards.get('RUTHRESH')}"
+    if cards.get("RUTTA"):
+        words += " with --tta"
+    return words + (f", redshift {cards['RUZ']:g}" if "RUZ" in cards else ", no --redshift")
+
+
+def _require_same_making(prob_path, predictor, redshift):
+    """Outputs skipped as done must be this model's at this threshold, with the same test-time augmentation and
+    redshift (the cards :mod:`.outputs` writes; maps written before ``RUMODSHA`` are compared by the model's name,
+    before ``RUTTA`` whatever their augmentation)."""
     from astropy.io import fits
 
     try:
         header = fits.getheader(prob_path)
     except (OSError, ValueError) as exc:
         raise RadioUNetError(f"{prob_path}: not a readable FITS file ({exc}); give --overwrite") from None
-    made = made_by(predictor)
-    same = header.get("RUMODEL") == made["RUMODEL"] and header.get("RUMODSHA", made["RUMODSHA"]) == made["RUMODSHA"] \
-        and np.isclose(header.get("RUTHRESH", np.nan), made["RUTHRESH"])
+    made = made_by(predictor, redshift)
+    found = {key: header[key] for key in ("RUMODEL", "RUMODSHA", "RUTHRESH", "RUTTA", "RUZ") if key in header}
+    same = (found.get("RUMODEL") == made["RUMODEL"] and found.get("RUMODSHA", made["RUMODSHA"]) == made["RUMODSHA"]
+            and np.isclose(found.get("RUTHRESH", np.nan), made["RUTHRESH"])
+            and found.get("RUTTA", made["RUTTA"]) == made["RUTTA"]
+            and ("RUZ" in found) == ("RUZ" in made) and np.isclose(found.get("RUZ", 0.0), made.get("RUZ", 0.0)))
     if not same:
-        raise RadioUNetError(f"{prob_path}: made with model {header.get('RUMODEL')} (sha256 "
-                             f"{header.get('RUMODSHA', '?')}...) at threshold {header.get('RUTHRESH')}, not "
-                             f"{made['RUMODEL']} ({made['RUMODSHA']}...) at {made['RUTHRESH']:g}; give --overwrite "
-                             "to replace the outputs, or another --out")
+        raise RadioUNetError(f"{prob_path}: made with {_making(found)}, not {_making(made)}; give --overwrite to "
+                             "replace the outputs, or another --out")
 
 
 def _remove_scratch(scratch):
@@ -201,7 +231,7 @@ def predict_files(paths, out_dir, predictor, *, beam=None, redshift=None, overwr
     for path in paths[rank::world]:
         outputs = output_paths(out_dir, image_stem(path), predictor.tta, bool(predictor.class_names), quicklook)
         if not overwrite and all(p.exists() for p in outputs.values()):
-            _require_same_making(outputs["prob"], predictor)
+            _require_same_making(outputs["prob"], predictor, redshift)
             summary.skipped.append(path)
         else:
             todo.append((path, outputs))

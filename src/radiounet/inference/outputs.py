@@ -34,18 +34,27 @@ def output_paths(out_dir, stem, tta=False, classes=False, quicklook=True):
     return {name.split(".")[0]: out_dir / f"{stem}.{name}" for name in names}
 
 
-def made_by(predictor):
+def made_by(predictor, redshift=None):
     """The header cards that say what made ``predictor``'s outputs: ``{"RUMODEL": name, "RUMODSHA": start of the
-    model file's sha256, "RUTHRESH": threshold}``."""
-    return {"RUMODEL": Path(predictor.model_name).name[-60:], "RUMODSHA": predictor.model_sha256,
-            "RUTHRESH": predictor.threshold}
+    model file's sha256, "RUTHRESH": threshold, "RUTTA": test-time augmentation}``, and ``"RUZ"``, the redshift
+    of the sizes in kpc, when one was given."""
+    made = {"RUMODEL": Path(predictor.model_name).name[-60:], "RUMODSHA": predictor.model_sha256,
+            "RUTHRESH": predictor.threshold, "RUTTA": bool(predictor.tta)}
+    if redshift is not None:
+        made["RUZ"] = float(redshift)
+    return made
 
 
-def _cards(predictor, content):
-    made = made_by(predictor)
-    return [("CONTENT", content[:60], ""), ("RUMODEL", made["RUMODEL"], "model"),
-            ("RUMODSHA", made["RUMODSHA"], "sha256 of the model file (start)"),
-            ("RUVERS", __version__, "radiounet version"), ("RUTHRESH", made["RUTHRESH"], "mask threshold")]
+def _cards(predictor, content, redshift, rms):
+    made = made_by(predictor, redshift)
+    cards = [("CONTENT", content[:60], ""), ("RUMODEL", made["RUMODEL"], "model"),
+             ("RUMODSHA", made["RUMODSHA"], "sha256 of the model file (start)"),
+             ("RUVERS", __version__, "radiounet version"), ("RUTHRESH", made["RUTHRESH"], "mask threshold"),
+             ("RUTTA", made["RUTTA"], "test-time augmentation (8 flips/rotations)"),
+             ("RURMS", rms, "median noise of the image (Jy/beam)")]
+    if "RUZ" in made:
+        cards.append(("RUZ", made["RUZ"], "redshift of the sizes in kpc"))
+    return cards
 
 
 def _regions(sources, wcs, pixel_arcsec):
@@ -112,21 +121,25 @@ def class_cube_header(header, class_names):
     return header
 
 
-def write_prediction(paths, radio, image_jy, prediction, sources, predictor):
-    """Write every output of one image (``paths`` from :func:`output_paths`)."""
+def write_prediction(paths, radio, image_jy, prediction, sources, predictor, redshift=None):
+    """Write every output of one image (``paths`` from :func:`output_paths`); ``redshift``, if the sizes of
+    ``sources`` are in kpc at one."""
     header = radio.header.copy()
     header.remove("BUNIT", ignore_missing=True)
-    write_image(paths["prob"], prediction.probability, header,
-                _cards(predictor, "probability of diffuse emission"))
-    write_image(paths["mask"], prediction.mask, header, _cards(predictor, "diffuse emission mask"))
+    rms = float(np.median(prediction.rms))
+
+    def cards(content):
+        return _cards(predictor, content, redshift, rms)
+
+    write_image(paths["prob"], prediction.probability, header, cards("probability of diffuse emission"))
+    write_image(paths["mask"], prediction.mask, header, cards("diffuse emission mask"))
     if "spread" in paths:
-        write_image(paths["spread"], prediction.spread, header,
-                    _cards(predictor, "std of probability over 8 flips/rotations"))
+        write_image(paths["spread"], prediction.spread, header, cards("std of probability over 8 flips/rotations"))
     if "classes" in paths:
         write_image(paths["classes"], prediction.class_probability, class_cube_header(header, prediction.class_names),
-                    _cards(predictor, "class probabilities (CLASS axis)"))
+                    cards("class probabilities (CLASS axis)"))
     sources.meta.update(image=str(radio.path), model=predictor.model_name, threshold=predictor.threshold,
-                        radiounet_version=__version__)
+                        tta=bool(predictor.tta), redshift=redshift, rms_jy_per_beam=rms, radiounet_version=__version__)
     write_table(sources, paths["sources"])
     with atomic_path(paths["reg"]) as tmp:
         _regions(sources, radio.wcs, radio.pixel_arcsec).write(str(tmp), format="ds9", overwrite=True)

@@ -305,14 +305,10 @@ class Predictor:
             return None, None
         ny, nx = image.shape
         shape = (max(int(np.ceil(ny / factor)), 1), max(int(np.ceil(nx / factor)), 1))
-        header = image.wcs.to_header()
-        target = WCS(header)
+        target = WCS(image.wcs.to_header())  # PC and CDELT, also for a header with a CD matrix
         # Same centre and orientation, pixels larger by ``factor``.
         target.wcs.crpix = [(c - 0.5) / factor + 0.5 for c in image.wcs.wcs.crpix]
-        if target.wcs.has_cd():
-            target.wcs.cd = image.wcs.wcs.cd * factor
-        else:
-            target.wcs.cdelt = image.wcs.wcs.cdelt * factor
+        target.wcs.cdelt = target.wcs.cdelt * factor
         return target, shape
 
     def prepare(self, image):
