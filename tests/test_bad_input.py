@@ -743,6 +743,10 @@ def test_sizes_no_cluster_has_are_taken_for_unit_errors(tmp_path):
     assert list(table["status"]) == ["ok", "no_r500", "no_r500", "ok"]  # an angular R500 needs no redshift
     table = read_cluster_catalog(path, r500="R500", r500_unit="kpc")
     assert list(table["status"]) == ["ok", "no_r500", "no_r500", "no_redshift"]
+    assert np.isfinite(table["r500_kpc"][0]) and np.all(np.isnan(table["r500_kpc"][1:3]))  # no R500 from a unit error
+    masses = read_cluster_catalog(inputs.catalog("masses.csv", NAME=["1e14", "Msun"], RA=[150.0] * 2, DEC=[30.0] * 2,
+                                                 REDSHIFT=[0.2] * 2, MSZ=[4.0, 4e14]))
+    assert list(masses["status"]) == ["ok", "no_mass"] and np.isnan(masses["r500_arcsec"][1])
 
 
 def test_a_killed_predict_batch_resumes_without_redoing_finished_images(tmp_path, tiny_model, monkeypatch, capsys):

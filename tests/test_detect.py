@@ -12,7 +12,7 @@ from radiounet.detect.report import write_report
 from radiounet.sky.cosmology import kpc_per_arcsec
 
 
-def test_detect_on_simulated_fields_with_unusable_rows(tmp_path):
+def test_detect_on_simulated_fields_with_unusable_rows(tmp_path, capsys):
     sim = tmp_path / "sim"
     assert main(["simulate", "--out", str(sim), "--n-fields", "2", "--size", "384", "--seed", "3",
                  "--redshift-range", "0.3", "0.5", "--fraction-diffuse", "1", "--fraction-radio-galaxies", "0",
@@ -29,6 +29,7 @@ def test_detect_on_simulated_fields_with_unusable_rows(tmp_path):
                  str(sim / "field_00001.fits"), "--out", str(out), "--name-column", "cluster", "--ra-column", "ra",
                  "--dec-column", "dec", "--redshift-column", "z", "--r500-column", "r500", "--r500-unit", "kpc",
                  "--no-progress"]) == 0
+    assert "(not measured: 1 outside_images, 1 no_redshift)" in capsys.readouterr().out
     detections = QTable.read(out / "detections.ecsv")
     assert list(detections["name"]) == ["field_00000", "field_00001", "far away", "no z"]
     assert {"name", "ra", "dec", "z", "r500_kpc", "r500_arcsec", "R", "detected", "status"} <= set(detections.colnames)
@@ -40,6 +41,7 @@ def test_detect_on_simulated_fields_with_unusable_rows(tmp_path):
     assert list(measured["image"]) == [str(sim / "field_00000.fits"), str(sim / "field_00001.fits")]
     assert list(detections["status"][2:]) == ["outside_images", "no_redshift"]
     assert np.isnan(detections["R"][2]) and not detections["detected"][3]
+    assert np.all(np.isnan(detections["source_flux"][2:])) and np.all(np.isfinite(measured["source_flux"]))
     # The 6" beam at each cluster's redshift (LoTSS-DR2 6" by default), by the catalogue's own scale.
     scale = kpc_per_arcsec(np.asarray(measured["z"])).to_value(u.kpc / u.arcsec)
     assert np.allclose(measured["beam_kpc"].to_value(u.kpc), 6.0 * scale, rtol=1e-3)

@@ -407,10 +407,11 @@ def _cmd_detect(args):
     write_table(detections, out / "detections.ecsv")
     write_table(detections, out / "detections.csv", format="ascii.csv")
     write_report(out / "report.html", detections, out / "thumbnails")
-    measured = detections["status"] == "ok"
-    print(f"detect: {len(detections)} clusters, {int(measured.sum())} fully covered, "
-          f"{int((detections['status'] == 'partial_coverage').sum())} partly covered, "
-          f"{int(detections['detected'].sum())} with diffuse emission; {out}/detections.ecsv, report.html")
+    statuses = Counter("error" if str(s).startswith("error:") else str(s) for s in detections["status"])
+    unmeasured = ", ".join(f"{n} {status}" for status, n in statuses.items() if status not in ("ok", "partial_coverage"))
+    print(f"detect: {len(detections)} clusters, {statuses['ok']} fully covered, {statuses['partial_coverage']} partly "
+          f"covered, {int(detections['detected'].sum())} with diffuse emission"
+          f"{f' (not measured: {unmeasured})' if unmeasured else ''}; {out}/detections.ecsv, report.html")
     problem = _fetch_problem(fetched, cutouts) if args.fetch else None
     if problem:
         raise RadioUNetError(problem)

@@ -11,6 +11,8 @@ cannot be used get a ``status`` instead of stopping the run:
 ``no_r500``          the given R500 missing, <= 0, or beyond 5 Mpc or 5 deg (a wrong unit: no cluster is that large)
 ``duplicate_name``   a second row with a name already seen (the first one is kept)
 
+A row with ``no_mass`` or ``no_r500`` has no R500 (NaN); its ``m500`` is the mass as read.
+
 RA and Dec are degrees, or sexagesimal strings (RA in hours: ``"12:34:56.7"``
 or ``"12h34m56.7s"``; Dec in degrees: ``"+12:34:56"``). A catalogue without
 rows, or without a single usable position, is an error; so is one without a
@@ -143,6 +145,7 @@ def read_cluster_catalog(path, *, name="NAME", ra="RA", dec="DEC", redshift="RED
                    & ~(r500_kpc > MAX_R500_LENGTH.to_value(u.kpc)))
     angle_given = r500 is not None and r500_unit.physical_type == "angle"
     status[~size_ok] = "no_mass" if r500 is None else "no_r500"
+    r500_kpc, r500_arcsec = np.where(size_ok, r500_kpc, np.nan), np.where(size_ok, r500_arcsec, np.nan)
     if not angle_given:
         status[~z_ok] = "no_redshift"
     placed = np.isfinite(ra_deg) & np.isfinite(dec_deg) & (np.abs(dec_deg) <= 90)

@@ -151,7 +151,7 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
                    z=cluster["z"], r500_kpc=cluster["r500_kpc"].to_value(u.kpc),
                    r500_arcsec=cluster["r500_arcsec"].to_value(u.arcsec), R=np.nan, detected=False,
                    status=str(cluster["status"]), coverage=0.0, image="", beam_kpc=np.nan,
-                   n_sources=0, source_flux=0.0,
+                   n_sources=0, source_flux=np.nan,
                    largest_source_kpc=np.nan, R_halo=np.nan, R_relic=np.nan, R_radio_galaxy=np.nan,
                    **{f"P_{name}": np.nan for name in CLUSTER_CLASSES}, **{"class": ""},
                    R_halo_R500=np.nan, R_relic_outskirts=np.nan)
@@ -223,8 +223,8 @@ def _measure(row, position, path, wcs, predictor, factor, ratio_threshold, beam,
                               image.pixel_arcsec, redshift=row["z"], class_probability=prediction.class_probability,
                               class_names=prediction.class_names)
     inside = np.hypot(np.asarray(sources["x"]) - x, np.asarray(sources["y"]) - y) <= radius
+    row.update(n_sources=int(inside.sum()), source_flux=float(sources["flux"][inside].sum().to_value(u.Jy)))
     if inside.any():
-        row.update(n_sources=int(inside.sum()), source_flux=float(sources["flux"][inside].sum().to_value(u.Jy)),
-                   largest_source_kpc=float(sources["las_kpc"][inside].max().to_value(u.kpc)))
+        row.update(largest_source_kpc=float(sources["las_kpc"][inside].max().to_value(u.kpc)))
     if views is not None:
         views(row, image, prediction, (float(x), float(y)), radius, sources[inside])

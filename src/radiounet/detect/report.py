@@ -167,8 +167,8 @@ def _percent(value):
 
 
 def _mjy(value):
-    """A flux in Jy as mJy; "–" for none (0)."""
-    return significant(1e3 * value) if value else "–"
+    """A flux in Jy as mJy; "–" for none (0, or NaN: not measured)."""
+    return significant(1e3 * value) if value and np.isfinite(value) else "–"
 
 
 def _yes_no(value):
