@@ -829,3 +829,30 @@ def test_a_cd_matrix_is_regridded_as_cdelt_is_and_quietly(tmp_path, tiny_model, 
     np.testing.assert_allclose(fits.getdata(inputs.out / "cd.prob.fits"), fits.getdata(inputs.out / "cdelt.prob.fits"),
                                atol=1e-6)
     assert not [w for w in recwarn if "cd is present" in str(w.message)]
+
+
+def test_an_image_without_diffuse_emission_gets_a_region_file_that_says_so(tmp_path, tiny_model, capsys):
+    from regions import Regions
+
+    inputs = Inputs(tmp_path, tiny_model, None)
+    assert main(inputs.predict(inputs.image(), options=["--threshold", "0.9999"])) == 0, capsys.readouterr().err
+    assert len(read_table(inputs.out / "img.sources.ecsv")) == 0
+    assert (inputs.out / "img.reg").read_text().startswith("# Region file format: DS9")
+    assert len(Regions.read(str(inputs.out / "img.reg"), format="ds9")) == 0
+
+
+def test_the_beam_of_a_casa_image_may_come_from_its_beams_table(tmp_path):
+    inputs = Inputs(tmp_path, None, None)
+    header = _header()
+    del header["BMAJ"], header["BMIN"], header["BPA"]
+    header["CASAMBM"] = True
+    beams = fits.BinTableHDU.from_columns(
+        [fits.Column(name="BMAJ", format="E", unit="arcsec", array=np.array([7.5])),
+         fits.Column(name="BMIN", format="E", unit="arcsec", array=np.array([6.0])),
+         fits.Column(name="BPA", format="E", unit="deg", array=np.array([30.0])),
+         fits.Column(name="CHAN", format="J", array=np.array([0])),
+         fits.Column(name="POL", format="J", array=np.array([0]))], name="BEAMS")
+    fits.HDUList([fits.PrimaryHDU(_noise(), header), beams]).writeto(inputs.path("casa.fits"))
+    with read_radio_image(inputs.path("casa.fits")) as image:
+        assert image.beam.major.to_value(u.arcsec) == pytest.approx(7.5)
+        assert image.beam.minor.to_value(u.arcsec) == pytest.approx(6.0) and image.beam.pa.to_value(u.deg) == 30.0

@@ -28,7 +28,7 @@ def test_metrics_of_a_hand_made_case():
     evaluation = evaluate_detections(_detections(), TRUTH, n_bootstrap=200)
     # positives a b c d: detected a b d -> tp 3, fn 1; negatives e f g: e detected -> fp 1, tn 2.
     m = evaluation.metrics
-    assert m["n"] == 7 and evaluation.n_unmatched == 1
+    assert m["n"] == 7 and (m["n_positive"], m["n_negative"]) == (4, 3) and evaluation.n_unmatched == 1
     assert m["accuracy"]["value"] == pytest.approx(5 / 7)
     assert m["precision"]["value"] == pytest.approx(3 / 4)
     assert m["recall"]["value"] == pytest.approx(3 / 4)
@@ -55,8 +55,9 @@ def test_evaluate_command_writes_tables_curves_and_prints_intervals(tmp_path, ca
     Table({"name": list(TRUTH), "class": list(TRUTH.values())}).write(tmp_path / "truth.csv")
     assert main(["evaluate", "--detections", str(tmp_path / "detections.ecsv"), "--truth",
                  str(tmp_path / "truth.csv"), "--truth-column", "class", "--bootstrap", "100"]) == 0
-    out = capsys.readouterr().out
-    assert "accuracy: 0.714 (95% interval" in out
+    captured = capsys.readouterr()
+    assert "accuracy: 0.714 (95% interval" in captured.out
+    assert "note: 4 positive and 3 negative cluster(s): too few" in captured.err
     for name in ("confusion.ecsv", "threshold_sweep.ecsv", "evaluation.json", "roc.png", "precision_recall.png"):
         assert (tmp_path / name).is_file()
     assert json.loads((tmp_path / "evaluation.json").read_text())["best_threshold"] == pytest.approx(0.02)

@@ -524,6 +524,8 @@ def test_model_info_of_the_gated_model_names_its_two_networks(capsys):
     assert f"parameters: {card['parameters']:,}" in out
     assert "gated: the class network of lotss-classes-v5" in out and "lotss-diffuse-v1 reaches 0.2" in out
     assert f"validation Dice per class: background {card['validation']['class_dice']['background']:.3f}" in out
+    assert f"mask threshold (pixel probability): {card['threshold']}" in out
+    assert f"detect's R threshold (mean probability in 2.2 R500): {card['detection_ratio_threshold']:.4g}" in out
 
 
 def test_a_student_learns_the_class_probabilities_of_its_teacher(tiny_config, tmp_path):

@@ -254,6 +254,10 @@ def _cmd_export(args):
           f"output 'probability': diffuse, then classes)")
 
 
+#: Below this many positive or negative clusters ``evaluate`` says that its figures say little.
+_FEW_CLUSTERS = 10
+
+
 def _cmd_model_info(args):
     from radiounet.models.gated import GATE_RULE_WORDS
     from radiounet.models.store import DEFAULT_MODEL, available_models, load_model, require_card_fields
@@ -280,7 +284,9 @@ def _cmd_model_info(args):
         native = card["native_sampling"]
         print(f"native sampling: {native['beam_fwhm_pixels']:.2f} px per beam FWHM ({native['survey']}: "
               f"{native['bmaj_arcsec']:g}\" beam, {native['pixel_arcsec']:g}\" pixels)")
-        print(f"detection threshold: {card['threshold']}")
+        print(f"mask threshold (pixel probability): {card['threshold']}")
+        if "detection_ratio_threshold" in card:
+            print(f"detect's R threshold (mean probability in 2.2 R500): {card['detection_ratio_threshold']:.4g}")
         if "gate" in card:
             gate = card["gate"]
             classes = (f"the class network of {gate['classes_model']}" if gate.get("classes_model") else
@@ -485,6 +491,10 @@ def _evaluate_clusters(args, out):
         print(f"{key}: {value:.3f} (95% interval {low:.3f}-{high:.3f})")
     print(f"{evaluation.metrics['n']} clusters evaluated, {evaluation.n_unmatched} without truth or measurement; "
           f"best R threshold for {evaluation.best_metric}: {evaluation.best_threshold:.4g}; outputs in {out}")
+    n_positive, n_negative = evaluation.metrics["n_positive"], evaluation.metrics["n_negative"]
+    if min(n_positive, n_negative) < _FEW_CLUSTERS:
+        print(f"radio-unet: note: {n_positive} positive and {n_negative} negative cluster(s): too few for the "
+              f"intervals and the best threshold to say much (tens of each are needed)", file=sys.stderr)
     classes_table = cluster_class_confusion(detections, classes)
     if classes_table is not None:
         write_table(classes_table, out / "cluster_class_confusion.ecsv")

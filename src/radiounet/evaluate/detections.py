@@ -140,7 +140,7 @@ def evaluate_detections(detections, truth_classes, *, positive=DEFAULT_POSITIVE,
         values = np.array([s[key] for s in samples], dtype=float)
         low, high = np.nanpercentile(values, [2.5, 97.5]) if np.isfinite(values).any() else (np.nan, np.nan)
         metrics[key] = dict(value=value, ci95=(float(low), float(high)))
-    metrics["n"] = int(decided.sum())
+    metrics.update(n=int(decided.sum()), n_positive=int(actual.sum()), n_negative=int((~actual).sum()))
     thresholds = np.unique(np.concatenate([[0.0], ratios[decided][np.isfinite(ratios[decided])], [1.0]]))
     rows = [dict(threshold=t, **binary_metrics(ratios[decided] > t, actual)) for t in thresholds]
     sweep = QTable(rows=rows)

@@ -142,7 +142,10 @@ def write_prediction(paths, radio, image_jy, prediction, sources, predictor, red
                         tta=bool(predictor.tta), redshift=redshift, rms_jy_per_beam=rms, radiounet_version=__version__)
     write_table(sources, paths["sources"])
     with atomic_path(paths["reg"]) as tmp:
-        _regions(sources, radio.wcs, radio.pixel_arcsec).write(str(tmp), format="ds9", overwrite=True)
+        if len(sources):
+            _regions(sources, radio.wcs, radio.pixel_arcsec).write(str(tmp), format="ds9", overwrite=True)
+        else:  # the regions package writes an empty file: say that it is a region file, and why it holds none
+            tmp.write_text("# Region file format: DS9 version 4.1\n# radio-unet predict: no diffuse source\n")
     if "png" not in paths:
         return
     area = float(np.nanmean(prediction.mask)) if prediction.mask.size else 0.0

@@ -2,8 +2,8 @@
 
 Real survey images differ: LOFAR images are often 4-D (RA, Dec, FREQ,
 STOKES) with degenerate extra axes, the unit is written ``JY/BEAM``,
-``Jy/beam`` or ``mJy/beam``, and the beam is in BMAJ/BMIN/BPA or only in the
-AIPS history cards. :func:`read_radio_image` accepts all of these and gives a
+``Jy/beam``, ``mJy/beam`` or ``Jy beam-1``, and the beam is in BMAJ/BMIN/BPA, only
+in the AIPS history cards, or in a CASA ``BEAMS`` table. :func:`read_radio_image` accepts all of these and gives a
 clear error, naming the file, for anything else.
 """
 
@@ -19,7 +19,7 @@ from astropy.io.fits.verify import VerifyWarning
 from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import proj_plane_pixel_scales
-from radio_beam import Beam
+from radio_beam import Beam, Beams
 
 from radiounet.errors import RadioUNetError
 
@@ -170,6 +170,20 @@ def _beam_from_header(header, path):
     return None
 
 
+def _beam_from_beams_table(hdul, path):
+    """The beam of a CASA image whose header has none but a ``BEAMS`` table (per-plane beams): the first row's,
+    the plane that is read."""
+    table = next((hdu for hdu in hdul if isinstance(hdu, fits.BinTableHDU) and hdu.name == "BEAMS"), None)
+    if table is None or table.data is None or not len(table.data):
+        return None
+    try:
+        beam = Beams.from_fits_bintable(table)[0]
+    except Exception as exc:  # radio_beam and astropy raise many kinds for a malformed table
+        raise RadioUNetError(f"{path}: cannot read the beam from its BEAMS table ({exc}); {_BEAM_HINT}") from None
+    return _beam(float(beam.major.to_value(u.deg)), float(beam.minor.to_value(u.deg)), float(beam.pa.to_value(u.deg)),
+                 path, "CASA BEAMS table")
+
+
 def _require_pixel_scale(header, wcs, path):
     """Refuse a celestial WCS without CDELT or CD cards: WCS would silently take 1 degree per pixel."""
     axes = (wcs.wcs.lng + 1, wcs.wcs.lat + 1)
@@ -286,9 +300,13 @@ def read_radio_image(path, beam=None, *, pixels_only=False):
             raise RadioUNetError(f"{path}: unknown brightness unit BUNIT={unit_text!r}; expected Jy/beam or mJy/beam")
         if not pixels_only:
             _require_pixel_scale(header, full_wcs, path)
-            beam = _beam_from_header(header, path) if beam is None else beam
             if beam is None:
-                raise RadioUNetError(f"{path}: no beam in the header (BMAJ/BMIN/BPA or AIPS HISTORY); {_BEAM_HINT}")
+                beam = _beam_from_header(header, path)
+            if beam is None:
+                beam = _beam_from_beams_table(hdul, path)
+            if beam is None:
+                raise RadioUNetError(f"{path}: no beam in the header (BMAJ/BMIN/BPA or AIPS HISTORY) nor a CASA BEAMS "
+                                     f"table; {_BEAM_HINT}")
             _require_beam_over_a_pixel(beam, wcs, path)
         celestial_header = wcs.to_header()
         for key in _KEPT_CARDS:
