@@ -67,7 +67,9 @@ def test_beam_option_replaces_a_missing_beam(tmp_path):
         assert image.beam.major.to_value(u.arcsec) == pytest.approx(20)
         assert image.beam.pa.to_value(u.deg) == pytest.approx(30)
     assert parse_beam("6").minor.to_value(u.arcsec) == pytest.approx(6)
-    for bad in ("", "a,b", "6,7", "-1", "6,5"):
+    quantities = parse_beam("0.005 deg,15 arcsec,0.5 rad")  # quantities, as other options take them
+    assert quantities.major.to_value(u.arcsec) == pytest.approx(18) and quantities.pa.to_value(u.rad) == 0.5
+    for bad in ("", "a,b", "6,7", "-1", "6,5", "7 km"):
         with pytest.raises(RadioUNetError, match="--beam"):
             parse_beam(bad)
 

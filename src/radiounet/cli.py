@@ -684,7 +684,7 @@ def _add_segmentation_options(parser):
                              "speeds the network up 1.1-1.6x on CPUs with AVX512-BF16 or AMX, probabilities "
                              "within 0.1, and slows it down 9x on CPUs without)")
     parser.add_argument("--beam", help="beam for images whose header has none (it replaces a header's beam): "
-                                       "BMAJ[,BMIN,BPA] in arcsec, arcsec, deg")
+                                       "BMAJ[,BMIN,BPA] in arcsec, arcsec, deg, or quantities ('0.002 deg')")
 
 
 def _add_aperture_options(parser):

@@ -100,11 +100,21 @@ def pixel_arcsec(wcs):
     return float(np.sqrt(scales[0] * scales[1]))
 
 
-def parse_beam(text):
-    """A beam from ``"BMAJ[,BMIN,BPA]"`` (arcsec, arcsec, degrees), as given on the command line."""
+def _beam_value(text, unit):
+    """A number in ``unit``, or a quantity (``"7 arcsec"``, ``"0.002 deg"``) converted to it."""
     try:
-        values = [float(v) for v in text.split(",")]
+        return float(text)
     except ValueError:
+        return float(u.Quantity(text).to_value(unit))
+
+
+def parse_beam(text):
+    """A beam from ``"BMAJ[,BMIN,BPA]"`` (arcsec, arcsec, degrees, or quantities such as ``"0.002 deg"``), as given
+    on the command line."""
+    parts = text.split(",")
+    try:
+        values = [_beam_value(v, u.deg if k == 2 else u.arcsec) for k, v in enumerate(parts)]
+    except (ValueError, TypeError, u.UnitsError):
         values = []
     if len(values) not in (1, 3) or not all(np.isfinite(values)) or min(values[:2]) <= 0:
         raise RadioUNetError(f"--beam {text!r}: give BMAJ or BMAJ,BMIN,BPA (arcsec, arcsec, deg), e.g. 6 or 20,15,30")
