@@ -856,3 +856,11 @@ def test_the_beam_of_a_casa_image_may_come_from_its_beams_table(tmp_path):
     with read_radio_image(inputs.path("casa.fits")) as image:
         assert image.beam.major.to_value(u.arcsec) == pytest.approx(7.5)
         assert image.beam.minor.to_value(u.arcsec) == pytest.approx(6.0) and image.beam.pa.to_value(u.deg) == 30.0
+
+
+def test_finetuning_images_sampled_otherwise_than_the_model_are_warned_of(tmp_path, tiny_model, capsys):
+    inputs = Inputs(tmp_path, tiny_model, None)
+    image = inputs.image("train.fits", _noise(), pixel_arcsec=2.0)  # 3 pixels per 6" beam; the model's are 4
+    mask = inputs.image("train.mask.fits", np.zeros((SIZE, SIZE), np.float32), BUNIT=None)
+    assert main(inputs.finetune([image], [mask])) == 0
+    assert "train.fits: 3.0 pixels per beam FWHM, the model's 4.0; predict regrids" in capsys.readouterr().err

@@ -1,5 +1,7 @@
 """radio-unet benchmark: its figures on predictors whose answer is known, its outputs end to end, real images."""
 
+from pathlib import Path
+
 import astropy.units as u
 import matplotlib.image
 import numpy as np
@@ -117,6 +119,7 @@ def test_quick_benchmark_writes_its_tables_page_and_panels(tmp_path, tiny_model,
     page = (out / "benchmark.md").read_text()
     assert "| heldout | lotss-dr2-60 | 60\" |" in page and "--real-data" in page and "bootstrap draws" in page
     assert f"radio-unet benchmark {tiny_model} --quick" in page and "R threshold 0.3 (the model's own)." in page
+    assert "No intervals: this plan draws too few images per setup" in page  # --quick: said, not left to guess
     for name in ("benchmark.png", "benchmark_real.png"):
         assert matplotlib.image.imread(out / name).shape[2] in (3, 4)
     assert "Simulated skies" in capsys.readouterr().out
@@ -135,6 +138,7 @@ def test_a_model_against_its_own_benchmark_differs_by_nothing(tmp_path, tiny_mod
     assert len(real) >= 3 and np.all(real["called_diffuse_first"] == real["called_diffuse_second"])
     page = (out / "comparison.md").read_text()
     assert "paired bootstrap" in page and "| simulator | lotss-dr2-6 | +0.000" in page
+    assert "No intervals in brackets: this plan draws too few images" in page
     assert "against" in capsys.readouterr().out
 
 
@@ -343,3 +347,12 @@ def test_completeness_bins_each_halo_or_relic_by_its_brightness_and_its_size_in_
     assert list(table["I0 / rms"]) == ["1-3", "30-100"] and list(table["r_e / beam"]) == ["0-0.5", "1.5-5"]
     assert list(table["n"]) == [2, 1] and list(table["found (> half)"]) == [1, 1]
     assert list(table["median found"]) == pytest.approx([0.55, 0.6])
+
+
+def test_each_run_benchmarks_into_a_folder_of_its_own():
+    from radiounet.cli import default_benchmark_folder
+
+    assert default_benchmark_folder("multisurvey-v1") == Path("benchmark/multisurvey-v1")
+    assert default_benchmark_folder("runs/a/model.safetensors") == Path("benchmark/a")
+    assert default_benchmark_folder("runs/b/model.safetensors") == Path("benchmark/b")
+    assert default_benchmark_folder("mine.safetensors") == Path("benchmark/mine")

@@ -29,9 +29,10 @@ def class_model(request, tmp_path_factory, tiny_card):
                       tiny_card(classes=list(CLASS_NAMES)))
 
 
-def test_onnx_export_matches_pytorch_on_other_tile_shapes(tmp_path, class_model):
+def test_onnx_export_matches_pytorch_on_other_tile_shapes(tmp_path, class_model, capsys):
     out = tmp_path / "classes.onnx"
     assert main(["export", str(class_model), "--format", "onnx", "--out", str(out)]) == 0
+    assert f"output 'probability': diffuse, then {', '.join(CLASS_NAMES)})" in capsys.readouterr().out
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     predictor = Predictor(class_model)
     rng = np.random.default_rng(0)

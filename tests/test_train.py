@@ -226,7 +226,8 @@ def test_the_moving_average_warms_up():
 
 def test_another_config_in_the_same_folder_is_refused(tiny_config, tmp_path):
     _run(load_config(tiny_config, ["training.epochs=1"]), tmp_path / "run")
-    with pytest.raises(RadioUNetError, match="another configuration"):
+    with pytest.raises(RadioUNetError, match=r"another configuration \(training.epochs: 1 in the run, 2 here\); "
+                                             r".*training.init_model"):
         _run(load_config(tiny_config, ["training.epochs=2"]), tmp_path / "run")
     (tmp_path / "run" / "config.json").unlink()
     with pytest.raises(RadioUNetError, match="not its config.json"):
@@ -415,8 +416,9 @@ def test_cli_train_and_finetune_with_frozen_encoder(tiny_config, tmp_path, capsy
     assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("encoder.") and "running" not in k
                and "num_batches" not in k)
     assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("decoder."))
-    _, card = load_model(tuned / "model.safetensors")
+    tuned_model, card = load_model(tuned / "model.safetensors")
     assert card["fine_tuned_from"].endswith("model.safetensors")
+    assert card["parameters"] == sum(p.numel() for p in tuned_model.parameters())  # the frozen encoder counts too
     other = tmp_path / "sim" / "field_00001.fits"
     other_inputs = [other if a == str(image) else a for a in finetune_args]
     other_inputs[other_inputs.index(str(mask))] = str(tmp_path / "sim" / "field_00001.mask.fits")

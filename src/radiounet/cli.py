@@ -19,7 +19,7 @@ import astropy.units as u
 from radiounet import __version__
 from radiounet.errors import InvalidParameterError, RadioUNetError, Terminated, require_positive_int
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "default_benchmark_folder"]
 
 
 def _quantity(text, default_unit, name, *, unit=False):
@@ -193,6 +193,24 @@ def _report(result):
           + (" (stopped early)" if result.stopped_early else ""))
 
 
+def _warn_of_other_sampling(paths, native_beam_pixels):
+    """Warn of fine-tuning images sampled otherwise than the model (``predict`` regrids to its sampling; tiles for
+    fine-tuning are cut as they are)."""
+    from radiounet.inference.predictor import RESAMPLE_TOLERANCE
+    from radiounet.io.image import read_radio_image
+
+    for path in paths:
+        try:
+            with read_radio_image(path) as image:
+                sampling = image.beam_fwhm_pixels
+        except RadioUNetError:
+            continue  # no beam in the header: nothing to compare
+        if abs(sampling / native_beam_pixels - 1) > RESAMPLE_TOLERANCE:
+            print(f"radio-unet: warning: {path}: {sampling:.1f} pixels per beam FWHM, the model's "
+                  f"{native_beam_pixels:.1f}; predict regrids images to the model's sampling, so regrid this one "
+                  "and its mask to it before fine-tuning", file=sys.stderr)
+
+
 def _cmd_finetune(args):
     from radiounet.data.fits_pairs import FitsPairTiles
     from radiounet.models.store import read_model_card, require_card_fields, require_one_network, resolve_model_path
@@ -223,6 +241,7 @@ def _cmd_finetune(args):
     config["data"]["fresh_fields_each_epoch"] = True
     validate_config(config, f"{args.model}: the card's training configuration", apply_overrides(config, args.set))
     tile = config["data"]["tile_size"]
+    _warn_of_other_sampling([*args.images, *(args.val_images or [])], card["native_sampling"]["beam_fwhm_pixels"])
     train_set = FitsPairTiles(args.images, args.masks, args.tiles_per_epoch, tile, seed=config["training"]["seed"])
     if args.val_images:
         val_set = FitsPairTiles(args.val_images, args.val_masks, args.tiles_per_epoch // 4 or 1, tile, seed=1)
@@ -247,15 +266,26 @@ def _cmd_finetune(args):
 
 def _cmd_export(args):
     from radiounet.models.export import export_onnx
+    from radiounet.models.store import read_model_card
 
     out = Path(args.out) if args.out else Path(f"{Path(args.model).name.removesuffix('.safetensors')}.onnx")
     export_onnx(args.model, out)
-    print(f"export: {args.model} -> {out} (input 'image': asinh(image / rms), (batch, 1, H, W); "
-          f"output 'probability': diffuse, then classes)")
+    classes = read_model_card(args.model).get("classes")
+    channels = f"diffuse, then {', '.join(classes)}" if classes else "diffuse"
+    print(f"export: {args.model} -> {out} (input 'image': asinh(image / rms), (batch, 1, H, W), H and W multiples "
+          f"of 2**depth; output 'probability': {channels})")
 
 
 #: Below this many positive or negative clusters ``evaluate`` says that its figures say little.
 _FEW_CLUSTERS = 10
+
+
+def default_benchmark_folder(model):
+    """``benchmark/NAME`` for a shipped model or a model file ``NAME.safetensors``; ``benchmark/RUN`` for a run's
+    ``RUN/model.safetensors`` (every run names its model so: the folder tells two runs apart)."""
+    model = Path(model)
+    return Path("benchmark") / (model.parent.name if model.name == "model.safetensors" and model.parent.name
+                                else model.stem)
 
 
 def _cmd_model_info(args):
@@ -656,7 +686,7 @@ def _cmd_benchmark(args):
                              f"{plan}: their images differ, they cannot be compared"
                              + (" (leave out --quick)" if args.quick else " (add --quick)"))
     predictor = Predictor(args.model, args.device)
-    out = ensure_writable_directory(args.out or Path("benchmark") / Path(args.model).stem)
+    out = ensure_writable_directory(args.out or default_benchmark_folder(args.model))
     result = run_benchmark(predictor, quick=args.quick, real_data=args.real_data, noise_images=args.noise_images,
                            work_dir=out / "parts", progress=not args.no_progress)
     paths = write_benchmark(result, out, command=args.command_line)
@@ -954,7 +984,7 @@ def build_parser():
         "evaluate", help="compare detections with a truth classification, and probability maps with truth masks",
         description="Cluster level (--detections, --truth, --truth-column): match detections to truth classes by "
                     "name; print the table per class and accuracy, precision, recall and false-negative rate "
-                    "with bootstrap 95%% intervals; write confusion.ecsv, threshold_sweep.ecsv, evaluation.json, "
+                    "with bootstrap 95% intervals; write confusion.ecsv, threshold_sweep.ecsv, evaluation.json, "
                     "roc.png and precision_recall.png. Pixel level (--predictions, --truth-masks): Dice, IoU, "
                     "precision and recall of the maps of radio-unet predict against truth masks; write "
                     "pixel_metrics.ecsv. Either or both.",
@@ -1001,7 +1031,8 @@ def build_parser():
     benchmark.add_argument("model", metavar="MODEL", help="shipped model name or model file")
     benchmark.add_argument("--quick", action="store_true",
                            help="small images, few of them (a first look, the tests); default: the figures of record")
-    benchmark.add_argument("--out", help="output folder (default: benchmark/MODEL)")
+    benchmark.add_argument("--out", help="output folder (default: benchmark/MODEL, and benchmark/RUN for a "
+                                           "run's RUN/model.safetensors)")
     benchmark.add_argument("--real-data", metavar="DIR",
                            help="folder of labelled real images with labels.csv (e.g. ../shared/data/real); "
                                 "without it the real halo and radio galaxies are reported absent")

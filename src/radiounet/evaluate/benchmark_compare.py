@@ -157,6 +157,9 @@ def comparison_markdown(setups, real):
                 cell += f" ({_signed(row[f'{name}_lo'], name)} to {_signed(row[f'{name}_hi'], name)})"
             cells.append(f"**{cell}**" if row[f"{name}_sure"] else cell)
         lines.append(f"| {row['family']} | {row['setup']} | " + " | ".join(cells) + " |")
+    if not any(np.isfinite(row[f"{name}_lo"]) for row in setups for name in INTERVAL_FIGURES):
+        lines += ["", "No intervals in brackets: this plan draws too few images per setup for them (`--quick`); "
+                  "the default plan gives them."]
     lines += ["", "Real images (one image each: no interval; called diffuse in brackets: the lowest and highest over "
               "the network's eight views of the image)", ""]
     if len(real):

@@ -60,6 +60,11 @@ def format_share_range(share, lowest, highest):
     return f"{format_share(share)} ({100 * lowest:.1f}–{format_share(highest)})"
 
 
+#: Said under interval tables without a single interval.
+_NO_INTERVALS = ("No intervals: this plan draws too few images per setup for them (`--quick`); the default plan "
+                 "gives them.")
+
+
 def _interval(row, name, percent):
     """The bootstrap interval of figure ``name`` in a benchmark row, as text (a dash where there is none)."""
     low, high = (row[f"{name}_{end}"] if f"{name}_{end}" in row.colnames else np.nan for end in ("lo", "hi"))
@@ -120,9 +125,13 @@ def markdown_report(result, command=None, level=1):
               "",
               "| family | setup | " + " | ".join(INTERVAL_TITLES[name] for name in INTERVAL_FIGURES) + " |",
               "|" + "---|" * (2 + len(INTERVAL_FIGURES))]
+    dashes = True
     for row in plan:
         cells = [_interval(row, name, percent=name != "dice") for name in INTERVAL_FIGURES]
+        dashes = dashes and all(cell == "–" for cell in cells)
         lines.append(f"| {row['family']} | {row['setup']} | " + " | ".join(cells) + " |")
+    if dashes:
+        lines += ["", _NO_INTERVALS]
     lines += ["", f"{part} Real noise: halos injected into real survey images", ""]
     if len(result.injection):
         lines += ["Circular exponential halos at random sites (z and R500 fixed), detected when R > the R "

@@ -38,9 +38,11 @@ from radiounet.models.fusion import fold_batch_norm
 from radiounet.models.outputs import called_diffuse, probabilities
 from radiounet.models.store import DEFAULT_MODEL, load_model, require_card_fields, resolve_model_path, sha256_of
 
-__all__ = ["Predictor", "Prediction", "PreparedImage", "PRECISIONS", "PRECISION_TOLERANCE", "native_bfloat16"]
+__all__ = ["Predictor", "Prediction", "PreparedImage", "PRECISIONS", "PRECISION_TOLERANCE", "RESAMPLE_TOLERANCE",
+           "native_bfloat16"]
 
-_RESAMPLE_TOLERANCE = 0.1
+#: An image whose beam spans the model's pixels per beam within this relative difference is not regridded.
+RESAMPLE_TOLERANCE = 0.1
 #: Largest inference tile side (pixels) and the border discarded from each tile: with it, 2 x 2 tiles of 384
 #: match the map of the whole image in one tile within 0.03 (0.00005 on average; docs/speed.md).
 INFERENCE_TILE = 1152
@@ -301,7 +303,7 @@ class Predictor:
 
     def _native_grid(self, image):
         factor = image.beam_fwhm_pixels / self.native_beam_pixels
-        if abs(factor - 1) <= _RESAMPLE_TOLERANCE:
+        if abs(factor - 1) <= RESAMPLE_TOLERANCE:
             return None, None
         ny, nx = image.shape
         shape = (max(int(np.ceil(ny / factor)), 1), max(int(np.ceil(nx / factor)), 1))

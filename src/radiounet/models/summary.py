@@ -12,8 +12,8 @@ __all__ = ["count_parameters", "flops_per_tile", "throughput"]
 
 
 def count_parameters(model):
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    """Number of parameters (frozen ones included: the model's size, not what a fine-tuning trains)."""
+    return sum(p.numel() for p in model.parameters())
 
 
 def flops_per_tile(model, tile_size=192):

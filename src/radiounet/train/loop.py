@@ -254,7 +254,7 @@ def _hardware():
     return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def _run_config_text(path):
+def _run_config(path):
     """The configuration a run folder's checkpoint was trained with, as :func:`_train` writes it; a run started by
     an older version lacks the keys added since: they take their defaults."""
     try:
@@ -264,7 +264,16 @@ def _run_config_text(path):
                              "this run; choose another --out or delete it") from None
     except (OSError, ValueError) as exc:
         raise RadioUNetError(f"{path}: not a readable run configuration ({exc})") from None
-    return json.dumps(config_over_defaults(config, str(path)), indent=2, sort_keys=True)
+    return config_over_defaults(config, str(path))
+
+
+def _config_differences(before, now, shown=3):
+    """``"section.key: BEFORE in the run, NOW here"`` for the first ``shown`` values that differ, and how many more."""
+    keys = sorted({(section, key) for config in (before, now) for section in config for key in config[section]})
+    differ = [f"{section}.{key}: {json.dumps(before.get(section, {}).get(key))} in the run, "
+              f"{json.dumps(now.get(section, {}).get(key))} here"
+              for section, key in keys if before.get(section, {}).get(key) != now.get(section, {}).get(key)]
+    return "; ".join(differ[:shown]) + (f"; {len(differ) - shown} more" if len(differ) > shown else "")
 
 
 def _changed_inputs(path, inputs):
@@ -347,9 +356,11 @@ def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progres
     config_text = json.dumps(config, indent=2, sort_keys=True)
     inputs_path, inputs_text = out_dir / "inputs.json", json.dumps(inputs, indent=2, sort_keys=True)
     if checkpoint_exists(out_dir):
-        if _run_config_text(config_path) != config_text:
-            raise RadioUNetError(f"{out_dir} holds a training run with another configuration; "
-                                 "choose another --out or delete it")
+        run_config = _run_config(config_path)
+        if json.dumps(run_config, indent=2, sort_keys=True) != config_text:
+            raise RadioUNetError(f"{out_dir} holds a training run with another configuration "
+                                 f"({_config_differences(run_config, json.loads(config_text))}); choose another --out "
+                                 "or delete it (to train a model further, start a run from it: training.init_model)")
         changed = _changed_inputs(inputs_path, inputs)
         if changed:
             raise RadioUNetError(f"{out_dir} holds a run started on other inputs ({', '.join(changed)} differ); "
@@ -400,9 +411,12 @@ def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progres
     if training["ema_decay"] > 0:
         average = AveragedModel(model, multi_avg_fn=moving_average(training["ema_decay"]), use_buffers=True)
     kept = model if average is None else average.module
+    if context.is_main:
+        print(f"train: {len(train_loader.dataset)} training and {len(val_loader.dataset)} validation tiles per epoch, "
+              f"{training['epochs']} epochs, on {context.device}", file=sys.stderr)
     if checkpoint_exists(out_dir):
         state = load_checkpoint(out_dir, model, optimizer, scheduler, context.device, average)
-        if progress:
+        if context.is_main:
             print(f"resuming {out_dir} after epoch {state['epoch'] + 1}", file=sys.stderr)
     elif context.is_main:
         with atomic_path(config_path) as tmp:
