@@ -453,6 +453,8 @@ OPTION_CASES = [
 ]
 
 CONFIG_CASES = [
+    Case("train-unknown-preset", lambda i: i.train(i.text("ok.toml", ""), "--set", "data.preset=custom"),
+         ("--set: data.preset must be 'randomised' or a survey preset", "data.source = 'shards'")),
     Case("train-unknown-key", lambda i: i.train(i.text("typo.toml", "[training]\nepoch = 3\n")),
          ("typo.toml", "unknown key training.epoch")),
     Case("train-unknown-section", lambda i: i.train(i.text("section.toml", "[trainer]\nepochs = 3\n")),

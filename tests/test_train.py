@@ -378,6 +378,17 @@ def test_a_model_trained_on_shards_records_their_survey_and_tiles(tmp_path):
         get_survey("lotss-dr2-20").pixel_arcsec)
     with pytest.raises(RadioUNetError, match="shard_00000.h5: holds 32-pixel tiles, not data.tile_size = 64"):
         build_datasets(load_config(None, shards + ["data.tile_size=64"]))
+    # data.field_size is the simulator's: shards are checked against their own tiles, not against it.
+    with pytest.raises(RadioUNetError, match="holds 32-pixel tiles, not data.tile_size = 512"):
+        build_datasets(load_config(None, shards + ["data.tile_size=512"]))
+    # The card says what the shards hold, not the configuration's simulator keys, which they did not use.
+    (tmp_path / "empty.toml").write_text("")
+    overrides = [a for value in shards + ["data.tile_size=32", "training.epochs=1"] for a in ("--set", value)]
+    assert main(["train", str(tmp_path / "empty.toml"), "--out", str(tmp_path / "run"), "--no-progress",
+                 *overrides]) == 0
+    record = load_model(tmp_path / "run" / "model.safetensors")[1]["training_shards"]
+    assert record["n_fields"] == 4 and len(record["files"]) == 2 and record["simulation"]["survey"]["name"] == (
+        "lotss-dr2-20")
 
 
 def test_ddp_training_on_two_cpu_ranks(tiny_config, tmp_path):

@@ -168,15 +168,17 @@ def _cmd_dataset(args):
 
 def _cmd_train(args):
     from radiounet.train.config import load_config
-    from radiounet.train.data import build_datasets
+    from radiounet.train.data import build_datasets, shards_record
     from radiounet.train.loop import train
 
     config = load_config(args.config, args.set)
     train_set, val_set, survey = build_datasets(config)
+    # Trained on shards, the configuration's simulator keys were not used: the card says what the shards hold.
+    extra = {"training_shards": shards_record(config)} if config["data"]["source"] == "shards" else {}
     out = args.out or f"runs/{Path(args.config).stem}"
     result = train(config, out, datasets=(train_set, val_set), survey=survey, progress=not args.no_progress,
                    init_model=config["training"]["init_model"] or None,
-                   command=args.command_line)
+                   command=args.command_line, card_extra=extra)
     _report(result)
 
 

@@ -43,7 +43,8 @@ class FitsPairTiles(EpochDataset):
                 raise RadioUNetError(f"{mask_path}: mask shape {mask.shape} differs from image {image_path} "
                                      f"{image.shape}")
             if min(image.shape) < tile_size:
-                raise RadioUNetError(f"{image_path}: image {image.shape} is smaller than a tile ({tile_size})")
+                raise RadioUNetError(f"{image_path}: image {image.shape} is smaller than a tile ({tile_size}); give "
+                                     "finetune --set data.tile_size=N, N a multiple of 2**depth that fits")
             values = np.unique(mask[np.isfinite(mask)])
             if len(values) > 2 or (len(values) == 2 and values[0] != 0):
                 shown = ", ".join(f"{v:g}" for v in values[:6]) + (", ..." if len(values) > 6 else "")

@@ -15,6 +15,7 @@ from radiounet.errors import InvalidParameterError, RadioUNetError
 from radiounet.models.unet import UNetConfig
 from radiounet.sky.field import SkyConfig
 from radiounet.sky.labels import CLASS_NAMES, LABEL_RULES
+from radiounet.sky.survey import PRESETS
 from radiounet.sky.survey_distribution import SurveyDistribution
 
 if sys.version_info >= (3, 11):
@@ -271,8 +272,12 @@ def validate_config(config, source="config", overridden=()):
         if training[key] <= 0:
             fail("training", key, f"must be positive, not {training[key]!r}")
     data = config["data"]
-    if data["tile_size"] > data["field_size"]:
+    if data["source"] == "synthetic" and data["tile_size"] > data["field_size"]:
         fail("data", "tile_size", "must not exceed data.field_size")
+    if data["preset"] != RANDOMISED and data["preset"] not in PRESETS:
+        fail("data", "preset", f"must be '{RANDOMISED}' or a survey preset ({', '.join(sorted(PRESETS))}), not "
+             f"{data['preset']!r}; for another survey, train on tiles of radio-unet dataset (data.source = "
+             "'shards')")
     if not 0 <= data["foreground_crop_fraction"] <= 1:
         fail("data", "foreground_crop_fraction", "must be between 0 and 1")
     if data["foreground_field_size"] and not (data["foreground_crop_fraction"]

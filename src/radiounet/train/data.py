@@ -8,6 +8,7 @@ split by field index, the last ``data.val_fraction`` of them for validation.
 
 import glob
 from dataclasses import replace
+from pathlib import Path
 
 import astropy.units as u
 import numpy as np
@@ -19,7 +20,7 @@ from radiounet.sky import FieldConfig, get_survey
 from radiounet.sky.survey import custom_survey
 from radiounet.train.config import RANDOMISED, sky_config, survey_distribution
 
-__all__ = ["build_datasets", "training_survey", "VALIDATION_SEED_OFFSET"]
+__all__ = ["build_datasets", "shards_record", "training_survey", "VALIDATION_SEED_OFFSET"]
 
 VALIDATION_SEED_OFFSET = 1_000_003
 
@@ -54,6 +55,16 @@ def _shard_paths(patterns):
             raise RadioUNetError(f"{pattern}: no shard file matches")
         paths.extend(matches)
     return paths
+
+
+def shards_record(config):
+    """What a model trained on ``config``'s shards learnt from, for its card: the files, their fields and the
+    simulation settings and seed of the first (:mod:`radiounet.data.shards` writes them into every shard)."""
+    paths = _shard_paths(config["data"]["shards"])
+    first = read_shard_attributes(paths[0])
+    n_fields = sum(int(read_shard_attributes(path)["n_fields"]) for path in paths)
+    return {"files": [str(Path(path).resolve()) for path in paths], "n_fields": n_fields, "seed": int(first["seed"]),
+            "simulation": first["config"], "radiounet_version": str(first.get("radiounet_version", ""))}
 
 
 def build_datasets(config):
