@@ -138,7 +138,7 @@ def test_a_model_against_its_own_benchmark_differs_by_nothing(tmp_path, tiny_mod
     assert len(real) >= 3 and np.all(real["called_diffuse_first"] == real["called_diffuse_second"])
     page = (out / "comparison.md").read_text()
     assert "paired bootstrap" in page and "| simulator | lotss-dr2-6 | +0.000" in page
-    assert "No intervals in brackets: this plan draws too few images" in page
+    assert "No intervals: this plan draws too few images" in page
     assert "against" in capsys.readouterr().out
 
 

@@ -249,21 +249,31 @@ def test_finetuning_tiles_take_a_fill_as_blank(tmp_path):
     assert rms == pytest.approx(1e-4, rel=0.05)
 
 
-def _job_interrupted_by_ctrl_c(k, folder):
-    """A job of a worker process; the second one presses Ctrl-C, which a terminal sends to every process."""
+def _job_of_a_run_stopped_by_ctrl_c(k, folder, presses):
+    """A job of a worker process. The second job presses Ctrl-C ``presses`` times once the first has started, as a
+    terminal does: to the parent and to every worker; the jobs in progress go on until then."""
+    (folder / f"pid{k}").write_text(str(os.getpid()))
     if k == 1:
-        os.kill(os.getppid(), signal.SIGINT)
-        os.kill(os.getpid(), signal.SIGINT)
-    for _ in range(100):
-        time.sleep(0.002)
+        while not (folder / "pid0").exists():
+            time.sleep(0.01)
+        for _ in range(presses):
+            for pid in (os.getppid(), int((folder / "pid0").read_text()), os.getpid()):  # this one's may raise
+                os.kill(pid, signal.SIGINT)
+            for _ in range(25):  # Python runs signal handlers between such steps
+                time.sleep(0.002)
+        (folder / "pressed").touch()
+    while not (folder / "pressed").exists():
+        time.sleep(0.01)
     (folder / f"job{k}").touch()
 
 
-def test_ctrl_c_stops_a_run_of_workers_after_the_jobs_in_progress(ctrl_c_raises, tmp_path, capsys):
-    jobs = [(k, tmp_path) for k in range(12)]
+@pytest.mark.parametrize("presses, finished", [(1, {0, 1}), (2, set())])
+def test_ctrl_c_stops_a_run_of_workers_after_the_jobs_in_progress_and_twice_at_once(presses, finished,
+                                                                                    ctrl_c_raises, tmp_path, capsys):
+    jobs = [(k, tmp_path, presses) for k in range(8)]
     with pytest.raises(KeyboardInterrupt):
-        run_jobs(_job_interrupted_by_ctrl_c, jobs, 2, total=12, done=0, unit="job", desc="jobs", progress=False)
-    done = sorted(int(p.name[3:]) for p in tmp_path.iterdir())
-    assert {0, 1} <= set(done) and len(done) < 12  # the interrupted job ended, the jobs not started were dropped
+        run_jobs(_job_of_a_run_stopped_by_ctrl_c, jobs, 2, total=8, done=0, unit="job", desc="jobs", progress=False)
+    assert {int(p.name[3:]) for p in tmp_path.glob("job*")} == finished  # and no job started after the press
+    assert not list(tmp_path.glob("pid[2-7]"))
     assert "stopping after the jobs in progress" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

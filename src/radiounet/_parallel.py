@@ -1,10 +1,11 @@
 """Run independent jobs in worker processes with a progress bar."""
 
+import itertools
 import multiprocessing
 import signal
 import sys
 import threading
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -37,13 +38,22 @@ def run_jobs(function, jobs, workers, *, total, done, unit, desc, progress=True)
         with _interrupt_between_jobs(many=True) as stop, ProcessPoolExecutor(
                 max_workers=workers, mp_context=multiprocessing.get_context(method),
                 initializer=_worker_signals, initargs=(tuple(stop.deferred),)) as pool:
+            waiting = iter(jobs)
+            running = set()
             try:
-                futures = [pool.submit(_run_in_worker, function, *job) for job in jobs]
-                for n, future in enumerate(as_completed(futures), 1):
-                    future.result()
-                    bar.update()
-                    if n < len(futures):
-                        stop.check()
+                # One job per worker at a time: the pool would queue one more, which no signal could hold back.
+                for job in itertools.islice(waiting, workers):
+                    running.add(pool.submit(_run_in_worker, function, *job))
+                while running:
+                    finished, running = wait(running, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        future.result()
+                        bar.update()
+                        job = None if stop.received else next(waiting, None)
+                        if job is not None:
+                            running.add(pool.submit(_run_in_worker, function, *job))
+                if next(waiting, None) is not None:
+                    stop.check()  # stopped with jobs left
             except BaseException:
                 pool.shutdown(cancel_futures=True)  # the jobs in progress end first
                 stop.check()  # a signal noted: its exception, not what the stopping workers raised

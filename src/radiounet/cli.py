@@ -18,6 +18,7 @@ import astropy.units as u
 
 from radiounet import __version__
 from radiounet.errors import InvalidParameterError, RadioUNetError, Terminated, require_positive_int
+from radiounet.io.atomic import start_run
 
 __all__ = ["main", "build_parser", "default_benchmark_folder"]
 
@@ -34,7 +35,7 @@ def _quantity(text, default_unit, name, *, unit=False):
     except (TypeError, ValueError, u.UnitsError):
         pass
     try:
-        if unit:
+        if unit and not isinstance(u.Unit(text), u.FunctionUnitBase):  # dex(Msun): a log, not a unit of mass
             return (1 * u.Unit(text)).to(default_unit)
     except (TypeError, ValueError, u.UnitsError):
         pass
@@ -278,10 +279,6 @@ def _cmd_export(args):
           f"of 2**depth; output 'probability': {channels})")
 
 
-#: Below this many positive or negative clusters ``evaluate`` says that its figures say little.
-_FEW_CLUSTERS = 10
-
-
 def default_benchmark_folder(model):
     """``benchmark/NAME`` for a shipped model or a model file ``NAME.safetensors``; ``benchmark/RUN`` for a run's
     ``RUN/model.safetensors`` (every run names its model so: the folder tells two runs apart)."""
@@ -446,7 +443,8 @@ def _cmd_detect(args):
     write_table(detections, out / "detections.csv", format="ascii.csv")
     write_report(out / "report.html", detections, out / "thumbnails")
     statuses = Counter("error" if str(s).startswith("error:") else str(s) for s in detections["status"])
-    unmeasured = ", ".join(f"{n} {status}" for status, n in statuses.items() if status not in ("ok", "partial_coverage"))
+    unmeasured = ", ".join(f"{n} {status}" for status, n in statuses.items()
+                           if status not in ("ok", "partial_coverage"))
     print(f"detect: {len(detections)} clusters, {statuses['ok']} fully covered, {statuses['partial_coverage']} partly "
           f"covered, {int(detections['detected'].sum())} with diffuse emission"
           f"{f' (not measured: {unmeasured})' if unmeasured else ''}; {out}/detections.ecsv, report.html")
@@ -459,6 +457,10 @@ def _cmd_detect(args):
         first = detections[failed.index(True)]
         raise RadioUNetError(f"{sum(failed)} cluster(s) could not be measured (status 'error: ...' in "
                              f"{out}/detections.ecsv), the first {first['name']}: {str(first['status'])[7:]}")
+
+
+#: Below this many positive or negative clusters ``evaluate`` says that its figures say little.
+_FEW_CLUSTERS = 10
 
 
 def _cmd_evaluate(args):
@@ -777,8 +779,8 @@ def _read_catalog(args):
         raise RadioUNetError("--r500-unit goes with --r500-column (the catalogue's R500 column)")
     return read_cluster_catalog(
         args.catalog, name=args.name_column, ra=args.ra_column, dec=args.dec_column, redshift=args.redshift_column,
-        mass=args.mass_column, mass_unit=_quantity(args.mass_unit, u.Msun, "--mass-unit", unit=True), r500=args.r500_column,
-        r500_unit=args.r500_unit or "kpc")
+        mass=args.mass_column, mass_unit=_quantity(args.mass_unit, u.Msun, "mass-unit", unit=True),
+        r500=args.r500_column, r500_unit=args.r500_unit or "kpc")
 
 
 def _survey_names():
@@ -1062,6 +1064,7 @@ def main(argv=None):
     # Python), quoted so that the line runs again in a shell.
     args.command_line = shlex.join(["radio-unet", *(sys.argv[1:] if argv is None else argv)])
     restore_sigterm = _stop_on_sigterm()
+    start_run()
     try:
         status = args.func(args)
         sys.stdout.flush()  # a reader gone: the BrokenPipeError here, not at exit

@@ -16,7 +16,8 @@ from astropy.table import Table
 from radiounet.errors import RadioUNetError
 from radiounet.evaluate.benchmark_figures import (BOOTSTRAP_RESAMPLES, IMAGE_COLUMNS, INTERVAL_FIGURES,
                                                   INTERVAL_LEVEL, INTERVAL_TITLES, SURE_LEVEL, paired_differences)
-from radiounet.evaluate.benchmark_report import CALLED_DIFFUSE_COLUMNS, format_share, format_share_range
+from radiounet.evaluate.benchmark_report import (CALLED_DIFFUSE_COLUMNS, NO_INTERVALS, format_share,
+                                                 format_share_range)
 from radiounet.io.atomic import atomic_path
 from radiounet.io.tables import read_table, write_table
 
@@ -158,8 +159,7 @@ def comparison_markdown(setups, real):
             cells.append(f"**{cell}**" if row[f"{name}_sure"] else cell)
         lines.append(f"| {row['family']} | {row['setup']} | " + " | ".join(cells) + " |")
     if not any(np.isfinite(row[f"{name}_lo"]) for row in setups for name in INTERVAL_FIGURES):
-        lines += ["", "No intervals in brackets: this plan draws too few images per setup for them (`--quick`); "
-                  "the default plan gives them."]
+        lines += ["", NO_INTERVALS]
     lines += ["", "Real images (one image each: no interval; called diffuse in brackets: the lowest and highest over "
               "the network's eight views of the image)", ""]
     if len(real):

@@ -19,8 +19,8 @@ from radiounet.io.atomic import atomic_path
 from radiounet.io.tables import write_table
 from radiounet.sky.labels import CLASS_NAMES
 
-__all__ = ["CALLED_DIFFUSE_COLUMNS", "Example", "write_benchmark", "markdown_report", "plot_examples", "format_share",
-           "format_share_range"]
+__all__ = ["CALLED_DIFFUSE_COLUMNS", "NO_INTERVALS", "Example", "write_benchmark", "markdown_report", "plot_examples",
+           "format_share", "format_share_range"]
 
 _LABEL_COLOURS = {"background": (1.0, 1.0, 0.2), "halo": (0.1, 0.6, 1.0), "relic": (1.0, 0.55, 0.0),
                   "radio_galaxy": (0.9, 0.1, 0.1), "compact": (0.8, 0.2, 0.9)}
@@ -60,9 +60,9 @@ def format_share_range(share, lowest, highest):
     return f"{format_share(share)} ({100 * lowest:.1f}–{format_share(highest)})"
 
 
-#: Said under interval tables without a single interval.
-_NO_INTERVALS = ("No intervals: this plan draws too few images per setup for them (`--quick`); the default plan "
-                 "gives them.")
+#: Said under interval tables without a single interval (the benchmark's and the comparison's).
+NO_INTERVALS = ("No intervals: this plan draws too few images per setup for them (`--quick`); the default plan "
+                "gives them.")
 
 
 def _interval(row, name, percent):
@@ -131,7 +131,7 @@ def markdown_report(result, command=None, level=1):
         dashes = dashes and all(cell == "–" for cell in cells)
         lines.append(f"| {row['family']} | {row['setup']} | " + " | ".join(cells) + " |")
     if dashes:
-        lines += ["", _NO_INTERVALS]
+        lines += ["", NO_INTERVALS]
     lines += ["", f"{part} Real noise: halos injected into real survey images", ""]
     if len(result.injection):
         lines += ["Circular exponential halos at random sites (z and R500 fixed), detected when R > the R "

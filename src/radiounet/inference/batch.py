@@ -78,10 +78,10 @@ def expand_inputs(inputs):
             continue
         for path in sorted(p for p in item.iterdir() if p.name.lower().endswith(_SUFFIXES)
                            and not p.name.lower().endswith(PRODUCT_SUFFIXES)):
-            if _holds_no_image(path):
-                print(f"radio-unet: warning: skipping {path}: no image in this FITS file (a table?)", file=sys.stderr)
-            else:
+            if not _holds_no_image(path):
                 paths.append(path)
+            elif not int(os.environ.get("RANK", "0")):  # under torchrun every rank expands the folder
+                print(f"radio-unet: warning: skipping {path}: no image in this FITS file (a table?)", file=sys.stderr)
     if not paths:
         raise RadioUNetError(f"no FITS image in {' '.join(map(str, inputs))}")
     return paths
@@ -144,7 +144,9 @@ def _making(cards):
     if cards.get("RUMODSHA"):
         words += f" (sha256 {cards['RUMODSHA']}...)"
     words += f" at threshold {cards.get('RUTHRESH')}"
-    if cards.get("RUTTA"):
+    if "RUTTA" not in cards:  # written before the cards of --tta and --redshift
+        return words
+    if cards["RUTTA"]:
         words += " with --tta"
     return words + (f", redshift {cards['RUZ']:g}" if "RUZ" in cards else ", no --redshift")
 
@@ -152,7 +154,7 @@ def _making(cards):
 def _require_same_making(prob_path, predictor, redshift):
     """Outputs skipped as done must be this model's at this threshold, with the same test-time augmentation and
     redshift (the cards :mod:`.outputs` writes; maps written before ``RUMODSHA`` are compared by the model's name,
-    before ``RUTTA`` whatever their augmentation)."""
+    before ``RUTTA`` whatever their augmentation and redshift)."""
     from astropy.io import fits
 
     try:
@@ -163,8 +165,8 @@ def _require_same_making(prob_path, predictor, redshift):
     found = {key: header[key] for key in ("RUMODEL", "RUMODSHA", "RUTHRESH", "RUTTA", "RUZ") if key in header}
     same = (found.get("RUMODEL") == made["RUMODEL"] and found.get("RUMODSHA", made["RUMODSHA"]) == made["RUMODSHA"]
             and np.isclose(found.get("RUTHRESH", np.nan), made["RUTHRESH"])
-            and found.get("RUTTA", made["RUTTA"]) == made["RUTTA"]
-            and ("RUZ" in found) == ("RUZ" in made) and np.isclose(found.get("RUZ", 0.0), made.get("RUZ", 0.0)))
+            and ("RUTTA" not in found or (found["RUTTA"] == made["RUTTA"] and ("RUZ" in found) == ("RUZ" in made)
+                                          and np.isclose(found.get("RUZ", 0.0), made.get("RUZ", 0.0)))))
     if not same:
         raise RadioUNetError(f"{prob_path}: made with {_making(found)}, not {_making(made)}; give --overwrite to "
                              "replace the outputs, or another --out")

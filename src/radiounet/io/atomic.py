@@ -6,14 +6,14 @@ again.
 """
 
 import contextlib
-import glob
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 from radiounet.errors import OutputError
 
-__all__ = ["atomic_path", "ensure_writable_directory"]
+__all__ = ["atomic_path", "ensure_writable_directory", "start_run"]
 
 
 def _file_mode():
@@ -23,13 +23,38 @@ def _file_mode():
     return 0o666 & ~umask
 
 
+#: ``{folder: {NAME: [temporary files of NAME]}}``: the temporary files each output folder held when this run first
+#: wrote into it, listed once (listing the folder at every write would cost its size each time).
+_found_leftovers = {}
+_found_leftovers_lock = threading.Lock()
+
+
+def start_run():
+    """Forget the folders listed for leftover temporary files: a new run (``radio-unet`` calls it for every
+    command) lists them again, and so finds what a run killed since left."""
+    with _found_leftovers_lock:
+        _found_leftovers.clear()
+
+
 def _remove_leftovers(path, started_ns):
-    """Remove the temporary files of ``path`` older than ``started_ns`` (the file system's clock): what a run killed
-    outright (SIGKILL, out of memory) left while writing it. A younger one belongs to a writer still at work."""
-    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+    """Remove the temporary files of ``path`` that were in its folder before this run wrote there and are older
+    than ``started_ns`` (the file system's clock): what a run killed outright (SIGKILL, out of memory) left while
+    writing it. A younger one belongs to a writer still at work; another process writing the same file at once
+    would lose its temporary file, as two writers of one output conflict anyway."""
+    folder = str(path.parent)
+    with _found_leftovers_lock:
+        if folder not in _found_leftovers:
+            found = {}
+            with contextlib.suppress(OSError), os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.name.startswith(".") and entry.name.endswith(".tmp") and entry.name.count(".") >= 3:
+                        found.setdefault(entry.name[1:].rsplit(".", 2)[0], []).append(entry.path)
+            _found_leftovers[folder] = found
+        leftovers = _found_leftovers[folder].pop(path.name, [])
+    for leftover in leftovers:
         with contextlib.suppress(OSError):
-            if leftover.stat().st_mtime_ns < started_ns:
-                leftover.unlink()
+            if os.stat(leftover).st_mtime_ns < started_ns:
+                os.unlink(leftover)
 
 
 def _write_error(path, exc):

@@ -117,7 +117,8 @@ def parse_beam(text):
     except (ValueError, TypeError, u.UnitsError):
         values = []
     if len(values) not in (1, 3) or not all(np.isfinite(values)) or min(values[:2]) <= 0:
-        raise RadioUNetError(f"--beam {text!r}: give BMAJ or BMAJ,BMIN,BPA (arcsec, arcsec, deg), e.g. 6 or 20,15,30")
+        raise RadioUNetError(f"--beam {text!r}: give BMAJ or BMAJ,BMIN,BPA (arcsec, arcsec, deg, or quantities), "
+                             "e.g. 6 or 20,15,30 or '0.002 deg'")
     bmaj, bmin, bpa = (values[0], values[0], 0.0) if len(values) == 1 else values
     if bmin > bmaj:
         raise RadioUNetError(f"--beam {text!r}: BMIN must not exceed BMAJ")
@@ -307,7 +308,8 @@ def read_radio_image(path, beam=None, *, pixels_only=False):
         unit_text = str(header.get("BUNIT", "Jy/beam")).strip()
         scale = 1.0 if pixels_only else _jy_per_beam(unit_text)
         if scale is None:
-            raise RadioUNetError(f"{path}: unknown brightness unit BUNIT={unit_text!r}; expected Jy/beam or mJy/beam")
+            raise RadioUNetError(f"{path}: unknown brightness unit BUNIT={unit_text!r}; expected a brightness per beam "
+                                 "(Jy/beam, mJy/beam, ...)")
         if not pixels_only:
             _require_pixel_scale(header, full_wcs, path)
             if beam is None:

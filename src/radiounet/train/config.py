@@ -274,7 +274,7 @@ def validate_config(config, source="config", overridden=()):
     data = config["data"]
     if data["source"] == "synthetic" and data["tile_size"] > data["field_size"]:
         fail("data", "tile_size", "must not exceed data.field_size")
-    if data["preset"] != RANDOMISED and data["preset"] not in PRESETS:
+    if data["source"] == "synthetic" and data["preset"] != RANDOMISED and data["preset"] not in PRESETS:
         fail("data", "preset", f"must be '{RANDOMISED}' or a survey preset ({', '.join(sorted(PRESETS))}), not "
              f"{data['preset']!r}; for another survey, train on tiles of radio-unet dataset (data.source = "
              "'shards')")

@@ -58,12 +58,13 @@ def _shard_paths(patterns):
 
 
 def shards_record(config):
-    """What a model trained on ``config``'s shards learnt from, for its card: the files, their fields and the
-    simulation settings and seed of the first (:mod:`radiounet.data.shards` writes them into every shard)."""
+    """What a model trained on ``config``'s shards learnt from, for its card: the files' names (not the folders of
+    the machine it was trained on), their fields and the simulation settings and seed of the first
+    (:mod:`radiounet.data.shards` writes them into every shard; training refuses shards of another sampling)."""
     paths = _shard_paths(config["data"]["shards"])
     first = read_shard_attributes(paths[0])
     n_fields = sum(int(read_shard_attributes(path)["n_fields"]) for path in paths)
-    return {"files": [str(Path(path).resolve()) for path in paths], "n_fields": n_fields, "seed": int(first["seed"]),
+    return {"files": [Path(path).name for path in paths], "n_fields": n_fields, "seed": int(first["seed"]),
             "simulation": first["config"], "radiounet_version": str(first.get("radiounet_version", ""))}
 
 
