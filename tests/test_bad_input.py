@@ -869,3 +869,11 @@ def test_finetuning_images_sampled_otherwise_than_the_model_are_warned_of(tmp_pa
     mask = inputs.image("train.mask.fits", np.zeros((SIZE, SIZE), np.float32), BUNIT=None)
     assert main(inputs.finetune([image], [mask])) == 0
     assert "train.fits: 3.0 pixels per beam FWHM, the model's 4.0; predict regrids" in capsys.readouterr().err
+
+
+def test_inject_says_when_its_aperture_runs_off_the_image(tmp_path, tiny_model, capsys):
+    inputs = Inputs(tmp_path, tiny_model, None)
+    # R > 0 holds everywhere: every site is detected without a halo; 2.2 R500 (66") runs off a 96" image.
+    assert main(inputs.inject(inputs.image(), options=["--ratio-threshold", "0"])) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "so there is no completeness curve; the aperture runs off the image (median coverage 0." in out

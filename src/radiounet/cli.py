@@ -635,9 +635,12 @@ def _cmd_inject(args):
                             f"R > {injections.meta['ratio_threshold']:.3g}")
     outputs = f"{out}/injections.ecsv, completeness.ecsv, completeness_snr.ecsv, completeness.png"
     if not len(by_flux):
+        coverage = float(np.median(np.asarray(injections["coverage"], float)))
+        cut = (f"; the aperture runs off the image (median coverage {coverage:.2f}): give a larger image or a "
+               "smaller cluster" if coverage < 0.9 else "")
         print(f"inject: all {len(sites)} sites are detected without a halo (R_baseline above the threshold "
-              f"{injections.meta['ratio_threshold']:.3g}), so there is no completeness curve; look at R_baseline "
-              f"in {outputs}")
+              f"{injections.meta['ratio_threshold']:.3g}), so there is no completeness curve{cut}; look at "
+              f"R_baseline in {outputs}")
         return 0
     print(by_flux)
     levels = ", ".join(f"{100 * level:.0f}% at {flux_at_completeness(by_flux, level):.3g} mJy" for level in (0.5, 0.9))
