@@ -199,8 +199,7 @@ def _report(result):
 def _warn_of_other_sampling(paths, native_beam_pixels):
     """Warn of fine-tuning images sampled otherwise than the model (``predict`` regrids to its sampling; tiles for
     fine-tuning are cut as they are)."""
-    from radiounet.inference.predictor import RESAMPLE_TOLERANCE
-    from radiounet.io.image import read_radio_image
+    from radiounet.io.image import RESAMPLE_TOLERANCE, read_radio_image
 
     for path in paths:
         try:

@@ -18,14 +18,13 @@ from torch.utils.data import Dataset
 
 from radiounet.data.shards import read_shard_attributes
 from radiounet.errors import InvalidParameterError, RadioUNetError, require_positive_int
+from radiounet.io.image import RESAMPLE_TOLERANCE
 from radiounet.sky.field import field_rng, simulate_field
 from radiounet.sky.labels import CLASS_NAMES
 from radiounet.sky.survey_distribution import draw_observation
 
 __all__ = ["EpochDataset", "SyntheticFieldDataset", "TileShardDataset"]
 
-# Sampling differences up to this are not regridded (as in radiounet.inference.predictor).
-_RESAMPLE_TOLERANCE = 0.1
 _FOREGROUND_CLASSES = tuple(CLASS_NAMES.index(name) for name in ("halo", "relic", "radio_galaxy"))
 
 
@@ -175,7 +174,7 @@ class SyntheticFieldDataset(EpochDataset):
         foreground = bool(self.foreground_crop_fraction) and rng.uniform() < self.foreground_crop_fraction
         native_size = self.foreground_field_size if foreground and self.foreground_field_size else self.config.shape[0]
         zoom = self.native_beam_pixels / drawn.pixels_per_beam
-        regrid = abs(1 / zoom - 1) > _RESAMPLE_TOLERANCE
+        regrid = abs(1 / zoom - 1) > RESAMPLE_TOLERANCE
         size = int(np.ceil(native_size / zoom)) + 2 if regrid else native_size
         config = replace(self.config, survey=drawn.survey, shape=(size, size),
                          correlated_noise=drawn.correlated_noise,

@@ -16,7 +16,7 @@ from radiounet.detect.sources import diffuse_sources
 from radiounet.errors import RadioUNetError, require_positive_int
 from radiounet.inference.outputs import made_by, output_paths, write_prediction
 from radiounet.io.atomic import ensure_writable_directory
-from radiounet.io.image import read_radio_image
+from radiounet.io.image import first_image_hdu, read_radio_image
 
 __all__ = ["BatchSummary", "predict_files", "default_writers", "image_stem", "expand_inputs"]
 
@@ -56,7 +56,7 @@ def _holds_no_image(path):
 
     try:
         with fits.open(path) as hdul:
-            return not any(hdu.is_image and hdu.header.get("NAXIS", 0) >= 2 for hdu in hdul)
+            return first_image_hdu(hdul) is None
     except Exception:  # astropy raises many kinds for broken files
         return False
 

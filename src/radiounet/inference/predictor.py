@@ -32,17 +32,14 @@ from radiounet.data.normalize import blank_fill, blank_rows, fill_value
 from radiounet.errors import InvalidParameterError
 from radiounet.inference.noise import NormalisedImage, rms_mesh
 from radiounet.inference.sliding_window import sliding_window_inference
-from radiounet.io.image import require_beams_across
+from radiounet.io.image import RESAMPLE_TOLERANCE, require_beams_across
 from radiounet.io.memmap import release_pages
 from radiounet.models.fusion import fold_batch_norm
 from radiounet.models.outputs import called_diffuse, probabilities
 from radiounet.models.store import DEFAULT_MODEL, load_model, require_card_fields, resolve_model_path, sha256_of
 
-__all__ = ["Predictor", "Prediction", "PreparedImage", "PRECISIONS", "PRECISION_TOLERANCE", "RESAMPLE_TOLERANCE",
-           "native_bfloat16"]
+__all__ = ["Predictor", "Prediction", "PreparedImage", "PRECISIONS", "PRECISION_TOLERANCE", "native_bfloat16"]
 
-#: An image whose beam spans the model's pixels per beam within this relative difference is not regridded.
-RESAMPLE_TOLERANCE = 0.1
 #: Largest inference tile side (pixels) and the border discarded from each tile: with it, 2 x 2 tiles of 384
 #: match the map of the whole image in one tile within 0.03 (0.00005 on average; docs/speed.md).
 INFERENCE_TILE = 1152

@@ -2,9 +2,10 @@
 
 Real survey images differ: LOFAR images are often 4-D (RA, Dec, FREQ,
 STOKES) with degenerate extra axes, the unit is written ``JY/BEAM``,
-``Jy/beam``, ``mJy/beam`` or ``Jy beam-1``, and the beam is in BMAJ/BMIN/BPA, only
-in the AIPS history cards, or in a CASA ``BEAMS`` table. :func:`read_radio_image` accepts all of these and gives a
-clear error, naming the file, for anything else.
+``Jy/beam``, ``mJy/beam`` or ``Jy beam-1``, and the beam is in BMAJ/BMIN/BPA,
+only in the AIPS history cards, or in a CASA ``BEAMS`` table.
+:func:`read_radio_image` accepts all of these and gives a clear error, naming
+the file, for anything else.
 """
 
 import numbers
@@ -24,7 +25,7 @@ from radio_beam import Beam, Beams
 from radiounet.errors import RadioUNetError
 
 __all__ = ["RadioImage", "read_radio_image", "read_cutout", "parse_beam", "pixel_arcsec", "require_beams_across",
-           "MIN_BEAMS_ACROSS"]
+           "MIN_BEAMS_ACROSS", "RESAMPLE_TOLERANCE", "first_image_hdu"]
 
 _BRIGHTNESS_UNITS = {"jy/beam": 1.0, "mjy/beam": 1e-3, "ujy/beam": 1e-6, "µjy/beam": 1e-6, "jy/bm": 1.0}
 # Cards copied to the 2-D header (the beam's come from the parsed beam).
@@ -32,6 +33,8 @@ _KEPT_CARDS = ("FREQ", "RESTFRQ", "TELESCOP", "OBJECT", "ORIGIN")
 _BEAM_HINT = "give --beam BMAJ[,BMIN,BPA] in arcsec, arcsec, degrees"
 #: An image must be at least this many beam major axes across (shorter side) to be segmented.
 MIN_BEAMS_ACROSS = 4
+#: An image whose beam spans a model's pixels per beam within this relative difference is not regridded.
+RESAMPLE_TOLERANCE = 0.1
 
 
 @dataclass
@@ -224,6 +227,11 @@ def require_beams_across(image, beams=MIN_BEAMS_ACROSS):
             "segment; check BMAJ/BMIN (degrees) and CDELT, or give --beam in arcsec")
 
 
+def first_image_hdu(hdul):
+    """The first HDU of ``hdul`` (an open FITS file) that holds an image of two axes or more, or None."""
+    return next((hdu for hdu in hdul if hdu.is_image and hdu.header.get("NAXIS", 0) >= 2), None)
+
+
 def _read_plane(path):
     """Header, data (memory-mapped where the file allows) and the data's full shape."""
     for memmap in (True, False):
@@ -237,7 +245,7 @@ def _read_plane(path):
         if truncated:
             hdul.close()
             raise RadioUNetError(f"{path}: the file is truncated ({truncated[0].message})")
-        hdu = next((h for h in hdul if h.is_image and h.header.get("NAXIS", 0) >= 2), None)
+        hdu = first_image_hdu(hdul)
         if hdu is None:
             kinds = ", ".join(type(h).__name__ for h in hdul)
             hdul.close()
