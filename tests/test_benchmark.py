@@ -52,7 +52,7 @@ class ConstantPredictor:
 
 def _with_emission(family, setup):
     """How many of the plan's diffuse images have pixels in their diffuse mask."""
-    seed = _setup_seed(BENCHMARK_SEED, family, setup, True)
+    seed = _setup_seed(BENCHMARK_SEED, family, get_survey(setup), True)
     return sum(bool(sky.mask.any()) for sky in benchmark_fields(family, get_survey(setup), PLAN, True, seed))
 
 
@@ -275,6 +275,60 @@ def test_an_interrupted_benchmark_resumes_from_its_finished_parts(tmp_path, monk
     other.threshold = 0.4
     with pytest.raises(AssertionError, match="measured again"):
         benchmark.run_benchmark(other, quick=True, work_dir=tmp_path, progress=False)
+
+
+VLA_LIKE = ["--bmaj", "15", "--pixel-scale", "3", "--rms", "20", "--frequency", "1400"]
+
+
+def test_a_survey_of_ones_own_is_benchmarked_on_the_same_images_beside_or_instead_of_the_presets(
+        tmp_path, tiny_model, capsys):
+    """A user training for a VLA-like survey selects models on it: its images are the same whatever presets the run
+    also measures, so that two benchmarks of it compare image by image."""
+    command = ["benchmark", str(tiny_model), "--quick", "--device", "cpu", "--no-progress"]
+    assert main(command + ["--out", str(tmp_path / "own"), "--setups", *VLA_LIKE]) == 0
+    own = QTable.read(tmp_path / "own" / "benchmark.ecsv")
+    assert list(own["setup"]) == ["custom", "custom"] and list(own["family"]) == list(BENCHMARK_FAMILIES)
+    assert np.all(own["beam_arcsec"] == 15) and np.all(own["pixel_arcsec"] == 3)
+    assert own["survey"][0] == 'custom: beam 15"x15" PA 0 deg, 3"/px, rms 20 uJy/beam, 1400 MHz'
+    assert "Surveys of one's own, beside the presets: custom: beam 15\"x15\"" in capsys.readouterr().out
+    assert main(command + ["--out", str(tmp_path / "both"), "--setups", "lotss-dr2-20", *VLA_LIKE]) == 0
+    both = QTable.read(tmp_path / "both" / "images.ecsv")
+    assert [str(s) for s in dict.fromkeys(both["setup"])] == ["lotss-dr2-20", "custom"]
+    alone = QTable.read(tmp_path / "own" / "images.ecsv")
+    for name in ("z", "components", "mask_pixels"):
+        assert list(both[both["setup"] == "custom"][name]) == list(alone[name])
+    # Its images are its own: not those of the preset it was made from, nor of another survey of that name.
+    preset = QTable.read(tmp_path / "both" / "images.ecsv")
+    assert list(preset[preset["setup"] == "lotss-dr2-20"]["z"]) != list(alone["z"])
+    assert main(command + ["--out", str(tmp_path / "own"), "--setups", *VLA_LIKE[:-1], "3000"]) == 0
+    assert list(QTable.read(tmp_path / "own" / "images.ecsv")["z"]) != list(alone["z"])
+
+
+def test_benchmarks_of_other_setups_compare_on_those_they_share(tmp_path, tiny_model, capsys):
+    command = ["benchmark", str(tiny_model), "--quick", "--device", "cpu", "--no-progress"]
+    assert main(command + ["--out", str(tmp_path / "first"), "--setups", "lotss-dr2-20", *VLA_LIKE]) == 0
+    assert main(command + ["--out", str(tmp_path / "second"), "--setups", "lotss-dr2-20", "lotss-dr2-60",
+                           "--against", str(tmp_path / "first")]) == 0
+    comparison = QTable.read(tmp_path / "second" / "comparison.ecsv")
+    assert list(comparison["setup"]) == ["lotss-dr2-20", "lotss-dr2-20"]
+    page = (tmp_path / "second" / "comparison.md").read_text()
+    assert "Not compared, measured by one benchmark only: simulator custom (first only)" in page
+    assert "simulator lotss-dr2-60 (second only)" in page
+    # The same name for another survey is not paired either; nothing in common is an error.
+    assert main(command + ["--out", str(tmp_path / "third"), "--setups", *VLA_LIKE[:-1], "3000",
+                           "--against", str(tmp_path / "first")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "no simulated setup in common" in error
+
+
+def test_benchmark_setups_that_cannot_be_are_one_line_errors(tmp_path, tiny_model, capsys):
+    command = ["benchmark", str(tiny_model), "--quick", "--out", str(tmp_path / "b"), "--no-progress"]
+    assert main(command + ["--setups", "lotss-dr2-2"]) == 2
+    assert "--setups lotss-dr2-2: unknown survey preset; choose among" in capsys.readouterr().err
+    assert main(command + ["--setups"]) == 2
+    assert "--setups without a preset needs a survey of your own" in capsys.readouterr().err
+    assert main(command + ["--bmaj", "-3"]) == 2
+    assert "bmaj" in capsys.readouterr().err and not (tmp_path / "b").exists()
 
 
 def test_a_model_without_a_calibrated_r_threshold_is_said_so_on_both_pages(tmp_path):

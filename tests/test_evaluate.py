@@ -3,6 +3,7 @@
 import itertools
 import json
 
+import astropy.units as u
 import numpy as np
 import pytest
 import torch
@@ -128,7 +129,7 @@ def test_no_calibration_field_holds_a_cluster_of_the_benchmark():
     calibration = set().union(*(masses(calibration_fields(survey, n_fields=4, size=64, seed=seeds[survey.name]))
                                 for survey in surveys))
     benchmark = set().union(*(masses(benchmark_fields(family, get_survey(setup), plan, diffuse,
-                                                      _setup_seed(BENCHMARK_SEED, family, setup, diffuse)))
+                                                      _setup_seed(BENCHMARK_SEED, family, get_survey(setup), diffuse)))
                               for family in BENCHMARK_FAMILIES for setup in BENCHMARK_SETUPS
                               for diffuse in (True, False)))
     assert len(calibration) == 16 and len(benchmark) == 2 * 4 * plan.n_diffuse + 2 * 4 * plan.n_radio_galaxy
@@ -313,6 +314,7 @@ def test_the_seeds_of_calibration_threshold_selection_held_out_fields_and_benchm
     from radiounet.evaluate.calibrate import CALIBRATION_SEED, SURVEY_SEED_STEP
     from radiounet.evaluate.synthetic import HELD_OUT_SEED, WHOLE_IMAGE_SEED
     from radiounet.evaluate.threshold import THRESHOLD_SEED
+    from radiounet.sky.survey import custom_survey, get_survey
 
     surveys = range(10)  # up to ten surveys calibrated or selected together
     uses = {
@@ -320,8 +322,12 @@ def test_the_seeds_of_calibration_threshold_selection_held_out_fields_and_benchm
         "threshold selection": {THRESHOLD_SEED + k * SURVEY_SEED_STEP + kind for k in surveys for kind in (0, 1)},
         "held-out fields": {HELD_OUT_SEED + kind for kind in range(3)},
         "held-out whole images": {WHOLE_IMAGE_SEED + kind for kind in (0, 1)},
-        "benchmark": {_setup_seed(BENCHMARK_SEED, family, setup, diffuse) for family in BENCHMARK_FAMILIES
-                      for setup in BENCHMARK_SETUPS for diffuse in (True, False)},
+        # Surveys of one's own take setup places 4-99.
+        "benchmark": {BENCHMARK_SEED + 1000 * family + 10 * place + kind
+                      for family in range(len(BENCHMARK_FAMILIES)) for place in range(100) for kind in (0, 1)},
     }
     for (name, seeds), (other, others) in itertools.combinations(uses.items(), 2):
         assert not seeds & others, f"{name} and {other} share seeds {sorted(seeds & others)}"
+    own = custom_survey("custom", 15 * u.arcsec, 3 * u.arcsec, 20 * u.uJy / u.beam, 1.4 * u.GHz)
+    assert {_setup_seed(BENCHMARK_SEED, family, survey, diffuse) for family in BENCHMARK_FAMILIES
+            for survey in [own, *map(get_survey, BENCHMARK_SETUPS)] for diffuse in (True, False)} <= uses["benchmark"]

@@ -70,22 +70,26 @@ def _survey_from_args(args):
     if subtracted is not None:
         given["compact_subtracted_above"] = (None if subtracted.lower() == "none"
                                              else _quantity(subtracted, u.mJy, "compact_subtracted_above"))
+    preset = args.preset or _DEFAULT_PRESET
     if not given:
-        return get_survey(args.preset)
-    get_survey(args.preset)  # validates the preset name
-    spec = dict(PRESETS[args.preset])
+        return get_survey(preset)
+    get_survey(preset)  # validates the preset name
+    spec = dict(PRESETS[preset])
     if "bmaj" in given and "bmin" not in given:
         spec.pop("bmin", None)
     spec.update(given)
     # With its own beam and frequency nothing of the preset's survey is left to name it by.
-    name = "custom" if {"bmaj", "frequency"} <= set(given) else f"{args.preset}-custom"
+    name = "custom" if {"bmaj", "frequency"} <= set(given) else f"{preset}-custom"
     return custom_survey(name, **spec)
 
 
-def _add_survey_options(parser):
-    group = parser.add_argument_group("survey", "a preset, optionally with some of its values replaced")
-    group.add_argument("--preset", default="lotss-dr2-6",
-                       help="survey preset (default: %(default)s; see 'radio-unet presets')")
+_DEFAULT_PRESET = "lotss-dr2-6"
+_SURVEY_OPTIONS = ("preset", "bmaj", "bmin", "bpa", "pixel_scale", "rms", "frequency", "compact_subtracted_above")
+
+
+def _add_survey_options(parser, description="a preset, optionally with some of its values replaced"):
+    group = parser.add_argument_group("survey", description)
+    group.add_argument("--preset", help=f"survey preset (default: {_DEFAULT_PRESET}; see 'radio-unet presets')")
     group.add_argument("--bmaj", help="beam major axis FWHM, arcsec (or a quantity, e.g. '0.1 arcmin')")
     group.add_argument("--bmin", help="beam minor axis FWHM, arcsec (default: --bmaj)")
     group.add_argument("--bpa", help="beam position angle east of north, deg")
@@ -674,6 +678,7 @@ def _cmd_models(args):
 
 def _cmd_benchmark(args):
     from radiounet.evaluate.benchmark import run_benchmark
+    from radiounet.sky.survey import PRESETS, get_survey
     from radiounet.evaluate.benchmark_compare import compare_benchmarks, read_benchmark, write_comparison
     from radiounet.evaluate.benchmark_report import write_benchmark
     from radiounet.inference.predictor import Predictor
@@ -691,10 +696,22 @@ def _cmd_benchmark(args):
         raise RadioUNetError(f"{args.against}: a benchmark of plan {against['setups'].meta['plan']}, not "
                              f"{plan}: their images differ, they cannot be compared"
                              + (" (leave out --quick)" if args.quick else " (add --quick)"))
+    setups = []
+    for name in args.setups:
+        if name not in PRESETS:
+            raise RadioUNetError(f"--setups {name}: unknown survey preset; choose among {', '.join(PRESETS)}")
+        setups.append(get_survey(name))
+    if any(getattr(args, option) is not None for option in _SURVEY_OPTIONS):
+        own = _survey_from_args(args)
+        if own.describe() not in [survey.describe() for survey in setups]:
+            setups.append(own)
+    if not setups:
+        raise RadioUNetError("benchmark: no simulated setup: --setups without a preset needs a survey of your own "
+                             "(--bmaj, --pixel-scale, --rms, --frequency, ...)")
     predictor = Predictor(args.model, args.device)
     out = ensure_writable_directory(args.out or default_benchmark_folder(args.model))
-    result = run_benchmark(predictor, quick=args.quick, real_data=args.real_data, noise_images=args.noise_images,
-                           work_dir=out / "parts", progress=not args.no_progress)
+    result = run_benchmark(predictor, quick=args.quick, setups=setups, real_data=args.real_data,
+                           noise_images=args.noise_images, work_dir=out / "parts", progress=not args.no_progress)
     paths = write_benchmark(result, out, command=args.command_line)
     print(paths["benchmark.md"].read_text())
     if against is not None:
@@ -1037,6 +1054,13 @@ def build_parser():
     benchmark.add_argument("model", metavar="MODEL", help="shipped model name or model file")
     benchmark.add_argument("--quick", action="store_true",
                            help="small images, few of them (a first look, the tests); default: the figures of record")
+    # radiounet.evaluate.benchmark.BENCHMARK_SETUPS written out: importing it would cost every command the simulator.
+    benchmark.add_argument("--setups", nargs="*", metavar="PRESET",
+                           default=["lotss-dr2-6", "lotss-dr2-20", "lotss-dr2-60", "meerkat-mgcls"],
+                           help="the survey presets simulated (default: all four); alone, none of them, only the "
+                                "survey of your own below")
+    _add_survey_options(benchmark, "a survey of your own, simulated beside the presets when any of these is given: "
+                                   "a preset with some of its values replaced, as dataset takes it")
     benchmark.add_argument("--out", help="output folder (default: benchmark/MODEL, and benchmark/RUN for a "
                                            "run's RUN/model.safetensors)")
     benchmark.add_argument("--real-data", metavar="DIR",

@@ -6,7 +6,8 @@ model's sampling, noise mesh, sliding window, the model's own threshold):
 
 1. **surveys and scales** (:data:`BENCHMARK_SETUPS`): the project's simulator
    at LoTSS-DR2 6", 20", a 60" taper (compact sources subtracted, as such
-   tapers are made) and MeerKAT MGCLS, clusters at redshifts 0.02-0.9;
+   tapers are made) and MeerKAT MGCLS, clusters at redshifts 0.02-0.9; or
+   any survey of one's own (``setups``);
 2. **a held-out family**: the same setups drawn by :mod:`radiounet.sky.heldout`,
    a generator never used in training (other halos, relics, radio galaxies and noise);
 3. **real noise**: mock halos injected into real survey images without a
@@ -23,6 +24,7 @@ ECSV, Markdown and a PNG panel.
 import hashlib
 import json
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +43,7 @@ from radiounet.io.atomic import atomic_path
 from radiounet.io.tables import write_table
 from radiounet.models.store import resolve_model_path, sha256_of
 from radiounet.sky import FieldConfig, SkyConfig, field_rng, get_survey, simulate_field
+from radiounet.sky.survey import Survey
 
 __all__ = ["BENCHMARK_SETUPS", "BENCHMARK_FAMILIES", "BENCHMARK_SEED", "BenchmarkPlan", "PLANS", "BenchmarkResult",
            "run_benchmark", "benchmark_fields", "score_setup", "injection_completeness", "SETUP_COLUMNS",
@@ -56,7 +59,7 @@ BENCHMARK_SEED = 555_000_001
 _PART_VERSION = 6
 
 #: Columns of the per-setup table, in order.
-SETUP_COLUMNS = ("family", "setup", "beam_arcsec", "pixel_arcsec", "n_diffuse", "n_radio_galaxy", "size", "dice",
+SETUP_COLUMNS = ("family", "setup", "survey", "beam_arcsec", "pixel_arcsec", "n_diffuse", "n_radio_galaxy", "size", "dice",
                  "precision", "recall", "halo_found", "relic_found", "halo_found_median", "relic_found_median",
                  "halo_labelled_radio_galaxy",
                  "relic_labelled_radio_galaxy", "relic_lost_to_hesitation", "radio_galaxy_called_mean", "radio_galaxy_called_p90",
@@ -152,12 +155,29 @@ def benchmark_fields(family, survey, plan, diffuse, seed):
         raise InvalidParameterError("family", family, f"must be one of {', '.join(BENCHMARK_FAMILIES)}")
 
 
-def _setup_seed(seed, family, setup, diffuse):
-    return seed + 1000 * BENCHMARK_FAMILIES.index(family) + 10 * BENCHMARK_SETUPS.index(setup) + int(not diffuse)
+def _setup_index(survey):
+    """The setup's place among the benchmark's seeds: a preset's own, else one drawn from the survey's description
+    (4-99), so that a survey of one's own gets the same images whatever else a run measures."""
+    if survey.name in BENCHMARK_SETUPS and survey.describe() == get_survey(survey.name).describe():
+        return BENCHMARK_SETUPS.index(survey.name)
+    return len(BENCHMARK_SETUPS) + zlib.crc32(survey.describe().encode()) % (100 - len(BENCHMARK_SETUPS))
+
+
+def _setup_seed(seed, family, survey, diffuse):
+    return seed + 1000 * BENCHMARK_FAMILIES.index(family) + 10 * _setup_index(survey) + int(not diffuse)
+
+
+def _as_survey(setup):
+    return setup if isinstance(setup, Survey) else get_survey(setup)
 
 
 def score_setup(predictor, family, setup, plan, *, seed=BENCHMARK_SEED, ratio_threshold, progress=False):
     """The figures of one family and setup, its images one by one, and its two example images.
+
+    Parameters
+    ----------
+    setup : str or `~radiounet.sky.survey.Survey`
+        A survey preset's name (``radio-unet presets``) or a survey of one's own.
 
     Returns
     -------
@@ -173,20 +193,20 @@ def score_setup(predictor, family, setup, plan, *, seed=BENCHMARK_SEED, ratio_th
         ``"diffuse"`` (the image with most diffuse pixels) and
         ``"radio_galaxies"`` (the radio-galaxy image with most pixels called diffuse).
     """
-    survey = get_survey(setup)
+    survey = _as_survey(setup)
     images, examples = [], {}
     for diffuse in (True, False):
-        fields = benchmark_fields(family, survey, plan, diffuse, _setup_seed(seed, family, setup, diffuse))
+        fields = benchmark_fields(family, survey, plan, diffuse, _setup_seed(seed, family, survey, diffuse))
         n = plan.n_diffuse if diffuse else plan.n_radio_galaxy
         kind = "diffuse" if diffuse else "radio_galaxies"
         for i, sky in enumerate(tqdm(fields, total=n, unit="image", disable=not progress, leave=False,
-                                     desc=f"{family} {setup} {kind.replace('_', ' ')}")):
-            prediction = segment_simulated_field(predictor, sky, survey, f"{family} {setup} image {i}")
+                                     desc=f"{family} {survey.name} {kind.replace('_', ' ')}")):
+            prediction = segment_simulated_field(predictor, sky, survey, f"{family} {survey.name} image {i}")
             radius = 2.2 * sky.cluster.r500_arcsec / survey.pixel_arcsec
             counts = dict.fromkeys(DIFFUSE_COUNTS, 0)
             add_diffuse_counts(counts, prediction, sky, predictor.threshold)
             components = ", ".join(sorted({c.subtype for c in sky.components}))
-            images.append(dict(family=family, setup=setup, kind=kind, index=i, z=float(sky.cluster.z),
+            images.append(dict(family=family, setup=survey.name, kind=kind, index=i, z=float(sky.cluster.z),
                                components=components, mask_pixels=int(sky.mask.sum()), **counts,
                                called_fraction=float(prediction.mask.mean()),
                                ratio=float(aperture_ratio(prediction.probability, sky.cluster.x, sky.cluster.y,
@@ -194,7 +214,7 @@ def score_setup(predictor, family, setup, plan, *, seed=BENCHMARK_SEED, ratio_th
             score = float(sky.mask.sum()) if diffuse else images[-1]["called_fraction"]
             if kind not in examples or score > examples[kind].score:
                 examples[kind] = Example(
-                    title=f"{family} {setup}, z = {sky.cluster.z:.2f}: " + (components or "compact sources"),
+                    title=f"{family} {survey.name}, z = {sky.cluster.z:.2f}: " + (components or "compact sources"),
                     image=sky.image / survey.rms_jy, truth=sky.mask, probability=prediction.probability,
                     called=prediction.mask, score=score,
                     labelled=(prediction.class_probability.argmax(0) if prediction.class_probability is not None
@@ -206,7 +226,7 @@ def score_setup(predictor, family, setup, plan, *, seed=BENCHMARK_SEED, ratio_th
 def _setup_row(images, survey, plan, ratio_threshold, labels):
     """The row of :data:`SETUP_COLUMNS` of one family and setup, from its per-image table."""
     figures = setup_figures(images, ratio_threshold, labels)
-    row = dict(family=images["family"][0], setup=images["setup"][0],
+    row = dict(family=images["family"][0], setup=images["setup"][0], survey=survey.describe(),
                beam_arcsec=float(survey.beam.major.to_value(u.arcsec)), pixel_arcsec=survey.pixel_arcsec,
                n_diffuse=plan.n_diffuse, n_radio_galaxy=plan.n_radio_galaxy, size=plan.size)
     row.update((name, figures[name]) for name in SETUP_COLUMNS if name not in row)
@@ -263,14 +283,19 @@ def _empty_injection():
     return Table(names=names, dtype=[int if n.startswith("n_") else float for n in names])
 
 
-def run_benchmark(predictor, *, quick=False, real_data=None, noise_images=None, bundled=True, work_dir=None,
-                  seed=BENCHMARK_SEED, progress=True):
+def run_benchmark(predictor, *, quick=False, setups=BENCHMARK_SETUPS, real_data=None, noise_images=None,
+                  bundled=True, work_dir=None, seed=BENCHMARK_SEED, progress=True):
     """Measure ``predictor`` (a :class:`radiounet.inference.Predictor`) on every part of the benchmark.
 
     Parameters
     ----------
     quick : bool
         The ``quick`` plan (small images, few of them) instead of the figures of record.
+    setups : sequence of str or `~radiounet.sky.survey.Survey`
+        The simulated surveys, each drawn by both families: preset names or surveys of one's own
+        (:func:`radiounet.sky.survey.custom_survey`), of distinct names; default: :data:`BENCHMARK_SETUPS`. A
+        survey's images depend on its description alone, not on the other setups of the run, so that two
+        models benchmarked on it see the same images.
     real_data : path, optional
         Folder of labelled real images with a ``labels.csv`` (``file``, ``kind``
         = halo / radio_galaxy / compact / no_cluster, ``ra_deg``, ``dec_deg``,
@@ -290,6 +315,10 @@ def run_benchmark(predictor, *, quick=False, real_data=None, noise_images=None, 
     from radiounet.detect.clusters import REFERENCE_RATIO_THRESHOLD
 
     plan = PLANS["quick" if quick else "default"]
+    surveys = [_as_survey(setup) for setup in setups]
+    names = [survey.name for survey in surveys]
+    if len(set(names)) != len(names):
+        raise InvalidParameterError("setups", names, "must have distinct names")
     if real_data is not None:
         read_real_labels(real_data)  # a broken labels file fails now, not after the simulated skies
     ratio_threshold = float(predictor.card.get("detection_ratio_threshold", REFERENCE_RATIO_THRESHOLD))
@@ -297,19 +326,20 @@ def run_benchmark(predictor, *, quick=False, real_data=None, noise_images=None, 
     fingerprint = dict(version=_PART_VERSION, model=predictor.model_name, model_sha256=_model_sha256(predictor),
                        plan=plan.name, seed=seed, threshold=predictor.threshold, ratio_threshold=ratio_threshold)
     for family in BENCHMARK_FAMILIES:
-        for setup in BENCHMARK_SETUPS:
-            part = None if work_dir is None else Path(work_dir) / "setups" / f"{family}_{setup}"
-            done = _read_part(part, fingerprint)
+        for survey in surveys:
+            part = None if work_dir is None else Path(work_dir) / "setups" / f"{family}_{survey.name}"
+            part_fingerprint = dict(fingerprint, survey=survey.describe())
+            done = _read_part(part, part_fingerprint)
             if done is None:
-                row, images, pictures = score_setup(predictor, family, setup, plan, seed=seed,
+                row, images, pictures = score_setup(predictor, family, survey, plan, seed=seed,
                                                     ratio_threshold=ratio_threshold, progress=progress)
-                _write_part(part, fingerprint, images, pictures)
+                _write_part(part, part_fingerprint, images, pictures)
             else:
                 images, pictures = done
-                row = _setup_row(images, get_survey(setup), plan, ratio_threshold, bool(predictor.class_names))
+                row = _setup_row(images, survey, plan, ratio_threshold, bool(predictor.class_names))
             rows.append(row)
             tables.append(images)
-            examples[(family, setup)] = pictures
+            examples[(family, survey.name)] = pictures
     bundled_images = bundled_real_images() if bundled else {}
     if noise_images is None:
         noise_images = [bundled_images["lotss-dr1"]] if "lotss-dr1" in bundled_images else []
@@ -330,10 +360,11 @@ def run_benchmark(predictor, *, quick=False, real_data=None, noise_images=None, 
     examples.update({("real", name): {"real": example} for name, example in real_examples.items()})
     setups = Table(rows=rows, names=SETUP_COLUMNS)
     images = vstack(tables)
+    own = [survey.describe() for survey in surveys if _setup_index(survey) >= len(BENCHMARK_SETUPS)]
     meta = dict(model=predictor.model_name, plan=plan.name, seed=seed, threshold=predictor.threshold,
                 ratio_threshold=ratio_threshold,
                 ratio_threshold_calibrated="detection_ratio_threshold" in predictor.card,
-                redshift=list(plan.redshift), notes=notes)
+                redshift=list(plan.redshift), own_setups=own, notes=notes)
     return BenchmarkResult(setups=setups, images=images, injection=injection, real=real, examples=examples,
                            meta=meta)
 

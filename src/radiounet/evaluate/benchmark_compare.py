@@ -87,8 +87,13 @@ def compare_benchmarks(first, second):
     thresholds = tuple(float(m["ratio_threshold"]) for m in meta)
     labels = tuple(bool(np.isfinite(np.asarray(b["setups"]["relic_labelled_radio_galaxy"], float)).any())
                    for b in (first, second))
+    shared, unpaired = _paired_setups(first["setups"], second["setups"])
+    if not shared:
+        raise RadioUNetError(f"{folders}: no simulated setup in common (the first measured "
+                             f"{', '.join(_setup_names(first['setups']))}; the second "
+                             f"{', '.join(_setup_names(second['setups']))}): nothing to compare")
     rows = []
-    for family, setup in zip(first["setups"]["family"], first["setups"]["setup"]):
+    for family, setup in shared:
         parts = [b["images"][(b["images"]["family"] == family) & (b["images"]["setup"] == setup)]
                  for b in (first, second)]
         try:
@@ -105,8 +110,34 @@ def compare_benchmarks(first, second):
     uncalibrated = list(dict.fromkeys(m.get("model") for m in meta if not m.get("ratio_threshold_calibrated", True)))
     setups = Table(rows=rows, meta=dict(first=meta[0].get("model"), second=meta[1].get("model"),
                                         plan=meta[0].get("plan"), seed=meta[0].get("seed"),
-                                        uncalibrated=uncalibrated))
+                                        uncalibrated=uncalibrated, unpaired=unpaired))
     return setups, _real_side_by_side(first["real"], second["real"])
+
+
+def _survey_of(row):
+    """A setup's survey as written in its row (None in a folder written before the column was)."""
+    return str(row["survey"]) if "survey" in row.colnames else None
+
+
+def _setup_names(table):
+    return list(dict.fromkeys(str(name) for name in table["setup"]))
+
+
+def _paired_setups(first, second):
+    """``(family, setup)`` measured by both setups tables on the same survey, and the others as text."""
+    surveys = {(row["family"], row["setup"]): _survey_of(row) for row in second}
+    shared, unpaired = [], []
+    for row in first:
+        key = (row["family"], row["setup"])
+        if key not in surveys:
+            unpaired.append(f"{key[0]} {key[1]} (first only)")
+        elif None not in (surveys[key], _survey_of(row)) and surveys[key] != _survey_of(row):
+            unpaired.append(f"{key[0]} {key[1]} (another survey of that name: {_survey_of(row)} / {surveys[key]})")
+        else:
+            shared.append(key)
+    first_keys = {(row["family"], row["setup"]) for row in first}
+    unpaired += [f"{family} {setup} (second only)" for family, setup in surveys if (family, setup) not in first_keys]
+    return shared, unpaired
 
 
 def _real_side_by_side(first, second):
@@ -160,6 +191,8 @@ def comparison_markdown(setups, real):
         lines.append(f"| {row['family']} | {row['setup']} | " + " | ".join(cells) + " |")
     if not any(np.isfinite(row[f"{name}_lo"]) for row in setups for name in INTERVAL_FIGURES):
         lines += ["", NO_INTERVALS]
+    if setups.meta.get("unpaired"):
+        lines += ["", "Not compared, measured by one benchmark only: " + "; ".join(setups.meta["unpaired"]) + "."]
     lines += ["", "Real images (one image each: no interval; called diffuse in brackets: the lowest and highest over "
               "the network's eight views of the image)", ""]
     if len(real):

@@ -94,6 +94,8 @@ def markdown_report(result, command=None, level=1):
                          "(the model's own)." if meta.get("ratio_threshold_calibrated", True) else
                          "(the reference work's: the model's card holds no calibrated one, so its R columns and "
                          "the real-noise detections say little; `scripts/ship_model.py` calibrates one)."))
+    if meta.get("own_setups"):
+        lines.append("Surveys of one's own, beside the presets: " + "; ".join(meta["own_setups"]) + ".")
     lines += ["", f"{part} Simulated skies", "",
               "*simulator*: the training simulator; *heldout*: `radiounet.sky.heldout`, never used in training. "
               "Found: share of the true halo (relic) pixels called diffuse, pooled over all images (the nearest "
