@@ -740,6 +740,22 @@ def test_outputs_made_otherwise_are_not_taken_for_done(tmp_path, tiny_model, cap
     assert main(inputs.predict(image, options=["--threshold", "0.3", "--redshift", "0.5"])) == 0  # taken as done
 
 
+def test_maps_of_a_run_model_name_its_run_and_are_told_apart_by_its_weights(tmp_path, tiny_model, capsys):
+    inputs = Inputs(tmp_path, tiny_model, None)
+    image = inputs.image()
+    for run in ("run-a", "copy", "run-b"):
+        inputs.subfolder(run)
+    first = inputs.model_with("run-a/model.safetensors")
+    assert main(inputs.predict(image, options=["--model", str(first)])) == 0
+    assert fits.getheader(inputs.out / "img.prob.fits")["RUMODEL"] == "run-a/model.safetensors"
+    copy = inputs.model_with("copy/model.safetensors")  # the same weights elsewhere: the same maps, done
+    assert main(inputs.predict(image, options=["--model", str(copy)])) == 0 and "1 skipped" in capsys.readouterr().out
+    weights = load_file(str(tiny_model))
+    other = inputs.model_with("run-b/model.safetensors", state={k: v + 0.01 for k, v in weights.items()})
+    assert main(inputs.predict(image, options=["--model", str(other)])) == 2
+    assert "made with model run-a/model.safetensors (sha256" in capsys.readouterr().err
+
+
 def test_sizes_no_cluster_has_are_taken_for_unit_errors(tmp_path):
     inputs = Inputs(tmp_path, None, None)
     path = inputs.catalog(NAME=["ok", "arcsec_for_arcmin", "kpc_for_pc", "z_typo"], RA=[150.0] * 4, DEC=[30.0] * 4,

@@ -152,9 +152,9 @@ def _making(cards):
 
 
 def _require_same_making(prob_path, predictor, redshift):
-    """Outputs skipped as done must be this model's at this threshold, with the same test-time augmentation and
-    redshift (the cards :mod:`.outputs` writes; maps written before ``RUMODSHA`` are compared by the model's name,
-    before ``RUTTA`` whatever their augmentation and redshift)."""
+    """Outputs skipped as done must be this model's (the same file's sha256) at this threshold, with the same
+    test-time augmentation and redshift (the cards :mod:`.outputs` writes; maps written before ``RUMODSHA`` are
+    compared by the model's name, before ``RUTTA`` whatever their augmentation and redshift)."""
     from astropy.io import fits
 
     try:
@@ -163,7 +163,8 @@ def _require_same_making(prob_path, predictor, redshift):
         raise RadioUNetError(f"{prob_path}: not a readable FITS file ({exc}); give --overwrite") from None
     made = made_by(predictor, redshift)
     found = {key: header[key] for key in ("RUMODEL", "RUMODSHA", "RUTHRESH", "RUTTA", "RUZ") if key in header}
-    same = (found.get("RUMODEL") == made["RUMODEL"] and found.get("RUMODSHA", made["RUMODSHA"]) == made["RUMODSHA"]
+    # The model file's sha256 tells models apart; its name only where maps are older than RUMODSHA.
+    same = ((found["RUMODSHA"] == made["RUMODSHA"] if "RUMODSHA" in found else found.get("RUMODEL") == made["RUMODEL"])
             and np.isclose(found.get("RUTHRESH", np.nan), made["RUTHRESH"])
             and ("RUTTA" not in found or (found["RUTTA"] == made["RUTTA"] and ("RUZ" in found) == ("RUZ" in made)
                                           and np.isclose(found.get("RUZ", 0.0), made.get("RUZ", 0.0)))))

@@ -34,11 +34,22 @@ def output_paths(out_dir, stem, tta=False, classes=False, quicklook=True):
     return {name.split(".")[0]: out_dir / f"{stem}.{name}" for name in names}
 
 
+def model_label(model):
+    """A shipped model's name, or a model file's name with the run folder that tells it apart: ``RUN/model.safetensors``
+    and ``RUN/epochs/epoch_NNN.safetensors`` (every run names its models so), else the file's name."""
+    path = Path(model)
+    if path.name == "model.safetensors" and path.parent.name:
+        return f"{path.parent.name}/{path.name}"
+    if path.parent.name == "epochs" and path.parent.parent.name:
+        return f"{path.parent.parent.name}/epochs/{path.name}"
+    return path.name
+
+
 def made_by(predictor, redshift=None):
     """The header cards that say what made ``predictor``'s outputs: ``{"RUMODEL": name, "RUMODSHA": start of the
     model file's sha256, "RUTHRESH": threshold, "RUTTA": test-time augmentation}``, and ``"RUZ"``, the redshift
     of the sizes in kpc, when one was given."""
-    made = {"RUMODEL": Path(predictor.model_name).name[-60:], "RUMODSHA": predictor.model_sha256,
+    made = {"RUMODEL": model_label(predictor.model_name)[-60:], "RUMODSHA": predictor.model_sha256,
             "RUTHRESH": predictor.threshold, "RUTTA": bool(predictor.tta)}
     if redshift is not None:
         made["RUZ"] = float(redshift)
