@@ -410,3 +410,4 @@ def test_each_run_benchmarks_into_a_folder_of_its_own():
     assert default_benchmark_folder("runs/a/model.safetensors") == Path("benchmark/a")
     assert default_benchmark_folder("runs/b/model.safetensors") == Path("benchmark/b")
     assert default_benchmark_folder("mine.safetensors") == Path("benchmark/mine")
+    assert default_benchmark_folder("runs/a/epochs/epoch_004.safetensors") == Path("benchmark/a-epoch_004")

@@ -313,6 +313,32 @@ def test_keep_last_ships_the_last_epoch_not_the_best(tiny_config, tmp_path, monk
     assert all(torch.equal(last[k], kept[k]) for k in last)
 
 
+def test_keep_every_keeps_the_model_of_every_nth_epoch_to_choose_one_afterwards(tiny_config, tmp_path, monkeypatch):
+    scores = iter([0.2, 0.5, 0.4, 0.3])
+    kept = {}
+
+    def fake_evaluate(model, *args):
+        kept[len(kept) + 1] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        return dict(dice=next(scores), iou=0.0, precision=0.0, recall=0.0, empty_tile_positive_fraction=0.0,
+                    val_loss=1.0)
+
+    monkeypatch.setattr(loop, "_evaluate", fake_evaluate)
+    result = _run(load_config(tiny_config, ["training.keep_every=2", "training.epochs=4"]), tmp_path / "run")
+    assert result.best_epoch == 2
+    assert sorted(p.name for p in (tmp_path / "run" / "epochs").iterdir()) == ["epoch_002.safetensors",
+                                                                               "epoch_004.safetensors"]
+    for epoch, dice in ((2, 0.5), (4, 0.3)):
+        path = loop.epoch_model_path(tmp_path / "run", epoch)
+        _, card = load_model(path)
+        assert card["training"]["epoch"] == epoch and card["validation"]["dice"] == dice
+        weights = load_file(str(path))
+        assert all(torch.equal(weights[k], kept[epoch][k]) for k in weights)
+    # The best epoch is still the run's model; an epoch's model is benchmarked like any model file.
+    assert load_model(result.model_path)[1]["training"]["epoch"] == 2
+    with pytest.raises(RadioUNetError, match="keep_every"):
+        load_config(tiny_config, ["training.keep_every=-1"])
+
+
 def test_radio_galaxy_pixels_follow_the_augmentation_of_the_masks():
     generator = torch.Generator().manual_seed(0)
     mask = (torch.rand(6, 1, 16, 16, generator=generator) > 0.7).float()

@@ -284,10 +284,14 @@ def _cmd_export(args):
 
 def default_benchmark_folder(model):
     """``benchmark/NAME`` for a shipped model or a model file ``NAME.safetensors``; ``benchmark/RUN`` for a run's
-    ``RUN/model.safetensors`` (every run names its model so: the folder tells two runs apart)."""
+    ``RUN/model.safetensors`` (every run names its model so: the folder tells two runs apart) and
+    ``benchmark/RUN-epoch_NNN`` for the model it kept of an epoch, ``RUN/epochs/epoch_NNN.safetensors``."""
     model = Path(model)
-    return Path("benchmark") / (model.parent.name if model.name == "model.safetensors" and model.parent.name
-                                else model.stem)
+    if model.name == "model.safetensors" and model.parent.name:
+        return Path("benchmark") / model.parent.name
+    if model.parent.name == "epochs" and model.parent.parent.name:
+        return Path("benchmark") / f"{model.parent.parent.name}-{model.stem}"
+    return Path("benchmark") / model.stem
 
 
 def _cmd_model_info(args):

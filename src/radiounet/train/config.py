@@ -92,6 +92,7 @@ DEFAULTS = {
         "workers": 2,
         "early_stopping_patience": 6,
         "keep": "best",
+        "keep_every": 0,
         "threshold": 0.5,
         "device": "auto",
         "seed": 0,
@@ -262,7 +263,7 @@ def validate_config(config, source="config", overridden=()):
                          ("data", "val_fields")):
         if config[section][key] < 1:
             fail(section, key, "must be positive")
-    for key in ("workers", "warmup_epochs", "weight_decay", "bce_weight", "dice_weight"):
+    for key in ("workers", "warmup_epochs", "weight_decay", "bce_weight", "dice_weight", "keep_every"):
         if config["training"][key] < 0:
             fail("training", key, f"must be at least 0, not {config['training'][key]!r}")
     training = config["training"]

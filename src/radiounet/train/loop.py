@@ -8,6 +8,9 @@
     OUT/checkpoints/last.*       model, optimizer and state after the last finished epoch
     OUT/model.safetensors        the best model so far (highest validation Dice), with its model card; with
                                  training.ema_decay, the moving average of the weights
+    OUT/epochs/epoch_NNN.safetensors
+                                 with training.keep_every = N, the same after every Nth epoch: to choose an
+                                 epoch afterwards on skies the validation did not draw (radio-unet benchmark)
 
 Rerunning the same command resumes from the last checkpoint.
 """
@@ -47,7 +50,7 @@ from radiounet.train.distributed import all_reduce_sum, setup_distributed, teard
 from radiounet.train.losses import class_segmentation_loss, distillation_loss, segmentation_loss
 from radiounet.train.metrics import ConfusionCounts, PixelCounts
 
-__all__ = ["TrainResult", "train", "prepare_batch"]
+__all__ = ["TrainResult", "train", "prepare_batch", "epoch_model_path"]
 
 LOG_COLUMNS = ("epoch", "train_loss", "val_loss", "dice", "iou", "precision", "recall", "empty_tile_positive_fraction",
                "learning_rate", "seconds", "train_tiles_per_second")
@@ -487,10 +490,15 @@ def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progres
                     if key != "epoch":
                         writer.add_scalar(key, value, epoch + 1)
                 writer.flush()
-            if improved or training["keep"] == "last":
+            kept_every = training["keep_every"] and (epoch + 1) % training["keep_every"] == 0
+            if improved or training["keep"] == "last" or kept_every:
                 card = _model_card(config, survey, metrics, epoch + 1, state["seconds"], command, card_extra)
                 card["parameters"] = count_parameters(model)
+            if improved or training["keep"] == "last":
                 save_model(out_dir / "model.safetensors", kept, card)
+            if kept_every:
+                epoch_model_path(out_dir, epoch + 1).parent.mkdir(exist_ok=True)
+                save_model(epoch_model_path(out_dir, epoch + 1), kept, card)
             save_checkpoint(out_dir, model, optimizer, scheduler, state, average)
             print(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f}, val loss {row['val_loss']:.4f}, "
                   f"Dice {row['dice']:.3f}, IoU {row['iou']:.3f}, precision {row['precision']:.3f}, "
@@ -505,6 +513,11 @@ def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progres
     kept_epoch = state["epoch"] + 1 if training["keep"] == "last" else state["best_epoch"]
     return TrainResult(model_path=out_dir / "model.safetensors", best_epoch=state["best_epoch"], kept_epoch=kept_epoch,
                        best_metrics=state["best_metrics"], epochs_run=state["epoch"] + 1, stopped_early=stopped_early)
+
+
+def epoch_model_path(out_dir, epoch):
+    """Where a run keeps the model of epoch ``epoch`` (counted from 1) with ``training.keep_every``."""
+    return Path(out_dir) / "epochs" / f"epoch_{epoch:03d}.safetensors"
 
 
 def _tensorboard(out_dir, training):
