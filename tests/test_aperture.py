@@ -1,5 +1,6 @@
 """The detection ratio R: exact pixel counts for known maps."""
 
+import astropy.units as u
 import numpy as np
 import pytest
 
@@ -38,3 +39,14 @@ def test_a_circle_under_a_pixel_takes_the_pixel_holding_its_centre():
     result = aperture_ratio(probability, 6.3, 3.6, 0.2)  # no pixel centre within 0.2 pixels of (6.3, 3.6)
     assert result.n_pixels == result.n_expected == 1 and result.ratio == pytest.approx(0.7)
     assert result.coverage == 1.0
+
+
+def test_the_aperture_takes_pixels_and_refuses_what_is_not_a_circle_of_pixels():
+    probability = np.ones((11, 11))
+    assert aperture_ratio(probability, 5 * u.pix, 5 * u.pix, 1 * u.pix) == aperture_ratio(probability, 5, 5, 1)
+    with pytest.raises(TypeError, match="radius is in pixels.*not one in arcsec"):
+        aperture_ratio(probability, 5, 5, 30 * u.arcsec)
+    with pytest.raises(ValueError, match="radius must be at least 0"):
+        aperture_ratio(probability, 5, 5, -2)
+    with pytest.raises(ValueError, match="x must be finite"):
+        aperture_ratio(probability, np.nan, 5, 2)

@@ -260,6 +260,7 @@ def test_an_interrupted_benchmark_resumes_from_its_finished_parts(tmp_path, monk
     first = benchmark.run_benchmark(ConstantPredictor(1.0, classes=True), quick=True, work_dir=tmp_path,
                                     progress=False)
     assert len(list((tmp_path / "setups").glob("*.ecsv"))) == len(BENCHMARK_FAMILIES) * len(BENCHMARK_SETUPS)
+    assert repr(first).startswith("<BenchmarkResult of 'constant', plan 'quick': 8 setups, 32 images")  # a notebook
 
     def fail(*args, **kwargs):
         raise AssertionError("a finished part was measured again")

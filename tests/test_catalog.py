@@ -26,6 +26,14 @@ def test_planck_psz2_rows_as_they_are():
     unknown = table[4]  # PSZ2 writes REDSHIFT = -1 and MSZ = 0 where unknown
     assert unknown["status"] == "no_redshift" and np.isnan(unknown["r500_arcsec"].value)
     assert set(table["status"]) == {"ok", "no_redshift"}
+    # A table already read in a notebook gives the same (astropy warns of PSZ2's unit 'None' as it reads it).
+    with pytest.warns(u.UnitsWarning):
+        psz2 = Table.read(PSZ2)
+    again = read_cluster_catalog(psz2)
+    assert list(again["name"]) == list(table["name"]) and np.array_equal(again["r500_kpc"], table["r500_kpc"],
+                                                                         equal_nan=True)
+    with pytest.raises(RadioUNetError, match="^the catalogue table: no column MSZ"):
+        read_cluster_catalog(Table({"NAME": ["a"], "RA": [1.0], "DEC": [2.0], "REDSHIFT": [0.1]}))
 
 
 def test_other_columns_duplicates_bad_values_and_angular_r500(tmp_path):

@@ -20,6 +20,8 @@ def test_r500_against_a_hand_computation():
 def test_typical_clusters_have_r500_of_about_a_megaparsec():
     r = r500_from_m500(np.array([3, 10]) * 1e14 * u.Msun, 0.1).to_value(u.kpc)
     assert np.all((r > 800) & (r < 1600))
+    with pytest.raises(TypeError, match="m500 must be a mass Quantity"):  # 6 or 6e14, in which unit?
+        r500_from_m500(6e14, 0.1)
 
 
 def test_angular_scale_from_the_angular_diameter_distance():

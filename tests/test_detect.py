@@ -5,6 +5,7 @@ import os
 
 import astropy.units as u
 import numpy as np
+import pytest
 from astropy.table import QTable, Table
 
 from radiounet.cli import main
@@ -130,3 +131,21 @@ def test_a_journaled_cluster_is_reused_only_for_the_same_position_redshift_and_r
     # R500 given in arcsec and a corrected redshift: the same aperture, other sizes in kpc.
     assert journal.get(dict(row, z=0.3, r500_kpc=1400.0), image) is None
     assert journal.get(dict(row, ra=150.1), image) is None
+
+
+def test_detect_from_python_takes_one_image_a_table_already_read_and_says_what_it_needs(tmp_path):
+    from radiounet.detect import detect_clusters, read_cluster_catalog
+    from radiounet.inference import Predictor
+
+    sim = tmp_path / "sim"
+    assert main(["simulate", "--out", str(sim), "--n-fields", "1", "--size", "256", "--seed", "4",
+                 "--redshift-range", "0.3", "0.4", "--no-png", "--no-progress"]) == 0
+    truth = QTable.read(sim / "truth.ecsv")
+    catalog = read_cluster_catalog(Table({"NAME": list(truth["field"]), "RA": truth["ra"].value,
+                                          "DEC": truth["dec"].value, "REDSHIFT": list(truth["z"]),
+                                          "R500": truth["r500_kpc"].value}), r500="R500")
+    predictor = Predictor()
+    table = detect_clusters(catalog, sim / "field_00000.fits", predictor, progress=False)  # one path
+    assert list(table["status"]) in (["ok"], ["partial_coverage"]) and np.isfinite(table["R"][0])
+    with pytest.raises(TypeError, match="predictor must be a radiounet.inference.Predictor"):
+        detect_clusters(catalog, [sim / "field_00000.fits"], "multisurvey-v1", progress=False)

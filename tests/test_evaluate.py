@@ -87,6 +87,30 @@ def test_calibration_returns_the_best_threshold_of_its_own_sweep(tmp_path, tiny_
     assert threshold == 0.0 or threshold in set(np.asarray(table["R"]).tolist())
 
 
+def test_calibrate_finds_the_r_threshold_of_a_survey_of_ones_own_for_detect(tmp_path, tiny_card, capsys):
+    from radiounet.evaluate.calibrate import CALIBRATION_SEED, best_ratio_threshold
+
+    model = _tiny_predictor(tmp_path, tiny_card(detection_ratio_threshold=0.3)).model_name
+    command = ["calibrate", "--model", model, "--out", str(tmp_path / "cal"), "--fields", "6", "--size", "128",
+               "--bmaj", "45", "--pixel-scale", "11.25", "--rms", "450", "--frequency", "1400", "--device", "cpu",
+               "--no-progress"]
+    assert main(command) == 0
+    out = capsys.readouterr().out
+    table = QTable.read(tmp_path / "cal" / "calibration.ecsv")
+    assert len(table) == 6 and table.meta["survey"].startswith('custom: beam 45"x45"')
+    threshold = best_ratio_threshold(table)
+    assert table.meta["ratio_threshold"] == threshold and f"--ratio-threshold {threshold:.4g}" in out
+    at_model = binary_metrics(np.asarray(table["R"]) > 0.3, np.asarray(table["diffuse"]))
+    assert table.meta["metrics_at_model_threshold"]["accuracy"] == at_model["accuracy"]
+    assert "the model's own 0.3 on the same fields" in out and "fewer than 10 fields" in out
+    assert table.meta["seed"] == CALIBRATION_SEED and table.meta["correlated_noise"] == 0.3
+    for bad, words in ((["--fields", "0"], "fields"), (["--redshift-range", "0.5", "0.1"], "redshift-range"),
+                       (["--correlated-noise", "1.5"], "correlated-noise")):
+        assert main(command[:4] + [str(tmp_path / "refused")] + command[5:] + bad) == 2
+        error = capsys.readouterr().err.strip()
+        assert error.count("\n") == 0 and words in error and not (tmp_path / "refused").exists()
+
+
 def test_calibration_across_surveys_pools_their_fields_and_reports_each(tmp_path, tiny_card):
     from radiounet.evaluate.calibrate import best_ratio_threshold, calibrate_across_surveys
     from radiounet.sky import get_survey

@@ -1,5 +1,6 @@
 """Reading real and odd FITS images: axes, units, beams, and clear errors."""
 
+import warnings
 from pathlib import Path
 
 import astropy.units as u
@@ -9,7 +10,8 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from radiounet.errors import RadioUNetError
+from radiounet.cli import main
+from radiounet.errors import RadioUNetError, RadioUNetWarning
 from radiounet.io.image import parse_beam, read_radio_image
 
 DATA = Path(__file__).parent / "data"
@@ -26,9 +28,14 @@ def _wcs_header(ny=64, nx=64, naxis=2):
 
 
 def _write(path, data, header, **cards):
+    """A FITS image in Jy/beam unless ``cards`` say otherwise (``BUNIT=None``: no BUNIT card)."""
     header = header.copy()
+    header["BUNIT"] = "Jy/beam"
     for key, value in cards.items():
-        header[key] = value
+        if value is None:
+            header.remove(key, ignore_missing=True)
+        else:
+            header[key] = value
     fits.PrimaryHDU(data=data, header=header).writeto(path)
     return path
 
@@ -93,3 +100,37 @@ def test_bad_files_are_named_with_their_problem(tmp_path):
         with pytest.raises(RadioUNetError, match=message) as info:
             read_radio_image(path)
         assert path.name in str(info.value) and "\n" not in str(info.value)
+
+
+def test_an_image_without_bunit_is_read_as_jy_per_beam_with_a_warning_naming_it(tmp_path, capsys):
+    beam = dict(BMAJ=6 / 3600, BMIN=6 / 3600)
+    silent = _write(tmp_path / "silent.fits", np.zeros((64, 64), np.float32), _wcs_header(), BUNIT=None, **beam)
+    with pytest.warns(RadioUNetWarning, match="silent.fits: no BUNIT in the header: the image is read as Jy/beam"):
+        with read_radio_image(silent) as image:
+            assert image.jy_per_unit == 1.0
+    stated = _write(tmp_path / "stated.fits", np.zeros((64, 64), np.float32), _wcs_header(), **beam)
+    with read_radio_image(stated), read_radio_image(silent, pixels_only=True):  # no warning: filterwarnings=error
+        pass
+    # The command line says it as its other warnings: one line, once per image and process.
+    assert main(["presets"]) == 0 and "warning" not in capsys.readouterr().err
+    from radiounet.cli import _one_line_warnings
+
+    other = _write(tmp_path / "other.fits", np.zeros((64, 64), np.float32), _wcs_header(), BUNIT=None, **beam)
+    with warnings.catch_warnings(), _one_line_warnings():
+        warnings.simplefilter("default", RadioUNetWarning)  # as outside the tests, whose warnings are errors
+        for path in (other, other, silent):
+            read_radio_image(path).close()
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"radio-unet: warning: {other}: no BUNIT in the header: the image is read as Jy/beam (fluxes and "
+                   "the noise are off by 1000 if it is in mJy/beam)"]
+
+
+def test_a_beam_is_given_from_python_as_a_beam_an_angle_or_the_option_text(tmp_path):
+    path = _write(tmp_path / "nobeam.fits", np.zeros((16, 16), np.float32), _wcs_header(16, 16))
+    for beam in (6 * u.arcsec, "6", parse_beam("6")):
+        with read_radio_image(path, beam) as image:
+            assert image.beam.major.to_value(u.arcsec) == pytest.approx(6)
+    with pytest.raises(TypeError, match="beam must be a radio_beam.Beam, an angle"):
+        read_radio_image(path, 6)
+    with pytest.raises(RadioUNetError, match="nobeam.fits: no beam.*in Python: beam="):
+        read_radio_image(path)

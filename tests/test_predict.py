@@ -386,3 +386,30 @@ def test_an_orientation_turns_what_the_network_sees_and_turns_its_output_back(ti
     np.testing.assert_array_equal(views[0], plain[0])
     augmented, _ = Predictor(tiny_model, crop=0, tta=True).predict_array(data)
     np.testing.assert_allclose(np.mean(views, axis=0), augmented[0], atol=1e-5)
+
+
+def test_the_python_api_says_what_it_takes(tmp_path, tiny_model):
+    predictor = Predictor(tiny_model)
+    assert predictor.device.type == ("cuda" if torch.cuda.is_available() else "cpu")  # "auto", as --device
+    assert repr(predictor).startswith(f"Predictor({str(tiny_model)!r}, device=")
+    with read_radio_image(LOTSS) as image:
+        for wrong in (np.asarray(image.data), str(LOTSS)):
+            with pytest.raises(TypeError, match="takes a RadioImage .*read_radio_image.*predict_array"):
+                predictor.predict(wrong)
+    with pytest.raises(ValueError, match="blend"):
+        Predictor(tiny_model, blend="mean")
+    from radiounet.inference.batch import predict_files
+
+    summary = predict_files(str(LOTSS), tmp_path / "one", predictor, progress=False)  # one path, not a list
+    assert len(summary.done) == 1 and (tmp_path / "one" / f"{LOTSS.stem}.prob.fits").is_file()
+
+
+def test_the_sources_of_a_prediction_in_python_are_the_catalogue_of_predict(tmp_path, tiny_model):
+    assert main(["predict", str(LOTSS), "--out", str(tmp_path), "--model", str(tiny_model), "--device", "cpu",
+                 "--threshold", "0.3", "--no-png", "--no-progress"]) == 0
+    written = QTable.read(tmp_path / f"{LOTSS.stem}.sources.ecsv")
+    with read_radio_image(LOTSS) as image:
+        sources = Predictor(tiny_model, threshold=0.3).predict(image).sources(image)
+    assert len(sources) == len(written) > 0
+    for name in ("flux", "flux_err", "area", "ra", "dec"):
+        assert np.allclose(sources[name].value, written[name].value, rtol=1e-6), name

@@ -5,19 +5,21 @@ and exit with status 2.
 """
 
 import argparse
+import contextlib
 import os
 import shlex
 import signal
 import stat
 import sys
 import threading
+import warnings
 from collections import Counter
 from pathlib import Path
 
 import astropy.units as u
 
 from radiounet import __version__
-from radiounet.errors import InvalidParameterError, RadioUNetError, Terminated, require_positive_int
+from radiounet.errors import InvalidParameterError, RadioUNetError, RadioUNetWarning, Terminated, require_positive_int
 from radiounet.io.atomic import start_run
 
 __all__ = ["main", "build_parser", "default_benchmark_folder"]
@@ -655,6 +657,60 @@ def _cmd_inject(args):
           f"{levels}; {outputs}")
 
 
+def _cmd_calibrate(args):
+    import numpy as np
+
+    from radiounet.detect.clusters import REFERENCE_RATIO_THRESHOLD
+    from radiounet.evaluate.calibrate import calibrate_ratio_threshold
+    from radiounet.evaluate.detections import binary_metrics
+    from radiounet.io.atomic import ensure_writable_directory
+    from radiounet.io.tables import write_table
+
+    require_positive_int(args.fields, "fields")
+    if args.seed < 0:
+        raise InvalidParameterError("seed", args.seed, "must be >= 0")
+    if args.size < 64:
+        raise InvalidParameterError("size", args.size, "must be at least 64 pixels")
+    if not 0 < args.factor < 10:
+        raise InvalidParameterError("factor", args.factor, "must lie between 0 and 10 (R500)")
+    zmin, zmax = args.redshift_range
+    if not 0 < zmin <= zmax < 10:
+        raise InvalidParameterError("redshift-range", f"{zmin} {zmax}", "must be 0 < ZMIN <= ZMAX < 10")
+    if not 0 <= args.correlated_noise <= 0.9:
+        raise InvalidParameterError("correlated-noise", args.correlated_noise, "must lie between 0 and 0.9")
+    survey = _survey_from_args(args)
+    out = ensure_writable_directory(args.out)
+    predictor = _predictor(args)
+    threshold, table, metrics = calibrate_ratio_threshold(
+        predictor, survey, n_fields=args.fields, size=args.size, factor=args.factor, redshift=(zmin, zmax),
+        metric=args.metric, seed=args.seed, correlated_noise=args.correlated_noise, progress=not args.no_progress)
+    ratios, truth = np.asarray(table["R"], float), np.asarray(table["diffuse"], bool)
+    calibrated = "detection_ratio_threshold" in predictor.card
+    model_threshold = float(predictor.card.get("detection_ratio_threshold", REFERENCE_RATIO_THRESHOLD))
+    at_model = binary_metrics(ratios > model_threshold, truth)
+    table.meta.update(model=predictor.model_name, survey=survey.describe(), ratio_threshold=threshold,
+                      metric=args.metric, factor=args.factor, size_pixels=args.size, redshift=[zmin, zmax],
+                      seed=args.seed, correlated_noise=args.correlated_noise, metrics=metrics,
+                      model_ratio_threshold=model_threshold, metrics_at_model_threshold=at_model,
+                      command=args.command_line)
+    write_table(table, out / "calibration.ecsv")
+
+    def figures(m):
+        return (f"accuracy {m['accuracy']:.2f}, precision {m['precision']:.2f}, recall {m['recall']:.2f}, "
+                f"false positives {m['false_positive_rate']:.2f}")
+
+    n_diffuse = int(truth.sum())
+    print(f"calibrate: {predictor.model_name} on {survey.describe()}: {len(table)} fields, {n_diffuse} with "
+          f"diffuse emission")
+    print(f"R threshold {threshold:.4g} (best {args.metric}): {figures(metrics)}")
+    print(f"the model's {'own' if calibrated else 'default (the reference work)'} {model_threshold:.4g} on the "
+          f"same fields: {figures(at_model)}")
+    if min(n_diffuse, len(table) - n_diffuse) < 10:
+        print("calibrate: fewer than 10 fields with (or without) diffuse emission: the threshold says little; "
+              "give more --fields")
+    print(f"use it: radio-unet detect ... --ratio-threshold {threshold:.4g} (and inject); {out / 'calibration.ecsv'}")
+
+
 def _cmd_models(args):
     from radiounet.models import benchmark_headlines, model_table
 
@@ -1007,6 +1063,40 @@ def build_parser():
     inject.add_argument("--no-progress", action="store_true", help="no progress bars")
     inject.set_defaults(func=_cmd_inject)
 
+    calibrate = commands.add_parser(
+        "calibrate", help="find the detection-ratio threshold of a model for a survey of your own",
+        description="Simulate cluster fields of the survey (half with a halo and/or relics, 35%% with radio "
+                    "galaxies only, the rest neither), segment them as predict does, measure R within --factor "
+                    "R500 of each cluster as detect does, and choose the R threshold that best separates the "
+                    "clusters with diffuse emission from the others (--metric). Prints it beside the model's own "
+                    "threshold on the same fields; writes DIR/calibration.ecsv (one row per field: R, coverage, "
+                    "diffuse, z). Give the threshold to detect and inject with --ratio-threshold.",
+    )
+    calibrate.add_argument("--out", required=True, help="output folder")
+    calibrate.add_argument("--model", help="shipped model name or model file (default: the default model)")
+    calibrate.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: auto")
+    calibrate.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
+                           help="the network's arithmetic, as in predict (default: auto)")
+    _add_survey_options(calibrate, "the survey: a preset, optionally with some of its values replaced")
+    calibrate.add_argument("--fields", type=int, default=40,
+                           help="simulated fields (default: 40, as many as each survey of the shipped models' "
+                                "calibration)")
+    calibrate.add_argument("--size", type=int, default=1024, help="field side in pixels (default: 1024)")
+    calibrate.add_argument("--redshift-range", nargs=2, type=float, metavar=("ZMIN", "ZMAX"), default=(0.1, 0.6),
+                           help="cluster redshifts, drawn uniformly (default: 0.1 0.6)")
+    calibrate.add_argument("--correlated-noise", type=float, default=0.3, metavar="SHARE",
+                           help="share of the noise variance made correlated over 1.5 beams, the stand-in for real "
+                                "noise (default: 0.3, as the shipped models were calibrated; 0: the simulator's)")
+    calibrate.add_argument("--metric", default="accuracy", choices=("accuracy", "f1", "youden"),
+                           help="what the threshold maximises (default: accuracy)")
+    calibrate.add_argument("--factor", type=float, default=2.2, help="aperture radius in R500 (default: 2.2)")
+    # radiounet.evaluate.calibrate.CALIBRATION_SEED written out: importing it would cost every command the simulator.
+    calibrate.add_argument("--seed", type=int, default=333_000_001,
+                           help="seed of the fields (default: the calibration's own, apart from the benchmark's; "
+                                "another seed draws other fields, to see how far the threshold moves)")
+    calibrate.add_argument("--no-progress", action="store_true", help="no progress bars")
+    calibrate.set_defaults(func=_cmd_calibrate)
+
     evaluate = commands.add_parser(
         "evaluate", help="compare detections with a truth classification, and probability maps with truth masks",
         description="Cluster level (--detections, --truth, --truth-column): match detections to truth classes by "
@@ -1096,7 +1186,8 @@ def main(argv=None):
     restore_sigterm = _stop_on_sigterm()
     start_run()
     try:
-        status = args.func(args)
+        with _one_line_warnings():
+            status = args.func(args)
         sys.stdout.flush()  # a reader gone: the BrokenPipeError here, not at exit
     except RadioUNetError as exc:
         print(f"radio-unet: error: {exc}", file=sys.stderr)
@@ -1117,6 +1208,24 @@ def main(argv=None):
     finally:
         restore_sigterm()
     return status or 0
+
+
+@contextlib.contextmanager
+def _one_line_warnings():
+    """The package's warnings (:class:`~radiounet.errors.RadioUNetWarning`) printed as ``radio-unet: warning: ...``
+    like the command line's own, not as Python's two lines naming a source file; other warnings as Python prints
+    them."""
+    with warnings.catch_warnings():
+        python_way = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, RadioUNetWarning):
+                print(f"radio-unet: warning: {message}", file=sys.stderr)
+            else:
+                python_way(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
 
 
 def _stdout_is_a_pipe():

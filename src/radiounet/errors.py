@@ -6,8 +6,8 @@ exception is a bug and keeps its traceback.
 
 import numbers
 
-__all__ = ["RadioUNetError", "InvalidParameterError", "OutputError", "Terminated", "require_positive_int",
-           "require_non_negative_int"]
+__all__ = ["RadioUNetError", "InvalidParameterError", "OutputError", "Terminated", "RadioUNetWarning",
+           "require_positive_int", "require_non_negative_int"]
 
 
 class RadioUNetError(Exception):
@@ -42,6 +42,11 @@ class OutputError(RadioUNetError, OSError):
 class Terminated(KeyboardInterrupt):
     """SIGTERM (a batch system's time limit, ``scancel``, ``kill``) in the command line, raised as an interrupt so
     that a command stops as on Ctrl-C: no half-written output, and the same command resumes."""
+
+
+class RadioUNetWarning(UserWarning):
+    """Something about an input the user should know, which does not stop the work (an image without ``BUNIT``
+    read as Jy/beam); the command line prints it as one line, ``radio-unet: warning: ...``."""
 
 
 def require_positive_int(value, name):

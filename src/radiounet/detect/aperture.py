@@ -9,6 +9,7 @@ image do not count; the coverage is the fraction of the circle's pixels that do.
 
 from dataclasses import dataclass
 
+import astropy.units as u
 import numpy as np
 
 __all__ = ["ApertureResult", "aperture_ratio"]
@@ -28,6 +29,19 @@ def _circle_pixels(x, y, radius, rows, cols):
     return (cols[None, :] - x) ** 2 + (rows[:, None] - y) ** 2 <= radius**2
 
 
+def _pixels(value, name):
+    """``value`` in pixels as a finite float: a number, or a Quantity in ``u.pix``."""
+    if isinstance(value, u.Quantity):
+        if value.unit not in (u.pix, u.dimensionless_unscaled):
+            raise TypeError(f"{name} is in pixels: give a number or a Quantity in u.pix, not one in {value.unit} "
+                            "(convert angles with the image's pixel size)")
+        value = value.value
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, not {value}")
+    return value
+
+
 def aperture_ratio(probability, x, y, radius):
     """R within ``radius`` pixels of the pixel position ``(x, y)`` (0-based).
 
@@ -35,10 +49,10 @@ def aperture_ratio(probability, x, y, radius):
     ----------
     probability : numpy.ndarray
         2-D probability map (NaN where blank).
-    x, y : float
-        Centre in pixels.
-    radius : float
-        Radius in pixels.
+    x, y : float or Quantity
+        Centre in pixels (numbers, or Quantities in ``u.pix``).
+    radius : float or Quantity
+        Radius in pixels, at least 0.
 
     Returns
     -------
@@ -51,6 +65,9 @@ def aperture_ratio(probability, x, y, radius):
     >>> aperture_ratio(np.ones((11, 11)), 5, 5, 1).n_pixels   # the centre and its 4 neighbours
     5
     """
+    x, y, radius = _pixels(x, "x"), _pixels(y, "y"), _pixels(radius, "radius")
+    if radius < 0:
+        raise ValueError(f"radius must be at least 0 pixels, not {radius}")
     ny, nx = probability.shape
     r = int(np.ceil(radius))
     x0, y0 = int(np.floor(x)), int(np.floor(y))

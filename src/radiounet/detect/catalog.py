@@ -23,7 +23,7 @@ single measurable cluster for commands that measure them
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import Angle
-from astropy.table import QTable
+from astropy.table import QTable, Table
 
 from radiounet.errors import InvalidParameterError, RadioUNetError
 from radiounet.io.tables import count_text, read_table
@@ -85,7 +85,8 @@ def read_cluster_catalog(path, *, name="NAME", ra="RA", dec="DEC", redshift="RED
 
     Parameters
     ----------
-    path : str or Path
+    path : str, Path or astropy.table.Table
+        The catalogue's file, or a table already read (e.g. ``Table.read(...)`` of a catalogue of one's own).
     name, ra, dec, redshift, mass : str
         Column names (PSZ2 by default). RA and Dec in degrees.
     mass_unit : `~astropy.units.Quantity`
@@ -109,7 +110,10 @@ def read_cluster_catalog(path, *, name="NAME", ra="RA", dec="DEC", redshift="RED
         rows or no row with a usable position.
     """
     r500_unit = _r500_unit(r500_unit)
-    table = read_table(path)
+    if isinstance(path, Table):
+        table, path = path, "the catalogue table"
+    else:
+        table = read_table(path)
     wanted = [name, ra, dec] + ([r500] if r500 else [mass]) + [redshift]
     missing = [c for c in wanted if c not in table.colnames]
     if missing:

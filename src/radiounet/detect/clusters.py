@@ -22,9 +22,8 @@ from radiounet.detect.aperture import aperture_ratio
 from radiounet.detect.cluster_class import (CLUSTER_CLASSES, class_ratios, cluster_class_probabilities,
                                             cluster_features)
 from radiounet.detect.journal import DetectionJournal, file_stamp
-from radiounet.detect.sources import diffuse_sources
 from radiounet.errors import RadioUNetError
-from radiounet.io.image import pixel_arcsec, read_cutout, read_radio_image, require_beams_across
+from radiounet.io.image import as_beam, as_paths, pixel_arcsec, read_cutout, read_radio_image, require_beams_across
 from radiounet.models.store import resolve_model_path
 
 __all__ = ["DETECTION_COLUMNS", "REFERENCE_RATIO_THRESHOLD", "detect_clusters", "from_class_model", "usable_images",
@@ -91,7 +90,7 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
     Parameters
     ----------
     catalog : astropy.table.QTable
-    image_paths : sequence of path
+    image_paths : path or sequence of paths
         Mosaics, images or per-cluster cutouts; each cluster uses the image
         that contains its centre.
     predictor : radiounet.inference.Predictor
@@ -100,8 +99,8 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
     ratio_threshold : float, optional
         ``detected = R > ratio_threshold``; default: the model's
         ``detection_ratio_threshold``, else :data:`REFERENCE_RATIO_THRESHOLD`.
-    beam : radio_beam.Beam, optional
-        For images without a beam in their header.
+    beam : radio_beam.Beam, angle or str, optional
+        For images without a beam in their header (:func:`radiounet.io.image.as_beam`).
     views : callable, optional
         Called for each measured cluster as ``views(row, image, prediction,
         (x, y), radius, sources)``: its row (a dict), cutout, prediction,
@@ -136,6 +135,10 @@ def detect_clusters(catalog, image_paths, predictor, *, factor=2.2, ratio_thresh
         NaN and ``class`` is "diffuse" or "none". ``class`` is empty for a cluster
         that could not be measured.
     """
+    if not (hasattr(predictor, "predict") and hasattr(predictor, "card")):
+        raise TypeError(f"predictor must be a radiounet.inference.Predictor (e.g. Predictor('multisurvey-v1')), "
+                        f"not {type(predictor).__name__} {predictor!r}")
+    image_paths, beam = as_paths(image_paths), as_beam(beam)
     if ratio_threshold is None:
         ratio_threshold = float(predictor.card.get("detection_ratio_threshold", REFERENCE_RATIO_THRESHOLD))
     images = usable_images(image_paths, beam)
@@ -218,10 +221,7 @@ def _measure(row, position, path, wcs, predictor, factor, ratio_threshold, beam,
                status="ok" if aperture.coverage >= 0.999 else "partial_coverage")
     _classify(row, prediction, float(x), float(y), radius, radius / factor, ratio_threshold,
               predictor.card.get("cluster_classes"))
-    sources = diffuse_sources(prediction.probability, prediction.threshold, image.data * image.jy_per_unit,
-                              float(np.median(prediction.rms)), image.wcs, image.beam_area_pixels,
-                              image.pixel_arcsec, redshift=row["z"], class_probability=prediction.class_probability,
-                              class_names=prediction.class_names)
+    sources = prediction.sources(image, redshift=row["z"])
     inside = np.hypot(np.asarray(sources["x"]) - x, np.asarray(sources["y"]) - y) <= radius
     row.update(n_sources=int(inside.sum()), source_flux=float(sources["flux"][inside].sum().to_value(u.Jy)))
     if inside.any():

@@ -59,10 +59,10 @@ BENCHMARK_SEED = 555_000_001
 _PART_VERSION = 6
 
 #: Columns of the per-setup table, in order.
-SETUP_COLUMNS = ("family", "setup", "survey", "beam_arcsec", "pixel_arcsec", "n_diffuse", "n_radio_galaxy", "size", "dice",
-                 "precision", "recall", "halo_found", "relic_found", "halo_found_median", "relic_found_median",
-                 "halo_labelled_radio_galaxy",
-                 "relic_labelled_radio_galaxy", "relic_lost_to_hesitation", "radio_galaxy_called_mean", "radio_galaxy_called_p90",
+SETUP_COLUMNS = ("family", "setup", "survey", "beam_arcsec", "pixel_arcsec", "n_diffuse", "n_radio_galaxy", "size",
+                 "dice", "precision", "recall", "halo_found", "relic_found", "halo_found_median", "relic_found_median",
+                 "halo_labelled_radio_galaxy", "relic_labelled_radio_galaxy", "relic_lost_to_hesitation",
+                 "radio_galaxy_called_mean", "radio_galaxy_called_p90",
                  "r_accuracy", "r_recall", "r_false_positive", "n_halo_pixels", "n_relic_pixels",
                  *(f"{name}_{end}" for name in INTERVAL_FIGURES for end in ("lo", "hi")))
 
@@ -107,7 +107,7 @@ PLANS = {
 }
 
 
-@dataclass
+@dataclass(repr=False)
 class BenchmarkResult:
     """What :func:`run_benchmark` measured.
 
@@ -134,6 +134,11 @@ class BenchmarkResult:
     real: Table
     examples: dict
     meta: dict
+
+    def __repr__(self):
+        return (f"<BenchmarkResult of {self.meta.get('model')!r}, plan {self.meta.get('plan')!r}: "
+                f"{len(self.setups)} setups, {len(self.images)} images, {len(self.injection)} injection rows, "
+                f"{len(self.real)} real images>")
 
 
 def benchmark_fields(family, survey, plan, diffuse, seed):

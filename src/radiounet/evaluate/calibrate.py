@@ -25,6 +25,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 from astropy.table import QTable
+from tqdm import tqdm
 
 from radiounet.detect.aperture import aperture_ratio
 from radiounet.detect.cluster_class import class_ratios
@@ -70,7 +71,7 @@ def calibration_fields(survey, *, n_fields=60, size=1024, redshift=(0.1, 0.6), s
 
 def calibrate_ratio_threshold(predictor, survey, *, n_fields=60, size=1024, factor=2.2, redshift=(0.1, 0.6),
                               metric="accuracy", seed=CALIBRATION_SEED, correlated_noise=0.0,
-                              correlated_noise_scale=CORRELATED_NOISE_SCALE):
+                              correlated_noise_scale=CORRELATED_NOISE_SCALE, progress=False):
     """Threshold on R that best separates simulated clusters with and without diffuse emission.
 
     Parameters
@@ -85,6 +86,8 @@ def calibrate_ratio_threshold(predictor, survey, *, n_fields=60, size=1024, fact
         simulator's noise.
     correlated_noise_scale : float
         Its smoothing, in beam FWHM.
+    progress : bool
+        A progress bar over the fields.
 
     Returns
     -------
@@ -99,7 +102,8 @@ def calibrate_ratio_threshold(predictor, survey, *, n_fields=60, size=1024, fact
     if not 0 <= correlated_noise <= 0.9:
         raise InvalidParameterError("correlated_noise", correlated_noise, "must lie between 0 and 0.9")
     rows = []
-    for i, field in enumerate(calibration_fields(survey, n_fields=n_fields, size=size, redshift=redshift, seed=seed)):
+    fields = calibration_fields(survey, n_fields=n_fields, size=size, redshift=redshift, seed=seed)
+    for i, field in enumerate(tqdm(fields, total=n_fields, unit="field", disable=not progress, desc=survey.name)):
         if correlated_noise:
             # A stream of the field's own (seed, index), so that no two fields of any survey share the added noise.
             noise_seed = int(np.random.SeedSequence([seed, i, 1]).generate_state(1)[0])

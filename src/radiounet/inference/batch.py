@@ -16,7 +16,7 @@ from radiounet.detect.sources import diffuse_sources
 from radiounet.errors import RadioUNetError, require_positive_int
 from radiounet.inference.outputs import made_by, output_paths, write_prediction
 from radiounet.io.atomic import ensure_writable_directory
-from radiounet.io.image import first_image_hdu, read_radio_image
+from radiounet.io.image import as_paths, first_image_hdu, read_radio_image
 
 __all__ = ["BatchSummary", "predict_files", "default_writers", "image_stem", "expand_inputs"]
 
@@ -123,7 +123,7 @@ def _segment(opened, out, predictor, redshift, progress=False):
             data = radio.data
             image_jy = data if radio.jy_per_unit == 1 else np.asarray(data, dtype=np.float32) * radio.jy_per_unit
             sources = diffuse_sources(prediction.probability, prediction.threshold, image_jy,
-                                      _rms_lookup(prediction, radio.shape), radio.wcs,
+                                      prediction.rms_at, radio.wcs,
                                       radio.beam_area_pixels, radio.pixel_arcsec, redshift=redshift,
                                       class_probability=prediction.class_probability,
                                       class_names=prediction.class_names)
@@ -178,18 +178,6 @@ def _remove_scratch(scratch):
         leftover.unlink()
 
 
-def _rms_lookup(prediction, shape):
-    """``rms(rows, cols)`` in Jy/beam from the noise mesh, without building a full-size map."""
-    mesh = prediction.rms
-
-    def rms(rows, cols):
-        i = np.minimum(np.asarray(rows) * mesh.shape[0] // shape[0], mesh.shape[0] - 1)
-        j = np.minimum(np.asarray(cols) * mesh.shape[1] // shape[1], mesh.shape[1] - 1)
-        return mesh[i, j]
-
-    return rms
-
-
 def default_writers():
     """Threads that write outputs at once: one on a small machine, where the network needs the cores; beside a GPU,
     where the network waits for the writing, one per four cores up to four."""
@@ -218,7 +206,7 @@ def predict_files(paths, out_dir, predictor, *, beam=None, redshift=None, overwr
         writers = default_writers()
     require_positive_int(writers, "writers")
     unique = {}
-    for path in paths:
+    for path in as_paths(paths):
         unique.setdefault(Path(path).resolve(), path)  # a file given twice (a folder and its file) is done once
     paths = list(unique.values())
     first_of_stem = {}

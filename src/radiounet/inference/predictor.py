@@ -31,8 +31,8 @@ from radiounet._allocator import freed_memory_retained
 from radiounet.data.normalize import blank_fill, blank_rows, fill_value
 from radiounet.errors import InvalidParameterError
 from radiounet.inference.noise import NormalisedImage, rms_mesh
-from radiounet.inference.sliding_window import sliding_window_inference
-from radiounet.io.image import RESAMPLE_TOLERANCE, require_beams_across
+from radiounet.inference.sliding_window import BLENDS, sliding_window_inference
+from radiounet.io.image import RESAMPLE_TOLERANCE, RadioImage, require_beams_across
 from radiounet.io.memmap import release_pages
 from radiounet.models.fusion import fold_batch_norm
 from radiounet.models.outputs import called_diffuse, probabilities
@@ -81,6 +81,24 @@ class Prediction:
     class_probability: np.ndarray = None
     class_names: tuple = ()
 
+    def rms_at(self, rows, cols):
+        """The noise (Jy/beam) at pixels ``(rows, cols)`` of the image: the value of the mesh cell holding each."""
+        ny, nx = self.probability.shape
+        i = np.minimum(np.asarray(rows) * self.rms.shape[0] // ny, self.rms.shape[0] - 1)
+        j = np.minimum(np.asarray(cols) * self.rms.shape[1] // nx, self.rms.shape[1] - 1)
+        return self.rms[i, j]
+
+    def sources(self, image, *, redshift=None):
+        """The diffuse sources of ``image`` (the :class:`~radiounet.io.image.RadioImage` segmented) as ``radio-unet
+        predict`` writes them to ``STEM.sources.ecsv``: :func:`radiounet.detect.diffuse_sources` with this
+        prediction's threshold, noise mesh and classes; ``redshift`` adds the sizes in kpc."""
+        from radiounet.detect.sources import diffuse_sources
+
+        data = image.data if image.jy_per_unit == 1 else np.asarray(image.data, np.float32) * image.jy_per_unit
+        return diffuse_sources(self.probability, self.threshold, data, self.rms_at, image.wcs, image.beam_area_pixels,
+                               image.pixel_arcsec, redshift=redshift, class_probability=self.class_probability,
+                               class_names=self.class_names)
+
 
 @dataclass
 class PreparedImage:
@@ -99,6 +117,12 @@ class PreparedImage:
     data: np.ndarray
     mesh: np.ndarray
     target: WCS = None
+
+
+def _require_radio_image(image, method):
+    if not isinstance(image, RadioImage):
+        raise TypeError(f"Predictor.{method} takes a RadioImage (radiounet.io.image.read_radio_image(path)), not "
+                        f"{type(image).__name__}; for a bare array at the model's sampling use predict_array")
 
 
 def _dihedral(x, k, flip):
@@ -143,7 +167,7 @@ class Predictor:
     model : str or Path
         Shipped model name or model file (default: the default model).
     device : str
-        ``"cpu"``, ``"cuda"`` or ``"auto"``.
+        ``"auto"`` (default: CUDA when PyTorch sees a GPU, else the CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     threshold : float, optional
         Probability threshold of the mask (default: the model's).
     tile : int, optional
@@ -180,7 +204,7 @@ class Predictor:
     ...     result = Predictor().predict(image)
     """
 
-    def __init__(self, model=DEFAULT_MODEL, device="cpu", *, threshold=None, tile=None, crop=None, blend="crop",
+    def __init__(self, model=DEFAULT_MODEL, device="auto", *, threshold=None, tile=None, crop=None, blend="crop",
                  batch_size=None, tta=False, precision="auto"):
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -218,6 +242,8 @@ class Predictor:
         self.threshold = float(self.card["threshold"] if threshold is None else threshold)
         if not 0 < self.threshold < 1:
             raise InvalidParameterError("threshold", self.threshold, "must be between 0 and 1")
+        if blend not in BLENDS:
+            raise InvalidParameterError("blend", blend, f"must be one of {', '.join(BLENDS)}")
         self.blend = blend
         if batch_size is not None and batch_size < 1:
             raise InvalidParameterError("batch_size", batch_size, "must be positive")
@@ -226,6 +252,10 @@ class Predictor:
         self.native_beam_pixels = float(self.card["native_sampling"]["beam_fwhm_pixels"])
         self.class_names = tuple(self.card.get("classes", ()))
         self.channels = 1 + int(tta) + len(self.class_names)
+
+    def __repr__(self):
+        return (f"Predictor({self.model_name!r}, device={str(self.device)!r}, threshold={self.threshold:g}, "
+                f"tta={self.tta}, precision={self.precision!r})")
 
     def _probabilities(self, batch):
         """Diffuse-emission probability, then the class probabilities of a class model: ``(n, 1 + classes, H, W)``."""
@@ -323,6 +353,7 @@ class Predictor:
             (:func:`radiounet.io.image.require_beams_across`) or it has no
             noise to measure (all blank or constant).
         """
+        _require_radio_image(image, "prepare")
         require_beams_across(image)
         target, shape = self._native_grid(image)
         data = image.data
@@ -348,6 +379,7 @@ class Predictor:
         RadioUNetError
             As :meth:`prepare`.
         """
+        _require_radio_image(image, "predict")
         if prepared is None:
             prepared = self.prepare(image)
         target, channels, out = prepared.target, self.channels, None

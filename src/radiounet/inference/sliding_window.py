@@ -20,13 +20,17 @@ from tqdm import tqdm
 from radiounet.errors import InvalidParameterError
 from radiounet.io.memmap import release_pages
 
-__all__ = ["aligned_tile_starts", "sliding_window_inference", "tile_weight"]
+__all__ = ["BLENDS", "aligned_tile_starts", "sliding_window_inference", "tile_weight"]
 
 
 def _kept_window(tile, crop, top, bottom, left, right):
     """``(y0, y1, x0, x1)`` of the part of a tile kept: all but the cropped border, except on the image's edges."""
     return (0 if top else crop), (tile if bottom else tile - crop), (0 if left else crop), \
         (tile if right else tile - crop)
+
+
+#: How overlapping tiles are put together: each pixel from the tile that keeps it, or weighted by a Gaussian.
+BLENDS = ("crop", "gaussian")
 
 
 def tile_weight(tile, crop, blend, top, bottom, left, right):
@@ -53,7 +57,7 @@ def aligned_tile_starts(length, tile, stride, align):
     Examples
     --------
     >>> aligned_tile_starts(640, 304, 176, 16).tolist()
-    [0, 176, 336]
+    [0, 160, 336]
     """
     step = max(stride // align, 1)
     units = -(-max(length - tile, 0) // align)
@@ -106,8 +110,8 @@ def sliding_window_inference(image, predictor, *, tile=192, crop=48, batch_size=
         raise InvalidParameterError("image", image.shape, "must be 2-D")
     if not 0 <= crop or 2 * crop >= tile:
         raise InvalidParameterError("crop", crop, f"must be >= 0 and less than half the tile ({tile})")
-    if blend not in ("crop", "gaussian"):
-        raise InvalidParameterError("blend", blend, "must be 'crop' or 'gaussian'")
+    if blend not in BLENDS:
+        raise InvalidParameterError("blend", blend, f"must be one of {', '.join(BLENDS)}")
     if batch_size < 1:
         raise InvalidParameterError("batch_size", batch_size, "must be positive")
     if align < 1 or (align > 1 and crop > 0 and tile - 2 * crop < align):

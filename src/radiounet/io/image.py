@@ -9,6 +9,7 @@ the file, for anything else.
 """
 
 import numbers
+import os
 import warnings
 import zlib
 from dataclasses import dataclass, field
@@ -22,15 +23,18 @@ from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import proj_plane_pixel_scales
 from radio_beam import Beam, Beams
 
-from radiounet.errors import RadioUNetError
+from radiounet.errors import RadioUNetError, RadioUNetWarning
 
-__all__ = ["RadioImage", "read_radio_image", "read_cutout", "parse_beam", "pixel_arcsec", "require_beams_across",
-           "MIN_BEAMS_ACROSS", "RESAMPLE_TOLERANCE", "first_image_hdu"]
+__all__ = ["RadioImage", "read_radio_image", "read_cutout", "parse_beam", "as_beam", "as_paths", "pixel_arcsec",
+           "require_beams_across", "MIN_BEAMS_ACROSS", "RESAMPLE_TOLERANCE", "first_image_hdu"]
 
 _BRIGHTNESS_UNITS = {"jy/beam": 1.0, "mjy/beam": 1e-3, "ujy/beam": 1e-6, "µjy/beam": 1e-6, "jy/bm": 1.0}
 # Cards copied to the 2-D header (the beam's come from the parsed beam).
 _KEPT_CARDS = ("FREQ", "RESTFRQ", "TELESCOP", "OBJECT", "ORIGIN")
-_BEAM_HINT = "give --beam BMAJ[,BMIN,BPA] in arcsec, arcsec, degrees"
+_BEAM_HINT = "give --beam BMAJ[,BMIN,BPA] in arcsec, arcsec, degrees (in Python: beam='BMAJ,BMIN,BPA')"
+#: Images already said to have no BUNIT: once per file and process (a batch reads an image more than once, and
+#: Python's own once-per-place rule forgets at every change of the warning filters, which reading an image makes).
+_WARNED_WITHOUT_BUNIT = set()
 #: An image must be at least this many beam major axes across (shorter side) to be segmented.
 MIN_BEAMS_ACROSS = 4
 #: An image whose beam spans a model's pixels per beam within this relative difference is not regridded.
@@ -126,6 +130,33 @@ def parse_beam(text):
     if bmin > bmaj:
         raise RadioUNetError(f"--beam {text!r}: BMIN must not exceed BMAJ")
     return Beam(major=bmaj * u.arcsec, minor=bmin * u.arcsec, pa=bpa * u.deg)
+
+
+def as_beam(beam):
+    """A :class:`radio_beam.Beam` from what a caller may give for one: a Beam, an angle (a circular beam of that
+    FWHM), a string as ``--beam`` takes it (:func:`parse_beam`), or None (the header's).
+
+    Raises
+    ------
+    TypeError
+        For anything else.
+    RadioUNetError
+        For a string or angle that is not a beam.
+    """
+    if beam is None or isinstance(beam, Beam):
+        return beam
+    if isinstance(beam, str):
+        return parse_beam(beam)
+    if isinstance(beam, u.Quantity) and beam.unit.physical_type == "angle" and beam.isscalar:
+        return parse_beam(repr(float(beam.to_value(u.arcsec))))
+    raise TypeError(f"beam must be a radio_beam.Beam, an angle (e.g. 6 * u.arcsec) or 'BMAJ[,BMIN,BPA]' in arcsec, "
+                    f"arcsec, deg, not {type(beam).__name__} {beam!r}")
+
+
+def as_paths(paths):
+    """A list of paths from one path (str or path-like) or a sequence of them, so that a caller giving one file
+    does not get each character taken for a file."""
+    return [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
 
 
 def _jy_per_beam(unit_text):
@@ -271,8 +302,9 @@ def read_radio_image(path, beam=None, *, pixels_only=False):
     Parameters
     ----------
     path : str or Path
-    beam : radio_beam.Beam, optional
-        Overrides the header's beam (needed when the header has none).
+    beam : radio_beam.Beam, angle or str, optional
+        Overrides the header's beam (needed when the header has none): a Beam, an angle for a circular one
+        (``6 * u.arcsec``) or ``"BMAJ[,BMIN,BPA]"`` as ``--beam`` takes it (:func:`as_beam`).
     pixels_only : bool
         Only the pixels and the WCS are needed (a mask, or an image whose
         scale does not matter): the brightness unit, the pixel size and the
@@ -292,6 +324,7 @@ def read_radio_image(path, beam=None, *, pixels_only=False):
         positive number or is smaller than a pixel.
     """
     path = str(path)
+    beam = as_beam(beam)
     hdul, header, data, shape = _read_plane(path)
     try:
         if data is None or data.size == 0:
@@ -314,6 +347,10 @@ def read_radio_image(path, beam=None, *, pixels_only=False):
         if wcs.naxis != 2 or not wcs.has_celestial:
             raise RadioUNetError(f"{path}: no celestial WCS (RA/Dec axes) in the header")
         unit_text = str(header.get("BUNIT", "Jy/beam")).strip()
+        if "BUNIT" not in header and not pixels_only and path not in _WARNED_WITHOUT_BUNIT:
+            _WARNED_WITHOUT_BUNIT.add(path)
+            warnings.warn(f"{path}: no BUNIT in the header: the image is read as Jy/beam (fluxes and the noise are "
+                          "off by 1000 if it is in mJy/beam)", RadioUNetWarning, stacklevel=2)
         scale = 1.0 if pixels_only else _jy_per_beam(unit_text)
         if scale is None:
             raise RadioUNetError(f"{path}: unknown brightness unit BUNIT={unit_text!r}; expected a brightness per beam "

@@ -36,11 +36,14 @@ def r500_from_m500(m500, z, cosmology=DEFAULT_COSMOLOGY):
     --------
     >>> import astropy.units as u
     >>> r = r500_from_m500(6e14 * u.Msun, 0.1)
-    >>> 1000 < r.to_value(u.kpc) < 1300
+    >>> bool(1000 < r.to_value(u.kpc) < 1300)
     True
     """
+    if not isinstance(m500, u.Quantity):
+        # A bare 6 or 6e14 could be either; PSZ2 writes 1e14 Msun units: the caller says which.
+        raise TypeError(f"m500 must be a mass Quantity (e.g. 6e14 * u.Msun), not {type(m500).__name__} {m500!r}")
     rho_c = cosmology.critical_density(z)
-    r3 = 3 * u.Quantity(m500, u.Msun) / (4 * np.pi * 500 * rho_c)
+    r3 = 3 * m500.to(u.Msun) / (4 * np.pi * 500 * rho_c)
     return np.cbrt(r3.to(u.kpc**3).value) * u.kpc
 
 

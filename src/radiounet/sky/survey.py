@@ -153,7 +153,7 @@ def custom_survey(name, bmaj, pixel_scale, rms, frequency, bmin=None, bpa=0 * u.
     --------
     >>> import astropy.units as u
     >>> s = custom_survey("vla-c", 15 * u.arcsec, 3 * u.arcsec, 20 * u.uJy / u.beam, 1.4 * u.GHz)
-    >>> round(s.beam_area_pixels, 1)
+    >>> round(float(s.beam_area_pixels), 1)
     28.3
     """
     bmin = bmaj if bmin is None else bmin
