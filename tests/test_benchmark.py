@@ -315,21 +315,26 @@ def test_benchmarks_of_other_setups_compare_on_those_they_share(tmp_path, tiny_m
     page = (tmp_path / "second" / "comparison.md").read_text()
     assert "Not compared, measured by one benchmark only: simulator custom (first only)" in page
     assert "simulator lotss-dr2-60 (second only)" in page
-    # The same name for another survey is not paired either; nothing in common is an error.
+    # The same name for another survey is not paired either; nothing in common is an error, said before the run.
     assert main(command + ["--out", str(tmp_path / "third"), "--setups", *VLA_LIKE[:-1], "3000",
                            "--against", str(tmp_path / "first")]) == 2
     error = capsys.readouterr().err.strip()
-    assert error.count("\n") == 0 and "no simulated setup in common" in error
+    assert error.count("\n") == 0 and "no simulated setup in common with this run's (custom)" in error
+    assert not (tmp_path / "third").exists()
 
 
 def test_benchmark_setups_that_cannot_be_are_one_line_errors(tmp_path, tiny_model, capsys):
     command = ["benchmark", str(tiny_model), "--quick", "--out", str(tmp_path / "b"), "--no-progress"]
     assert main(command + ["--setups", "lotss-dr2-2"]) == 2
-    assert "--setups lotss-dr2-2: unknown survey preset; choose among" in capsys.readouterr().err
+    assert "--setups lotss-dr2-2: unknown survey preset; choose one of lotss-dr2-20, " in capsys.readouterr().err
     assert main(command + ["--setups"]) == 2
     assert "--setups without a preset needs a survey of your own" in capsys.readouterr().err
     assert main(command + ["--bmaj", "-3"]) == 2
     assert "bmaj" in capsys.readouterr().err and not (tmp_path / "b").exists()
+    # The presets measured by default are the benchmark's four (the option's default is written out in the CLI).
+    from radiounet.cli import build_parser
+
+    assert build_parser().parse_args(["benchmark", "m"]).setups == list(BENCHMARK_SETUPS)
 
 
 def test_a_model_without_a_calibrated_r_threshold_is_said_so_on_both_pages(tmp_path):

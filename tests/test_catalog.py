@@ -5,7 +5,7 @@ from pathlib import Path
 import astropy.units as u
 import numpy as np
 import pytest
-from astropy.table import Table
+from astropy.table import QTable, Table
 
 from radiounet.detect.catalog import read_cluster_catalog
 from radiounet.errors import RadioUNetError
@@ -34,6 +34,15 @@ def test_planck_psz2_rows_as_they_are():
                                                                          equal_nan=True)
     with pytest.raises(RadioUNetError, match="^the catalogue table: no column MSZ"):
         read_cluster_catalog(Table({"NAME": ["a"], "RA": [1.0], "DEC": [2.0], "REDSHIFT": [0.1]}))
+    # A QTable's Quantities are taken in their units: a mass in Msun is not read as 1e14 Msun units.
+    masses = QTable({"NAME": ["a"], "RA": [0.2] * u.rad, "DEC": [30.0] * u.deg, "REDSHIFT": [0.1],
+                     "MSZ": [6e14] * u.Msun})
+    row = read_cluster_catalog(masses)[0]
+    assert row["ra"].to_value(u.deg) == pytest.approx(np.degrees(0.2))
+    assert row["r500_kpc"].to_value(u.kpc) == pytest.approx(r500_from_m500(6e14 * u.Msun, 0.1).to_value(u.kpc))
+    with pytest.raises(RadioUNetError, match="column RA is in kpc"):
+        read_cluster_catalog(QTable({"NAME": ["a"], "RA": [1.0] * u.kpc, "DEC": [2.0], "REDSHIFT": [0.1],
+                                     "MSZ": [5.0]}))
 
 
 def test_other_columns_duplicates_bad_values_and_angular_r500(tmp_path):

@@ -123,6 +123,11 @@ def test_an_image_without_bunit_is_read_as_jy_per_beam_with_a_warning_naming_it(
     err = capsys.readouterr().err.splitlines()
     assert err == [f"radio-unet: warning: {other}: no BUNIT in the header: the image is read as Jy/beam (fluxes and "
                    "the noise are off by 1000 if it is in mJy/beam)"]
+    # Made an error, as docs/errors.md says one can, it is raised at every read, not once.
+    third = _write(tmp_path / "third.fits", np.zeros((64, 64), np.float32), _wcs_header(), BUNIT=None, **beam)
+    for _ in range(2):
+        with pytest.raises(RadioUNetWarning):
+            read_radio_image(third)
 
 
 def test_a_beam_is_given_from_python_as_a_beam_an_angle_or_the_option_text(tmp_path):

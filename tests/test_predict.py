@@ -65,7 +65,7 @@ def test_blank_pixels_stay_blank_and_do_not_spread(tmp_path, tiny_model):
         filled = data.copy()
         filled[:, :50] = fill
         fits.PrimaryHDU(filled, header).writeto(tmp_path / f"fill{fill:g}.fits")
-    predictor = Predictor(tiny_model)
+    predictor = Predictor(tiny_model, "cpu")
     with read_radio_image(tmp_path / "blank.fits") as image:
         reference = predictor.predict(image)
     assert np.all(np.isnan(reference.probability[:, :50]))
@@ -90,7 +90,7 @@ def test_a_fill_is_blank_in_a_scaled_integer_image_and_when_regridding(tmp_path,
     hdu.writeto(tmp_path / "scaled.fits")
     with read_radio_image(tmp_path / "scaled.fits") as image:
         before = np.array(image.data)
-        prediction = Predictor(tiny_model).predict(image)
+        prediction = Predictor(tiny_model, "cpu").predict(image)
         np.testing.assert_array_equal(image.data, before)  # the caller's pixels are not touched
     assert np.isnan(prediction.probability[:, :50]).all() and np.isfinite(prediction.probability[:, 50:]).all()
     # Regridded, a fill of -1 gives the map of NaN blanks: it is blanked before it can blend into its neighbours.
@@ -101,7 +101,7 @@ def test_a_fill_is_blank_in_a_scaled_integer_image_and_when_regridding(tmp_path,
         blanked[:, :51] = fill  # its edge within a pixel of the model's grid
         fits.PrimaryHDU(blanked, header).writeto(tmp_path / f"coarse-{name}.fits")
         with read_radio_image(tmp_path / f"coarse-{name}.fits") as image:
-            maps.append(Predictor(tiny_model).predict(image).probability)
+            maps.append(Predictor(tiny_model, "cpu").predict(image).probability)
     np.testing.assert_array_equal(maps[0], maps[1])
 
 
@@ -112,7 +112,7 @@ def test_other_sampling_is_regridded_and_mapped_back(tmp_path, tiny_model):
     header["BMAJ"] = header["BMIN"] = 12 / 3600  # 8 pixels per beam: twice the model's sampling
     fits.PrimaryHDU(data, header).writeto(tmp_path / "coarse.fits")
     with read_radio_image(tmp_path / "coarse.fits") as image:
-        result = Predictor(tiny_model).predict(image)
+        result = Predictor(tiny_model, "cpu").predict(image)
     assert result.resampled and result.probability.shape == (200, 200)
     assert np.isfinite(result.probability[5:-5, 5:-5]).all()
 
@@ -329,12 +329,12 @@ def test_a_folder_stands_for_its_images_not_for_masks_labels_maps_or_tables(tmp_
 
 
 def test_inference_tiles_cover_an_image_with_few_large_tiles(tiny_model):
-    predictor = Predictor(tiny_model)
+    predictor = Predictor(tiny_model, "cpu")
     assert predictor.tile_for((2000, 2000)) == 1064  # 2 x 2 tiles, 1.13 times the pixels through the network
     assert predictor.tile_for((640, 640)) == 640  # one tile
     assert predictor.tile_for((300, 2000)) == 300  # no taller than the image needs
     assert predictor.tile_for((20, 20)) == 64  # the training tile, padded
-    assert Predictor(tiny_model, tile=128).tile_for((2000, 2000)) == 128
+    assert Predictor(tiny_model, "cpu", tile=128).tile_for((2000, 2000)) == 128
 
 
 @pytest.mark.parametrize("option, value", [("--tile", "30"), ("--tile", "0"), ("--crop", "600"),
@@ -368,7 +368,7 @@ def test_float16_on_a_cpu_is_a_one_line_error(tmp_path, tiny_model, capsys):
 def test_an_orientation_turns_what_the_network_sees_and_turns_its_output_back(tiny_model):
     """On a square image of one tile and one noise box, the view (k, flip) is the image turned, segmented and
     turned back; the eight views differ (the network has a preferred direction) and average to TTA's map."""
-    predictor = Predictor(tiny_model, crop=0)
+    predictor = Predictor(tiny_model, "cpu", crop=0)
     data = np.random.default_rng(5).normal(0, 1, (64, 64)).astype(np.float32)
     data[10:30, 5:50] += 4.0
     plain, _ = predictor.predict_array(data)
@@ -384,7 +384,7 @@ def test_an_orientation_turns_what_the_network_sees_and_turns_its_output_back(ti
             views.append(view[0])
     assert np.abs(views[0] - views[5]).max() > 1e-3
     np.testing.assert_array_equal(views[0], plain[0])
-    augmented, _ = Predictor(tiny_model, crop=0, tta=True).predict_array(data)
+    augmented, _ = Predictor(tiny_model, "cpu", crop=0, tta=True).predict_array(data)
     np.testing.assert_allclose(np.mean(views, axis=0), augmented[0], atol=1e-5)
 
 
@@ -409,7 +409,7 @@ def test_the_sources_of_a_prediction_in_python_are_the_catalogue_of_predict(tmp_
                  "--threshold", "0.3", "--no-png", "--no-progress"]) == 0
     written = QTable.read(tmp_path / f"{LOTSS.stem}.sources.ecsv")
     with read_radio_image(LOTSS) as image:
-        sources = Predictor(tiny_model, threshold=0.3).predict(image).sources(image)
+        sources = Predictor(tiny_model, "cpu", threshold=0.3).predict(image).sources(image)
     assert len(sources) == len(written) > 0
     for name in ("flux", "flux_err", "area", "ra", "dec"):
         assert np.allclose(sources[name].value, written[name].value, rtol=1e-6), name

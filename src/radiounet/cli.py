@@ -209,8 +209,10 @@ def _warn_of_other_sampling(paths, native_beam_pixels):
 
     for path in paths:
         try:
-            with read_radio_image(path) as image:
-                sampling = image.beam_fwhm_pixels
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RadioUNetWarning)  # no BUNIT: fine-tuning tiles are in rms units
+                with read_radio_image(path) as image:
+                    sampling = image.beam_fwhm_pixels
         except RadioUNetError:
             continue  # no beam in the header: nothing to compare
         if abs(sampling / native_beam_pixels - 1) > RESAMPLE_TOLERANCE:
@@ -288,12 +290,11 @@ def default_benchmark_folder(model):
     """``benchmark/NAME`` for a shipped model or a model file ``NAME.safetensors``; ``benchmark/RUN`` for a run's
     ``RUN/model.safetensors`` (every run names its model so: the folder tells two runs apart) and
     ``benchmark/RUN-epoch_NNN`` for the model it kept of an epoch, ``RUN/epochs/epoch_NNN.safetensors``."""
-    model = Path(model)
-    if model.name == "model.safetensors" and model.parent.name:
-        return Path("benchmark") / model.parent.name
-    if model.parent.name == "epochs" and model.parent.parent.name:
-        return Path("benchmark") / f"{model.parent.parent.name}-{model.stem}"
-    return Path("benchmark") / model.stem
+    from radiounet.models.store import run_model_parts
+
+    run, name = run_model_parts(model)
+    stem = Path(name).stem
+    return Path("benchmark") / (stem if run is None else run if name == "model.safetensors" else f"{run}-{stem}")
 
 
 def _cmd_model_info(args):
@@ -358,7 +359,7 @@ def _cmd_predict(args):
 
 
 def _predictor(args, **options):
-    """The Predictor of predict, detect and inject (``--model``, ``--device``, ``--precision``), with a warning
+    """The Predictor of the commands that segment (``--model``, ``--device``, ``--precision``), with a warning
     where bfloat16 is asked of a CPU that can only emulate it."""
     from radiounet.inference.predictor import Predictor, native_bfloat16
     from radiounet.models.store import DEFAULT_MODEL
@@ -665,6 +666,7 @@ def _cmd_calibrate(args):
     from radiounet.evaluate.detections import binary_metrics
     from radiounet.io.atomic import ensure_writable_directory
     from radiounet.io.tables import write_table
+    from radiounet.sky import FieldConfig
 
     require_positive_int(args.fields, "fields")
     if args.seed < 0:
@@ -679,8 +681,9 @@ def _cmd_calibrate(args):
     if not 0 <= args.correlated_noise <= 0.9:
         raise InvalidParameterError("correlated-noise", args.correlated_noise, "must lie between 0 and 0.9")
     survey = _survey_from_args(args)
-    out = ensure_writable_directory(args.out)
+    FieldConfig(survey, shape=(args.size, args.size))  # the simulator's limits, before anything is written
     predictor = _predictor(args)
+    out = ensure_writable_directory(args.out)
     threshold, table, metrics = calibrate_ratio_threshold(
         predictor, survey, n_fields=args.fields, size=args.size, factor=args.factor, redshift=(zmin, zmax),
         metric=args.metric, seed=args.seed, correlated_noise=args.correlated_noise, progress=not args.no_progress)
@@ -696,7 +699,8 @@ def _cmd_calibrate(args):
     write_table(table, out / "calibration.ecsv")
 
     def figures(m):
-        return (f"accuracy {m['accuracy']:.2f}, precision {m['precision']:.2f}, recall {m['recall']:.2f}, "
+        precision = "none detected" if np.isnan(m["precision"]) else f"{m['precision']:.2f}"
+        return (f"accuracy {m['accuracy']:.2f}, precision {precision}, recall {m['recall']:.2f}, "
                 f"false positives {m['false_positive_rate']:.2f}")
 
     n_diffuse = int(truth.sum())
@@ -738,11 +742,12 @@ def _cmd_models(args):
 
 def _cmd_benchmark(args):
     from radiounet.evaluate.benchmark import run_benchmark
-    from radiounet.sky.survey import PRESETS, get_survey
-    from radiounet.evaluate.benchmark_compare import compare_benchmarks, read_benchmark, write_comparison
+    from radiounet.evaluate.benchmark_compare import (compare_benchmarks, read_benchmark, setups_in_common,
+                                                      write_comparison)
     from radiounet.evaluate.benchmark_report import write_benchmark
     from radiounet.inference.predictor import Predictor
     from radiounet.io.atomic import ensure_writable_directory
+    from radiounet.sky.survey import PRESETS, get_survey
 
     if args.real_data is not None and not Path(args.real_data).is_dir():
         raise RadioUNetError(f"{args.real_data}: no such folder (--real-data: a folder of real images with "
@@ -757,9 +762,9 @@ def _cmd_benchmark(args):
                              f"{plan}: their images differ, they cannot be compared"
                              + (" (leave out --quick)" if args.quick else " (add --quick)"))
     setups = []
-    for name in args.setups:
+    for name in dict.fromkeys(args.setups):
         if name not in PRESETS:
-            raise RadioUNetError(f"--setups {name}: unknown survey preset; choose among {', '.join(PRESETS)}")
+            raise RadioUNetError(f"--setups {name}: unknown survey preset; choose one of {', '.join(sorted(PRESETS))}")
         setups.append(get_survey(name))
     if any(getattr(args, option) is not None for option in _SURVEY_OPTIONS):
         own = _survey_from_args(args)
@@ -768,6 +773,9 @@ def _cmd_benchmark(args):
     if not setups:
         raise RadioUNetError("benchmark: no simulated setup: --setups without a preset needs a survey of your own "
                              "(--bmaj, --pixel-scale, --rms, --frequency, ...)")
+    if against is not None and not setups_in_common(against["setups"], setups):
+        raise RadioUNetError(f"{args.against}: no simulated setup in common with this run's "
+                             f"({', '.join(survey.name for survey in setups)}): nothing to compare")
     predictor = Predictor(args.model, args.device)
     out = ensure_writable_directory(args.out or default_benchmark_folder(args.model))
     result = run_benchmark(predictor, quick=args.quick, setups=setups, real_data=args.real_data,
@@ -1220,7 +1228,9 @@ def _one_line_warnings():
 
         def show(message, category, filename, lineno, file=None, line=None):
             if issubclass(category, RadioUNetWarning):
-                print(f"radio-unet: warning: {message}", file=sys.stderr)
+                from tqdm import tqdm
+
+                tqdm.write(f"radio-unet: warning: {message}", file=sys.stderr)  # above a progress bar, not in it
             else:
                 python_way(message, category, filename, lineno, file, line)
 

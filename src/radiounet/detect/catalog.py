@@ -68,6 +68,22 @@ def _angles(column, unit):
     return degrees
 
 
+def _numbers_in(table, units, source):
+    """``table`` with its Quantity columns among ``units`` (name: unit or Quantity, e.g. 1e14 Msun) as plain numbers
+    in those units, as the columns of a file are read (a QTable's RA in deg, a mass in Msun); the unit strings of a
+    plain Table's columns are left alone, as those of a file (FITS catalogues write 'degrees', '10^14 Msol')."""
+    plain = Table(table, copy=False)
+    for name, unit in units.items():
+        if name not in table.colnames or not isinstance(table[name], u.Quantity):
+            continue
+        try:
+            plain[name] = (table[name] / u.Quantity(1, unit) if not isinstance(unit, u.Quantity)
+                           else table[name] / unit).to_value(u.dimensionless_unscaled)
+        except u.UnitConversionError:
+            raise RadioUNetError(f"{source}: column {name} is in {table[name].unit}, not in a unit of {unit}") from None
+    return plain
+
+
 def _r500_unit(given):
     try:
         unit = u.Unit(given)
@@ -112,6 +128,7 @@ def read_cluster_catalog(path, *, name="NAME", ra="RA", dec="DEC", redshift="RED
     r500_unit = _r500_unit(r500_unit)
     if isinstance(path, Table):
         table, path = path, "the catalogue table"
+        table = _numbers_in(table, {ra: u.deg, dec: u.deg, mass: mass_unit, r500: r500_unit}, path)
     else:
         table = read_table(path)
     wanted = [name, ra, dec] + ([r500] if r500 else [mass]) + [redshift]

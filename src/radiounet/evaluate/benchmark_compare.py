@@ -21,7 +21,7 @@ from radiounet.evaluate.benchmark_report import (CALLED_DIFFUSE_COLUMNS, NO_INTE
 from radiounet.io.atomic import atomic_path
 from radiounet.io.tables import read_table, write_table
 
-__all__ = ["read_benchmark", "compare_benchmarks", "comparison_markdown", "write_comparison"]
+__all__ = ["read_benchmark", "compare_benchmarks", "comparison_markdown", "write_comparison", "setups_in_common"]
 
 _REQUIRED = {"benchmark.ecsv": ("family", "setup", *INTERVAL_FIGURES), "images.ecsv": IMAGE_COLUMNS}
 _REQUIRED_META = ("model", "plan", "seed", "ratio_threshold")
@@ -117,6 +117,14 @@ def compare_benchmarks(first, second):
 def _survey_of(row):
     """A setup's survey as written in its row (None in a folder written before the column was)."""
     return str(row["survey"]) if "survey" in row.colnames else None
+
+
+def setups_in_common(table, surveys):
+    """The surveys (:class:`~radiounet.sky.survey.Survey`) that a benchmark's setups table measured too: same name
+    and, where the table says it, the same survey."""
+    measured = {str(row["setup"]): _survey_of(row) for row in table}
+    return [survey for survey in surveys
+            if survey.name in measured and measured[survey.name] in (None, survey.describe())]
 
 
 def _setup_names(table):

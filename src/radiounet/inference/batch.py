@@ -163,8 +163,10 @@ def _require_same_making(prob_path, predictor, redshift):
         raise RadioUNetError(f"{prob_path}: not a readable FITS file ({exc}); give --overwrite") from None
     made = made_by(predictor, redshift)
     found = {key: header[key] for key in ("RUMODEL", "RUMODSHA", "RUTHRESH", "RUTTA", "RUZ") if key in header}
-    # The model file's sha256 tells models apart; its name only where maps are older than RUMODSHA.
-    same = ((found["RUMODSHA"] == made["RUMODSHA"] if "RUMODSHA" in found else found.get("RUMODEL") == made["RUMODEL"])
+    # The model file's sha256 tells models apart; its name only where maps are older than RUMODSHA (which named a
+    # run's model by its file name alone).
+    same = ((found["RUMODSHA"] == made["RUMODSHA"] if "RUMODSHA" in found
+             else found.get("RUMODEL") in (made["RUMODEL"], Path(predictor.model_name).name[-60:]))
             and np.isclose(found.get("RUTHRESH", np.nan), made["RUTHRESH"])
             and ("RUTTA" not in found or (found["RUTTA"] == made["RUTTA"] and ("RUZ" in found) == ("RUZ" in made)
                                           and np.isclose(found.get("RUZ", 0.0), made.get("RUZ", 0.0)))))

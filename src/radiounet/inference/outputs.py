@@ -11,8 +11,6 @@
 The PNG is written last: a stem whose PNG exists is complete.
 """
 
-from pathlib import Path
-
 import astropy.units as u
 import numpy as np
 
@@ -20,6 +18,7 @@ from radiounet import __version__
 from radiounet.io.atomic import atomic_path
 from radiounet.io.fits import write_image
 from radiounet.io.tables import write_table
+from radiounet.models.store import run_model_parts
 
 __all__ = ["output_paths", "write_prediction", "class_cube_header", "made_by"]
 
@@ -34,22 +33,12 @@ def output_paths(out_dir, stem, tta=False, classes=False, quicklook=True):
     return {name.split(".")[0]: out_dir / f"{stem}.{name}" for name in names}
 
 
-def model_label(model):
-    """A shipped model's name, or a model file's name with the run folder that tells it apart: ``RUN/model.safetensors``
-    and ``RUN/epochs/epoch_NNN.safetensors`` (every run names its models so), else the file's name."""
-    path = Path(model)
-    if path.name == "model.safetensors" and path.parent.name:
-        return f"{path.parent.name}/{path.name}"
-    if path.parent.name == "epochs" and path.parent.parent.name:
-        return f"{path.parent.parent.name}/epochs/{path.name}"
-    return path.name
-
-
 def made_by(predictor, redshift=None):
     """The header cards that say what made ``predictor``'s outputs: ``{"RUMODEL": name, "RUMODSHA": start of the
     model file's sha256, "RUTHRESH": threshold, "RUTTA": test-time augmentation}``, and ``"RUZ"``, the redshift
     of the sizes in kpc, when one was given."""
-    made = {"RUMODEL": model_label(predictor.model_name)[-60:], "RUMODSHA": predictor.model_sha256,
+    run, name = run_model_parts(predictor.model_name)
+    made = {"RUMODEL": (name if run is None else f"{run}/{name}")[-60:], "RUMODSHA": predictor.model_sha256,
             "RUTHRESH": predictor.threshold, "RUTTA": bool(predictor.tta)}
     if redshift is not None:
         made["RUZ"] = float(redshift)

@@ -23,7 +23,7 @@ from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import proj_plane_pixel_scales
 from radio_beam import Beam, Beams
 
-from radiounet.errors import RadioUNetError, RadioUNetWarning
+from radiounet.errors import InvalidParameterError, RadioUNetError, RadioUNetWarning
 
 __all__ = ["RadioImage", "read_radio_image", "read_cutout", "parse_beam", "as_beam", "as_paths", "pixel_arcsec",
            "require_beams_across", "MIN_BEAMS_ACROSS", "RESAMPLE_TOLERANCE", "first_image_hdu"]
@@ -148,7 +148,10 @@ def as_beam(beam):
     if isinstance(beam, str):
         return parse_beam(beam)
     if isinstance(beam, u.Quantity) and beam.unit.physical_type == "angle" and beam.isscalar:
-        return parse_beam(repr(float(beam.to_value(u.arcsec))))
+        fwhm = float(beam.to_value(u.arcsec))
+        if not (np.isfinite(fwhm) and fwhm > 0):
+            raise InvalidParameterError("beam", beam, "must be a positive angle (the FWHM of a circular beam)")
+        return Beam(major=fwhm * u.arcsec, minor=fwhm * u.arcsec, pa=0 * u.deg)
     raise TypeError(f"beam must be a radio_beam.Beam, an angle (e.g. 6 * u.arcsec) or 'BMAJ[,BMIN,BPA]' in arcsec, "
                     f"arcsec, deg, not {type(beam).__name__} {beam!r}")
 
@@ -347,10 +350,10 @@ def read_radio_image(path, beam=None, *, pixels_only=False):
         if wcs.naxis != 2 or not wcs.has_celestial:
             raise RadioUNetError(f"{path}: no celestial WCS (RA/Dec axes) in the header")
         unit_text = str(header.get("BUNIT", "Jy/beam")).strip()
-        if "BUNIT" not in header and not pixels_only and path not in _WARNED_WITHOUT_BUNIT:
-            _WARNED_WITHOUT_BUNIT.add(path)
+        if "BUNIT" not in header and not pixels_only and os.path.abspath(path) not in _WARNED_WITHOUT_BUNIT:
             warnings.warn(f"{path}: no BUNIT in the header: the image is read as Jy/beam (fluxes and the noise are "
                           "off by 1000 if it is in mJy/beam)", RadioUNetWarning, stacklevel=2)
+            _WARNED_WITHOUT_BUNIT.add(os.path.abspath(path))  # after: a warning made an error is raised every time
         scale = 1.0 if pixels_only else _jy_per_beam(unit_text)
         if scale is None:
             raise RadioUNetError(f"{path}: unknown brightness unit BUNIT={unit_text!r}; expected a brightness per beam "

@@ -23,11 +23,24 @@ from radiounet.models.unet import UNetConfig
 
 __all__ = ["DEFAULT_MODEL", "save_model", "load_model", "load_weights", "deepen_state", "widen_state",
            "read_model_card", "available_models", "model_table", "benchmark_headlines", "sha256_of",
-           "resolve_model_path", "build_model", "is_gated", "require_one_network", "require_card_fields"]
+           "resolve_model_path", "build_model", "is_gated", "require_one_network", "require_card_fields",
+           "run_model_parts"]
 
 _CARD_KEY = "radiounet_model_card"
 #: The model used when none is named.
 DEFAULT_MODEL = "multisurvey-v1"
+
+
+def run_model_parts(model):
+    """``(RUN, NAME)`` for a run's model file, ``RUN/model.safetensors`` (NAME ``model.safetensors``) or
+    ``RUN/epochs/epoch_NNN.safetensors`` (NAME ``epochs/epoch_NNN.safetensors``), whose run folder tells it apart
+    from other runs' (every run names its models so); ``(None, NAME)`` for a shipped model or another file."""
+    path = Path(model)
+    if path.name == "model.safetensors" and path.parent.name:
+        return path.parent.name, path.name
+    if path.parent.name == "epochs" and path.parent.parent.name:
+        return path.parent.parent.name, f"epochs/{path.name}"
+    return None, path.name
 
 
 def sha256_of(path):
