@@ -292,7 +292,11 @@ def test_a_survey_of_ones_own_is_benchmarked_on_the_same_images_beside_or_instea
     assert np.all(own["beam_arcsec"] == 15) and np.all(own["pixel_arcsec"] == 3)
     assert own["survey"][0] == 'custom: beam 15"x15" PA 0 deg, 3"/px, rms 20 uJy/beam, 1400 MHz'
     assert "Surveys of one's own, beside the presets: custom: beam 15\"x15\"" in capsys.readouterr().out
-    assert main(command + ["--out", str(tmp_path / "both"), "--setups", "lotss-dr2-20", *VLA_LIKE]) == 0
+    # The R threshold calibrate finds for such a survey (or for a model without one) is given to the benchmark.
+    assert main(command + ["--out", str(tmp_path / "both"), "--setups", "lotss-dr2-20", *VLA_LIKE,
+                           "--ratio-threshold", "0.2"]) == 0
+    assert "R threshold 0.2 (given with --ratio-threshold)." in capsys.readouterr().out
+    assert QTable.read(tmp_path / "both" / "benchmark.ecsv").meta["ratio_threshold"] == 0.2
     both = QTable.read(tmp_path / "both" / "images.ecsv")
     assert [str(s) for s in dict.fromkeys(both["setup"])] == ["lotss-dr2-20", "custom"]
     alone = QTable.read(tmp_path / "own" / "images.ecsv")
@@ -313,8 +317,9 @@ def test_benchmarks_of_other_setups_compare_on_those_they_share(tmp_path, tiny_m
     comparison = QTable.read(tmp_path / "second" / "comparison.ecsv")
     assert list(comparison["setup"]) == ["lotss-dr2-20", "lotss-dr2-20"]
     page = (tmp_path / "second" / "comparison.md").read_text()
-    assert "Not compared, measured by one benchmark only: simulator custom (first only)" in page
-    assert "simulator lotss-dr2-60 (second only)" in page
+    # Both benchmarks are of the same model here: the page names whose benchmark measured a setup alone.
+    assert f"Not compared, measured by one benchmark only: simulator custom (`{tiny_model}`'s only)" in page
+    assert f"simulator lotss-dr2-60 (`{tiny_model}`'s only)" in page
     # The same name for another survey is not paired either; nothing in common is an error, said before the run.
     assert main(command + ["--out", str(tmp_path / "third"), "--setups", *VLA_LIKE[:-1], "3000",
                            "--against", str(tmp_path / "first")]) == 2

@@ -288,7 +288,7 @@ def test_early_stopping_when_validation_dice_stops_improving(tiny_config, tmp_pa
 
     def fake_evaluate(*args):
         return dict(dice=next(scores), iou=0.0, precision=0.0, recall=0.0, empty_tile_positive_fraction=0.0,
-                    val_loss=1.0)
+                    positive_pixels=10, val_loss=1.0)
 
     monkeypatch.setattr(loop, "_evaluate", fake_evaluate)
     config = load_config(tiny_config, ["training.epochs=6", "training.early_stopping_patience=2"])
@@ -301,7 +301,7 @@ def test_keep_last_ships_the_last_epoch_not_the_best(tiny_config, tmp_path, monk
 
     def fake_evaluate(*args):
         return dict(dice=next(scores), iou=0.0, precision=0.0, recall=0.0, empty_tile_positive_fraction=0.0,
-                    val_loss=1.0)
+                    positive_pixels=10, val_loss=1.0)
 
     monkeypatch.setattr(loop, "_evaluate", fake_evaluate)
     result = _run(load_config(tiny_config, ["training.keep=last"]), tmp_path / "run")
@@ -320,7 +320,7 @@ def test_keep_every_keeps_the_model_of_every_nth_epoch_to_choose_one_afterwards(
     def fake_evaluate(model, *args):
         kept[len(kept) + 1] = {k: v.detach().clone() for k, v in model.state_dict().items()}
         return dict(dice=next(scores), iou=0.0, precision=0.0, recall=0.0, empty_tile_positive_fraction=0.0,
-                    val_loss=1.0)
+                    positive_pixels=10, val_loss=1.0)
 
     monkeypatch.setattr(loop, "_evaluate", fake_evaluate)
     result = _run(load_config(tiny_config, ["training.keep_every=2", "training.epochs=4"]), tmp_path / "run")
@@ -337,6 +337,14 @@ def test_keep_every_keeps_the_model_of_every_nth_epoch_to_choose_one_afterwards(
     assert load_model(result.model_path)[1]["training"]["epoch"] == 2
     with pytest.raises(RadioUNetError, match="keep_every"):
         load_config(tiny_config, ["training.keep_every=-1"])
+
+
+def test_validation_without_a_diffuse_pixel_is_said_once(tiny_config, tmp_path, capsys):
+    config = load_config(tiny_config, ["training.epochs=2", "data.fraction_diffuse=0.0"])
+    result = _run(config, tmp_path / "run")
+    assert result.best_metrics["positive_pixels"] == 0
+    err = capsys.readouterr().err
+    assert err.count("the validation tiles hold no diffuse pixel") == 1
 
 
 def test_radio_galaxy_pixels_follow_the_augmentation_of_the_masks():

@@ -662,7 +662,7 @@ def _cmd_calibrate(args):
     import numpy as np
 
     from radiounet.detect.clusters import REFERENCE_RATIO_THRESHOLD
-    from radiounet.evaluate.calibrate import calibrate_ratio_threshold
+    from radiounet.evaluate.calibrate import calibrate_ratio_threshold, short_threshold
     from radiounet.evaluate.detections import binary_metrics
     from radiounet.io.atomic import ensure_writable_directory
     from radiounet.io.tables import write_table
@@ -688,6 +688,7 @@ def _cmd_calibrate(args):
         predictor, survey, n_fields=args.fields, size=args.size, factor=args.factor, redshift=(zmin, zmax),
         metric=args.metric, seed=args.seed, correlated_noise=args.correlated_noise, progress=not args.no_progress)
     ratios, truth = np.asarray(table["R"], float), np.asarray(table["diffuse"], bool)
+    threshold = short_threshold(threshold, ratios)  # the same decisions, in digits one can type
     calibrated = "detection_ratio_threshold" in predictor.card
     model_threshold = float(predictor.card.get("detection_ratio_threshold", REFERENCE_RATIO_THRESHOLD))
     at_model = binary_metrics(ratios > model_threshold, truth)
@@ -706,13 +707,14 @@ def _cmd_calibrate(args):
     n_diffuse = int(truth.sum())
     print(f"calibrate: {predictor.model_name} on {survey.describe()}: {len(table)} fields, {n_diffuse} with "
           f"diffuse emission")
-    print(f"R threshold {threshold:.4g} (best {args.metric}): {figures(metrics)}")
+    print(f"R threshold {threshold:.10g} (best {args.metric}): {figures(metrics)}")
     print(f"the model's {'own' if calibrated else 'default (the reference work)'} {model_threshold:.4g} on the "
           f"same fields: {figures(at_model)}")
     if min(n_diffuse, len(table) - n_diffuse) < 10:
         print("calibrate: fewer than 10 fields with (or without) diffuse emission: the threshold says little; "
               "give more --fields")
-    print(f"use it: radio-unet detect ... --ratio-threshold {threshold:.4g} (and inject); {out / 'calibration.ecsv'}")
+    print(f"use it: radio-unet detect ... --ratio-threshold {threshold:.10g} (and inject, benchmark); "
+          f"{out / 'calibration.ecsv'}")
 
 
 def _cmd_models(args):
@@ -773,13 +775,15 @@ def _cmd_benchmark(args):
     if not setups:
         raise RadioUNetError("benchmark: no simulated setup: --setups without a preset needs a survey of your own "
                              "(--bmaj, --pixel-scale, --rms, --frequency, ...)")
+    _require_ratio_threshold(args)
     if against is not None and not setups_in_common(against["setups"], setups):
         raise RadioUNetError(f"{args.against}: no simulated setup in common with this run's "
                              f"({', '.join(survey.name for survey in setups)}): nothing to compare")
     predictor = Predictor(args.model, args.device)
     out = ensure_writable_directory(args.out or default_benchmark_folder(args.model))
     result = run_benchmark(predictor, quick=args.quick, setups=setups, real_data=args.real_data,
-                           noise_images=args.noise_images, work_dir=out / "parts", progress=not args.no_progress)
+                           noise_images=args.noise_images, work_dir=out / "parts",
+                           ratio_threshold=args.ratio_threshold, progress=not args.no_progress)
     paths = write_benchmark(result, out, command=args.command_line)
     print(paths["benchmark.md"].read_text())
     if against is not None:
@@ -820,10 +824,14 @@ def _aperture_images(args):
 
     if not args.factor > 0:
         raise InvalidParameterError("factor", args.factor, "must be positive")
+    _require_ratio_threshold(args)
+    return expand_inputs(args.images)
+
+
+def _require_ratio_threshold(args):
     if args.ratio_threshold is not None and not 0 <= args.ratio_threshold < 1:
         raise InvalidParameterError("ratio-threshold", args.ratio_threshold, "must be at least 0 and below 1 (R is a "
                                                                              "mean probability)")
-    return expand_inputs(args.images)
 
 
 def _add_fetch_options(parser):
@@ -1073,9 +1081,9 @@ def build_parser():
 
     calibrate = commands.add_parser(
         "calibrate", help="find the detection-ratio threshold of a model for a survey of your own",
-        description="Simulate cluster fields of the survey (half with a halo and/or relics, 35%% with radio "
-                    "galaxies only, the rest neither), segment them as predict does, measure R within --factor "
-                    "R500 of each cluster as detect does, and choose the R threshold that best separates the "
+        description="Simulate cluster fields of the survey (each with a halo and/or relics at a chance of one "
+                    "half, with radio galaxies only at 35 percent, else neither), segment them as predict does, "
+                    "measure R within --factor R500 of each cluster as detect does, and choose the R threshold that best separates the "
                     "clusters with diffuse emission from the others (--metric). Prints it beside the model's own "
                     "threshold on the same fields; writes DIR/calibration.ecsv (one row per field: R, coverage, "
                     "diffuse, z). Give the threshold to detect and inject with --ratio-threshold.",
@@ -1175,6 +1183,9 @@ def build_parser():
                            help="also compare with the benchmark folder DIR of another model (same plan): each "
                                 "figure's difference with a paired bootstrap interval, the real images side by "
                                 "side; writes comparison.md, comparison.ecsv and comparison_real.ecsv")
+    benchmark.add_argument("--ratio-threshold", type=float,
+                           help="R threshold of the detections (default: the model's, else 0.015); e.g. the one "
+                                "radio-unet calibrate finds for a model of your own training")
     benchmark.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: auto")
     benchmark.add_argument("--no-progress", action="store_true", help="no progress bars")
     benchmark.set_defaults(func=_cmd_benchmark)

@@ -289,7 +289,7 @@ def _empty_injection():
 
 
 def run_benchmark(predictor, *, quick=False, setups=BENCHMARK_SETUPS, real_data=None, noise_images=None,
-                  bundled=True, work_dir=None, seed=BENCHMARK_SEED, progress=True):
+                  bundled=True, work_dir=None, seed=BENCHMARK_SEED, ratio_threshold=None, progress=True):
     """Measure ``predictor`` (a :class:`radiounet.inference.Predictor`) on every part of the benchmark.
 
     Parameters
@@ -301,6 +301,9 @@ def run_benchmark(predictor, *, quick=False, setups=BENCHMARK_SETUPS, real_data=
         (:func:`radiounet.sky.survey.custom_survey`), of distinct names; default: :data:`BENCHMARK_SETUPS`. A
         survey's images depend on its description alone, not on the other setups of the run, so that two
         models benchmarked on it see the same images.
+    ratio_threshold : float, optional
+        The R threshold of the detections (R accuracy, the injection test); default: the model's calibrated one
+        (its card's), else the reference work's.
     real_data : path, optional
         Folder of labelled real images with a ``labels.csv`` (``file``, ``kind``
         = halo / radio_galaxy / compact / no_cluster, ``ra_deg``, ``dec_deg``,
@@ -326,7 +329,9 @@ def run_benchmark(predictor, *, quick=False, setups=BENCHMARK_SETUPS, real_data=
         raise InvalidParameterError("setups", names, "must have distinct names")
     if real_data is not None:
         read_real_labels(real_data)  # a broken labels file fails now, not after the simulated skies
-    ratio_threshold = float(predictor.card.get("detection_ratio_threshold", REFERENCE_RATIO_THRESHOLD))
+    given = ratio_threshold is not None
+    if not given:
+        ratio_threshold = float(predictor.card.get("detection_ratio_threshold", REFERENCE_RATIO_THRESHOLD))
     rows, tables, examples, notes = [], [], {}, []
     fingerprint = dict(version=_PART_VERSION, model=predictor.model_name, model_sha256=_model_sha256(predictor),
                        plan=plan.name, seed=seed, threshold=predictor.threshold, ratio_threshold=ratio_threshold)
@@ -368,7 +373,8 @@ def run_benchmark(predictor, *, quick=False, setups=BENCHMARK_SETUPS, real_data=
     own = [survey.describe() for survey in surveys if _setup_index(survey) >= len(BENCHMARK_SETUPS)]
     meta = dict(model=predictor.model_name, plan=plan.name, seed=seed, threshold=predictor.threshold,
                 ratio_threshold=ratio_threshold,
-                ratio_threshold_calibrated="detection_ratio_threshold" in predictor.card,
+                ratio_threshold_calibrated=given or "detection_ratio_threshold" in predictor.card,
+                ratio_threshold_given=given,
                 redshift=list(plan.redshift), own_setups=own, notes=notes)
     return BenchmarkResult(setups=setups, images=images, injection=injection, real=real, examples=examples,
                            meta=meta)

@@ -87,7 +87,7 @@ def compare_benchmarks(first, second):
     thresholds = tuple(float(m["ratio_threshold"]) for m in meta)
     labels = tuple(bool(np.isfinite(np.asarray(b["setups"]["relic_labelled_radio_galaxy"], float)).any())
                    for b in (first, second))
-    shared, unpaired = _paired_setups(first["setups"], second["setups"])
+    shared, unpaired = _paired_setups(first["setups"], second["setups"], [m.get("model") for m in meta])
     if not shared:
         raise RadioUNetError(f"{folders}: no simulated setup in common (the first measured "
                              f"{', '.join(_setup_names(first['setups']))}; the second "
@@ -131,20 +131,22 @@ def _setup_names(table):
     return list(dict.fromkeys(str(name) for name in table["setup"]))
 
 
-def _paired_setups(first, second):
-    """``(family, setup)`` measured by both setups tables on the same survey, and the others as text."""
+def _paired_setups(first, second, models):
+    """``(family, setup)`` measured by both setups tables on the same survey, and the others as text naming the
+    ``models`` of the two benchmarks."""
     surveys = {(row["family"], row["setup"]): _survey_of(row) for row in second}
     shared, unpaired = [], []
     for row in first:
         key = (row["family"], row["setup"])
         if key not in surveys:
-            unpaired.append(f"{key[0]} {key[1]} (first only)")
+            unpaired.append(f"{key[0]} {key[1]} (`{models[0]}`'s only)")
         elif None not in (surveys[key], _survey_of(row)) and surveys[key] != _survey_of(row):
             unpaired.append(f"{key[0]} {key[1]} (another survey of that name: {_survey_of(row)} / {surveys[key]})")
         else:
             shared.append(key)
     first_keys = {(row["family"], row["setup"]) for row in first}
-    unpaired += [f"{family} {setup} (second only)" for family, setup in surveys if (family, setup) not in first_keys]
+    unpaired += [f"{family} {setup} (`{models[1]}`'s only)" for family, setup in surveys
+                 if (family, setup) not in first_keys]
     return shared, unpaired
 
 

@@ -91,6 +91,7 @@ def markdown_report(result, command=None, level=1):
                      f"galaxies only, clusters at redshifts {meta['redshift'][0]:g}-{meta['redshift'][1]:g} "
                      f"(seed {meta['seed']}). Probability threshold {meta['threshold']:.3g}, R threshold "
                      f"{meta['ratio_threshold']:.3g} " + (
+                         "(given with --ratio-threshold)." if meta.get("ratio_threshold_given") else
                          "(the model's own)." if meta.get("ratio_threshold_calibrated", True) else
                          "(the reference work's: the model's card holds no calibrated one, so its R columns and "
                          "the real-noise detections say little; `scripts/ship_model.py` calibrates one)."))

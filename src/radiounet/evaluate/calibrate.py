@@ -38,7 +38,8 @@ from radiounet.sky.observe import CORRELATED_NOISE_SCALE
 from radiounet.train.augment import correlated_noise as smoothed_noise
 
 __all__ = ["CALIBRATION_SEED", "SURVEY_SEED_STEP", "CORRELATED_NOISE_SCALE", "survey_seeds", "calibration_fields",
-           "calibrate_ratio_threshold", "calibrate_across_surveys", "best_ratio_threshold", "with_correlated_noise"]
+           "calibrate_ratio_threshold", "calibrate_across_surveys", "best_ratio_threshold", "short_threshold",
+           "with_correlated_noise"]
 
 #: Seed of the calibration fields, distinct from the training, held-out and benchmark seeds: no calibration
 #: field shares its cluster (mass, redshift, position) with an image the benchmark scores the threshold on.
@@ -136,6 +137,31 @@ def best_ratio_threshold(table, metric="accuracy"):
     candidates = np.unique(np.concatenate([[0.0], ratios[np.isfinite(ratios)]]))
     scores = [binary_metrics(ratios > t, _truth(table))[metric] for t in candidates]
     return float(candidates[int(np.nanargmax(scores))])
+
+
+def short_threshold(threshold, ratios):
+    """``threshold`` rounded up to 3 significant digits (more if needed), so that it decides every R of ``ratios``
+    as ``threshold`` does (``R > threshold``).
+
+    A calibrated threshold is the R of one field: printed rounded to the nearest it can fall below that R and
+    turn the field into a detection. This one lies above ``threshold`` and below the next larger R.
+
+    Examples
+    --------
+    >>> short_threshold(0.0041391637, [0.002, 0.0041391637, 0.0045])
+    0.00414
+    """
+    ratios = np.asarray(ratios, dtype=float)
+    above = ratios[np.isfinite(ratios) & (ratios > threshold)]
+    upper = above.min() if above.size else np.inf
+    if threshold <= 0:
+        return float(threshold)
+    for digits in range(3, 17):
+        step = 10.0 ** (np.floor(np.log10(threshold)) - digits + 1)
+        candidate = float(f"{np.ceil(threshold / step) * step:.{digits}g}")
+        if threshold < candidate < upper:
+            return candidate
+    return float(threshold)
 
 
 def calibrate_across_surveys(predictor, surveys, *, n_fields=60, metric="accuracy", seed=CALIBRATION_SEED,

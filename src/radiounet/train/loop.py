@@ -219,6 +219,7 @@ def _evaluate(model, loader, context, training, progress):
     counts.all_reduce()
     sums = all_reduce_sum(sums)
     metrics = counts.metrics()
+    metrics["positive_pixels"] = int(counts.counts[0] + counts.counts[2])  # true diffuse pixels validated on
     metrics["empty_tile_positive_fraction"] = float(sums[2] / sums[3]) if sums[3] else 0.0
     metrics["val_loss"] = float(sums[0] / max(sums[1], 1))
     if classes is not None:
@@ -431,7 +432,7 @@ def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progres
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     generator = torch.Generator().manual_seed(training["seed"] * 1000 + context.rank)
     writer = _tensorboard(out_dir, training) if context.is_main else None
-    stopped_early = False
+    stopped_early = warned_no_positives = False
     start_epoch = state["epoch"] + 1
     for epoch in range(start_epoch, training["epochs"]):
         # Every random stream restarts from (seed, epoch), so a resumed run repeats an uninterrupted one.
@@ -479,6 +480,11 @@ def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progres
                    recall=metrics["recall"], empty_tile_positive_fraction=metrics["empty_tile_positive_fraction"],
                    learning_rate=scheduler.get_last_lr()[0], seconds=round(seconds, 2),
                    train_tiles_per_second=round(tiles * context.world_size / train_seconds, 2))
+        if metrics["positive_pixels"] == 0 and context.is_main and not warned_no_positives:
+            warned_no_positives = True
+            print("train: warning: the validation tiles hold no diffuse pixel, so the validation Dice is 0 whatever "
+                  "the model and the kept epoch says nothing; validate on more fields (data.val_fields, "
+                  "data.val_fraction, more shards)", file=sys.stderr)
         improved = metrics["dice"] > state["best_dice"]
         state.update(epoch=epoch, stale_epochs=0 if improved else state["stale_epochs"] + 1)
         if improved:
