@@ -1083,10 +1083,11 @@ def build_parser():
         "calibrate", help="find the detection-ratio threshold of a model for a survey of your own",
         description="Simulate cluster fields of the survey (each with a halo and/or relics at a chance of one "
                     "half, with radio galaxies only at 35 percent, else neither), segment them as predict does, "
-                    "measure R within --factor R500 of each cluster as detect does, and choose the R threshold that best separates the "
-                    "clusters with diffuse emission from the others (--metric). Prints it beside the model's own "
-                    "threshold on the same fields; writes DIR/calibration.ecsv (one row per field: R, coverage, "
-                    "diffuse, z). Give the threshold to detect and inject with --ratio-threshold.",
+                    "measure R within --factor R500 of each cluster as detect does, and choose the R threshold "
+                    "that best separates the clusters with diffuse emission from the others (--metric). Prints it "
+                    "beside the model's own threshold on the same fields; writes DIR/calibration.ecsv (one row per "
+                    "field: R, coverage, diffuse, z). Give the threshold to detect, inject and benchmark with "
+                    "--ratio-threshold.",
     )
     calibrate.add_argument("--out", required=True, help="output folder")
     calibrate.add_argument("--model", help="shipped model name or model file (default: the default model)")
