@@ -483,8 +483,9 @@ def _train(config, out_dir, datasets, survey, init_model, freeze_levels, progres
         if metrics["positive_pixels"] == 0 and context.is_main and not warned_no_positives:
             warned_no_positives = True
             print("train: warning: the validation tiles hold no diffuse pixel, so the validation Dice is 0 whatever "
-                  "the model and the kept epoch says nothing; validate on more fields (data.val_fields, "
-                  "data.val_fraction, more shards)", file=sys.stderr)
+                  "the model and the kept epoch says nothing; validate on more fields (train: data.val_fields, "
+                  "data.val_fraction, more shards; finetune: --val-images and --val-masks with diffuse emission)",
+                  file=sys.stderr)
         improved = metrics["dice"] > state["best_dice"]
         state.update(epoch=epoch, stale_epochs=0 if improved else state["stale_epochs"] + 1)
         if improved:
