@@ -297,6 +297,8 @@ def test_a_survey_of_ones_own_is_benchmarked_on_the_same_images_beside_or_instea
                            "--ratio-threshold", "0.2"]) == 0
     assert "R threshold 0.2 (given with --ratio-threshold)." in capsys.readouterr().out
     assert QTable.read(tmp_path / "both" / "benchmark.ecsv").meta["ratio_threshold"] == 0.2
+    sites = list((tmp_path / "both" / "parts" / "injection").glob("*/re_*/sites/*.ecsv"))
+    assert sites and all(QTable.read(site).meta["ratio_threshold"] == 0.2 for site in sites)  # the real-noise test too
     both = QTable.read(tmp_path / "both" / "images.ecsv")
     assert [str(s) for s in dict.fromkeys(both["setup"])] == ["lotss-dr2-20", "custom"]
     alone = QTable.read(tmp_path / "own" / "images.ecsv")

@@ -238,12 +238,13 @@ def _setup_row(images, survey, plan, ratio_threshold, labels):
     return row
 
 
-def injection_completeness(predictor, images, plan, work_dir, *, seed=BENCHMARK_SEED, progress=False):
+def injection_completeness(predictor, images, plan, work_dir, *, seed=BENCHMARK_SEED, ratio_threshold=None,
+                           progress=False):
     """Completeness of mock halos injected into real images, per halo size and flux density.
 
     Random sites (``plan.injection_sites_per_image`` per image) get circular
     exponential halos of each radius and flux density of the plan; each is
-    detected when ``R`` within 2.2 R500 exceeds the model's threshold, as in
+    detected when ``R`` within 2.2 R500 exceeds ``ratio_threshold`` (default: the model's), as in
     ``radio-unet inject``. Sites detected without a halo are left out.
 
     Returns
@@ -266,7 +267,8 @@ def injection_completeness(predictor, images, plan, work_dir, *, seed=BENCHMARK_
     rows = []
     for re_kpc in plan.injection_re_kpc:
         injections = run_injections(sites, predictor, np.array(plan.injection_flux_mjy) * 1e-3, re_kpc,
-                                    Path(work_dir) / f"re_{re_kpc:g}kpc", progress=progress)
+                                    Path(work_dir) / f"re_{re_kpc:g}kpc", ratio_threshold=ratio_threshold,
+                                    progress=progress)
         usable = ~np.asarray(injections["detected_baseline"], bool)
         n_without = len(set(injections["site"][~usable]))
         flux = injections["flux"].to_value(u.mJy)
@@ -360,7 +362,7 @@ def run_benchmark(predictor, *, quick=False, setups=BENCHMARK_SETUPS, real_data=
             key = hashlib.sha256(json.dumps([fingerprint, images], sort_keys=True).encode()).hexdigest()[:12]
             injection = injection_completeness(predictor, [str(p) for p in noise_images], plan,
                                                Path(work_dir or scratch) / "injection" / key, seed=seed,
-                                               progress=progress)
+                                               ratio_threshold=ratio_threshold, progress=progress)
     else:
         injection = _empty_injection()
         notes.append("real noise: no real survey image without a cluster was given (--noise-images) and the "
