@@ -269,6 +269,11 @@ def test_an_interrupted_benchmark_resumes_from_its_finished_parts(tmp_path, monk
     again = benchmark.run_benchmark(ConstantPredictor(1.0, classes=True), quick=True, work_dir=tmp_path,
                                     progress=False)
     assert list(again.setups["dice"]) == list(first.setups["dice"])
+    # Another R threshold scores the same images again, without segmenting them again.
+    rescored = benchmark.run_benchmark(ConstantPredictor(1.0, classes=True), quick=True, work_dir=tmp_path,
+                                       ratio_threshold=1.0, progress=False)
+    assert list(rescored.setups["dice"]) == list(first.setups["dice"])
+    assert np.all(rescored.setups["r_recall"] == 0) and not np.all(first.setups["r_recall"] == 0)
     example = again.examples[("heldout", "lotss-dr2-20")]["diffuse"]
     assert np.array_equal(example.truth, first.examples[("heldout", "lotss-dr2-20")]["diffuse"].truth)
     # Another model (here: another threshold) measures everything again.

@@ -335,8 +335,9 @@ def run_benchmark(predictor, *, quick=False, setups=BENCHMARK_SETUPS, real_data=
     if not given:
         ratio_threshold = float(predictor.card.get("detection_ratio_threshold", REFERENCE_RATIO_THRESHOLD))
     rows, tables, examples, notes = [], [], {}, []
+    # A setup's part keeps each image's R, not decisions: another R threshold reuses it.
     fingerprint = dict(version=_PART_VERSION, model=predictor.model_name, model_sha256=_model_sha256(predictor),
-                       plan=plan.name, seed=seed, threshold=predictor.threshold, ratio_threshold=ratio_threshold)
+                       plan=plan.name, seed=seed, threshold=predictor.threshold)
     for family in BENCHMARK_FAMILIES:
         for survey in surveys:
             part = None if work_dir is None else Path(work_dir) / "setups" / f"{family}_{survey.name}"
@@ -359,7 +360,8 @@ def run_benchmark(predictor, *, quick=False, setups=BENCHMARK_SETUPS, real_data=
         with tempfile.TemporaryDirectory() as scratch:
             # Site tables of another model, plan or set of images must not be reused: one folder for each.
             images = [[str(p), sha256_of(p)] for p in noise_images]
-            key = hashlib.sha256(json.dumps([fingerprint, images], sort_keys=True).encode()).hexdigest()[:12]
+            decided = dict(fingerprint, ratio_threshold=ratio_threshold)  # the site tables hold decisions
+            key = hashlib.sha256(json.dumps([decided, images], sort_keys=True).encode()).hexdigest()[:12]
             injection = injection_completeness(predictor, [str(p) for p in noise_images], plan,
                                                Path(work_dir or scratch) / "injection" / key, seed=seed,
                                                ratio_threshold=ratio_threshold, progress=progress)
