@@ -19,7 +19,8 @@ from pathlib import Path
 import astropy.units as u
 
 from radiounet import __version__
-from radiounet.errors import InvalidParameterError, RadioUNetError, RadioUNetWarning, Terminated, require_positive_int
+from radiounet.errors import (InvalidParameterError, RadioUNetError, RadioUNetWarning, Terminated,
+                              require_non_negative_int, require_positive_int)
 from radiounet.io.atomic import start_run
 
 __all__ = ["main", "build_parser", "default_benchmark_folder"]
@@ -469,7 +470,7 @@ def _cmd_detect(args):
                              f"{out}/detections.ecsv), the first {first['name']}: {str(first['status'])[7:]}")
 
 
-#: Below this many positive or negative clusters ``evaluate`` says that its figures say little.
+#: Below this many positive or negative clusters ``evaluate`` and ``calibrate`` say that their figures say little.
 _FEW_CLUSTERS = 10
 
 
@@ -669,8 +670,7 @@ def _cmd_calibrate(args):
     from radiounet.sky import FieldConfig
 
     require_positive_int(args.fields, "fields")
-    if args.seed < 0:
-        raise InvalidParameterError("seed", args.seed, "must be >= 0")
+    require_non_negative_int(args.seed, "seed")
     if args.size < 64:
         raise InvalidParameterError("size", args.size, "must be at least 64 pixels")
     if not 0 < args.factor < 10:
@@ -710,9 +710,9 @@ def _cmd_calibrate(args):
     print(f"R threshold {threshold:.10g} (best {args.metric}): {figures(metrics)}")
     print(f"the model's {'own' if calibrated else 'default (the reference work)'} {model_threshold:.4g} on the "
           f"same fields: {figures(at_model)}")
-    if min(n_diffuse, len(table) - n_diffuse) < 10:
-        print("calibrate: fewer than 10 fields with (or without) diffuse emission: the threshold says little; "
-              "give more --fields")
+    if min(n_diffuse, len(table) - n_diffuse) < _FEW_CLUSTERS:
+        print(f"calibrate: fewer than {_FEW_CLUSTERS} fields with (or without) diffuse emission: the threshold says "
+              "little; give more --fields")
     print(f"use it: radio-unet detect ... --ratio-threshold {threshold:.10g} (and inject, benchmark); "
           f"{out / 'calibration.ecsv'}")
 
@@ -802,14 +802,19 @@ def _cmd_presets(args):
 
 
 def _add_segmentation_options(parser):
+    _add_model_options(parser)
+    parser.add_argument("--beam", help="beam for images whose header has none (it replaces a header's beam): "
+                                       "BMAJ[,BMIN,BPA] in arcsec, arcsec, deg, or quantities ('0.002 deg')")
+
+
+def _add_model_options(parser):
+    """The options of :func:`_predictor`."""
     parser.add_argument("--model", help="shipped model name or model file (default: the default model)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: auto")
     parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
                         help="the network's arithmetic (default: auto, float16 on CUDA, float32 on CPU; bfloat16 "
                              "speeds the network up 1.1-1.6x on CPUs with AVX512-BF16 or AMX, probabilities "
                              "within 0.1, and slows it down 9x on CPUs without)")
-    parser.add_argument("--beam", help="beam for images whose header has none (it replaces a header's beam): "
-                                       "BMAJ[,BMIN,BPA] in arcsec, arcsec, deg, or quantities ('0.002 deg')")
 
 
 def _add_aperture_options(parser):
@@ -1090,10 +1095,7 @@ def build_parser():
                     "--ratio-threshold.",
     )
     calibrate.add_argument("--out", required=True, help="output folder")
-    calibrate.add_argument("--model", help="shipped model name or model file (default: the default model)")
-    calibrate.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: auto")
-    calibrate.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
-                           help="the network's arithmetic, as in predict (default: auto)")
+    _add_model_options(calibrate)
     _add_survey_options(calibrate, "the survey: a preset, optionally with some of its values replaced")
     calibrate.add_argument("--fields", type=int, default=40,
                            help="simulated fields (default: 40, as many as each survey of the shipped models' "

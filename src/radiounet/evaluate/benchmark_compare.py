@@ -119,12 +119,17 @@ def _survey_of(row):
     return str(row["survey"]) if "survey" in row.colnames else None
 
 
+def _same_survey(one, other):
+    """Whether two setups of one name are the same survey: their descriptions agree, or one is not written."""
+    return one is None or other is None or one == other
+
+
 def setups_in_common(table, surveys):
     """The surveys (:class:`~radiounet.sky.survey.Survey`) that a benchmark's setups table measured too: same name
     and, where the table says it, the same survey."""
     measured = {str(row["setup"]): _survey_of(row) for row in table}
     return [survey for survey in surveys
-            if survey.name in measured and measured[survey.name] in (None, survey.describe())]
+            if survey.name in measured and _same_survey(measured[survey.name], survey.describe())]
 
 
 def _setup_names(table):
@@ -140,7 +145,7 @@ def _paired_setups(first, second, models):
         key = (row["family"], row["setup"])
         if key not in surveys:
             unpaired.append(f"{key[0]} {key[1]} (`{models[0]}`'s only)")
-        elif None not in (surveys[key], _survey_of(row)) and surveys[key] != _survey_of(row):
+        elif not _same_survey(surveys[key], _survey_of(row)):
             unpaired.append(f"{key[0]} {key[1]} (another survey of that name: {_survey_of(row)} / {surveys[key]})")
         else:
             shared.append(key)

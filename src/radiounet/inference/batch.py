@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from radiounet.detect.sources import diffuse_sources
 from radiounet.errors import RadioUNetError, require_positive_int
 from radiounet.inference.outputs import made_by, output_paths, write_prediction
+from radiounet.inference.predictor import image_in_jy
 from radiounet.io.atomic import ensure_writable_directory
 from radiounet.io.image import as_paths, first_image_hdu, read_radio_image
 
@@ -120,13 +120,8 @@ def _segment(opened, out, predictor, redshift, progress=False):
 
     def write():
         with stack:
-            data = radio.data
-            image_jy = data if radio.jy_per_unit == 1 else np.asarray(data, dtype=np.float32) * radio.jy_per_unit
-            sources = diffuse_sources(prediction.probability, prediction.threshold, image_jy,
-                                      prediction.rms_at, radio.wcs,
-                                      radio.beam_area_pixels, radio.pixel_arcsec, redshift=redshift,
-                                      class_probability=prediction.class_probability,
-                                      class_names=prediction.class_names)
+            image_jy = image_in_jy(radio)
+            sources = prediction.sources(radio, redshift=redshift, image_jy=image_jy)
             try:
                 write_prediction(out, radio, image_jy, prediction, sources, predictor, redshift)
             except BaseException:

@@ -88,13 +88,14 @@ class Prediction:
         j = np.minimum(np.asarray(cols) * self.rms.shape[1] // nx, self.rms.shape[1] - 1)
         return self.rms[i, j]
 
-    def sources(self, image, *, redshift=None):
+    def sources(self, image, *, redshift=None, image_jy=None):
         """The diffuse sources of ``image`` (the :class:`~radiounet.io.image.RadioImage` segmented) as ``radio-unet
         predict`` writes them to ``STEM.sources.ecsv``: :func:`radiounet.detect.diffuse_sources` with this
-        prediction's threshold, noise mesh and classes; ``redshift`` adds the sizes in kpc."""
+        prediction's threshold, noise mesh and classes; ``redshift`` adds the sizes in kpc. ``image_jy``: its
+        pixels in Jy/beam where the caller has them already (a mosaic in mJy/beam is not scaled twice)."""
         from radiounet.detect.sources import diffuse_sources
 
-        data = image.data if image.jy_per_unit == 1 else np.asarray(image.data, np.float32) * image.jy_per_unit
+        data = image_jy if image_jy is not None else image_in_jy(image)
         return diffuse_sources(self.probability, self.threshold, data, self.rms_at, image.wcs, image.beam_area_pixels,
                                image.pixel_arcsec, redshift=redshift, class_probability=self.class_probability,
                                class_names=self.class_names)
@@ -117,6 +118,11 @@ class PreparedImage:
     data: np.ndarray
     mesh: np.ndarray
     target: WCS = None
+
+
+def image_in_jy(image):
+    """The pixels of a :class:`~radiounet.io.image.RadioImage` in Jy/beam (the data themselves when they are)."""
+    return image.data if image.jy_per_unit == 1 else np.asarray(image.data, dtype=np.float32) * image.jy_per_unit
 
 
 def _require_radio_image(image, method):
