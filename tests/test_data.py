@@ -152,7 +152,7 @@ def test_corrupt_or_missing_shards_are_reported(shards, tmp_path):
     truncated.write_bytes(paths[0].read_bytes()[:2000])
     with pytest.raises(RadioUNetError, match="truncated.h5"):
         TileShardDataset([truncated])
-    with pytest.raises(RadioUNetError, match="not found"):
+    with pytest.raises(RadioUNetError, match="no such shard file"):
         TileShardDataset([tmp_path / "missing.h5"])
 
 

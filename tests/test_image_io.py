@@ -102,6 +102,18 @@ def test_bad_files_are_named_with_their_problem(tmp_path):
         assert path.name in str(info.value) and "\n" not in str(info.value)
 
 
+def test_a_missing_input_is_a_file_not_found_error_naming_it(tmp_path):
+    """From Python, ``except FileNotFoundError`` (or ``OSError``) catches a missing image, table or model file."""
+    from radiounet.detect import read_cluster_catalog
+    from radiounet.inference import Predictor
+
+    for call, name in ((read_radio_image, "gone.fits"), (read_cluster_catalog, "gone.ecsv"),
+                       (Predictor, "gone.safetensors")):
+        with pytest.raises(FileNotFoundError, match="no such") as info:
+            call(str(tmp_path / name))
+        assert isinstance(info.value, RadioUNetError) and name in str(info.value) and "\n" not in str(info.value)
+
+
 def test_an_image_without_bunit_is_read_as_jy_per_beam_with_a_warning_naming_it(tmp_path, capsys):
     beam = dict(BMAJ=6 / 3600, BMIN=6 / 3600)
     silent = _write(tmp_path / "silent.fits", np.zeros((64, 64), np.float32), _wcs_header(), BUNIT=None, **beam)

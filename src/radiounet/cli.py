@@ -19,7 +19,7 @@ from pathlib import Path
 import astropy.units as u
 
 from radiounet import __version__
-from radiounet.errors import (InvalidParameterError, RadioUNetError, RadioUNetWarning, Terminated,
+from radiounet.errors import (InvalidParameterError, MissingFileError, RadioUNetError, RadioUNetWarning, Terminated,
                               require_non_negative_int, require_positive_int)
 from radiounet.io.atomic import start_run
 
@@ -752,11 +752,11 @@ def _cmd_benchmark(args):
     from radiounet.sky.survey import PRESETS, get_survey
 
     if args.real_data is not None and not Path(args.real_data).is_dir():
-        raise RadioUNetError(f"{args.real_data}: no such folder (--real-data: a folder of real images with "
+        raise MissingFileError(f"{args.real_data}: no such folder (--real-data: a folder of real images with "
                              "labels.csv)")
     for path in args.noise_images or ():
         if not Path(path).is_file():
-            raise RadioUNetError(f"{path}: no such file (--noise-images)")
+            raise MissingFileError(f"{path}: no such file (--noise-images)")
     against = read_benchmark(args.against) if args.against is not None else None
     plan = "quick" if args.quick else "default"
     if against is not None and against["setups"].meta["plan"] != plan:

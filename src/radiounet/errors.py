@@ -6,8 +6,8 @@ exception is a bug and keeps its traceback.
 
 import numbers
 
-__all__ = ["RadioUNetError", "InvalidParameterError", "OutputError", "Terminated", "RadioUNetWarning",
-           "require_positive_int", "require_non_negative_int"]
+__all__ = ["RadioUNetError", "InvalidParameterError", "MissingFileError", "OutputError", "Terminated",
+           "RadioUNetWarning", "require_positive_int", "require_non_negative_int"]
 
 
 class RadioUNetError(Exception):
@@ -33,6 +33,10 @@ class InvalidParameterError(RadioUNetError, ValueError):
         self.reason = reason
         shown = repr(value) if isinstance(value, str) else str(value)
         super().__init__(f"invalid {name}={shown}: {reason}")
+
+
+class MissingFileError(RadioUNetError, FileNotFoundError):
+    """An input file or folder does not exist; caught by ``except FileNotFoundError`` (or ``OSError``) as well."""
 
 
 class OutputError(RadioUNetError, OSError):

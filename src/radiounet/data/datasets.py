@@ -17,7 +17,7 @@ from radio_beam import Beam
 from torch.utils.data import Dataset
 
 from radiounet.data.shards import read_shard_attributes
-from radiounet.errors import InvalidParameterError, RadioUNetError, require_positive_int
+from radiounet.errors import InvalidParameterError, MissingFileError, RadioUNetError, require_positive_int
 from radiounet.io.image import RESAMPLE_TOLERANCE
 from radiounet.sky.field import field_rng, simulate_field
 from radiounet.sky.labels import CLASS_NAMES
@@ -230,7 +230,7 @@ class TileShardDataset(Dataset):
         self._rms = []
         for shard, path in enumerate(self.paths):
             if not path.is_file():
-                raise RadioUNetError(f"{path}: shard file not found")
+                raise MissingFileError(f"{path}: no such shard file")
             self._rms.append(read_shard_attributes(path)["rms_jy_per_beam"])
             try:
                 with h5py.File(path, "r") as h5:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-from radiounet.errors import RadioUNetError
+from radiounet.errors import MissingFileError, RadioUNetError
 from radiounet.evaluate.benchmark_figures import (BOOTSTRAP_RESAMPLES, IMAGE_COLUMNS, INTERVAL_FIGURES,
                                                   INTERVAL_LEVEL, INTERVAL_TITLES, SURE_LEVEL, paired_differences)
 from radiounet.evaluate.benchmark_report import (CALLED_DIFFUSE_COLUMNS, NO_INTERVALS, format_share,
@@ -38,14 +38,14 @@ def read_benchmark(folder):
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise RadioUNetError(f"{folder}: no such folder (a benchmark folder written by radio-unet benchmark)")
+        raise MissingFileError(f"{folder}: no such folder (a benchmark folder written by radio-unet benchmark)")
     tables = dict(folder=folder, real=None)
     for key, name in (("setups", "benchmark.ecsv"), ("images", "images.ecsv"), ("real", "real_skies.ecsv")):
         path = folder / name
         if not path.is_file():
             if key == "real":
                 continue
-            raise RadioUNetError(f"{path}: no such file (a benchmark folder of radio-unet benchmark of this "
+            raise MissingFileError(f"{path}: no such file (a benchmark folder of radio-unet benchmark of this "
                                  "version holds benchmark.ecsv and images.ecsv)")
         tables[key] = read_table(path)
         missing = [column for column in _REQUIRED.get(name, ()) if column not in tables[key].colnames]

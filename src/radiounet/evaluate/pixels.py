@@ -17,7 +17,7 @@ from astropy.table import QTable
 from astropy.wcs import WCS, FITSFixedWarning
 
 from radiounet._overlap import overlap_metrics
-from radiounet.errors import RadioUNetError
+from radiounet.errors import MissingFileError, RadioUNetError
 from radiounet.models.outputs import called_diffuse
 
 __all__ = ["PIXEL_COLUMNS", "pair_predictions", "pixel_counts", "pixel_metrics", "pair_class_maps",
@@ -36,7 +36,7 @@ def _files(paths, suffix):
         elif path.exists():
             files.append(path)
         else:
-            raise RadioUNetError(f"{path}: no such file or folder")
+            raise MissingFileError(f"{path}: no such file or folder")
     return files
 
 

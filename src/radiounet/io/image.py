@@ -23,7 +23,7 @@ from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import proj_plane_pixel_scales
 from radio_beam import Beam, Beams
 
-from radiounet.errors import InvalidParameterError, RadioUNetError, RadioUNetWarning
+from radiounet.errors import InvalidParameterError, MissingFileError, RadioUNetError, RadioUNetWarning
 
 __all__ = ["RadioImage", "read_radio_image", "read_cutout", "parse_beam", "as_beam", "as_paths", "pixel_arcsec",
            "require_beams_across", "MIN_BEAMS_ACROSS", "RESAMPLE_TOLERANCE", "first_image_hdu"]
@@ -268,6 +268,8 @@ def first_image_hdu(hdul):
 
 def _read_plane(path):
     """Header, data (memory-mapped where the file allows) and the data's full shape."""
+    if not os.path.exists(path):
+        raise MissingFileError(f"{path}: no such file")
     for memmap in (True, False):
         try:
             with warnings.catch_warnings(record=True) as caught:

@@ -1,5 +1,6 @@
 """Reading tables (FITS, CSV, ECSV) with one-line errors, and writing them atomically."""
 
+import os
 import warnings
 from collections import Counter
 
@@ -7,7 +8,7 @@ import numpy as np
 from astropy.table import Table
 from astropy.units import UnitsWarning
 
-from radiounet.errors import RadioUNetError
+from radiounet.errors import MissingFileError, RadioUNetError
 from radiounet.io.atomic import atomic_path
 
 __all__ = ["read_table", "write_table", "plain_value", "count_text"]
@@ -19,8 +20,11 @@ def read_table(path):
     Raises
     ------
     RadioUNetError
-        Naming the file, if it cannot be read as a table.
+        Naming the file, if it cannot be read as a table (:class:`~radiounet.errors.MissingFileError` if it
+        does not exist).
     """
+    if not os.path.exists(path):
+        raise MissingFileError(f"{path}: no such file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UnitsWarning)

@@ -16,7 +16,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
-from radiounet.errors import InvalidParameterError, RadioUNetError
+from radiounet.errors import InvalidParameterError, MissingFileError, RadioUNetError
 from radiounet.io.atomic import atomic_path
 from radiounet.models.gated import GATED, GatedConfig, network_from_config
 from radiounet.models.unet import UNetConfig
@@ -177,7 +177,7 @@ def resolve_model_path(name_or_path):
     path = Path(name_or_path)
     if not path.is_file():
         known = ", ".join(registry) or "none"
-        raise RadioUNetError(f"{name_or_path}: no such model file, and not a shipped model name (known: {known})")
+        raise MissingFileError(f"{name_or_path}: no such model file, and not a shipped model name (known: {known})")
     return path
 
 
