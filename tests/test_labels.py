@@ -109,3 +109,40 @@ def test_mask_threshold_is_in_units_of_the_noise(nearby_diffuse_config):
     high = simulate_field(replace(nearby_diffuse_config, mask_threshold=3.0), field_rng(13, 0))
     assert high.mask.sum() < low.mask.sum()
     assert not (high.mask & ~low.mask).any()
+
+
+def test_labelled_snr_is_the_sum_over_the_noise_of_a_sum_of_beam_correlated_pixels(lotss):
+    """The SNR of a halo as a whole is the emission's sum over rms * sqrt(n * beam area), the scatter of a sum of n
+    pixels in an image whose noise is correlated over the beam; the simulator's noise (white noise convolved with
+    the beam) is correlated over up to twice that area, so its sums scatter more: the SNR is an upper bound."""
+    from radiounet.sky.labels import labelled_snr
+    from radiounet.sky.observe import correlated_noise
+
+    yy, xx = np.mgrid[:128, :128]
+    disc = (yy - 64) ** 2 + (xx - 64) ** 2 <= 20 ** 2
+    rng = np.random.default_rng(5)
+    sums = [correlated_noise((128, 128), lotss, rng)[disc].sum() for _ in range(300)]
+    expected = lotss.rms_jy * np.sqrt(disc.sum() * lotss.beam_area_pixels)
+    assert expected < np.std(sums) < np.sqrt(2) * expected
+
+    layers = np.zeros((4, 128, 128), np.float32)
+    layers[0][disc] = 0.1 * lotss.rms_jy
+    labels = np.where(disc, CLASS_NAMES.index("halo"), 0)
+    snr = labelled_snr(layers, labels, lotss.rms_jy, lotss.beam_area_pixels)
+    assert snr["halo"] == pytest.approx(0.1 * lotss.rms_jy * disc.sum() / expected)
+    assert np.isnan(snr["relic"])
+
+
+def test_a_field_gives_the_snr_of_its_halo_and_relics(nearby_diffuse_config, lotss):
+    field = simulate_field(nearby_diffuse_config, field_rng(11, 0))
+    layers = _layers(field)
+    for kind in ("halo", "relic"):
+        where = field.labels == CLASS_NAMES.index(kind)
+        if where.any():
+            noise = lotss.rms_jy * np.sqrt(where.sum() * lotss.beam_area_pixels)
+            expected = (layers[0] + layers[1])[where].sum() / noise
+            assert field.diffuse_snr[kind] == pytest.approx(expected, rel=1e-3) and field.diffuse_snr[kind] > 5
+        else:
+            assert np.isnan(field.diffuse_snr[kind])
+    empty = simulate_field(FieldConfig(lotss, shape=(128, 128), sky=SkyConfig(fraction_diffuse=0.0)), field_rng(1, 0))
+    assert np.isnan(empty.diffuse_snr["halo"]) and np.isnan(empty.diffuse_snr["relic"])

@@ -19,7 +19,7 @@ from radiounet.sky.cluster import Cluster
 from radiounet.sky.compact import draw_compact_sources, left_after_subtraction, render_compact_sources
 from radiounet.sky.halo import draw_halo, render_halo
 from radiounet.sky.interferometer import observe_interferometric
-from radiounet.sky.labels import CLASS_LAYERS, LABEL_RULES, class_labels, diffuse_mask
+from radiounet.sky.labels import CLASS_LAYERS, LABEL_RULES, class_labels, diffuse_mask, labelled_snr
 from radiounet.sky.observe import CORRELATED_NOISE_SCALE, convolve_with_beam, correlated_noise, wide_correlated_noise
 from radiounet.sky.artefacts import sidelobe_rings, stripes
 from radiounet.sky.radio_galaxy import (ALL_RADIO_GALAXY_SUBTYPES, RADIO_GALAXY_SUBTYPES, draw_radio_galaxy,
@@ -251,6 +251,9 @@ class SimulatedField:
         Halos, relics and radio galaxies (compact sources are summarised in ``n_compact``).
     n_compact : int
     config : FieldConfig
+    diffuse_snr : dict
+        ``{"halo": float, "relic": float}``: the signal-to-noise ratio of each as a whole
+        (:func:`radiounet.sky.labels.labelled_snr`), NaN where absent.
     """
 
     image: np.ndarray
@@ -262,6 +265,7 @@ class SimulatedField:
     components: list
     n_compact: int
     config: FieldConfig
+    diffuse_snr: dict = field(default_factory=dict)
 
     def classes_present(self):
         """Sorted names of the extended component kinds in the field."""
@@ -392,14 +396,16 @@ def simulate_field(config, rng):
         bright = convolved[CLASS_LAYERS.index("radio_galaxy")] + convolved[CLASS_LAYERS.index("compact")]
         image = image + sidelobe_rings(bright, survey, rng)
     threshold = config.mask_threshold * survey.rms_jy
+    labels = class_labels(convolved, threshold, config.label_rule)
     return SimulatedField(
         image=image.astype(np.float32),
         mask=diffuse_mask(convolved, threshold),
-        labels=class_labels(convolved, threshold, config.label_rule),
+        labels=labels,
         wcs=wcs,
         cluster=cluster,
         field_type=field_type,
         components=components,
         n_compact=len(compact),
         config=config,
+        diffuse_snr=labelled_snr(convolved, labels, survey.rms_jy, survey.beam_area_pixels),
     )

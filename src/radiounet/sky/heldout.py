@@ -45,7 +45,7 @@ import scipy.ndimage
 from radiounet.errors import InvalidParameterError
 from radiounet.sky.cluster import Cluster, Component, log_uniform
 from radiounet.sky.field import SimulatedField, _make_wcs
-from radiounet.sky.labels import CLASS_LAYERS, class_labels, diffuse_mask
+from radiounet.sky.labels import CLASS_LAYERS, class_labels, diffuse_mask, labelled_snr
 from radiounet.sky.observe import convolve_with_beam
 from radiounet.sky.render import add_gaussian, add_point_sources
 from radiounet.sky.survey import Survey
@@ -139,9 +139,11 @@ def simulate_heldout_field(config, rng, field_type="diffuse"):
     image = convolved.sum(axis=0) + _anisotropic_noise(rng, survey, shape) + _stripes(rng, survey, shape)
     image += _sidelobes(rng, survey, convolved[CLASS_LAYERS.index("compact")])
     threshold = config.mask_threshold * survey.rms_jy
-    return SimulatedField(image=image.astype(np.float32), mask=diffuse_mask(convolved, threshold),
-                          labels=class_labels(convolved, threshold), wcs=wcs, cluster=cluster,
-                          field_type=field_type, components=components, n_compact=n_compact, config=config)
+    labels = class_labels(convolved, threshold)
+    return SimulatedField(image=image.astype(np.float32), mask=diffuse_mask(convolved, threshold), labels=labels,
+                          wcs=wcs, cluster=cluster, field_type=field_type, components=components, n_compact=n_compact,
+                          config=config,
+                          diffuse_snr=labelled_snr(convolved, labels, survey.rms_jy, survey.beam_area_pixels))
 
 
 def render_heldout_sky(config, rng, field_type="diffuse"):

@@ -23,7 +23,7 @@ from radiounet.classes import CLASS_NAMES
 from radiounet.errors import InvalidParameterError
 
 __all__ = ["CLASS_NAMES", "CLASS_LAYERS", "CLUSTER_CLASSES", "LABEL_RULES", "diffuse_mask", "class_labels",
-           "cluster_class_of"]
+           "labelled_snr", "cluster_class_of"]
 
 #: Order of the component layers of a field's sky model (classes 1..4).
 CLASS_LAYERS = CLASS_NAMES[1:]
@@ -52,6 +52,31 @@ def class_labels(convolved_layers, threshold_jy, rule="mask"):
         raise InvalidParameterError("label_rule", rule, f"must be one of {', '.join(LABEL_RULES)}")
     labels[diffuse] = np.where(halo >= relic, 1, 2)[diffuse]
     return labels
+
+
+def labelled_snr(convolved_layers, labels, rms_jy, beam_area_pixels):
+    """Signal-to-noise ratio of the halo and of the relics as a whole: the noise-free diffuse brightness summed
+    over the pixels labelled halo (relic), over the noise of such a sum in beam-correlated noise,
+    ``rms * sqrt(n_pixels * beam_area_pixels)`` (as ``predict``'s ``flux_err``).
+
+    What even an aperture drawn on the true mask would measure: below about 5 the emission cannot be told from
+    the noise however it is looked for. The noise of an interferometric image is correlated over about the beam;
+    the simulator's (white noise convolved with the beam) over up to twice its area, so that there its sums
+    scatter up to sqrt(2) times more and the ratio is an upper bound.
+
+    Returns
+    -------
+    dict
+        ``{"halo": float, "relic": float}``, NaN for a class without labelled pixels.
+    """
+    diffuse = convolved_layers[0] + convolved_layers[1]
+    snr = {}
+    for name in ("halo", "relic"):
+        where = labels == CLASS_NAMES.index(name)
+        n = int(where.sum())
+        snr[name] = (float(diffuse[where].sum(dtype=np.float64) / (rms_jy * np.sqrt(n * beam_area_pixels)))
+                     if n else float("nan"))
+    return snr
 
 
 def cluster_class_of(has_halo, has_relic):
