@@ -19,8 +19,8 @@ from astropy.table import Table
 from radiounet.classes import CLASS_NAMES
 from radiounet.errors import RadioUNetError
 from radiounet.evaluate.benchmark import (BENCHMARK_FAMILIES, BENCHMARK_SEED, BENCHMARK_SETUPS, PLANS,
-                                          _setup_seed, benchmark_fields)
-from radiounet.io.tables import read_table
+                                          benchmark_fields, setup_seed)
+from radiounet.evaluate.benchmark_compare import read_benchmark
 from radiounet.sky import get_survey
 
 KINDS = ("halo", "relic")
@@ -30,7 +30,7 @@ def image_snrs(family, setup, plan):
     """One row per image with diffuse emission: its index, and per kind its labelled pixels and SNR."""
     survey = get_survey(setup)
     rows = []
-    seed = _setup_seed(BENCHMARK_SEED, family, survey, True)
+    seed = setup_seed(BENCHMARK_SEED, family, survey, True)
     for i, sky in enumerate(benchmark_fields(family, survey, plan, True, seed)):
         row = dict(index=i)
         for kind in KINDS:
@@ -42,25 +42,27 @@ def image_snrs(family, setup, plan):
 
 def detectability(plan, min_snr, images=None):
     """The table printed: per family and setup, the share of halo (relic) pixels in emission of SNR >= ``min_snr``
-    and, with ``images`` (a benchmark's images.ecsv), the share found of those pixels and of the others."""
+    and, with ``images`` (a benchmark's images.ecsv), the share found of those pixels and of the others (NaN for a
+    setup the benchmark did not measure)."""
     rows = []
     for family in BENCHMARK_FAMILIES:
         for setup in BENCHMARK_SETUPS:
             snrs = image_snrs(family, setup, plan)
             row = dict(family=family, setup=setup)
-            measured = None
+            measured = {}
             if images is not None:
-                measured = images[(images["family"] == family) & (images["setup"] == setup)
-                                  & (images["kind"] == "diffuse")]
-                measured = {int(r["index"]): r for r in measured}
+                measured = {int(r["index"]): r for r in images if (r["family"], r["setup"], r["kind"])
+                            == (family, setup, "diffuse")}
             for kind in KINDS:
                 pixels = np.asarray(snrs[kind], dtype=float)
                 strong = np.nan_to_num(np.asarray(snrs[f"{kind}_snr"], dtype=float)) >= min_snr
                 row[f"{kind}_pixels"] = int(pixels.sum())
                 row[f"{kind}_detectable"] = _share(pixels[strong].sum(), pixels.sum())
-                if measured is not None:
-                    found = np.array([_found(measured, int(i), kind, int(n), family, setup)
-                                      for i, n in zip(snrs["index"], snrs[kind])], dtype=float)
+                if images is not None:
+                    found = np.full(len(pixels), np.nan)
+                    if measured:
+                        found = np.array([_found(measured, int(i), kind, int(n), family, setup)
+                                          for i, n in zip(snrs["index"], snrs[kind])], dtype=float)
                     row[f"{kind}_found_detectable"] = _share(found[strong].sum(), pixels[strong].sum())
                     row[f"{kind}_found_rest"] = _share(found[~strong].sum(), pixels[~strong].sum())
             rows.append(row)
@@ -74,20 +76,24 @@ def _share(part, whole):
 def _found(measured, index, kind, n_pixels, family, setup):
     row = measured.get(index)
     if row is None or int(row[kind]) != n_pixels:
-        raise RadioUNetError(f"images.ecsv: {family} {setup} image {index} is not the image drawn here (another "
-                             "plan, or a benchmark of another version)")
+        raise RadioUNetError(f"images.ecsv: {family} {setup} image {index} is not the image drawn here (a "
+                             "benchmark of another version)")
     return float(row[f"{kind}_found"])
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--benchmark", help="a model's benchmark folder (its images.ecsv)")
+    parser.add_argument("--benchmark", help="a model's benchmark folder (radio-unet benchmark's --out); its plan "
+                                            "is taken")
     parser.add_argument("--min-snr", type=float, default=5.0)
-    parser.add_argument("--quick", action="store_true", help="the quick plan's images (default: the figures of "
-                                                             "record's)")
+    parser.add_argument("--quick", action="store_true", help="without --benchmark: the quick plan's images (default: "
+                                                             "the figures of record's)")
     args = parser.parse_args(argv)
-    images = read_table(f"{args.benchmark}/images.ecsv") if args.benchmark else None
-    table = detectability(PLANS["quick" if args.quick else "default"], args.min_snr, images)
+    images, plan = None, "quick" if args.quick else "default"
+    if args.benchmark:
+        tables = read_benchmark(args.benchmark)
+        images, plan = tables["images"], tables["setups"].meta["plan"]
+    table = detectability(PLANS[plan], args.min_snr, images)
     for name in table.colnames:
         if table[name].dtype.kind == "f":
             table[name].format = ".2f"

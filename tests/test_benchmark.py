@@ -11,8 +11,9 @@ from astropy.io import fits
 from astropy.table import QTable
 
 from radiounet.cli import main
+from radiounet.errors import RadioUNetError
 from radiounet.evaluate.benchmark import (BENCHMARK_FAMILIES, BENCHMARK_SEED, BENCHMARK_SETUPS, IMAGE_COLUMNS,
-                                          BenchmarkPlan, _setup_seed, benchmark_fields, score_setup)
+                                          BenchmarkPlan, setup_seed, benchmark_fields, score_setup)
 from radiounet.evaluate.benchmark_figures import INTERVAL_FIGURES
 from radiounet.evaluate.real_skies import bundled_real_images, real_sky_table
 from radiounet.inference.noise import rms_mesh
@@ -52,7 +53,7 @@ class ConstantPredictor:
 
 def _with_emission(family, setup):
     """How many of the plan's diffuse images have pixels in their diffuse mask."""
-    seed = _setup_seed(BENCHMARK_SEED, family, get_survey(setup), True)
+    seed = setup_seed(BENCHMARK_SEED, family, get_survey(setup), True)
     return sum(bool(sky.mask.any()) for sky in benchmark_fields(family, get_survey(setup), PLAN, True, seed))
 
 
@@ -429,3 +430,33 @@ def test_each_run_benchmarks_into_a_folder_of_its_own():
     assert default_benchmark_folder("runs/b/model.safetensors") == Path("benchmark/b")
     assert default_benchmark_folder("mine.safetensors") == Path("benchmark/mine")
     assert default_benchmark_folder("runs/a/epochs/epoch_004.safetensors") == Path("benchmark/a-epoch_004")
+
+
+def test_detectability_splits_the_benchmarks_found_pixels_by_the_snr_of_the_emission(tmp_path, tiny_model):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("detectability",
+                                                  Path(__file__).parents[1] / "benchmarks" / "detectability.py")
+    detectability = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(detectability)
+    out = tmp_path / "bench"
+    assert main(["benchmark", str(tiny_model), "--quick", "--setups", "lotss-dr2-6", "--out", str(out),
+                 "--device", "cpu", "--no-progress"]) == 0
+    measured = QTable.read(out / "benchmark.ecsv")
+    everything = detectability.main(["--benchmark", str(out), "--min-snr", "0"])
+    nothing = detectability.main(["--benchmark", str(out), "--min-snr", "1e9"])
+    for family in BENCHMARK_FAMILIES:
+        pooled = measured[measured["family"] == family]["halo_found"][0]
+        row = everything[(everything["family"] == family) & (everything["setup"] == "lotss-dr2-6")][0]
+        assert row["halo_detectable"] == 1 and row["halo_found_detectable"] == pytest.approx(pooled)
+        row = nothing[(nothing["family"] == family) & (nothing["setup"] == "lotss-dr2-6")][0]
+        assert row["halo_detectable"] == 0 and row["halo_found_rest"] == pytest.approx(pooled)
+    # Setups the benchmark did not measure have their emission counted, their found share unknown.
+    unmeasured = everything[everything["setup"] == "lotss-dr2-20"]
+    assert np.all(unmeasured["halo_pixels"] + unmeasured["relic_pixels"] > 0)
+    assert np.all(np.isnan(unmeasured["halo_found_detectable"]))
+    images = QTable.read(out / "images.ecsv")
+    images["halo"][images["kind"] == "diffuse"] += 1
+    images.write(out / "images.ecsv", overwrite=True)
+    with pytest.raises(RadioUNetError, match="is not the image drawn here"):
+        detectability.main(["--benchmark", str(out)])

@@ -144,7 +144,7 @@ def test_no_calibration_field_holds_a_cluster_of_the_benchmark():
     """The R threshold is chosen on calibration fields and scored by the benchmark: they must not share clusters
     (one seed for both once gave calibration field i the mass of the benchmark's 6" image i)."""
     from radiounet.evaluate.benchmark import (BENCHMARK_FAMILIES, BENCHMARK_SEED, BENCHMARK_SETUPS, PLANS,
-                                              _setup_seed, benchmark_fields)
+                                              setup_seed, benchmark_fields)
     from radiounet.evaluate.calibrate import CALIBRATION_SEED, calibration_fields, survey_seeds
     from radiounet.sky import get_survey
 
@@ -157,7 +157,7 @@ def test_no_calibration_field_holds_a_cluster_of_the_benchmark():
     calibration = set().union(*(masses(calibration_fields(survey, n_fields=4, size=64, seed=seeds[survey.name]))
                                 for survey in surveys))
     benchmark = set().union(*(masses(benchmark_fields(family, get_survey(setup), plan, diffuse,
-                                                      _setup_seed(BENCHMARK_SEED, family, get_survey(setup), diffuse)))
+                                                      setup_seed(BENCHMARK_SEED, family, get_survey(setup), diffuse)))
                               for family in BENCHMARK_FAMILIES for setup in BENCHMARK_SETUPS
                               for diffuse in (True, False)))
     assert len(calibration) == 16 and len(benchmark) == 2 * 4 * plan.n_diffuse + 2 * 4 * plan.n_radio_galaxy
@@ -339,7 +339,7 @@ def test_the_selected_threshold_is_the_best_of_its_sweep_and_the_sweep_is_what_p
 def test_the_seeds_of_calibration_threshold_selection_held_out_fields_and_benchmark_never_meet():
     """Each use of simulated skies that measures or tunes a model draws at seeds of its own: two uses sharing a
     seed would share their clusters (as the calibration and the benchmark once did)."""
-    from radiounet.evaluate.benchmark import BENCHMARK_FAMILIES, BENCHMARK_SEED, BENCHMARK_SETUPS, _setup_seed
+    from radiounet.evaluate.benchmark import BENCHMARK_FAMILIES, BENCHMARK_SEED, BENCHMARK_SETUPS, setup_seed
     from radiounet.evaluate.calibrate import CALIBRATION_SEED, SURVEY_SEED_STEP
     from radiounet.evaluate.synthetic import HELD_OUT_SEED, WHOLE_IMAGE_SEED
     from radiounet.evaluate.threshold import THRESHOLD_SEED
@@ -358,5 +358,5 @@ def test_the_seeds_of_calibration_threshold_selection_held_out_fields_and_benchm
     for (name, seeds), (other, others) in itertools.combinations(uses.items(), 2):
         assert not seeds & others, f"{name} and {other} share seeds {sorted(seeds & others)}"
     own = custom_survey("custom", 15 * u.arcsec, 3 * u.arcsec, 20 * u.uJy / u.beam, 1.4 * u.GHz)
-    assert {_setup_seed(BENCHMARK_SEED, family, survey, diffuse) for family in BENCHMARK_FAMILIES
+    assert {setup_seed(BENCHMARK_SEED, family, survey, diffuse) for family in BENCHMARK_FAMILIES
             for survey in [own, *map(get_survey, BENCHMARK_SETUPS)] for diffuse in (True, False)} <= uses["benchmark"]

@@ -105,10 +105,13 @@ def test_bad_files_are_named_with_their_problem(tmp_path):
 def test_a_missing_input_is_a_file_not_found_error_naming_it(tmp_path):
     """From Python, ``except FileNotFoundError`` (or ``OSError``) catches a missing image, table or model file."""
     from radiounet.detect import read_cluster_catalog
+    from radiounet.detect.clusters import usable_images
     from radiounet.inference import Predictor
+    from radiounet.train.config import load_config
 
     for call, name in ((read_radio_image, "gone.fits"), (read_cluster_catalog, "gone.ecsv"),
-                       (Predictor, "gone.safetensors")):
+                       (Predictor, "gone.safetensors"), (load_config, "gone.toml"),
+                       (lambda path: usable_images([path, path], None), "gone.fits")):
         with pytest.raises(FileNotFoundError, match="no such") as info:
             call(str(tmp_path / name))
         assert isinstance(info.value, RadioUNetError) and name in str(info.value) and "\n" not in str(info.value)

@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
+import scipy.fft
 
 from radiounet.sky import CLASS_NAMES, FieldConfig, SkyConfig, field_rng, simulate_field
-from radiounet.sky.labels import class_labels, diffuse_mask
-from radiounet.sky.observe import convolve_with_beam
+from radiounet.sky.labels import class_labels, diffuse_mask, labelled_snr
+from radiounet.sky.observe import beam_transfer, convolve_with_beam, correlated_noise
 
 
 def test_mask_and_labels_on_hand_made_layers():
@@ -114,16 +115,18 @@ def test_mask_threshold_is_in_units_of_the_noise(nearby_diffuse_config):
 def test_labelled_snr_is_the_sum_over_the_noise_of_a_sum_of_beam_correlated_pixels(lotss):
     """The SNR of a halo as a whole is the emission's sum over rms * sqrt(n * beam area), the scatter of a sum of n
     pixels in an image whose noise is correlated over the beam; the simulator's noise (white noise convolved with
-    the beam) is correlated over up to twice that area, so its sums scatter more: the SNR is an upper bound."""
-    from radiounet.sky.labels import labelled_snr
-    from radiounet.sky.observe import correlated_noise
-
+    the beam) is correlated over twice that area, so that its sums over several beams scatter more, up to sqrt(2)
+    times: there the SNR is an upper bound."""
     yy, xx = np.mgrid[:128, :128]
     disc = (yy - 64) ** 2 + (xx - 64) ** 2 <= 20 ** 2
+    sigma_major, sigma_minor = lotss.beam_sigmas_pixels()
+    weights = scipy.fft.irfft2(scipy.fft.rfft2(disc.astype(float)) * beam_transfer(disc.shape, lotss), s=disc.shape)
+    exact = lotss.rms_jy / np.sqrt(np.pi * sigma_major * sigma_minor) * np.sqrt(np.sum(weights ** 2))
     rng = np.random.default_rng(5)
     sums = [correlated_noise((128, 128), lotss, rng)[disc].sum() for _ in range(300)]
+    assert np.std(sums) == pytest.approx(exact, rel=0.15)
     expected = lotss.rms_jy * np.sqrt(disc.sum() * lotss.beam_area_pixels)
-    assert expected < np.std(sums) < np.sqrt(2) * expected
+    assert expected < exact < np.sqrt(2) * expected
 
     layers = np.zeros((4, 128, 128), np.float32)
     layers[0][disc] = 0.1 * lotss.rms_jy

@@ -753,7 +753,7 @@ def _cmd_benchmark(args):
 
     if args.real_data is not None and not Path(args.real_data).is_dir():
         raise MissingFileError(f"{args.real_data}: no such folder (--real-data: a folder of real images with "
-                             "labels.csv)")
+                               "labels.csv)")
     for path in args.noise_images or ():
         if not Path(path).is_file():
             raise MissingFileError(f"{path}: no such file (--noise-images)")

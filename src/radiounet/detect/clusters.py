@@ -22,7 +22,7 @@ from radiounet.detect.aperture import aperture_ratio
 from radiounet.detect.cluster_class import (CLUSTER_CLASSES, class_ratios, cluster_class_probabilities,
                                             cluster_features)
 from radiounet.detect.journal import DetectionJournal, file_stamp
-from radiounet.errors import RadioUNetError
+from radiounet.errors import MissingFileError, RadioUNetError
 from radiounet.io.image import as_beam, as_paths, pixel_arcsec, read_cutout, read_radio_image, require_beams_across
 from radiounet.models.store import resolve_model_path
 
@@ -48,7 +48,8 @@ def usable_images(paths, beam):
     Raises
     ------
     RadioUNetError
-        When none can: one line with the problem of the only image, or of the first of several.
+        When none can: one line with the problem of the only image, or of the first of several
+        (:class:`~radiounet.errors.MissingFileError` when none exists).
     """
     images, problems = [], []
     for path in paths:
@@ -57,12 +58,13 @@ def usable_images(paths, beam):
                 require_beams_across(image)
                 images.append((str(path), image.wcs, image.shape))
         except RadioUNetError as exc:
-            problems.append(str(exc))
+            problems.append(exc)
     if not images:
         if len(problems) == 1:
-            raise RadioUNetError(problems[0])
+            raise problems[0]
         first = f"; the first: {problems[0]}" if problems else ""
-        raise RadioUNetError(f"none of the {len(problems)} images can be used{first}")
+        missing = bool(problems) and all(isinstance(problem, MissingFileError) for problem in problems)
+        raise (MissingFileError if missing else RadioUNetError)(f"none of the {len(problems)} images can be used{first}")
     for problem in problems:
         print(f"radio-unet: warning: skipping {problem}", file=sys.stderr)
     return images

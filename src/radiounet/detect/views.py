@@ -29,8 +29,8 @@ __all__ = ["CLASS_COLOURS", "ClusterViews", "Display", "draw_card", "draw_full_v
            "pixel_labels", "sources_filename", "thumbnail_filename"]
 
 #: Colours of the cluster classes and of the pixel classes, shared by the pictures and the page.
-CLASS_COLOURS = {"none": "#9aa0a6", "unmeasured": "#e3e5e8", "halo": "#2b83ba", "relic": "#e8710a", "both": "#8e44ad", "diffuse": "#1a9850",
-                 "radio_galaxy": "#d81b60", "compact": "#b0b0b0", "background": "#ffffff"}
+CLASS_COLOURS = {"none": "#9aa0a6", "unmeasured": "#e3e5e8", "halo": "#2b83ba", "relic": "#e8710a", "both": "#8e44ad",
+                 "diffuse": "#1a9850", "radio_galaxy": "#d81b60", "compact": "#b0b0b0", "background": "#ffffff"}
 #: Pixel labels of the class map (values of :func:`pixel_labels`).
 PIXEL_LABELS = ("background", "halo", "relic", "diffuse", "radio_galaxy", "compact")
 _DPI = 100

@@ -46,8 +46,8 @@ from radiounet.sky import FieldConfig, SkyConfig, field_rng, get_survey, simulat
 from radiounet.sky.survey import Survey
 
 __all__ = ["BENCHMARK_SETUPS", "BENCHMARK_FAMILIES", "BENCHMARK_SEED", "BenchmarkPlan", "PLANS", "BenchmarkResult",
-           "run_benchmark", "benchmark_fields", "score_setup", "injection_completeness", "SETUP_COLUMNS",
-           "IMAGE_COLUMNS"]
+           "run_benchmark", "benchmark_fields", "setup_seed", "score_setup", "injection_completeness",
+           "SETUP_COLUMNS", "IMAGE_COLUMNS"]
 
 #: Survey presets of the benchmark (``radio-unet presets``).
 BENCHMARK_SETUPS = ("lotss-dr2-6", "lotss-dr2-20", "lotss-dr2-60", "meerkat-mgcls")
@@ -168,7 +168,9 @@ def _setup_index(survey):
     return len(BENCHMARK_SETUPS) + zlib.crc32(survey.describe().encode()) % (100 - len(BENCHMARK_SETUPS))
 
 
-def _setup_seed(seed, family, survey, diffuse):
+def setup_seed(seed, family, survey, diffuse):
+    """The seed of one family's, setup's and kind's images (:func:`benchmark_fields`), ``seed`` being the
+    benchmark's (:data:`BENCHMARK_SEED`): so that a script draws the very images a benchmark measured."""
     return seed + 1000 * BENCHMARK_FAMILIES.index(family) + 10 * _setup_index(survey) + int(not diffuse)
 
 
@@ -201,7 +203,7 @@ def score_setup(predictor, family, setup, plan, *, seed=BENCHMARK_SEED, ratio_th
     survey = _as_survey(setup)
     images, examples = [], {}
     for diffuse in (True, False):
-        fields = benchmark_fields(family, survey, plan, diffuse, _setup_seed(seed, family, survey, diffuse))
+        fields = benchmark_fields(family, survey, plan, diffuse, setup_seed(seed, family, survey, diffuse))
         n = plan.n_diffuse if diffuse else plan.n_radio_galaxy
         kind = "diffuse" if diffuse else "radio_galaxies"
         for i, sky in enumerate(tqdm(fields, total=n, unit="image", disable=not progress, leave=False,

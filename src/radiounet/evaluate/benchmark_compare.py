@@ -46,7 +46,7 @@ def read_benchmark(folder):
             if key == "real":
                 continue
             raise MissingFileError(f"{path}: no such file (a benchmark folder of radio-unet benchmark of this "
-                                 "version holds benchmark.ecsv and images.ecsv)")
+                                   "version holds benchmark.ecsv and images.ecsv)")
         tables[key] = read_table(path)
         missing = [column for column in _REQUIRED.get(name, ()) if column not in tables[key].colnames]
         if missing:

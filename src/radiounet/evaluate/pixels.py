@@ -175,7 +175,7 @@ def pair_class_maps(predictions, truth_labels):
         stem = path.name[: -len(_PROB_SUFFIX)]
         cube = path.with_name(f"{stem}.classes.fits")
         if not cube.exists():
-            raise RadioUNetError(f"{path}: no class map {cube.name} beside it (predicted with a binary model?)")
+            raise MissingFileError(f"{path}: no class map {cube.name} beside it (predicted with a binary model?)")
         if stem in labels:
             pairs.append((cube, labels[stem]))
     return pairs

@@ -28,7 +28,7 @@ import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
-from radiounet.errors import RadioUNetError
+from radiounet.errors import MissingFileError, RadioUNetError
 from radiounet.evaluate.benchmark_report import Example
 from radiounet.io.image import read_radio_image
 from radiounet.models.store import sha256_of
@@ -64,7 +64,7 @@ def read_real_labels(folder):
     """The rows of ``FOLDER/labels.csv`` as a Table; a one-line error naming the file when it is unusable."""
     path = Path(folder) / "labels.csv"
     if not path.is_file():
-        raise RadioUNetError(f"{path}: no labels.csv in the real-data folder (columns file, kind, ra_deg, "
+        raise MissingFileError(f"{path}: no labels.csv in the real-data folder (columns file, kind, ra_deg, "
                              "dec_deg, radius_arcmin)")
     try:
         table = Table.read(path, format="ascii.csv")
@@ -75,7 +75,7 @@ def read_real_labels(folder):
         raise RadioUNetError(f"{path}: missing column(s) {', '.join(missing)}")
     for row in table:
         if not (Path(folder) / str(row["file"])).is_file():
-            raise RadioUNetError(f"{Path(folder) / str(row['file'])}: listed in {path} but not there")
+            raise MissingFileError(f"{Path(folder) / str(row['file'])}: listed in {path} but not there")
         if row["kind"] not in LABEL_KINDS:
             raise RadioUNetError(f"{path}: kind {row['kind']!r} of {row['file']} is not one of "
                                  f"{', '.join(LABEL_KINDS)}")

@@ -326,7 +326,8 @@ def read_radio_image(path, beam=None, *, pixels_only=False):
         Naming the file and the problem: unreadable or truncated FITS, a
         table instead of an image, extra non-degenerate axes, no celestial
         WCS, no pixel size, an unknown unit, no beam, a beam that is not a
-        positive number or is smaller than a pixel.
+        positive number or is smaller than a pixel. A file that does not exist is a
+        :class:`~radiounet.errors.MissingFileError`, also a ``FileNotFoundError``.
     """
     path = str(path)
     beam = as_beam(beam)

@@ -167,7 +167,7 @@ def resolve_model_path(name_or_path):
         entry = registry[name_or_path]
         path = Path(str(resources.files("radiounet.models").joinpath("pretrained", entry["file"])))
         if not path.is_file():
-            raise RadioUNetError(f"{path}: the weights of shipped model {name_or_path!r} are missing; "
+            raise MissingFileError(f"{path}: the weights of shipped model {name_or_path!r} are missing; "
                                  "reinstall the package")
         actual = sha256_of(path)
         if actual != entry["sha256"]:

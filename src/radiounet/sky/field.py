@@ -252,8 +252,8 @@ class SimulatedField:
     n_compact : int
     config : FieldConfig
     diffuse_snr : dict
-        ``{"halo": float, "relic": float}``: the signal-to-noise ratio of each as a whole
-        (:func:`radiounet.sky.labels.labelled_snr`), NaN where absent.
+        ``{"halo": float, "relic": float}``: the signal-to-noise ratio of each as a whole against the survey's rms
+        (:func:`radiounet.sky.labels.labelled_snr`), NaN where absent or not computed.
     """
 
     image: np.ndarray
@@ -265,7 +265,7 @@ class SimulatedField:
     components: list
     n_compact: int
     config: FieldConfig
-    diffuse_snr: dict = field(default_factory=dict)
+    diffuse_snr: dict = field(default_factory=lambda: {"halo": np.nan, "relic": np.nan})
 
     def classes_present(self):
         """Sorted names of the extended component kinds in the field."""

@@ -59,17 +59,19 @@ def labelled_snr(convolved_layers, labels, rms_jy, beam_area_pixels):
     over the pixels labelled halo (relic), over the noise of such a sum in beam-correlated noise,
     ``rms * sqrt(n_pixels * beam_area_pixels)`` (as ``predict``'s ``flux_err``).
 
-    What even an aperture drawn on the true mask would measure: below about 5 the emission cannot be told from
-    the noise however it is looked for. The noise of an interferometric image is correlated over about the beam;
-    the simulator's (white noise convolved with the beam) over up to twice its area, so that there its sums
-    scatter up to sqrt(2) times more and the ratio is an upper bound.
+    What an aperture drawn on the true mask would measure against the survey's rms (stripes, sidelobes and wider
+    correlated noise left out): an emission far below 5 cannot be told from the noise (a filter matched to its
+    profile does up to about 1.5 times better). In an interferometric image the noise is correlated over about
+    the beam; the simulator's (white noise convolved with the beam) over twice its area, so that sums over more
+    than a few beams scatter up to sqrt(2) times more there, and the held-out generator's up to about 2 times:
+    for emission of a few beams or more the ratio is an upper bound.
 
     Returns
     -------
     dict
         ``{"halo": float, "relic": float}``, NaN for a class without labelled pixels.
     """
-    diffuse = convolved_layers[0] + convolved_layers[1]
+    diffuse = convolved_layers[CLASS_LAYERS.index("halo")] + convolved_layers[CLASS_LAYERS.index("relic")]
     snr = {}
     for name in ("halo", "relic"):
         where = labels == CLASS_NAMES.index(name)

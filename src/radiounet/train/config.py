@@ -11,7 +11,7 @@ import math
 import sys
 from pathlib import Path
 
-from radiounet.errors import InvalidParameterError, RadioUNetError
+from radiounet.errors import InvalidParameterError, MissingFileError, RadioUNetError
 from radiounet.models.unet import UNetConfig
 from radiounet.sky.field import SkyConfig
 from radiounet.sky.labels import CLASS_NAMES, LABEL_RULES
@@ -145,6 +145,8 @@ def load_config(path=None, overrides=()):
             user = tomllib.loads(path.read_text(encoding="utf-8"))
         except UnicodeDecodeError:
             raise RadioUNetError(f"{path}: not a UTF-8 text file (a TOML config is expected)") from None
+        except FileNotFoundError:
+            raise MissingFileError(f"{path}: no such file (a TOML training configuration)") from None
         except OSError as exc:
             raise RadioUNetError(f"{path}: cannot read the config file ({exc.strerror or exc})") from None
         except tomllib.TOMLDecodeError as exc:

@@ -15,7 +15,7 @@ import numpy as np
 
 from radiounet.data.datasets import SyntheticFieldDataset, TileShardDataset
 from radiounet.data.shards import read_shard_attributes
-from radiounet.errors import RadioUNetError
+from radiounet.errors import MissingFileError, RadioUNetError
 from radiounet.sky import FieldConfig, get_survey
 from radiounet.sky.survey import custom_survey
 from radiounet.train.config import RANDOMISED, sky_config, survey_distribution
@@ -52,6 +52,8 @@ def _shard_paths(patterns):
     for pattern in patterns:
         matches = sorted(glob.glob(pattern))
         if not matches:
+            if not glob.has_magic(pattern):
+                raise MissingFileError(f"{pattern}: no such shard file")
             raise RadioUNetError(f"{pattern}: no shard file matches")
         paths.extend(matches)
     return paths
