@@ -467,7 +467,7 @@ CONFIG_CASES = [
          ("flag.toml", "training.amp must be true or false")),
     Case("train-invalid-toml", lambda i: i.train(i.text("broken.toml", "[training\nepochs = 3\n")),
          ("broken.toml", "not valid TOML")),
-    Case("train-missing-config", lambda i: i.train(i.path("absent.toml")), ("absent.toml", "cannot read")),
+    Case("train-missing-config", lambda i: i.train(i.path("absent.toml")), ("absent.toml", "no such file")),
     Case("train-set-unknown-key", lambda i: i.train(i.text("ok.toml", ""), "--set", "training.epoch=3"),
          ("--set", "unknown key training.epoch")),
     Case("train-set-without-value", lambda i: i.train(i.text("ok.toml", ""), "--set", "training.epochs"),
