@@ -144,7 +144,7 @@ def test_no_calibration_field_holds_a_cluster_of_the_benchmark():
     """The R threshold is chosen on calibration fields and scored by the benchmark: they must not share clusters
     (one seed for both once gave calibration field i the mass of the benchmark's 6" image i)."""
     from radiounet.evaluate.benchmark import (BENCHMARK_FAMILIES, BENCHMARK_SEED, BENCHMARK_SETUPS, PLANS,
-                                              setup_seed, benchmark_fields)
+                                              benchmark_fields, setup_seed)
     from radiounet.evaluate.calibrate import CALIBRATION_SEED, calibration_fields, survey_seeds
     from radiounet.sky import get_survey
 

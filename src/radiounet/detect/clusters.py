@@ -58,13 +58,14 @@ def usable_images(paths, beam):
                 require_beams_across(image)
                 images.append((str(path), image.wcs, image.shape))
         except RadioUNetError as exc:
-            problems.append(exc)
+            problems.append(exc.with_traceback(None))  # not the frames, which hold the image read
     if not images:
         if len(problems) == 1:
             raise problems[0]
         first = f"; the first: {problems[0]}" if problems else ""
         missing = bool(problems) and all(isinstance(problem, MissingFileError) for problem in problems)
-        raise (MissingFileError if missing else RadioUNetError)(f"none of the {len(problems)} images can be used{first}")
+        kind = MissingFileError if missing else RadioUNetError
+        raise kind(f"none of the {len(problems)} images can be used{first}")
     for problem in problems:
         print(f"radio-unet: warning: skipping {problem}", file=sys.stderr)
     return images

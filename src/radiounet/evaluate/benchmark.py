@@ -169,8 +169,19 @@ def _setup_index(survey):
 
 
 def setup_seed(seed, family, survey, diffuse):
-    """The seed of one family's, setup's and kind's images (:func:`benchmark_fields`), ``seed`` being the
-    benchmark's (:data:`BENCHMARK_SEED`): so that a script draws the very images a benchmark measured."""
+    """The seed of one family's, setup's and kind's images (:func:`benchmark_fields`), so that a script draws the
+    very images a benchmark measured.
+
+    Parameters
+    ----------
+    seed : int
+        The benchmark's (:data:`BENCHMARK_SEED`, or ``meta["seed"]`` of its tables).
+    family : str
+        One of :data:`BENCHMARK_FAMILIES`.
+    survey : radiounet.sky.Survey
+    diffuse : bool
+        The images with a halo and/or relics, else those with radio galaxies only.
+    """
     return seed + 1000 * BENCHMARK_FAMILIES.index(family) + 10 * _setup_index(survey) + int(not diffuse)
 
 

@@ -222,12 +222,12 @@ def with_correlated_noise(field, survey, share, scale=CORRELATED_NOISE_SCALE, *,
     The added field's rms is ``sqrt(share / (1 - share))`` times the survey's,
     so that it holds ``share`` of the variance of the noise, which grows by
     ``1 / sqrt(1 - share)`` (1.2 for 0.3; ``predict`` measures the noise in
-    the image, so the normalisation follows). Labels and mask are kept, the
-    halo's and relics' SNR (``diffuse_snr``) lowered by that growth; ``seed``
-    makes the added field reproducible.
+    the image, so the normalisation follows). Labels, mask and the halo's and
+    relics' SNR (``diffuse_snr``, against the survey's rms as the simulator's
+    ``correlated_noise`` leaves it too) are kept; ``seed`` makes the added
+    field reproducible.
     """
     shape = (1, 1) + field.image.shape
     sigma = torch.tensor([scale * survey.beam_fwhm_pixels], dtype=torch.float32)
     noise = smoothed_noise(shape, sigma, torch.Generator().manual_seed(int(seed)))[0, 0].numpy()
-    return replace(field, image=field.image + np.sqrt(share / (1 - share)) * survey.rms_jy * noise,
-                   diffuse_snr={kind: snr * np.sqrt(1 - share) for kind, snr in field.diffuse_snr.items()})
+    return replace(field, image=field.image + np.sqrt(share / (1 - share)) * survey.rms_jy * noise)

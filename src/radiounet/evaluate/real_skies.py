@@ -64,8 +64,8 @@ def read_real_labels(folder):
     """The rows of ``FOLDER/labels.csv`` as a Table; a one-line error naming the file when it is unusable."""
     path = Path(folder) / "labels.csv"
     if not path.is_file():
-        raise MissingFileError(f"{path}: no labels.csv in the real-data folder (columns file, kind, ra_deg, "
-                             "dec_deg, radius_arcmin)")
+        raise MissingFileError(f"{path}: no such file, the labels.csv of a real-data folder (columns file, kind, "
+                               "ra_deg, dec_deg, radius_arcmin)")
     try:
         table = Table.read(path, format="ascii.csv")
     except Exception as exc:  # astropy raises many kinds for a broken CSV
@@ -75,7 +75,7 @@ def read_real_labels(folder):
         raise RadioUNetError(f"{path}: missing column(s) {', '.join(missing)}")
     for row in table:
         if not (Path(folder) / str(row["file"])).is_file():
-            raise MissingFileError(f"{Path(folder) / str(row['file'])}: listed in {path} but not there")
+            raise MissingFileError(f"{Path(folder) / str(row['file'])}: no such file, though listed in {path}")
         if row["kind"] not in LABEL_KINDS:
             raise RadioUNetError(f"{path}: kind {row['kind']!r} of {row['file']} is not one of "
                                  f"{', '.join(LABEL_KINDS)}")

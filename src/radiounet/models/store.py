@@ -167,8 +167,8 @@ def resolve_model_path(name_or_path):
         entry = registry[name_or_path]
         path = Path(str(resources.files("radiounet.models").joinpath("pretrained", entry["file"])))
         if not path.is_file():
-            raise MissingFileError(f"{path}: the weights of shipped model {name_or_path!r} are missing; "
-                                 "reinstall the package")
+            raise MissingFileError(f"{path}: no such file, the weights of shipped model {name_or_path!r}; "
+                                   "reinstall the package")
         actual = sha256_of(path)
         if actual != entry["sha256"]:
             raise RadioUNetError(f"{path}: sha256 {actual[:12]}... does not match the registry "

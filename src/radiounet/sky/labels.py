@@ -57,7 +57,7 @@ def class_labels(convolved_layers, threshold_jy, rule="mask"):
 def labelled_snr(convolved_layers, labels, rms_jy, beam_area_pixels):
     """Signal-to-noise ratio of the halo and of the relics as a whole: the noise-free diffuse brightness summed
     over the pixels labelled halo (relic), over the noise of such a sum in beam-correlated noise,
-    ``rms * sqrt(n_pixels * beam_area_pixels)`` (as ``predict``'s ``flux_err``).
+    ``rms * sqrt(n_pixels * beam_area_pixels)`` (the ratio of ``predict``'s ``flux`` to ``flux_err``).
 
     What an aperture drawn on the true mask would measure against the survey's rms (stripes, sidelobes and wider
     correlated noise left out): an emission far below 5 cannot be told from the noise (a filter matched to its
@@ -65,6 +65,17 @@ def labelled_snr(convolved_layers, labels, rms_jy, beam_area_pixels):
     the beam; the simulator's (white noise convolved with the beam) over twice its area, so that sums over more
     than a few beams scatter up to sqrt(2) times more there, and the held-out generator's up to about 2 times:
     for emission of a few beams or more the ratio is an upper bound.
+
+    Parameters
+    ----------
+    convolved_layers : numpy.ndarray
+        ``(4, ny, nx)`` noise-free layers convolved with the beam, Jy/beam, in :data:`CLASS_LAYERS` order.
+    labels : numpy.ndarray
+        Class labels (:func:`class_labels`).
+    rms_jy : float
+        The survey's rms, Jy/beam.
+    beam_area_pixels : float
+        The beam's solid angle in pixels.
 
     Returns
     -------

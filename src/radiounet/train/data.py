@@ -52,7 +52,7 @@ def _shard_paths(patterns):
     for pattern in patterns:
         matches = sorted(glob.glob(pattern))
         if not matches:
-            if not glob.has_magic(pattern):
+            if not any(char in pattern for char in "*?["):
                 raise MissingFileError(f"{pattern}: no such shard file")
             raise RadioUNetError(f"{pattern}: no shard file matches")
         paths.extend(matches)
