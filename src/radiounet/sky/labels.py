@@ -83,12 +83,13 @@ def labelled_snr(convolved_layers, labels, rms_jy, beam_area_pixels):
         ``{"halo": float, "relic": float}``, NaN for a class without labelled pixels.
     """
     diffuse = convolved_layers[CLASS_LAYERS.index("halo")] + convolved_layers[CLASS_LAYERS.index("relic")]
+    # One pass over the labels (every simulated field, training's too, computes this): pixels and sums per class.
+    n = np.bincount(labels.ravel(), minlength=len(CLASS_NAMES))
+    sums = np.bincount(labels.ravel(), weights=diffuse.ravel(), minlength=len(CLASS_NAMES))
     snr = {}
     for name in ("halo", "relic"):
-        where = labels == CLASS_NAMES.index(name)
-        n = int(where.sum())
-        snr[name] = (float(diffuse[where].sum(dtype=np.float64) / (rms_jy * np.sqrt(n * beam_area_pixels)))
-                     if n else float("nan"))
+        k = CLASS_NAMES.index(name)
+        snr[name] = float(sums[k] / (rms_jy * np.sqrt(n[k] * beam_area_pixels))) if n[k] else float("nan")
     return snr
 
 
